@@ -78,7 +78,7 @@ def serve(
 
 def _register_tool_groups() -> None:
     """Service packages may contribute sub-commands (e.g. `platewatch migrate`) via a `cli` module."""
-    for name in ("storage", "deploy_tools", "demo", "writer", "inference"):
+    for name in ("storage", "deploy_tools", "demo", *COMPONENTS):
         try:
             module = importlib.import_module(f"services.{name}.cli")
         except ModuleNotFoundError as exc:
