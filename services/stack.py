@@ -152,7 +152,9 @@ class StackPorts:
     def free(cls) -> StackPorts:
         numbered = ("kafka", "kafka_controller", "triton_grpc", "triton_http", "triton_metrics")
         named = ("search_grpc", "hotlist_grpc", "api")
-        ports = cls(**{name: free_port() for name in (*numbered, *named)})
+        ports = cls()
+        for name in (*numbered, *named):
+            setattr(ports, name, free_port())
         ports.metrics = {name: free_port() for name in ports.metrics}
         return ports
 
