@@ -1,0 +1,47 @@
+"""Model-side tensor contracts shared by the in-process backend and the Triton Python-backend models.
+
+This module is copied next to each Triton `model.py`, so it must import nothing but numpy. Both
+backends run exactly these functions around the ONNX sessions, which is why they agree bit for bit.
+
+Wire format (what crosses the process boundary, kept small on purpose):
+- plate_det: in `image` UINT8 [N, H, W, 3] BGR (H, W multiples of 32, equal within a batch);
+  out `prob` UINT8 [N, H, W], the DB text probability map scaled to 0..255.
+- plate_rec: in `crop` UINT8 [N, 48, 320, 3] BGR, text left-aligned and padded with grey 128;
+  out `top_indices` INT32 [N, T, K] and `top_probs` FP32 [N, T, K], the K most likely classes per
+  CTC time step (T = 320 / 8 = 40), best first. Class 0 is the CTC blank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REC_HEIGHT = 48
+REC_WIDTH = 320
+REC_PAD_VALUE = 128
+TOP_K = 5
+
+
+def det_input(images: np.ndarray) -> np.ndarray:
+    """UINT8 NHWC BGR -> the float NCHW tensor PP-OCRv4 det expects ((x/255 - 0.5) / 0.5)."""
+    tensor = images.astype(np.float32) * (2.0 / 255.0) - 1.0
+    return np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
+
+
+def det_output(prob: np.ndarray) -> np.ndarray:
+    """Float [N, 1, H, W] probability map -> UINT8 [N, H, W] (a 4x smaller reply)."""
+    return np.clip(np.rint(prob[:, 0] * 255.0), 0, 255).astype(np.uint8)
+
+
+def rec_input(crops: np.ndarray) -> np.ndarray:
+    """UINT8 NHWC BGR crops -> the float NCHW tensor PP-OCRv4 rec expects."""
+    tensor = crops.astype(np.float32) * (2.0 / 255.0) - 1.0
+    return np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
+
+
+def rec_output(probs: np.ndarray, k: int = TOP_K) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax [N, T, C] -> (INT32 indices, FP32 probs) of the top k classes per step, best first."""
+    top = np.argpartition(-probs, k - 1, axis=2)[:, :, :k]
+    top_probs = np.take_along_axis(probs, top, axis=2)
+    order = np.argsort(-top_probs, axis=2, kind="stable")
+    indices = np.take_along_axis(top, order, axis=2).astype(np.int32)
+    return indices, np.take_along_axis(top_probs, order, axis=2).astype(np.float32)
