@@ -36,10 +36,12 @@ def prepare_backend_directory(dest: Path) -> Path:
     python_dir = dest / "python"
     python_dir.mkdir(parents=True, exist_ok=True)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    backend = TRITON_HOME / "backends" / "python"
+    stubs = TRITON_HOME / "python_backend_stubs"
     links = {
-        "libtriton_python.so": TRITON_HOME / "backends" / "python" / "libtriton_python.so",
-        "triton_python_backend_utils.py": TRITON_HOME / "backends" / "python" / "triton_python_backend_utils.py",
-        "triton_python_backend_stub": TRITON_HOME / "python_backend_stubs" / version / "triton_python_backend_stub",
+        "libtriton_python.so": backend / "libtriton_python.so",
+        "triton_python_backend_utils.py": backend / "triton_python_backend_utils.py",
+        "triton_python_backend_stub": stubs / version / "triton_python_backend_stub",
     }
     for name, source in links.items():
         if not source.exists():
@@ -169,13 +171,11 @@ def wait_until_ready(
     try:
         while True:
             if process is not None and process.poll() is not None:
-                raise TritonServerError(
-                    f"tritonserver exited with {process.returncode}: {_tail(log_file)}"
-                )
+                raise TritonServerError(f"tritonserver exited with {process.returncode}: {_tail(log_file)}")
             if is_ready(client, models):
                 return
             if time.monotonic() > deadline:
-                raise TritonServerError(f"tritonserver at {url} not ready after {timeout}s: {_tail(log_file)}")
+                raise TritonServerError(f"{url} not ready after {timeout}s: {_tail(log_file)}")
             time.sleep(0.25)  # poll interval, not a guess at readiness
     finally:
         client.close()

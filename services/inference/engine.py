@@ -1,0 +1,259 @@
+"""Plate recognition with pluggable backends (frigate-style detectors).
+
+A backend runs only the two models, with the tensor contract of `model_io`:
+`detect(images)` (UINT8 [N, H, W, 3] -> UINT8 [N, H, W]) and `recognize(crops)`
+(UINT8 [N, 48, 320, 3] -> top-k indices and probabilities per CTC step). `OnnxBackend` runs them in
+this process with onnxruntime; `TritonBackend` asks a Triton server for `plate_det` / `plate_rec`.
+`PlateRecognizer` does everything around them and picks the plate-like text lines.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import onnxruntime as ort
+
+from services.inference import model_io, postprocess
+from services.inference.postprocess import Candidate
+from services.inference.triton_repo import DET_ONNX, REC_ONNX
+
+MODEL_VERSION = "pp-ocrv4-det+rec/rapidocr-1.4.4"
+DET_CANVAS_WIDTH = 960
+DET_CANVAS_HEIGHT = 544
+DET_MAX_BATCH = 4
+REC_MAX_BATCH = 16
+
+
+class InferenceBackend(Protocol):
+    """Runs the det and rec models; see the module docstring for the tensor contract."""
+
+    name: str
+
+    def detect(self, images: np.ndarray) -> np.ndarray: ...
+
+    def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def is_ready(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@functools.lru_cache(maxsize=1)
+def rec_characters(rec_onnx: Path = REC_ONNX) -> list[str]:
+    """The rec model's classes: blank, the dictionary stored in the ONNX metadata, then space."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(rec_onnx), options, providers=["CPUExecutionProvider"])
+    dictionary = session.get_modelmeta().custom_metadata_map["character"].splitlines()
+    return ["blank", *dictionary, " "]
+
+
+class OnnxBackend:
+    """Both models in this process (onnxruntime, CPU). Thread-safe: onnxruntime sessions allow
+    concurrent `run` calls."""
+
+    name = "onnxruntime"
+
+    def __init__(self, threads: int = 2, det_onnx: Path = DET_ONNX, rec_onnx: Path = REC_ONNX) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        self._det = ort.InferenceSession(str(det_onnx), options, providers=providers)
+        self._rec = ort.InferenceSession(str(rec_onnx), options, providers=providers)
+        self._det_input = self._det.get_inputs()[0].name
+        self._rec_input = self._rec.get_inputs()[0].name
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        prob = self._det.run(None, {self._det_input: model_io.det_input(images)})[0]
+        return model_io.det_output(prob)
+
+    def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs = self._rec.run(None, {self._rec_input: model_io.rec_input(crops)})[0]
+        return model_io.rec_output(probs)
+
+    def is_ready(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+class TritonBackend:
+    """The models on a Triton server (gRPC, `host:port`). Calls block; the service runs them in a
+    worker thread. One client per thread, since tritonclient's gRPC client is not shared safely."""
+
+    name = "triton"
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        self._clients: list[object] = []
+        self._lock = threading.Lock()
+
+    def _client(self):  # type: ignore[no-untyped-def]
+        import tritonclient.grpc as grpcclient
+
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = grpcclient.InferenceServerClient(self.url)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _infer(self, model: str, input_name: str, array: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+        import tritonclient.grpc as grpcclient
+
+        tensor = grpcclient.InferInput(input_name, list(array.shape), "UINT8")
+        tensor.set_data_from_numpy(np.ascontiguousarray(array))
+        requested = [grpcclient.InferRequestedOutput(name) for name in outputs]
+        result = self._client().infer(model, [tensor], outputs=requested, client_timeout=self.timeout_s)
+        return [result.as_numpy(name) for name in outputs]
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        return self._infer("plate_det", "image", images, ["prob"])[0]
+
+    def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        indices, probs = self._infer("plate_rec", "crop", crops, ["top_indices", "top_probs"])
+        return indices, probs
+
+    def is_ready(self) -> bool:
+        from services.inference.triton_server import is_ready
+
+        return is_ready(self._client())
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.close()  # type: ignore[attr-defined]
+            self._clients.clear()
+        self._local = threading.local()
+
+
+def make_backend(triton_url: str, threads: int = 2) -> InferenceBackend:
+    """Triton when an address is given, else in-process onnxruntime."""
+    return TritonBackend(triton_url) if triton_url else OnnxBackend(threads=threads)
+
+
+@dataclass
+class PlateResult:
+    """One plate found in a frame. `box` is (x, y, width, height) in frame pixels around the text
+    line; `candidates` are best first (at least one)."""
+
+    box: tuple[int, int, int, int]
+    candidates: list[Candidate]
+    detection_confidence: float
+    crop: np.ndarray = field(repr=False)
+    vehicle_color: str = "unknown"
+    vehicle_color_confidence: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.candidates[0].text
+
+    @property
+    def confidence(self) -> float:
+        return self.candidates[0].confidence
+
+
+@dataclass
+class _Line:
+    frame_index: int
+    quad: np.ndarray
+    score: float
+    crop: np.ndarray
+
+
+class PlateRecognizer:
+    """Finds and reads plates: det on a fixed canvas, DB boxes, geometric pre-filter, rec on the
+    crops of all frames at once, CTC decode, plate-likeness filter, vehicle colour."""
+
+    def __init__(
+        self,
+        backend: InferenceBackend,
+        *,
+        canvas: tuple[int, int] = (DET_CANVAS_WIDTH, DET_CANVAS_HEIGHT),
+        top_k: int = 3,
+        min_text_confidence: float = 0.5,
+    ) -> None:
+        self.backend = backend
+        self.canvas = canvas
+        self.top_k = top_k
+        self.min_text_confidence = min_text_confidence
+        self.characters = rec_characters()
+
+    def detect_lines(self, frames: list[np.ndarray]) -> list[_Line]:
+        """Text lines with plate-like geometry in every frame, each with its rectified crop."""
+        lines: list[_Line] = []
+        for start in range(0, len(frames), DET_MAX_BATCH):
+            chunk = frames[start : start + DET_MAX_BATCH]
+            fitted = [postprocess.letterbox(f, *self.canvas) for f in chunk]
+            probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
+            for offset, (frame, (_, placement), prob) in enumerate(zip(chunk, fitted, probs, strict=True)):
+                for quad, score in postprocess.db_boxes(prob, placement):
+                    if postprocess.plate_like_geometry(*postprocess.quad_size(quad)):
+                        lines.append(_Line(start + offset, quad, score, postprocess.crop_quad(frame, quad)))
+        return lines
+
+    def read_lines(self, crops: list[np.ndarray]) -> list[list[Candidate]]:
+        """Candidates for each crop, best first."""
+        results: list[list[Candidate]] = []
+        for start in range(0, len(crops), REC_MAX_BATCH):
+            batch = np.stack([postprocess.rec_input(c) for c in crops[start : start + REC_MAX_BATCH]])
+            indices, probs = self.backend.recognize(batch)
+            for line_indices, line_probs in zip(indices, probs, strict=True):
+                results.append(postprocess.ctc_decode(line_indices, line_probs, self.characters, self.top_k))
+        return results
+
+    def recognize(self, frames: list[np.ndarray]) -> list[list[PlateResult]]:
+        """Plates per frame (BGR uint8 images of any size), in the order of `frames`."""
+        results: list[list[PlateResult]] = [[] for _ in frames]
+        if not frames:
+            return results
+        lines = self.detect_lines(frames)
+        if not lines:
+            return results
+        readings = self.read_lines([line.crop for line in lines])
+        for line, candidates in zip(lines, readings, strict=True):
+            plates = self._plate_candidates(candidates)
+            if not plates:
+                continue
+            box = postprocess.quad_to_box(line.quad)
+            colour, colour_confidence = postprocess.vehicle_colour(frames[line.frame_index], box)
+            results[line.frame_index].append(
+                PlateResult(box, plates, line.score, line.crop, colour, colour_confidence)
+            )
+        return results
+
+    def _plate_candidates(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Keep the readings that look like plates, normalized (no separators, upper case); the
+        line is dropped when its best reading is not a plate or is too unsure."""
+        best = candidates[0]
+        if best.confidence < self.min_text_confidence or postprocess.plate_text(best.text) is None:
+            return []
+        kept: list[Candidate] = []
+        for candidate in candidates:
+            text = postprocess.plate_text(candidate.text)
+            if text is None or any(k.text == text for k in kept):
+                continue
+            confidences = _drop_separator_confidences(candidate)
+            kept.append(Candidate(text, candidate.confidence, confidences))
+        return kept
+
+
+def _drop_separator_confidences(candidate: Candidate) -> tuple[float, ...]:
+    """Per-character confidences aligned with the normalized text (separators removed)."""
+    if len(candidate.char_confidences) != len(candidate.text):
+        return ()
+    return tuple(
+        conf
+        for ch, conf in zip(candidate.text, candidate.char_confidences, strict=True)
+        if postprocess._SEPARATORS.sub("", ch)
+    )

@@ -1,0 +1,263 @@
+"""Pre- and post-processing around PP-OCRv4, ported from rapidocr_onnxruntime 1.4.4 (Apache-2.0):
+DB box extraction (ch_ppocr_det/utils.py), rotated crops (main.py), CTC decoding
+(ch_ppocr_rec/utils.py). Plus what is ours: plate-likeness filters and a vehicle colour estimate."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from services.inference import model_io
+
+# DB post-processing, rapidocr's defaults (config.yaml, Det section).
+DB_THRESH = 0.3
+DB_BOX_THRESH = 0.5
+DB_UNCLIP_RATIO = 1.6
+DB_MIN_SIZE = 3
+DB_MAX_CANDIDATES = 1000
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a frame was fitted into the fixed detector canvas: scaled by `scale`, padded right/bottom."""
+
+    scale: float
+    frame_width: int
+    frame_height: int
+
+
+def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize `image` (BGR uint8) to fit width x height keeping its aspect, pad with black. A fixed
+    canvas lets frames of any size share one det batch (Triton batches only equal shapes)."""
+    frame_height, frame_width = image.shape[:2]
+    scale = min(width / frame_width, height / frame_height)
+    resized_w = max(1, min(width, round(frame_width * scale)))
+    resized_h = max(1, min(height, round(frame_height * scale)))
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    canvas[:resized_h, :resized_w] = cv2.resize(image, (resized_w, resized_h), interpolation=cv2.INTER_AREA)
+    return canvas, Letterbox(scale, frame_width, frame_height)
+
+
+def _mini_box(contour: np.ndarray) -> tuple[np.ndarray, float]:
+    """Corners of the minimum-area rectangle ordered tl, tr, br, bl (rapidocr get_mini_boxes)."""
+    rect = cv2.minAreaRect(contour)
+    points = sorted(cv2.boxPoints(rect).tolist(), key=lambda p: p[0])
+    left = sorted(points[:2], key=lambda p: p[1])
+    right = sorted(points[2:], key=lambda p: p[1])
+    return np.array([left[0], right[0], right[1], left[1]], dtype=np.float32), min(rect[1])
+
+
+def _box_score(prob: np.ndarray, box: np.ndarray) -> float:
+    """Mean probability inside the box (rapidocr box_score_fast)."""
+    h, w = prob.shape
+    xmin = int(np.clip(np.floor(box[:, 0].min()), 0, w - 1))
+    xmax = int(np.clip(np.ceil(box[:, 0].max()), 0, w - 1))
+    ymin = int(np.clip(np.floor(box[:, 1].min()), 0, h - 1))
+    ymax = int(np.clip(np.ceil(box[:, 1].max()), 0, h - 1))
+    mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
+    shifted: np.ndarray = box - np.array([xmin, ymin], dtype=np.float32)
+    cv2.fillPoly(mask, shifted.reshape(1, -1, 2).astype(np.int32), 1)
+    return float(cv2.mean(prob[ymin : ymax + 1, xmin : xmax + 1], mask)[0])
+
+
+def _unclip(box: np.ndarray, ratio: float) -> np.ndarray:
+    """Grow a rectangle by area * ratio / perimeter on every side. rapidocr offsets the polygon with
+    pyclipper (rounded corners); for a rectangle the min-area rectangle of that is the same."""
+    rect = cv2.minAreaRect(box)
+    (cx, cy), (rw, rh), angle = rect
+    if rw <= 0 or rh <= 0:
+        return box
+    distance = rw * rh * ratio / (2 * (rw + rh))
+    return cv2.boxPoints(((cx, cy), (rw + 2 * distance, rh + 2 * distance), angle))
+
+
+def db_boxes(
+    prob_u8: np.ndarray,
+    placement: Letterbox,
+    *,
+    thresh: float = DB_THRESH,
+    box_thresh: float = DB_BOX_THRESH,
+    unclip_ratio: float = DB_UNCLIP_RATIO,
+) -> list[tuple[np.ndarray, float]]:
+    """Text quads (4x2 float32, frame pixels, tl tr br bl) and scores from one UINT8 DB map."""
+    prob = prob_u8.astype(np.float32) / 255.0
+    bitmap = cv2.dilate((prob > thresh).astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    results: list[tuple[np.ndarray, float]] = []
+    for contour in contours[:DB_MAX_CANDIDATES]:
+        points, short_side = _mini_box(contour)
+        if short_side < DB_MIN_SIZE:
+            continue
+        score = _box_score(prob, points)
+        if score < box_thresh:
+            continue
+        box, short_side = _mini_box(_unclip(points, unclip_ratio))
+        if short_side < DB_MIN_SIZE + 2:
+            continue
+        box = box / placement.scale
+        box[:, 0] = np.clip(np.round(box[:, 0]), 0, placement.frame_width - 1)
+        box[:, 1] = np.clip(np.round(box[:, 1]), 0, placement.frame_height - 1)
+        results.append((box.astype(np.float32), score))
+    return results
+
+
+def quad_to_box(quad: np.ndarray) -> tuple[int, int, int, int]:
+    """Axis-aligned (x, y, width, height) around a quad."""
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    return int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1)
+
+
+def quad_size(quad: np.ndarray) -> tuple[float, float]:
+    """(width, height) of a tl-tr-br-bl quad along its own axes."""
+    width = max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3]))
+    height = max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2]))
+    return float(width), float(height)
+
+
+def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Perspective-rectified crop of the quad (rapidocr get_rotate_crop_image)."""
+    width, height = (max(1, int(v)) for v in quad_size(quad))
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    crop = cv2.warpPerspective(
+        image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+    )
+    if crop.shape[0] / crop.shape[1] >= 1.5:
+        crop = np.rot90(crop)
+    return np.ascontiguousarray(crop)
+
+
+def rec_input(crop: np.ndarray) -> np.ndarray:
+    """A crop as one fixed [48, 320, 3] rec input: height 48, aspect kept up to width 320 (wider
+    crops are squeezed), padded right with grey (normalizes to ~0, like rapidocr's zero padding)."""
+    h, w = crop.shape[:2]
+    width = min(model_io.REC_WIDTH, max(1, math.ceil(model_io.REC_HEIGHT * w / max(h, 1))))
+    out = np.full((model_io.REC_HEIGHT, model_io.REC_WIDTH, 3), model_io.REC_PAD_VALUE, dtype=np.uint8)
+    out[:, :width] = cv2.resize(crop, (width, model_io.REC_HEIGHT))
+    return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One reading of a text line; confidence is the mean of the per-character confidences."""
+
+    text: str
+    confidence: float
+    char_confidences: tuple[float, ...] = field(default_factory=tuple)
+
+
+def ctc_decode(
+    indices: np.ndarray, probs: np.ndarray, characters: list[str], top_k: int = 3
+) -> list[Candidate]:
+    """Greedy CTC decode of one line from per-step top-k classes ([T, K], best first; class 0 is the
+    blank). The best path collapses repeats and drops blanks (rapidocr CTCLabelDecode); further
+    candidates swap one character for its runner-up at that step, ranked by mean confidence."""
+    best = indices[:, 0]
+    keep = np.ones(len(best), dtype=bool)
+    keep[1:] = best[1:] != best[:-1]
+    keep &= best != 0
+    steps = np.flatnonzero(keep)
+    chars = [characters[i] for i in best[steps]]
+    confs = [float(p) for p in probs[steps, 0]]
+    if not chars:
+        return [Candidate("", 0.0)]
+    candidates = [Candidate("".join(chars), float(np.mean(confs)), tuple(confs))]
+    alternatives: list[Candidate] = []
+    for position, step in enumerate(steps):
+        for rank in range(1, indices.shape[1]):
+            cls = int(indices[step, rank])
+            if cls == 0 or cls >= len(characters):
+                continue
+            alt_chars = list(chars)
+            alt_confs = list(confs)
+            alt_chars[position] = characters[cls]
+            alt_confs[position] = float(probs[step, rank])
+            alternatives.append(Candidate("".join(alt_chars), float(np.mean(alt_confs)), tuple(alt_confs)))
+            break
+    alternatives.sort(key=lambda c: c.confidence, reverse=True)
+    seen = {candidates[0].text}
+    for alternative in alternatives:
+        if len(candidates) >= top_k:
+            break
+        if alternative.text not in seen:
+            seen.add(alternative.text)
+            candidates.append(alternative)
+    return candidates
+
+
+# Letters the recognizer may return in lower case though plates print them in upper case: their
+# glyphs differ from the capital only in size.
+_CASE_AMBIGUOUS = set("cosuvwxz")
+_SEPARATORS = re.compile(r"[\s\-\.·:_]")
+_PLATE_TEXT = re.compile(r"^[A-Z0-9]{4,8}$")
+MIN_LINE_ASPECT = 1.5
+MAX_LINE_ASPECT = 12.0
+MIN_LINE_HEIGHT_PX = 8
+
+
+def plate_text(text: str) -> str | None:
+    """The plate string in `text`, or None when the text does not look like a plate: 4-8
+    alphanumerics after removing spaces and dashes, in upper case (lower case only for letters
+    whose shapes do not tell case apart; other lower case means signage, not a plate)."""
+    # NFKC folds the dictionary's full-width letters and digits (U+FF21...) into ASCII.
+    compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    if any(ch.islower() and ch not in _CASE_AMBIGUOUS for ch in compact):
+        return None
+    compact = compact.upper()
+    return compact if _PLATE_TEXT.match(compact) else None
+
+
+def plate_like_geometry(width: float, height: float) -> bool:
+    """A plate's text line is a wide, not-tiny box."""
+    if height < MIN_LINE_HEIGHT_PX or width <= 0:
+        return False
+    return MIN_LINE_ASPECT <= width / height <= MAX_LINE_ASPECT
+
+
+# Named colours for the vehicle estimate: hue ranges in OpenCV's 0-179 scale.
+_HUES = (
+    ("red", 0, 8),
+    ("orange", 8, 20),
+    ("yellow", 20, 33),
+    ("green", 33, 85),
+    ("blue", 85, 130),
+    ("purple", 130, 160),
+    ("red", 160, 180),
+)
+
+
+def vehicle_colour(frame: np.ndarray, box: tuple[int, int, int, int]) -> tuple[str, float]:
+    """Dominant colour of the bodywork around and above a plate, with the share of pixels that
+    voted for it as the confidence. Classical and rough: ("unknown", 0.0) when there is no region."""
+    x, y, w, h = box
+    frame_h, frame_w = frame.shape[:2]
+    x0, x1 = max(0, x - w), min(frame_w, x + 2 * w)
+    y0, y1 = max(0, y - 3 * h), min(frame_h, y + 2 * h)
+    if x1 <= x0 or y1 <= y0:
+        return "unknown", 0.0
+    region = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
+    mask = np.ones((y1 - y0, x1 - x0), dtype=bool)
+    # The plate itself is not the car.
+    mask[max(0, y - y0) : max(0, y + h - y0), max(0, x - x0) : max(0, x + w - x0)] = False
+    region = region[mask.reshape(-1)]
+    if len(region) == 0:
+        return "unknown", 0.0
+    hue, sat, val = region[:, 0], region[:, 1], region[:, 2]
+    labels = np.empty(len(region), dtype=object)
+    grey = sat < 50
+    labels[grey & (val < 60)] = "black"
+    labels[grey & (val >= 60) & (val < 170)] = "grey"
+    labels[grey & (val >= 170)] = "white"
+    coloured = ~grey
+    labels[coloured & (val < 50)] = "black"
+    for name, low, high in _HUES:
+        labels[coloured & (val >= 50) & (hue >= low) & (hue < high)] = name
+    names, counts = np.unique(labels.astype(str), return_counts=True)
+    best = int(np.argmax(counts))
+    return str(names[best]), float(counts[best] / len(region))
