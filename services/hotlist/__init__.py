@@ -1,0 +1,1 @@
+"""Hotlist service: manages hotlists over gRPC and matches every read against them."""

@@ -1,0 +1,184 @@
+"""gRPC `HotlistService`: list and entry management on top of the change log.
+
+Writes publish to the change log and reply only once this replica has applied them, so a client
+that writes and then reads (on the same replica) sees its write. Until the change log has been
+replayed at start every call answers UNAVAILABLE rather than serving a partial view.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import NoReturn
+
+import grpc
+from aiokafka.errors import KafkaError
+
+from services.common.pb.platewatch.v1 import hotlist_pb2, hotlist_pb2_grpc
+from services.hotlist.changelog import ChangeLog, entry_key, list_key, now_timestamp
+from services.hotlist.matcher import WILDCARD_CHARS
+
+log = logging.getLogger(__name__)
+
+PLATE_PATTERN = re.compile(r"[A-Z0-9?*]+")
+
+
+def validate_entry(entry: hotlist_pb2.HotlistEntry) -> str | None:
+    """Why the entry is unacceptable, or None when it is fine."""
+    plate = entry.plate
+    if not plate:
+        return "plate is empty"
+    if not PLATE_PATTERN.fullmatch(plate):
+        return f"plate {plate!r} may only hold upper-case A-Z, 0-9 and the wildcards '?' and '*'"
+    if all(char in WILDCARD_CHARS for char in plate):
+        return f"plate {plate!r} is only wildcards and would match every read"
+    if entry.priority < 1:
+        return f"priority {entry.priority} must be 1 (highest) or more"
+    return None
+
+
+class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
+    def __init__(self, changelog: ChangeLog, write_timeout_s: float = 10.0) -> None:
+        self._changelog = changelog
+        self._index = changelog.index
+        self._write_timeout_s = write_timeout_s
+
+    async def CreateHotlist(
+        self, request: hotlist_pb2.CreateHotlistRequest, context: grpc.aio.ServicerContext
+    ) -> hotlist_pb2.Hotlist:
+        await self._require_ready(context)
+        hotlist = hotlist_pb2.Hotlist()
+        hotlist.CopyFrom(request.hotlist)
+        if not hotlist.name:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "hotlist.name is required")
+        if not hotlist.agency_id:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "hotlist.agency_id is required")
+        if hotlist.max_age_seconds < 0:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "hotlist.max_age_seconds must be >= 0")
+        if not hotlist.hotlist_id:
+            hotlist.hotlist_id = uuid.uuid4().hex
+        elif hotlist.hotlist_id in self._index.lists:
+            await _abort(context, grpc.StatusCode.ALREADY_EXISTS, f"hotlist {hotlist.hotlist_id} exists")
+        now = now_timestamp()
+        hotlist.refreshed_at.CopyFrom(now)
+        hotlist.entry_count = 0
+        change = hotlist_pb2.HotlistChange(hotlist=hotlist, at=now)
+        await self._publish(context, [(list_key(hotlist.hotlist_id), change)])
+        log.info("hotlist created", extra={"hotlist_id": hotlist.hotlist_id, "agency_id": hotlist.agency_id})
+        return self._with_count(hotlist)
+
+    async def ListHotlists(
+        self, request: hotlist_pb2.ListHotlistsRequest, context: grpc.aio.ServicerContext
+    ) -> hotlist_pb2.ListHotlistsResponse:
+        """Lists of `agency_id`, or of every agency when it is empty, ordered by name."""
+        await self._require_ready(context)
+        lists = [
+            self._with_count(hotlist)
+            for hotlist in self._index.lists.values()
+            if not request.agency_id or hotlist.agency_id == request.agency_id
+        ]
+        lists.sort(key=lambda h: (h.name, h.hotlist_id))
+        return hotlist_pb2.ListHotlistsResponse(hotlists=lists)
+
+    async def AddEntries(
+        self, request: hotlist_pb2.AddEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> hotlist_pb2.AddEntriesResponse:
+        """All or nothing: one bad entry rejects the request, naming its index. Refreshes the list."""
+        await self._require_ready(context)
+        current = self._index.lists.get(request.hotlist_id)
+        if current is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"hotlist {request.hotlist_id!r} not found")
+        if not request.entries:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no entries given")
+        now = now_timestamp()
+        entries = []
+        for position, requested in enumerate(request.entries):
+            problem = validate_entry(requested)
+            if requested.hotlist_id and requested.hotlist_id != request.hotlist_id:
+                problem = f"hotlist_id {requested.hotlist_id!r} differs from the request's"
+            existing = self._index.entries.get(requested.entry_id) if requested.entry_id else None
+            if existing is not None and existing.hotlist_id != request.hotlist_id:
+                problem = f"entry_id {requested.entry_id!r} belongs to another hotlist"
+            if problem is not None:
+                await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"entries[{position}]: {problem}")
+            entry = hotlist_pb2.HotlistEntry()
+            entry.CopyFrom(requested)
+            entry.entry_id = entry.entry_id or uuid.uuid4().hex
+            entry.hotlist_id = current.hotlist_id
+            entry.agency_id = current.agency_id
+            entries.append(entry)
+        refreshed = hotlist_pb2.Hotlist()
+        refreshed.CopyFrom(current)
+        refreshed.refreshed_at.CopyFrom(now)
+        refreshed.entry_count = 0
+        changes: list[tuple[str, hotlist_pb2.HotlistChange | None]] = [
+            (entry_key(entry.entry_id), hotlist_pb2.HotlistChange(entry=entry, at=now)) for entry in entries
+        ]
+        changes.append((list_key(refreshed.hotlist_id), hotlist_pb2.HotlistChange(hotlist=refreshed, at=now)))
+        await self._publish(context, changes)
+        log.info("hotlist entries added", extra={"hotlist_id": current.hotlist_id, "count": len(entries)})
+        return hotlist_pb2.AddEntriesResponse(entries=entries)
+
+    async def ListEntries(
+        self, request: hotlist_pb2.ListEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> hotlist_pb2.ListEntriesResponse:
+        await self._require_ready(context)
+        if request.hotlist_id not in self._index.lists:
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"hotlist {request.hotlist_id!r} not found")
+        return hotlist_pb2.ListEntriesResponse(entries=self._index.entries_of(request.hotlist_id))
+
+    async def RemoveEntry(
+        self, request: hotlist_pb2.RemoveEntryRequest, context: grpc.aio.ServicerContext
+    ) -> hotlist_pb2.RemoveEntryResponse:
+        """`removed` is false when the list holds no such entry."""
+        await self._require_ready(context)
+        entry = self._index.entries.get(request.entry_id)
+        if entry is None or entry.hotlist_id != request.hotlist_id:
+            return hotlist_pb2.RemoveEntryResponse(removed=False)
+        deletion = hotlist_pb2.HotlistChange(
+            entry=hotlist_pb2.HotlistEntry(entry_id=entry.entry_id, hotlist_id=entry.hotlist_id),
+            deleted=True,
+            at=now_timestamp(),
+        )
+        # The typed deletion tells other readers what happened; the null tombstone lets compaction
+        # eventually drop the key altogether.
+        await self._publish(
+            context, [(entry_key(entry.entry_id), deletion), (entry_key(entry.entry_id), None)]
+        )
+        log.info("hotlist entry removed", extra={"hotlist_id": entry.hotlist_id, "entry_id": entry.entry_id})
+        return hotlist_pb2.RemoveEntryResponse(removed=True)
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def _with_count(self, hotlist: hotlist_pb2.Hotlist) -> hotlist_pb2.Hotlist:
+        result = hotlist_pb2.Hotlist()
+        result.CopyFrom(hotlist)
+        result.entry_count = self._index.entry_count(hotlist.hotlist_id)
+        return result
+
+    async def _require_ready(self, context: grpc.aio.ServicerContext) -> None:
+        if not self._changelog.ready:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, "hotlist change log is still being replayed")
+
+    async def _publish(
+        self,
+        context: grpc.aio.ServicerContext,
+        changes: list[tuple[str, hotlist_pb2.HotlistChange | None]],
+    ) -> None:
+        try:
+            await self._changelog.publish(changes, apply_wait_s=self._write_timeout_s)
+        except TimeoutError:
+            await _abort(
+                context,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "change was published but this replica has not applied it yet",
+            )
+        except KafkaError as exc:
+            log.warning("publishing a hotlist change failed", extra={"error": str(exc)})
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"change log unavailable: {exc}")
+
+
+async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+    await context.abort(code, message)
+    raise AssertionError("unreachable: context.abort raises")

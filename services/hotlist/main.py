@@ -1,0 +1,238 @@
+"""Hotlist service entry point: the gRPC management API plus the read-matching loop.
+
+`serve` replays the hotlist change log, then (and only then) starts matching `READS` against it
+and publishing `Alert`s to `ALERTS`. Read offsets are committed only after every alert of the batch
+has been acknowledged by the broker; a replay after a crash re-publishes alerts under the same ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+
+import grpc
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from services.common.health import HealthState
+from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
+from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY
+from services.common.pb.platewatch.v1 import alerts_pb2, hotlist_pb2, hotlist_pb2_grpc, reads_pb2
+from services.common.topics import ALERTS, READS
+from services.hotlist.alerts import build_alert
+from services.hotlist.changelog import SERVICE, ChangeLog, now_timestamp
+from services.hotlist.grpc_service import HotlistServicer
+from services.hotlist.matcher import HotlistIndex, epoch_seconds, list_age_seconds
+from services.hotlist.metrics import (
+    ALERTS_RAISED,
+    HOTLIST_AGE,
+    HOTLIST_ENTRIES,
+    HOTLISTS,
+    MATCH_LATENCY,
+    READS_CHECKED,
+    READS_MATCHED,
+)
+from services.hotlist.settings import HotlistSettings
+
+log = logging.getLogger(__name__)
+
+GRPC_SERVICE_NAME = hotlist_pb2.DESCRIPTOR.services_by_name["HotlistService"].full_name
+GAUGE_INTERVAL_S = 5.0
+GRPC_GRACE_S = 5.0
+
+
+async def serve(
+    stop: asyncio.Event, health_state: HealthState, settings: HotlistSettings | None = None
+) -> None:
+    """Run until `stop` is set, then stop taking calls, finish the current batch, commit and return."""
+    settings = settings or HotlistSettings()
+    health_state.set_ready(SERVICE, False)
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    changelog = ChangeLog(settings.kafka_bootstrap, settings.topic_prefix, producer)
+    server: grpc.aio.Server | None = None
+    # Set on `stop` or when one of our tasks fails; the other components of the process keep `stop`.
+    draining = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    results: list[object] = []
+    try:
+        await changelog.start()
+        server, grpc_health = await _start_grpc(settings, changelog)
+        tasks = [
+            asyncio.create_task(changelog.follow(draining), name="hotlist-changelog"),
+            asyncio.create_task(
+                _match_reads(draining, settings, changelog, producer), name="hotlist-matching"
+            ),
+            asyncio.create_task(_update_gauges(draining, changelog.index), name="hotlist-gauges"),
+            asyncio.create_task(_announce_ready(changelog, grpc_health, health_state), name="hotlist-ready"),
+        ]
+        await _until_stopped_or_failed(stop, tasks)
+    finally:
+        health_state.set_ready(SERVICE, False)
+        if server is not None:
+            await server.stop(GRPC_GRACE_S)
+        draining.set()
+        for task in tasks:
+            if task.get_name() == "hotlist-ready":
+                task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await changelog.stop()
+        await producer.stop()
+        log.info("hotlist service stopped")
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
+
+
+async def _start_grpc(
+    settings: HotlistSettings, changelog: ChangeLog
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    server = grpc.aio.server()
+    hotlist_pb2_grpc.add_HotlistServiceServicer_to_server(
+        HotlistServicer(changelog, settings.hotlist_write_timeout_s), server
+    )
+    grpc_health = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
+    for name in ("", GRPC_SERVICE_NAME):
+        await grpc_health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    port = server.add_insecure_port(f"{settings.hotlist_grpc_host}:{settings.hotlist_grpc_port}")
+    await server.start()
+    log.info("hotlist gRPC listening", extra={"port": port})
+    return server, grpc_health
+
+
+async def _announce_ready(
+    changelog: ChangeLog, grpc_health: health.aio.HealthServicer, health_state: HealthState
+) -> None:
+    await changelog.wait_ready()
+    for name in ("", GRPC_SERVICE_NAME):
+        await grpc_health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_state.set_ready(SERVICE, True)
+
+
+async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Return when `stop` is set; raise at once if a task fails (so the process is not half-alive)."""
+    stop_waiter = asyncio.create_task(stop.wait())
+    try:
+        while True:
+            done, _ = await asyncio.wait([stop_waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stop_waiter and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if stop_waiter in done:
+                return
+            tasks = [task for task in tasks if task not in done]
+    finally:
+        stop_waiter.cancel()
+
+
+async def _match_reads(
+    stop: asyncio.Event, settings: HotlistSettings, changelog: ChangeLog, producer: AIOKafkaProducer
+) -> None:
+    """Consume READS and publish an Alert per hit; commit each batch once its alerts are durable."""
+    # Matching against a half-replayed change log would silently miss alerts.
+    ready = asyncio.create_task(changelog.wait_ready())
+    stop_waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait([ready, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+    stop_waiter.cancel()
+    if not ready.done():
+        ready.cancel()
+        return
+    consumer = make_consumer(
+        settings.kafka_bootstrap, settings.hotlist_consumer_group, READS.name(settings.topic_prefix)
+    )
+    await consumer.start()
+    log.info("matching reads", extra={"topic": READS.name(settings.topic_prefix)})
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=settings.hotlist_max_batch)
+            if not batches:
+                continue
+            offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+            for tp, records in batches.items():
+                await _match_batch(records, settings, changelog.index, producer)
+                offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+            await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
+async def _match_batch(
+    records: list[ConsumerRecord], settings: HotlistSettings, index: HotlistIndex, producer: AIOKafkaProducer
+) -> None:
+    alerts_topic = ALERTS.name(settings.topic_prefix)
+    pending: list[Awaitable[object]] = []
+    alerted_reads: list[reads_pb2.Read] = []
+    raised_alerts = []
+    for record in records:
+        MESSAGES_CONSUMED.labels(SERVICE, READS.logical).inc()
+        try:
+            read = decode(READS, record.value)
+        except DeadLetterError as error:
+            await send_dead_letter(
+                producer, READS, record, error, service=SERVICE, prefix=settings.topic_prefix
+            )
+            continue
+        assert isinstance(read, reads_pb2.Read)
+        started = time.perf_counter()
+        matches = index.match_read(read, time.time())
+        MATCH_LATENCY.observe(time.perf_counter() - started)
+        READS_CHECKED.inc()
+        if not matches:
+            continue
+        READS_MATCHED.inc()
+        raised_at = now_timestamp()
+        for match in matches:
+            alert = build_alert(read, match, raised_at)
+            pending.append(
+                await producer.send(
+                    alerts_topic, key=alert.alert_id.encode(), value=alert.SerializeToString()
+                )
+            )
+            raised_alerts.append(alert)
+        alerted_reads.append(read)
+    # The batch counts as done only once the broker holds every alert.
+    await asyncio.gather(*pending)
+    now = time.time()
+    for alert in raised_alerts:
+        MESSAGES_PRODUCED.labels(SERVICE, ALERTS.logical).inc()
+        ALERTS_RAISED.labels(
+            reason=hotlist_pb2.ReasonCode.Name(alert.entry.reason),
+            match_kind=_match_kind_name(alert.match_kind),
+            stale=str(alert.stale).lower(),
+            region_mismatch=str(alert.region_mismatch).lower(),
+        ).inc()
+        log.info(
+            "alert raised",
+            extra={
+                "alert_id": alert.alert_id,
+                "read_id": alert.read.read_id,
+                "hotlist_id": alert.entry.hotlist_id,
+                "entry_id": alert.entry.entry_id,
+                "match_kind": _match_kind_name(alert.match_kind),
+            },
+        )
+    for read in alerted_reads:
+        if read.HasField("captured_at"):
+            STAGE_LATENCY.labels("alert").observe(max(0.0, now - epoch_seconds(read.captured_at)))
+
+
+def _match_kind_name(kind: int) -> str:
+    return alerts_pb2.MatchKind.Name(kind)
+
+
+async def _update_gauges(stop: asyncio.Event, index: HotlistIndex) -> None:
+    while not stop.is_set():
+        now = time.time()
+        HOTLISTS.set(len(index.lists))
+        HOTLIST_ENTRIES.clear()
+        HOTLIST_AGE.clear()
+        for hotlist_id, hotlist in index.lists.items():
+            HOTLIST_ENTRIES.labels(hotlist_id).set(index.entry_count(hotlist_id))
+            HOTLIST_AGE.labels(hotlist_id).set(list_age_seconds(hotlist, now))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), GAUGE_INTERVAL_S)
