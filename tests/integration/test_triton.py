@@ -1,0 +1,81 @@
+"""A real tritonserver (session fixture) serves plate_det and plate_rec with dynamic batching, and
+reading through it gives what in-process onnxruntime gives."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+
+from services.inference import postprocess
+from services.inference.engine import OnnxBackend, PlateRecognizer, TritonBackend
+from tests.unit.test_inference_postprocess import render_frame
+
+
+@pytest.fixture(scope="module")
+def client(triton_url: str):  # type: ignore[no-untyped-def]
+    client = grpcclient.InferenceServerClient(triton_url)
+    yield client
+    client.close()
+
+
+def test_both_models_are_ready(client: grpcclient.InferenceServerClient) -> None:
+    assert client.is_server_ready()
+    for model in ("plate_det", "plate_rec"):
+        assert client.is_model_ready(model)
+
+
+def test_dynamic_batching_config_is_loaded(client: grpcclient.InferenceServerClient) -> None:
+    for model, batch in (("plate_det", 4), ("plate_rec", 16)):
+        config = client.get_model_config(model, as_json=True)["config"]
+        assert config["backend"] == "python"
+        assert config["max_batch_size"] == batch
+        assert "dynamic_batching" in config
+        assert config["instance_group"][0]["kind"] == "KIND_CPU"
+
+
+def test_rec_shapes_over_triton(triton_url: str) -> None:
+    backend = TritonBackend(triton_url)
+    try:
+        crops = np.full((3, 48, 320, 3), 128, np.uint8)
+        indices, probs = backend.recognize(crops)
+        assert indices.shape == (3, 40, 5) and indices.dtype == np.int32
+        assert probs.shape == (3, 40, 5) and probs.dtype == np.float32
+    finally:
+        backend.close()
+
+
+def test_concurrent_requests_are_batched(client: grpcclient.InferenceServerClient, triton_url: str) -> None:
+    """Parallel single-crop requests get merged: fewer executions than inferences."""
+    before = client.get_inference_statistics("plate_rec", as_json=True)["model_stats"][0]
+    backend = TritonBackend(triton_url)
+    crop = postprocess.rec_input(render_frame()[424:471, 496:749])[None]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: backend.recognize(crop), range(32)))
+    finally:
+        backend.close()
+    assert all(np.array_equal(r[0], results[0][0]) for r in results)
+    after = client.get_inference_statistics("plate_rec", as_json=True)["model_stats"][0]
+    inferences = int(after.get("inference_count", 0)) - int(before.get("inference_count", 0))
+    executions = int(after.get("execution_count", 0)) - int(before.get("execution_count", 0))
+    assert inferences == 32
+    assert executions < inferences
+
+
+def test_triton_and_onnxruntime_read_the_same(triton_url: str) -> None:
+    frames = [render_frame("ABC1234"), render_frame("XYZ987")]
+    via_triton = PlateRecognizer(TritonBackend(triton_url))
+    in_process = PlateRecognizer(OnnxBackend(threads=1))
+    try:
+        remote = via_triton.recognize(frames)
+        local = in_process.recognize(frames)
+    finally:
+        via_triton.backend.close()
+    assert [[p.text for p in r] for r in remote] == [["ABC1234"], ["XYZ987"]]
+    assert [[p.text for p in r] for r in remote] == [[p.text for p in r] for r in local]
+    assert [[p.box for p in r] for r in remote] == [[p.box for p in r] for r in local]
+    assert remote[0][0].confidence == pytest.approx(local[0][0].confidence, abs=1e-4)
+    assert via_triton.backend.is_ready()
