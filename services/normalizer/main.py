@@ -1,0 +1,365 @@
+"""The normalizer service: raw reads (one per plate per frame) in, one `Read` per vehicle pass out,
+exactly once.
+
+Why raw aiokafka and not faust: faust's per-event overhead is too high for the raw-read rate we
+expect, and its table changelogs are not written in the same Kafka transaction as the output and
+the consumed offsets, so a crash could emit a pass twice or lose its open tracks. Here every poll
+batch is one Kafka transaction (consume-transform-produce):
+
+1. `getmany` a batch from RAW_READS (group "normalizer", read_committed, no auto-commit);
+2. feed it to the per-partition `PassTracker`s (tracking.py) and close passes whose event-time gap
+   elapsed, or (in the same loop, at least every 200 ms) whose partition had no input for
+   `idle_close_s` of wall clock while the consumer is caught up on it;
+3. in ONE transaction: produce the closed passes' `Read`s to READS (key read_id), dead letters
+   (`unknown_camera`, `undecodable`) to RAW_READS' dead-letter topic, a JSON snapshot of the open
+   tracks of every partition touched to the compacted NORMALIZER_STATE topic (key
+   "<raw topic>:<partition>", see `PassTracker.snapshot`), and the consumed offsets
+   (`send_offsets_to_transaction`); commit.
+
+On partition assignment the open tracks are restored from the last committed snapshot of each
+partition (and the best frame's images re-fetched from RAW_READS by offset, so snapshots stay small);
+the consumer resumes from the offsets committed in the same transactions, so state and position always
+agree. If a transaction fails, it is aborted, the in-memory state of every assigned partition is
+restored from NORMALIZER_STATE and the consumer rewinds to the committed offsets.
+
+The transactional id is "normalizer-<instance_id>": a restarted instance fences its previous
+incarnation and aborts its unfinished transaction before consuming. Limitation: aiokafka sends
+offsets with the group id only (no group generation), so a *zombie* of a different instance that lost
+its partitions in a rebalance is not fenced by the broker; keep instance ids stable (StatefulSet-style).
+
+SIGTERM: the current batch's transaction is committed (open tracks stay in the snapshot, nothing is
+closed early) and the service returns. Readiness: partitions assigned and their state restored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from services.common.health import HealthState
+from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
+from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED
+from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
+from services.common.topics import NORMALIZER_STATE, RAW_READS, READS
+from services.normalizer import metrics
+from services.normalizer.cameras import CameraDirectory
+from services.normalizer.grammar import default_grammar
+from services.normalizer.settings import NormalizerSettings
+from services.normalizer.tracking import PassTracker, Track, build_read
+
+log = logging.getLogger(__name__)
+
+SERVICE = "normalizer"
+POLL_MS = 200
+RESTORE_TIMEOUT_S = 120.0
+
+
+def state_key(tp: TopicPartition) -> str:
+    return f"{tp.topic}:{tp.partition}"
+
+
+@dataclass
+class _DeadLetter:
+    record: ConsumerRecord
+    error: DeadLetterError
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, normalizer: Normalizer) -> None:
+        self.normalizer = normalizer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.normalizer.on_revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.normalizer.on_assigned(list(assigned))
+
+
+class Normalizer:
+    def __init__(self, settings: NormalizerSettings, health: HealthState) -> None:
+        self.settings = settings
+        self.health = health
+        prefix = settings.topic_prefix
+        self.raw_topic = RAW_READS.name(prefix)
+        self.reads_topic = READS.name(prefix)
+        self.state_tp = TopicPartition(NORMALIZER_STATE.name(prefix), 0)
+        self.grammar = default_grammar()
+        self.cameras = CameraDirectory(settings.cameras_file)
+        self.trackers: dict[TopicPartition, PassTracker] = {}
+        self.last_input: dict[TopicPartition, float] = {}
+        # Held while a batch is processed and committed, and while partitions change hands.
+        self.lock = asyncio.Lock()
+        # Bumped on every revoke/assign: a batch fetched before a rebalance is stale (the new
+        # assignment restarts from the committed offsets) and is dropped.
+        self.assignment_epoch = 0
+        # A failure inside a rebalance callback (aiokafka only logs those); the main loop re-raises it.
+        self.fatal: BaseException | None = None
+        self.transactional_id = f"{SERVICE}-{settings.instance_id}"
+        self.producer = make_producer(settings.kafka_bootstrap, transactional_id=self.transactional_id)
+        self.consumer = make_consumer(
+            settings.kafka_bootstrap, settings.normalizer_consumer_group, max_poll_interval_ms=300_000
+        )
+        # Group-less reader for restoring snapshots and re-fetching best frames.
+        self.reader = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=16_777_216,
+        )
+
+    # -- lifecycle --
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.health.set_ready(SERVICE, False)
+        # Starting the transactional producer fences an older incarnation with the same id and aborts
+        # its open transaction, so the state and offsets read below are final.
+        await self.producer.start()
+        try:
+            await self.reader.start()
+            await self.consumer.start()
+            self.consumer.subscribe([self.raw_topic], listener=_Rebalance(self))
+            log.info(
+                "normalizer started",
+                extra={"transactional_id": self.transactional_id, "cameras": len(self.cameras)},
+            )
+            while not stop.is_set():
+                epoch = self.assignment_epoch
+                batches = await self.consumer.getmany(
+                    timeout_ms=POLL_MS, max_records=self.settings.normalizer_max_batch
+                )
+                async with self.lock:
+                    if self.fatal is not None:
+                        raise self.fatal
+                    await self._process(batches if epoch == self.assignment_epoch else {})
+        finally:
+            self.health.set_ready(SERVICE, False)
+            await self.consumer.stop()
+            await self.reader.stop()
+            await self.producer.stop()
+            log.info("normalizer stopped", extra={"open_tracks": self._open_tracks()})
+
+    async def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.lock:  # waits for the in-flight transaction to commit
+            self.assignment_epoch += 1
+            self.health.set_ready(SERVICE, False)
+            for tp in revoked:
+                self.trackers.pop(tp, None)
+                self.last_input.pop(tp, None)
+            metrics.OPEN_TRACKS.set(self._open_tracks())
+
+    async def on_assigned(self, assigned: list[TopicPartition]) -> None:
+        async with self.lock:
+            self.assignment_epoch += 1
+            try:
+                await self._restore(assigned)
+            except Exception as exc:
+                log.exception("restoring normalizer state failed")
+                self.fatal = exc
+                return
+            self.health.set_ready(SERVICE, True)
+            log.info(
+                "partitions assigned and restored",
+                extra={
+                    "partitions": sorted(tp.partition for tp in assigned),
+                    "open_tracks": self._open_tracks(),
+                },
+            )
+
+    # -- restore --
+
+    async def _restore(self, partitions: list[TopicPartition]) -> None:
+        wanted = {state_key(tp) for tp in partitions}
+        snapshots = await self._read_snapshots(wanted) if partitions else {}
+        now = time.monotonic()
+        for tp in partitions:
+            snapshot = snapshots.get(state_key(tp))
+            if snapshot is None:
+                tracker = PassTracker(self.settings.pass_gap_s)
+            else:
+                tracker = PassTracker.from_snapshot(self.settings.pass_gap_s, json.loads(snapshot))
+            await self._refetch_best_frames(tp, tracker)
+            self.trackers[tp] = tracker
+            self.last_input[tp] = now
+        metrics.OPEN_TRACKS.set(self._open_tracks())
+
+    async def _read_snapshots(self, keys: set[str]) -> dict[str, bytes]:
+        """Last committed value per wanted key of NORMALIZER_STATE (tombstones remove a key)."""
+        self.reader.assign([self.state_tp])
+        await self.reader.seek_to_beginning(self.state_tp)
+        end = (await self.reader.end_offsets([self.state_tp]))[self.state_tp]
+        latest: dict[str, bytes] = {}
+        deadline = time.monotonic() + RESTORE_TIMEOUT_S
+        while await self.reader.position(self.state_tp) < end:
+            if time.monotonic() > deadline:
+                raise TimeoutError("restoring normalizer state took too long")
+            batch = await self.reader.getmany(self.state_tp, timeout_ms=1000)
+            for record in batch.get(self.state_tp, []):
+                key = record.key.decode() if record.key else ""
+                if key not in keys:
+                    continue
+                if record.value is None:
+                    latest.pop(key, None)
+                else:
+                    latest[key] = record.value
+        return latest
+
+    async def _refetch_best_frames(self, tp: TopicPartition, tracker: PassTracker) -> None:
+        """Snapshots keep only the best frame's offset; read its images back from the raw topic."""
+        missing = sorted(tracker.missing_best_frames(), key=lambda t: t.best.offset)
+        if not missing:
+            return
+        self.reader.assign([tp])
+        for track in missing:
+            self.reader.seek(tp, track.best.offset)
+            deadline = time.monotonic() + 10.0
+            while track.best_raw is None and time.monotonic() < deadline:
+                batch = await self.reader.getmany(tp, timeout_ms=1000, max_records=1)
+                for record in batch.get(tp, []):
+                    if record.offset == track.best.offset:
+                        track.best_raw = reads_pb2.RawRead.FromString(record.value or b"")
+                    deadline = 0.0  # past the wanted offset: it was deleted by retention
+            if track.best_raw is None:
+                log.warning(
+                    "best frame of an open track is gone; its read will have no images",
+                    extra={"partition": tp.partition, "offset": track.best.offset},
+                )
+
+    # -- the batch --
+
+    async def _process(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        now = time.monotonic()
+        closed: list[Track] = []
+        dead: list[_DeadLetter] = []
+        offsets: dict[TopicPartition, int] = {}
+        touched: set[TopicPartition] = set()
+        for tp, records in batches.items():
+            tracker = self.trackers.get(tp)
+            if tracker is None or not records:
+                continue  # revoked meanwhile: not committed here, the new owner reprocesses it
+            self.last_input[tp] = now
+            touched.add(tp)
+            offsets[tp] = records[-1].offset + 1
+            metrics.RAW_READS_IN.inc(len(records))
+            MESSAGES_CONSUMED.labels(SERVICE, RAW_READS.logical).inc(len(records))
+            for record in records:
+                try:
+                    raw = decode(RAW_READS, record.value)
+                    assert isinstance(raw, reads_pb2.RawRead)
+                    if self.cameras.get(raw.camera_id, now) is None:
+                        raise DeadLetterError("unknown_camera", raw.camera_id)
+                except DeadLetterError as exc:
+                    dead.append(_DeadLetter(record, exc))
+                    continue
+                closed.extend(tracker.add(raw, record.offset))
+        for tp, tracker in self.trackers.items():
+            if (
+                tracker.open_count()
+                and now - self.last_input.get(tp, now) >= self.settings.idle_close_s
+                and await self._caught_up(tp)
+            ):
+                closed.extend(tracker.close_all())
+                touched.add(tp)
+        if not touched and not dead:
+            return
+        reads = [read for read in (self._to_read(track) for track in closed) if read is not None]
+        try:
+            await self._commit(reads, dead, touched, offsets)
+        except ProducerFenced:
+            log.error("fenced by a newer normalizer with the same instance id; exiting")
+            raise
+        except KafkaError as exc:
+            metrics.TRANSACTION_ABORTS.inc()
+            log.warning("transaction failed; rolling back to the committed state", extra={"error": repr(exc)})
+            await self._rollback()
+            return
+        metrics.TRANSACTIONS.inc()
+        metrics.READS_OUT.inc(len(reads))
+        MESSAGES_PRODUCED.labels(SERVICE, READS.logical).inc(len(reads))
+        for read in reads:
+            metrics.FRAMES_PER_READ.observe(read.frames)
+        metrics.OPEN_TRACKS.set(self._open_tracks())
+
+    async def _commit(
+        self,
+        reads: list[reads_pb2.Read],
+        dead: list[_DeadLetter],
+        touched: set[TopicPartition],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
+        async with self.producer.transaction():
+            for read in reads:
+                await self.producer.send(
+                    self.reads_topic, key=read.read_id.encode(), value=read.SerializeToString()
+                )
+            for letter in dead:
+                await send_dead_letter(
+                    self.producer,
+                    RAW_READS,
+                    letter.record,
+                    letter.error,
+                    service=SERVICE,
+                    prefix=self.settings.topic_prefix,
+                )
+            for tp in touched:
+                snapshot = json.dumps(self.trackers[tp].snapshot(), separators=(",", ":")).encode()
+                await self.producer.send(self.state_tp.topic, key=state_key(tp).encode(), value=snapshot)
+            if offsets:
+                await self.producer.send_offsets_to_transaction(
+                    offsets, self.settings.normalizer_consumer_group
+                )
+
+    async def _rollback(self) -> None:
+        partitions = list(self.trackers)
+        self.trackers.clear()
+        await self._restore(partitions)
+        for tp in partitions:
+            committed = await self.consumer.committed(tp)
+            if committed is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+
+    async def _caught_up(self, tp: TopicPartition) -> bool:
+        """Idle-close only when nothing committed is left unread on the partition."""
+        end = self.consumer.last_stable_offset(tp)
+        if end is None:
+            end = self.consumer.highwater(tp)
+        if end is None:
+            return False
+        return await self.consumer.position(tp) >= end
+
+    def _to_read(self, track: Track) -> reads_pb2.Read | None:
+        meta = self.cameras.get(track.camera_id, time.monotonic())
+        camera = common_pb2.CameraInfo(camera_id=track.camera_id)
+        if meta is not None:
+            camera.CopyFrom(meta.info)
+        if not camera.agency_id:
+            camera.agency_id = track.agency_id
+        read = build_read(track, camera, self.grammar, time.time_ns(), meta.heading_deg if meta else None)
+        reason = ""
+        if not read.plate:
+            reason = "no_text"
+        elif read.frames < self.settings.min_frames:
+            reason = "min_frames"
+        elif read.confidence < self.settings.min_confidence:
+            reason = "min_confidence"
+        if reason:
+            metrics.READS_DROPPED.labels(reason).inc()
+            return None
+        return read
+
+    def _open_tracks(self) -> int:
+        return sum(tracker.open_count() for tracker in self.trackers.values())
+
+
+async def serve(stop: asyncio.Event, health: HealthState) -> None:
+    """Run the normalizer until `stop` is set; see the module docstring for the guarantees."""
+    settings = NormalizerSettings()
+    await Normalizer(settings, health).run(stop)

@@ -1,0 +1,455 @@
+"""Vehicle-pass tracking and consensus: pure logic, no Kafka.
+
+A `PassTracker` holds the open tracks of one source partition (several cameras). A track groups the raw
+reads (one per plate per frame) of one vehicle pass in front of one camera:
+
+* A raw read joins an open track of its camera when it is at most `pass_gap_s` of event time
+  (captured_at) after the track's last frame, is not from a frame the track already has, and either its
+  text is within edit distance 1 (plates up to 5 characters) or 2 (longer) of one of the track's recent
+  texts, or its box continues the track's motion (overlapping or within two plate sizes of the last
+  box, not moving backwards) and the text is at most half wrong. Otherwise it starts a new track.
+* Each camera has an event-time watermark (newest captured_at seen). A track closes once the watermark
+  is more than `pass_gap_s` past its last frame. The service also closes every track of a partition
+  after `idle_close_s` of wall clock without input (`close_all`), so the last vehicle of a clip is read.
+
+`build_read` turns a closed track into a `Read`: per-position character voting weighted by confidence
+over every frame's candidates of the winning text length (fallback: the best single text), the region
+grammar on the result, the best frame's crop/thumbnail/box/vehicle, first/last seen, frame count and
+direction of travel (see `direction_of_travel`).
+
+read_id = 12 hex digits of the founding raw read's captured_at in epoch ms + 20 hex digits of
+blake2b(camera_id, frame_sequence, plate_index, captured_at in ns) of that same raw read: ids sort by
+time and replaying the same raw reads gives the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
+from services.normalizer.grammar import PlateGrammar, strip_text
+
+# Frames kept per track for voting; a parked car would otherwise grow a track without bound.
+MAX_VOTING_FRAMES = 48
+# Recent frames whose texts a new raw read is compared with.
+RECENT_TEXTS = 3
+# Below this much motion (fraction of the frame) the direction is reported as unknown ("").
+MIN_MOTION = 0.02
+CANDIDATES_PER_READ = 5
+
+BoxTuple = tuple[int, int, int, int]
+
+
+@dataclass
+class Candidate:
+    text: str  # stripped: uppercase ASCII letters and digits only
+    confidence: float
+    char_confidences: list[float]
+
+
+@dataclass
+class Observation:
+    """What a track keeps of one raw read."""
+
+    captured_at_ns: int
+    frame_sequence: int
+    plate_index: int
+    box: BoxTuple
+    candidates: list[Candidate]
+    # Source offset of the raw read, so the best frame's images can be fetched again after a restart.
+    offset: int
+
+    @property
+    def confidence(self) -> float:
+        return self.candidates[0].confidence if self.candidates else 0.0
+
+    @property
+    def text(self) -> str:
+        return self.candidates[0].text if self.candidates else ""
+
+
+@dataclass(eq=False)
+class Track:
+    camera_id: str
+    agency_id: str
+    founder: Observation
+    frame_width: int
+    frame_height: int
+    first_box: BoxTuple
+    last: Observation
+    best: Observation
+    first_seen_ns: int
+    last_seen_ns: int
+    frames: int = 1
+    votes: list[Observation] = field(default_factory=list)
+    # The best frame's full raw read (crop, thumbnail, vehicle); None after a restore until re-fetched.
+    best_raw: reads_pb2.RawRead | None = None
+
+    @property
+    def read_id(self) -> str:
+        return make_read_id(
+            self.camera_id, self.founder.frame_sequence, self.founder.plate_index, self.founder.captured_at_ns
+        )
+
+    def add(self, obs: Observation, raw: reads_pb2.RawRead | None) -> None:
+        self.frames += 1
+        self.first_seen_ns = min(self.first_seen_ns, obs.captured_at_ns)
+        if obs.captured_at_ns >= self.last_seen_ns:
+            self.last_seen_ns = obs.captured_at_ns
+            self.last = obs
+        if obs.confidence > self.best.confidence:
+            self.best, self.best_raw = obs, raw
+        self.votes.append(obs)
+        if len(self.votes) > MAX_VOTING_FRAMES:
+            # Drop the least confident frame; the best one always has the highest confidence.
+            weakest = min(range(len(self.votes)), key=lambda i: self.votes[i].confidence)
+            del self.votes[weakest]
+
+
+def make_read_id(camera_id: str, frame_sequence: int, plate_index: int, captured_at_ns: int) -> str:
+    digest = hashlib.blake2b(
+        f"{camera_id}\x1f{frame_sequence}\x1f{plate_index}\x1f{captured_at_ns}".encode(), digest_size=10
+    ).hexdigest()
+    epoch_ms = captured_at_ns // 1_000_000
+    return f"{epoch_ms & 0xFFFFFFFFFFFF:012x}{digest}"
+
+
+def timestamp_ns(ts: Timestamp) -> int:
+    return ts.seconds * 1_000_000_000 + ts.nanos
+
+
+def ns_timestamp(ns: int) -> Timestamp:
+    return Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
+
+
+def edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def _strip_candidate(candidate: common_pb2.TextCandidate) -> Candidate:
+    confs = list(candidate.char_confidences)
+    if len(confs) != len(candidate.text):
+        return Candidate(strip_text(candidate.text), candidate.confidence, [])
+    chars: list[str] = []
+    kept: list[float] = []
+    for char, conf in zip(candidate.text, confs, strict=True):
+        for upper in strip_text(char):
+            chars.append(upper)
+            kept.append(conf)
+    return Candidate("".join(chars), candidate.confidence, kept)
+
+
+def observe(raw: reads_pb2.RawRead, offset: int) -> Observation:
+    candidates = [c for c in (_strip_candidate(c) for c in raw.candidates) if c.text]
+    return Observation(
+        captured_at_ns=timestamp_ns(raw.captured_at),
+        frame_sequence=raw.frame_sequence,
+        plate_index=raw.plate_index,
+        box=(raw.box.x, raw.box.y, raw.box.width, raw.box.height),
+        candidates=candidates,
+        offset=offset,
+    )
+
+
+def _centre(box: BoxTuple) -> tuple[float, float]:
+    return box[0] + box[2] / 2, box[1] + box[3] / 2
+
+
+def _box_continues(track: Track, box: BoxTuple) -> bool:
+    """The box overlaps or sits within two plate sizes of the last one, not moving backwards."""
+    last = track.last.box
+    (lx, ly), (nx, ny) = _centre(last), _centre(box)
+    reach = 2 * max(last[2], last[3], 1)
+    if math.hypot(nx - lx, ny - ly) > reach:
+        return False
+    if track.frames >= 2:
+        (fx, fy) = _centre(track.first_box)
+        # The step must not reverse the motion so far (dot product of steps >= 0, with slack).
+        if (lx - fx) * (nx - lx) + (ly - fy) * (ny - ly) < -0.25 * reach * reach:
+            return False
+    return True
+
+
+def _max_text_distance(text: str) -> int:
+    return 1 if len(text) <= 5 else 2
+
+
+class PassTracker:
+    """Open tracks of one source partition; see the module docstring."""
+
+    def __init__(self, pass_gap_s: float) -> None:
+        self.pass_gap_ns = int(pass_gap_s * 1_000_000_000)
+        self.tracks: dict[str, list[Track]] = defaultdict(list)
+        self.watermarks: dict[str, int] = {}
+
+    def open_count(self) -> int:
+        return sum(len(tracks) for tracks in self.tracks.values())
+
+    def add(self, raw: reads_pb2.RawRead, offset: int) -> list[Track]:
+        """Feed one raw read; returns the tracks of its camera that this read's event time closed."""
+        obs = observe(raw, offset)
+        camera = raw.camera_id
+        watermark = max(self.watermarks.get(camera, obs.captured_at_ns), obs.captured_at_ns)
+        self.watermarks[camera] = watermark
+        open_tracks = self.tracks[camera]
+        closed = [t for t in open_tracks if watermark - t.last_seen_ns > self.pass_gap_ns]
+        if closed:
+            open_tracks[:] = [t for t in open_tracks if all(t is not c for c in closed)]
+        if obs.candidates:
+            track = self._match(open_tracks, obs)
+            if track is None:
+                open_tracks.append(self._start(raw, obs))
+            else:
+                track.add(obs, raw)
+        if not open_tracks:
+            del self.tracks[camera]
+        return closed
+
+    def close_all(self) -> list[Track]:
+        closed = [t for tracks in self.tracks.values() for t in tracks]
+        self.tracks.clear()
+        return closed
+
+    def _start(self, raw: reads_pb2.RawRead, obs: Observation) -> Track:
+        return Track(
+            camera_id=raw.camera_id,
+            agency_id=raw.agency_id,
+            founder=obs,
+            frame_width=raw.frame_width,
+            frame_height=raw.frame_height,
+            first_box=obs.box,
+            last=obs,
+            best=obs,
+            first_seen_ns=obs.captured_at_ns,
+            last_seen_ns=obs.captured_at_ns,
+            votes=[obs],
+            best_raw=raw,
+        )
+
+    def _match(self, tracks: list[Track], obs: Observation) -> Track | None:
+        best: tuple[int, float, Track] | None = None
+        for track in tracks:
+            if abs(obs.captured_at_ns - track.last_seen_ns) > self.pass_gap_ns:
+                continue
+            if any(v.frame_sequence == obs.frame_sequence for v in track.votes[-RECENT_TEXTS:]):
+                continue  # two plates in one frame are two vehicles
+            texts = {v.text for v in track.votes[-RECENT_TEXTS:]} | {track.best.text}
+            distance = min(edit_distance(c.text, t) for c in obs.candidates[:2] for t in texts)
+            text_ok = distance <= _max_text_distance(obs.text)
+            box_ok = _box_continues(track, obs.box) and distance <= max(2, len(obs.text) // 2)
+            if not (text_ok or box_ok):
+                continue
+            (lx, ly), (nx, ny) = _centre(track.last.box), _centre(obs.box)
+            score = (distance, math.hypot(nx - lx, ny - ly))
+            if best is None or score < best[:2]:
+                best = (*score, track)
+        return best[2] if best else None
+
+    # -- state snapshot (the service stores it in NORMALIZER_STATE) --
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "watermarks": self.watermarks,
+            "tracks": [_track_to_dict(t) for tracks in self.tracks.values() for t in tracks],
+        }
+
+    @classmethod
+    def from_snapshot(cls, pass_gap_s: float, data: dict[str, Any]) -> PassTracker:
+        tracker = cls(pass_gap_s)
+        tracker.watermarks = {k: int(v) for k, v in data.get("watermarks", {}).items()}
+        for item in data.get("tracks", []):
+            track = _track_from_dict(item)
+            tracker.tracks[track.camera_id].append(track)
+        return tracker
+
+    def missing_best_frames(self) -> list[Track]:
+        return [t for tracks in self.tracks.values() for t in tracks if t.best_raw is None]
+
+
+def _obs_to_list(obs: Observation) -> list[Any]:
+    return [
+        obs.captured_at_ns,
+        obs.frame_sequence,
+        obs.plate_index,
+        list(obs.box),
+        [[c.text, round(c.confidence, 5), [round(x, 4) for x in c.char_confidences]] for c in obs.candidates],
+        obs.offset,
+    ]
+
+
+def _obs_from_list(item: list[Any]) -> Observation:
+    captured, sequence, index, box, candidates, offset = item
+    return Observation(
+        int(captured),
+        int(sequence),
+        int(index),
+        (int(box[0]), int(box[1]), int(box[2]), int(box[3])),
+        [Candidate(text, float(conf), [float(x) for x in chars]) for text, conf, chars in candidates],
+        int(offset),
+    )
+
+
+def _track_to_dict(track: Track) -> dict[str, Any]:
+    return {
+        "camera_id": track.camera_id,
+        "agency_id": track.agency_id,
+        "founder": _obs_to_list(track.founder),
+        "frame_size": [track.frame_width, track.frame_height],
+        "first_box": list(track.first_box),
+        "last": _obs_to_list(track.last),
+        "best": _obs_to_list(track.best),
+        "seen": [track.first_seen_ns, track.last_seen_ns],
+        "frames": track.frames,
+        "votes": [_obs_to_list(v) for v in track.votes],
+    }
+
+
+def _track_from_dict(item: dict[str, Any]) -> Track:
+    box = item["first_box"]
+    return Track(
+        camera_id=item["camera_id"],
+        agency_id=item["agency_id"],
+        founder=_obs_from_list(item["founder"]),
+        frame_width=int(item["frame_size"][0]),
+        frame_height=int(item["frame_size"][1]),
+        first_box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])),
+        last=_obs_from_list(item["last"]),
+        best=_obs_from_list(item["best"]),
+        first_seen_ns=int(item["seen"][0]),
+        last_seen_ns=int(item["seen"][1]),
+        frames=int(item["frames"]),
+        votes=[_obs_from_list(v) for v in item["votes"]],
+        best_raw=None,
+    )
+
+
+# -- consensus and the Read --
+
+
+@dataclass
+class Consensus:
+    text: str
+    confidence: float
+    candidates: list[tuple[str, float]]
+
+
+def consensus(votes: list[Observation]) -> Consensus:
+    """Per-position character voting weighted by confidence over the texts of the most supported
+    length; confidence = mean winning share per position x mean confidence of the voting frames."""
+    length_weight: dict[int, float] = defaultdict(float)
+    for obs in votes:
+        for cand in obs.candidates:
+            length_weight[len(cand.text)] += cand.confidence
+    if not length_weight:
+        return Consensus("", 0.0, [])
+    length = max(length_weight, key=lambda n: (length_weight[n], n))
+    voters = [obs for obs in votes if obs.candidates and len(obs.text) == length]
+    if len(voters) < 2:
+        best = max(votes, key=lambda o: o.confidence)
+        text, confidence = best.text, best.confidence
+    else:
+        positions: list[dict[str, float]] = [defaultdict(float) for _ in range(length)]
+        for obs in votes:
+            for cand in obs.candidates:
+                if len(cand.text) != length:
+                    continue
+                for i, char in enumerate(cand.text):
+                    char_conf = cand.char_confidences[i] if cand.char_confidences else 1.0
+                    positions[i][char] += cand.confidence * char_conf
+        chars: list[str] = []
+        shares: list[float] = []
+        for weights in positions:
+            char = max(weights, key=lambda c: (weights[c], c))
+            total = sum(weights.values())
+            chars.append(char)
+            shares.append(weights[char] / total if total > 0 else 0.0)
+        text = "".join(chars)
+        mean_share = sum(shares) / len(shares)
+        confidence = mean_share * sum(o.confidence for o in voters) / len(voters)
+    support: dict[str, float] = defaultdict(float)
+    for obs in votes:
+        for cand in obs.candidates:
+            support[cand.text] += cand.confidence
+    others = sorted((t for t in support if t != text), key=lambda t: -support[t])
+    alternatives = [(t, support[t] / len(votes)) for t in others[: CANDIDATES_PER_READ - 1]]
+    return Consensus(text, confidence, [(text, confidence), *alternatives])
+
+
+def direction_of_travel(
+    first_box: BoxTuple, last_box: BoxTuple, frame_width: int, frame_height: int, heading_deg: float | None
+) -> str:
+    """Compass direction of travel from the plate box's motion and the camera heading.
+
+    Moving up the image or shrinking means driving away from the camera, i.e. along its heading;
+    moving down or growing means driving towards it (heading + 180). Sideways motion dominating means
+    crossing the view: to the right is heading + 90, to the left heading - 90. The bearing is rounded
+    to the nearest of north/east/south/west + "bound"; "" when the heading is unknown or the box
+    barely moved (< 2 % of the frame)."""
+    if heading_deg is None or frame_width <= 0 or frame_height <= 0:
+        return ""
+    (fx, fy), (lx, ly) = _centre(first_box), _centre(last_box)
+    sideways = (lx - fx) / frame_width
+    first_area = max(first_box[2] * first_box[3], 1)
+    last_area = max(last_box[2] * last_box[3], 1)
+    # Up the image is away; shrinking is away too (weighted so a halving counts like 1/10 of the frame).
+    away = (fy - ly) / frame_height + 0.15 * math.log(first_area / last_area)
+    if max(abs(sideways), abs(away)) < MIN_MOTION:
+        return ""
+    if abs(away) >= abs(sideways):
+        bearing = heading_deg if away > 0 else heading_deg + 180
+    else:
+        bearing = heading_deg + 90 if sideways > 0 else heading_deg - 90
+    names = ("northbound", "eastbound", "southbound", "westbound")
+    return names[round((bearing % 360) / 90) % 4]
+
+
+def build_read(
+    track: Track,
+    camera: common_pb2.CameraInfo,
+    grammar: PlateGrammar,
+    normalized_at_ns: int,
+    heading_deg: float | None,
+) -> reads_pb2.Read:
+    voted = consensus(track.votes)
+    plate = grammar.clean(voted.text)
+    read = reads_pb2.Read(
+        read_id=track.read_id,
+        plate=plate.text,
+        region=plate.region,
+        format_known=plate.format_known,
+        confidence=voted.confidence,
+        camera=camera,
+        first_seen=ns_timestamp(track.first_seen_ns),
+        last_seen=ns_timestamp(track.last_seen_ns),
+        captured_at=ns_timestamp(track.best.captured_at_ns),
+        direction=direction_of_travel(
+            track.first_box, track.last.box, track.frame_width, track.frame_height, heading_deg
+        ),
+        box=common_pb2.Box(
+            x=track.best.box[0], y=track.best.box[1], width=track.best.box[2], height=track.best.box[3]
+        ),
+        frames=track.frames,
+        normalized_at=ns_timestamp(normalized_at_ns),
+    )
+    read.candidates.add(text=plate.text, confidence=voted.confidence)
+    for text, confidence in voted.candidates[1:]:
+        if text != plate.text:
+            read.candidates.add(text=text, confidence=confidence)
+    if track.best_raw is not None:
+        read.crop_jpeg = track.best_raw.crop_jpeg
+        read.frame_thumbnail_jpeg = track.best_raw.frame_thumbnail_jpeg
+        read.vehicle.CopyFrom(track.best_raw.vehicle)
+    return read

@@ -1,0 +1,173 @@
+"""Pass tracking, consensus, read ids and direction: pure logic, no Kafka."""
+
+from __future__ import annotations
+
+import json
+
+from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
+from services.normalizer.grammar import default_grammar
+from services.normalizer.tracking import (
+    PassTracker,
+    Track,
+    build_read,
+    direction_of_travel,
+    make_read_id,
+    ns_timestamp,
+)
+
+T0_NS = 1_700_000_000 * 1_000_000_000
+FRAME_NS = 100_000_000  # 10 fps
+CAMERA = common_pb2.CameraInfo(camera_id="cam-1", agency_id="agency", heading_deg=0.0)
+
+
+def raw(
+    text: str,
+    frame: int,
+    *,
+    camera: str = "cam-1",
+    t_ns: int | None = None,
+    box: tuple[int, int, int, int] = (600, 600, 120, 40),
+    confidence: float = 0.9,
+    plate_index: int = 0,
+) -> reads_pb2.RawRead:
+    read = reads_pb2.RawRead(
+        camera_id=camera,
+        agency_id="agency",
+        frame_sequence=frame,
+        plate_index=plate_index,
+        captured_at=ns_timestamp(T0_NS + frame * FRAME_NS if t_ns is None else t_ns),
+        box=common_pb2.Box(x=box[0], y=box[1], width=box[2], height=box[3]),
+        frame_width=1280,
+        frame_height=720,
+        crop_jpeg=f"crop-{frame}".encode(),
+    )
+    read.candidates.add(text=text, confidence=confidence, char_confidences=[confidence] * len(text))
+    return read
+
+
+def feed(tracker: PassTracker, reads: list[reads_pb2.RawRead]) -> list[Track]:
+    closed: list[Track] = []
+    for offset, read in enumerate(reads):
+        closed.extend(tracker.add(read, offset))
+    return closed
+
+
+def test_groups_frames_of_one_pass() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    closed = feed(tracker, [raw("7ABC123", f, box=(600, 600 - 10 * f, 120, 40)) for f in range(8)])
+    assert closed == []
+    tracks = tracker.close_all()
+    assert len(tracks) == 1
+    assert tracks[0].frames == 8
+
+
+def test_same_plate_twice_separated_by_more_than_gap_is_two_passes() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    first = [raw("7ABC123", f) for f in range(5)]
+    # Same plate again 3 s (event time) after the first pass's last frame.
+    second = [
+        raw("7ABC123", 100 + f, t_ns=T0_NS + 4 * FRAME_NS + 3_000_000_000 + f * FRAME_NS) for f in range(5)
+    ]
+    closed = feed(tracker, first + second)
+    assert len(closed) == 1 and closed[0].frames == 5
+    remaining = tracker.close_all()
+    assert len(remaining) == 1 and remaining[0].frames == 5
+    assert closed[0].read_id != remaining[0].read_id
+
+
+def test_same_plate_within_gap_stays_one_pass() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    reads = [raw("7ABC123", 0), raw("7ABC123", 1), raw("7ABC123", 2, t_ns=T0_NS + 1_900_000_000)]
+    assert feed(tracker, reads) == []
+    assert [t.frames for t in tracker.close_all()] == [3]
+
+
+def test_two_vehicles_at_once() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    reads: list[reads_pb2.RawRead] = []
+    for f in range(6):
+        reads.append(raw("7ABC123", f, box=(200, 600 - 10 * f, 120, 40), plate_index=0))
+        reads.append(raw("8XYZ987", f, box=(900, 600 - 10 * f, 120, 40), plate_index=1))
+    assert feed(tracker, reads) == []
+    tracks = tracker.close_all()
+    assert sorted(t.frames for t in tracks) == [6, 6]
+    plates = sorted(build_read(t, CAMERA, default_grammar(), T0_NS, 0.0).plate for t in tracks)
+    assert plates == ["7ABC123", "8XYZ987"]
+
+
+def test_other_camera_does_not_close_or_join() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    feed(tracker, [raw("7ABC123", 0), raw("7ABC123", 1, camera="cam-2", t_ns=T0_NS + 10_000_000_000)])
+    assert sorted(t.camera_id for t in tracker.close_all()) == ["cam-1", "cam-2"]
+
+
+def test_consensus_fixes_one_frame_misread() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    texts = ["7ABC123", "7ABC123", "7A8C123", "7ABC123", "7ABC123"]
+    feed(tracker, [raw(text, f, confidence=0.8) for f, text in enumerate(texts)])
+    (track,) = tracker.close_all()
+    read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0)
+    assert read.plate == "7ABC123"
+    assert read.region == "US-CA"
+    assert read.format_known
+    assert read.frames == 5
+    assert 0.7 < read.confidence <= 0.8
+    assert read.candidates[0].text == "7ABC123"
+    assert "7A8C123" in [c.text for c in read.candidates]
+
+
+def test_best_frame_supplies_crop_and_box() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    reads = [
+        raw("7ABC123", f, confidence=c, box=(600, 600 - 10 * f, 120, 40))
+        for f, c in enumerate([0.5, 0.95, 0.6])
+    ]
+    feed(tracker, reads)
+    (track,) = tracker.close_all()
+    read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0)
+    assert read.crop_jpeg == b"crop-1"
+    assert read.box.y == 590
+    assert read.captured_at == ns_timestamp(T0_NS + FRAME_NS)
+    assert read.first_seen == ns_timestamp(T0_NS)
+    assert read.last_seen == ns_timestamp(T0_NS + 2 * FRAME_NS)
+
+
+def test_read_id_stable_and_time_ordered() -> None:
+    def ids() -> list[str]:
+        tracker = PassTracker(pass_gap_s=2.0)
+        reads = [raw("7ABC123", f) for f in range(3)]
+        reads += [raw("8XYZ987", 100 + f, t_ns=T0_NS + 5_000_000_000 + f * FRAME_NS) for f in range(3)]
+        closed = feed(tracker, reads) + tracker.close_all()
+        return [t.read_id for t in closed]
+
+    first, again = ids(), ids()
+    assert first == again
+    assert len(first) == 2 and first[0] < first[1]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in first)
+    assert first[0][:12] == f"{T0_NS // 1_000_000:012x}"
+    assert make_read_id("cam-1", 0, 0, T0_NS) != make_read_id("cam-1", 0, 1, T0_NS)
+
+
+def test_snapshot_round_trip_continues_track() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    feed(tracker, [raw("7ABC123", f) for f in range(3)])
+    restored = PassTracker.from_snapshot(2.0, json.loads(json.dumps(tracker.snapshot())))
+    assert [t.best.offset for t in restored.missing_best_frames()] == [0]
+    restored.add(raw("7ABC123", 3), 3)
+    (track,) = restored.close_all()
+    (original,) = tracker.close_all()
+    assert track.frames == 4
+    assert track.read_id == original.read_id
+
+
+def test_direction_from_box_motion_and_heading() -> None:
+    up, down = (600, 600, 120, 40), (600, 300, 120, 40)
+    # Camera looking north: box moving up the image = driving away = northbound.
+    assert direction_of_travel(up, down, 1280, 720, 0.0) == "northbound"
+    assert direction_of_travel(down, up, 1280, 720, 0.0) == "southbound"
+    # Camera looking east, vehicle crossing left to right = heading + 90 = southbound.
+    assert direction_of_travel((100, 400, 120, 40), (900, 400, 120, 40), 1280, 720, 90.0) == "southbound"
+    # Growing box (approaching) on a west-looking camera = eastbound.
+    assert direction_of_travel((600, 400, 60, 20), (600, 400, 240, 80), 1280, 720, 270.0) == "eastbound"
+    assert direction_of_travel(up, up, 1280, 720, 0.0) == ""
+    assert direction_of_travel(up, down, 1280, 720, None) == ""
