@@ -142,9 +142,9 @@ async def _match_reads(
     if not ready.done():
         ready.cancel()
         return
-    consumer = make_consumer(
-        settings.kafka_bootstrap, settings.hotlist_consumer_group, READS.name(settings.topic_prefix)
-    )
+    # The topic prefix isolates whole stacks on one broker, consumer groups included.
+    group = f"{settings.topic_prefix}{settings.hotlist_consumer_group}"
+    consumer = make_consumer(settings.kafka_bootstrap, group, READS.name(settings.topic_prefix))
     await consumer.start()
     log.info("matching reads", extra={"topic": READS.name(settings.topic_prefix)})
     try:
