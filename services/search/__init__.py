@@ -1,0 +1,1 @@
+"""Search: the gRPC API over stored reads; the only way other services reach ClickHouse."""

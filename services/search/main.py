@@ -1,0 +1,213 @@
+"""Search gRPC service over stored reads (proto/platewatch/v1/search.proto), plus grpc.health.v1.
+
+Blocking ClickHouse calls run in worker threads on the process-wide client (shared with the writer
+when both run in one process, as they must with the embedded engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, NoReturn
+
+import grpc
+from clickhouse_connect.driver.client import Client
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from prometheus_client import Counter, Histogram
+
+from services.common.health import HealthState
+from services.common.pb.platewatch.v1 import common_pb2, search_pb2, search_pb2_grpc
+from services.search.query import (
+    InvalidQuery,
+    PageCursor,
+    build_search_sql,
+    clamp_page_size,
+    encode_page_token,
+)
+from services.search.settings import SearchSettings
+from services.storage.client import get_client
+from services.storage.migrations import apply_migrations
+
+log = logging.getLogger(__name__)
+
+SERVICE = "search"
+GRPC_SERVICE_NAME = "platewatch.v1.SearchService"
+IMAGE_COLUMNS = {"": "crop_jpeg", "crop": "crop_jpeg", "frame": "frame_jpeg"}
+
+REQUESTS = Counter("platewatch_search_requests_total", "Search RPCs", ["method", "code"])
+REQUEST_SECONDS = Histogram(
+    "platewatch_search_request_seconds",
+    "Search RPC latency",
+    ["method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def _stored_read(row: dict[str, Any]) -> search_pb2.StoredRead:
+    captured_at = Timestamp()
+    captured_at.FromMilliseconds(int(row["captured_ms"]))
+    return search_pb2.StoredRead(
+        read_id=row["read_id"],
+        plate=row["plate"],
+        region=row["region"],
+        confidence=row["confidence"],
+        camera_id=row["camera_id"],
+        agency_id=row["agency_id"],
+        captured_at=captured_at,
+        direction=row["direction"],
+        lat=row["lat"],
+        lon=row["lon"],
+        vehicle=common_pb2.Vehicle(
+            color=row["vehicle_color"],
+            color_confidence=row["vehicle_color_confidence"],
+            make=row["vehicle_make"],
+            type=row["vehicle_type"],
+        ),
+        box=common_pb2.Box(x=row["box_x"], y=row["box_y"], width=row["box_width"], height=row["box_height"]),
+    )
+
+
+class SearchService(search_pb2_grpc.SearchServiceServicer):
+    def __init__(self, settings: SearchSettings, client: Client | None = None) -> None:
+        # None until storage is open and migrated; RPCs answer UNAVAILABLE meanwhile.
+        self._client = client
+        self.settings = settings
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError("storage not open yet")
+        return self._client
+
+    def attach(self, client: Client) -> None:
+        self._client = client
+
+    async def SearchReads(
+        self, request: search_pb2.PlateQuery, context: grpc.aio.ServicerContext
+    ) -> search_pb2.SearchReadsResponse:
+        """Newest first; `next_page_token` is empty on the last page."""
+        with REQUEST_SECONDS.labels("SearchReads").time():
+            page_size = clamp_page_size(
+                request.page_size, self.settings.search_default_page_size, self.settings.search_max_page_size
+            )
+            try:
+                sql, params, fingerprint = build_search_sql(request, page_size)
+            except InvalidQuery as exc:
+                await self._abort(context, "SearchReads", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            rows = await self._run(context, "SearchReads", lambda: self._rows(sql, params))
+            response = search_pb2.SearchReadsResponse(reads=[_stored_read(r) for r in rows[:page_size]])
+            if len(rows) > page_size:
+                last = rows[page_size - 1]
+                cursor = PageCursor(int(last["captured_ms"]), str(last["read_id"]))
+                response.next_page_token = encode_page_token(cursor, fingerprint)
+            REQUESTS.labels("SearchReads", "OK").inc()
+            return response
+
+    async def CountReads(
+        self, request: search_pb2.CountReadsRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.CountReadsResponse:
+        """Rows stored and distinct read_ids (equal unless something stored a read twice)."""
+        sql = "SELECT count(), uniqExact(read_id) FROM reads"
+        params: dict[str, Any] = {}
+        if request.agency_ids:
+            sql += " WHERE agency_id IN {agencies:Array(String)}"
+            params["agencies"] = list(request.agency_ids)
+        with REQUEST_SECONDS.labels("CountReads").time():
+            rows = await self._run(context, "CountReads", lambda: self.client.query(sql, params).result_rows)
+            REQUESTS.labels("CountReads", "OK").inc()
+            return search_pb2.CountReadsResponse(reads=int(rows[0][0]), distinct_read_ids=int(rows[0][1]))
+
+    async def GetReadImage(
+        self, request: search_pb2.GetReadImageRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.GetReadImageResponse:
+        """The crop (kind "crop" or empty) or frame thumbnail (kind "frame") JPEG of a read."""
+        column = IMAGE_COLUMNS.get(request.kind)
+        if column is None or not request.read_id:
+            await self._abort(
+                context, "GetReadImage", grpc.StatusCode.INVALID_ARGUMENT, "need read_id and kind crop|frame"
+            )
+        # `column` comes from IMAGE_COLUMNS, never from the request text.
+        sql = (
+            f"SELECT {column} FROM read_images WHERE read_id = {{read_id:String}} "
+            f"AND length({column}) > 0 LIMIT 1"
+        )
+
+        def fetch() -> list[Any]:
+            result = self.client.query(sql, {"read_id": request.read_id}, column_formats={column: "bytes"})
+            return list(result.result_rows)
+
+        with REQUEST_SECONDS.labels("GetReadImage").time():
+            rows = await self._run(context, "GetReadImage", fetch)
+            if not rows:
+                await self._abort(
+                    context, "GetReadImage", grpc.StatusCode.NOT_FOUND, f"no {column} for {request.read_id}"
+                )
+            REQUESTS.labels("GetReadImage", "OK").inc()
+            return search_pb2.GetReadImageResponse(jpeg=bytes(rows[0][0]))
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(self.client.query(sql, params).named_results())
+
+    async def _run(self, context: grpc.aio.ServicerContext, method: str, call: Any) -> Any:
+        try:
+            return await asyncio.to_thread(call)
+        except Exception as exc:
+            log.exception("ClickHouse query failed", extra={"method": method})
+            await self._abort(context, method, grpc.StatusCode.UNAVAILABLE, f"storage error: {exc}"[:500])
+
+    async def _abort(
+        self, context: grpc.aio.ServicerContext, method: str, code: grpc.StatusCode, detail: str
+    ) -> NoReturn:
+        REQUESTS.labels(method, code.name).inc()
+        await context.abort(code, detail)
+        raise AssertionError("context.abort returned")  # it raises; this tells the type checker
+
+
+async def _open_storage(settings: SearchSettings, stop: asyncio.Event) -> Client | None:
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            client = await asyncio.to_thread(get_client, settings)
+            await asyncio.to_thread(apply_migrations, client)
+            return client
+        except Exception as exc:
+            log.warning("ClickHouse not usable yet", extra={"error": str(exc)[:500], "retry_in": delay})
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, 10.0)
+    return None
+
+
+async def serve(stop: asyncio.Event, health: HealthState) -> None:
+    """Serve SearchService and grpc.health.v1 on `search_grpc_port` until `stop`."""
+    settings = SearchSettings()
+    health.set_ready(SERVICE, False)
+    server = grpc.aio.server()
+    service = SearchService(settings)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(service, server)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", GRPC_SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    port = server.add_insecure_port(f"{settings.search_grpc_host}:{settings.search_grpc_port}")
+    await server.start()
+    log.info("search gRPC listening", extra={"port": port})
+    try:
+        client = await _open_storage(settings, stop)
+        if client is None:
+            return
+        service.attach(client)
+        for name in ("", GRPC_SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        health.set_ready(SERVICE, True)
+        log.info("search serving", extra={"port": port})
+        await stop.wait()
+    finally:
+        health.set_ready(SERVICE, False)
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(grace=5)
+        log.info("search stopped")

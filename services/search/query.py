@@ -1,0 +1,183 @@
+"""Plate search as SQL: wildcard translation, filters and keyset page tokens.
+
+User input only ever reaches ClickHouse as bound parameters; the SQL text is assembled from fixed
+fragments chosen by which filters are present.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.pb.platewatch.v1 import search_pb2
+
+WILDCARD_ONE = "?"
+WILDCARD_ANY = "*"
+MAX_PATTERN_LENGTH = 32
+
+STORED_READ_COLUMNS = (
+    "read_id",
+    "plate",
+    "region",
+    "confidence",
+    "camera_id",
+    "agency_id",
+    "toUnixTimestamp64Milli(captured_at) AS captured_ms",
+    "direction",
+    "lat",
+    "lon",
+    "vehicle_color",
+    "vehicle_color_confidence",
+    "vehicle_make",
+    "vehicle_type",
+    "box_x",
+    "box_y",
+    "box_width",
+    "box_height",
+)
+
+
+class InvalidQuery(ValueError):
+    """The request cannot be answered as asked (maps to INVALID_ARGUMENT)."""
+
+
+@dataclass(frozen=True)
+class PlateMatch:
+    """Either an exact plate or a LIKE pattern (with `\\` as the escape character)."""
+
+    exact: str | None = None
+    like: str | None = None
+
+
+def normalize_plate_text(text: str) -> str:
+    """Stored plates are upper case without spaces; queries are compared the same way."""
+    return "".join(text.split()).upper()
+
+
+def translate_plate(text: str) -> PlateMatch:
+    """`?` matches one character and `*` any run (also empty); everything else is literal.
+
+    LIKE's own metacharacters (`%`, `_`, `\\`) are escaped so they only match themselves.
+    Empty queries and queries made only of wildcards are rejected: they would scan every read."""
+    plate = normalize_plate_text(text)
+    if not plate:
+        raise InvalidQuery("plate is required")
+    if len(plate) > MAX_PATTERN_LENGTH:
+        raise InvalidQuery(f"plate longer than {MAX_PATTERN_LENGTH} characters")
+    if all(ch in (WILDCARD_ONE, WILDCARD_ANY) for ch in plate):
+        raise InvalidQuery("plate pattern needs at least one literal character")
+    if WILDCARD_ONE not in plate and WILDCARD_ANY not in plate:
+        return PlateMatch(exact=plate)
+    out: list[str] = []
+    for ch in plate:
+        if ch == WILDCARD_ONE:
+            out.append("_")
+        elif ch == WILDCARD_ANY:
+            # Consecutive stars mean the same as one.
+            if not out or out[-1] != "%":
+                out.append("%")
+        elif ch in ("%", "_", "\\"):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return PlateMatch(like="".join(out))
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """The last row of the previous page, in the (captured_at, read_id) descending order."""
+
+    captured_ms: int
+    read_id: str
+
+
+def query_fingerprint(request: search_pb2.PlateQuery) -> str:
+    """What a page token is tied to: every filter of the query, but not page size or token."""
+    key = {
+        "plate": normalize_plate_text(request.plate),
+        "agencies": sorted(request.agency_ids),
+        "cameras": sorted(request.camera_ids),
+        "from": [getattr(request, "from").seconds, getattr(request, "from").nanos],
+        "to": [request.to.seconds, request.to.nanos],
+        "min_confidence": round(float(request.min_confidence), 6),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def encode_page_token(cursor: PageCursor, fingerprint: str) -> str:
+    payload = json.dumps({"t": cursor.captured_ms, "id": cursor.read_id, "q": fingerprint}).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_page_token(token: str, fingerprint: str) -> PageCursor:
+    """The cursor in `token`; InvalidQuery when it is corrupt or belongs to a different query."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        cursor = PageCursor(int(payload["t"]), str(payload["id"]))
+        query = str(payload["q"])
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidQuery("page_token is not valid") from exc
+    if query != fingerprint:
+        raise InvalidQuery("page_token belongs to a different query")
+    return cursor
+
+
+def _timestamp_ms(seconds: int, nanos: int) -> int:
+    return seconds * 1000 + nanos // 1_000_000
+
+
+def build_search_sql(request: search_pb2.PlateQuery, page_size: int) -> tuple[str, dict[str, Any], str]:
+    """SQL, parameters and query fingerprint for one page. Fetches page_size + 1 rows so the
+    caller knows whether a next page exists."""
+    match = translate_plate(request.plate)
+    fingerprint = query_fingerprint(request)
+    conditions: list[str] = []
+    params: dict[str, Any] = {"limit": page_size + 1}
+    if match.exact is not None:
+        conditions.append("plate = {plate:String}")
+        params["plate"] = match.exact
+    else:
+        conditions.append("plate LIKE {pattern:String}")
+        params["pattern"] = match.like
+    if request.agency_ids:
+        conditions.append("agency_id IN {agencies:Array(String)}")
+        params["agencies"] = list(request.agency_ids)
+    if request.camera_ids:
+        conditions.append("camera_id IN {cameras:Array(String)}")
+        params["cameras"] = list(request.camera_ids)
+    since = getattr(request, "from")  # `from` is a Python keyword
+    if request.HasField("from"):
+        conditions.append("captured_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')")
+        params["from_ms"] = _timestamp_ms(since.seconds, since.nanos)
+    if request.HasField("to"):
+        conditions.append("captured_at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')")
+        params["to_ms"] = _timestamp_ms(request.to.seconds, request.to.nanos)
+    if request.min_confidence > 0:
+        conditions.append("confidence >= {min_confidence:Float32}")
+        params["min_confidence"] = float(request.min_confidence)
+    if request.page_token:
+        cursor = decode_page_token(request.page_token, fingerprint)
+        conditions.append(
+            "captured_at <= fromUnixTimestamp64Milli({cursor_ms:Int64}, 'UTC') AND "
+            "(captured_at < fromUnixTimestamp64Milli({cursor_ms:Int64}, 'UTC') "
+            "OR read_id < {cursor_id:String})"
+        )
+        params["cursor_ms"] = cursor.captured_ms
+        params["cursor_id"] = cursor.read_id
+    sql = (
+        f"SELECT {', '.join(STORED_READ_COLUMNS)} FROM reads "
+        f"WHERE {' AND '.join(conditions)} "
+        "ORDER BY captured_at DESC, read_id DESC LIMIT {limit:UInt32}"
+    )
+    return sql, params, fingerprint
+
+
+def clamp_page_size(requested: int, default: int, maximum: int) -> int:
+    if requested <= 0:
+        return default
+    return min(requested, maximum)

@@ -1,0 +1,13 @@
+"""Search settings (env `PLATEWATCH_<FIELD>`)."""
+
+from __future__ import annotations
+
+from services.storage.settings import StorageSettings
+
+
+class SearchSettings(StorageSettings):
+    search_grpc_port: int = 50051
+    search_grpc_host: str = "0.0.0.0"
+    search_default_page_size: int = 50
+    # Larger requests are cut to this; a page is held in memory and sent in one message.
+    search_max_page_size: int = 500
