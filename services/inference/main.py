@@ -1,0 +1,271 @@
+"""The inference service: FRAMES in, one RawRead per plate out.
+
+Loop: collect up to `batch_size` frames (waiting at most `batch_timeout_ms` after the first one),
+decode them (undecodable protobuf, empty or corrupt JPEG -> the frames dead-letter topic with a
+reason), recognize the batch in a worker thread (Triton or in-process onnxruntime), produce the
+RawReads (key camera_id) and wait for the broker's acknowledgement, and only then commit the batch's
+offsets. At-least-once: a crash between produce and commit re-reads the batch, and the normalizer
+folds the repeated reads into the same vehicle pass.
+
+A failing backend (Triton down) does not drop frames: the batch is retried with backoff and
+readiness reports false until it works again. SIGTERM: the current batch is finished and committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.common.health import HealthState
+from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
+from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY
+from services.common.pb.platewatch.v1 import common_pb2, frames_pb2, reads_pb2
+from services.common.settings import CommonSettings
+from services.common.topics import FRAMES, RAW_READS
+from services.inference import metrics
+from services.inference.engine import MODEL_VERSION, PlateRecognizer, PlateResult, make_backend
+
+log = logging.getLogger(__name__)
+
+SERVICE = "inference"
+POLL_MS = 200
+MAX_RETRY_DELAY_S = 10.0
+
+
+class InferenceSettings(CommonSettings):
+    """Env: PLATEWATCH_TRITON_URL, PLATEWATCH_BATCH_SIZE, PLATEWATCH_BATCH_TIMEOUT_MS, ..."""
+
+    # Triton gRPC address; empty runs the models in this process with onnxruntime.
+    triton_url: str = "localhost:8001"
+    batch_size: int = 4
+    batch_timeout_ms: int = 50
+    inference_consumer_group: str = "inference"
+    # onnxruntime intra-op threads for the in-process backend.
+    onnx_threads: int = 2
+    thumbnail_width: int = 320
+    jpeg_quality: int = 90
+
+
+@dataclass
+class _Work:
+    record: ConsumerRecord
+    frame: frames_pb2.Frame
+    image: np.ndarray
+
+
+def decode_frame(record: ConsumerRecord) -> _Work:
+    """Parse a FRAMES record and its JPEG; DeadLetterError when either cannot be decoded."""
+    frame = decode(FRAMES, record.value)
+    assert isinstance(frame, frames_pb2.Frame)
+    if not frame.jpeg:
+        raise DeadLetterError("empty_jpeg", f"camera {frame.camera_id} sequence {frame.sequence}")
+    image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise DeadLetterError("undecodable_jpeg", f"camera {frame.camera_id} sequence {frame.sequence}")
+    return _Work(record, frame, image)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return data.tobytes()
+
+
+def thumbnail(image: np.ndarray, width: int) -> np.ndarray:
+    """The frame scaled down to `width` pixels wide (never up)."""
+    h, w = image.shape[:2]
+    if w <= width:
+        return image
+    return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+
+
+def build_raw_reads(
+    work: _Work, plates: list[PlateResult], settings: InferenceSettings, inferred_at: Timestamp
+) -> list[reads_pb2.RawRead]:
+    """One RawRead per plate of one frame (the thumbnail is encoded once and shared)."""
+    if not plates:
+        return []
+    thumb = _jpeg(thumbnail(work.image, settings.thumbnail_width), 80)
+    frame = work.frame
+    height, width = work.image.shape[:2]
+    reads = []
+    for index, plate in enumerate(plates):
+        x, y, w, h = plate.box
+        reads.append(
+            reads_pb2.RawRead(
+                camera_id=frame.camera_id,
+                agency_id=frame.agency_id,
+                frame_sequence=frame.sequence,
+                captured_at=frame.captured_at,
+                plate_index=index,
+                box=common_pb2.Box(x=x, y=y, width=w, height=h),
+                frame_width=width,
+                frame_height=height,
+                candidates=[
+                    common_pb2.TextCandidate(
+                        text=c.text, confidence=c.confidence, char_confidences=list(c.char_confidences)
+                    )
+                    for c in plate.candidates
+                ],
+                detection_confidence=plate.detection_confidence,
+                crop_jpeg=_jpeg(plate.crop, settings.jpeg_quality),
+                frame_thumbnail_jpeg=thumb,
+                vehicle=common_pb2.Vehicle(
+                    color=plate.vehicle_color, color_confidence=plate.vehicle_color_confidence
+                ),
+                model_version=MODEL_VERSION,
+                inferred_at=inferred_at,
+            )
+        )
+    return reads
+
+
+class InferenceService:
+    def __init__(self, settings: InferenceSettings, health: HealthState) -> None:
+        self.settings = settings
+        self.health = health
+        self.frames_topic = FRAMES.name(settings.topic_prefix)
+        self.raw_topic = RAW_READS.name(settings.topic_prefix)
+        self.backend = make_backend(settings.triton_url, settings.onnx_threads)
+        self.recognizer = PlateRecognizer(self.backend)
+        self.backend_ok = False
+        self.producer = make_producer(settings.kafka_bootstrap)
+        self.consumer = make_consumer(
+            settings.kafka_bootstrap,
+            settings.inference_consumer_group,
+            self.frames_topic,
+            max_poll_interval_ms=600_000,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.health.set_ready(SERVICE, False)
+        self.health.add_check(f"{SERVICE}-backend", self._backend_ready)
+        await self.producer.start()
+        try:
+            await self.consumer.start()
+            self.health.set_ready(SERVICE, True)
+            log.info(
+                "inference started",
+                extra={"backend": self.backend.name, "triton_url": self.settings.triton_url},
+            )
+            while not stop.is_set():
+                records = await self._collect_batch(stop)
+                if records:
+                    await self._process(records, stop)
+        finally:
+            self.health.set_ready(SERVICE, False)
+            await self.consumer.stop()
+            await self.producer.stop()
+            self.backend.close()
+            log.info("inference stopped")
+
+    def _backend_ready(self) -> bool:
+        """Triton reachable with both models ready (always true in-process)."""
+        self.backend_ok = self.backend.is_ready()
+        return self.backend_ok
+
+    async def _collect_batch(self, stop: asyncio.Event) -> list[ConsumerRecord]:
+        """Up to batch_size records, waiting at most batch_timeout_ms after the first arrives."""
+        limit = self.settings.batch_size
+        records: list[ConsumerRecord] = []
+        deadline: float | None = None
+        while len(records) < limit and not stop.is_set():
+            if deadline is None:
+                timeout_ms = POLL_MS
+            else:
+                timeout_ms = int((deadline - time.monotonic()) * 1000)
+                if timeout_ms <= 0:
+                    break
+            fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=limit - len(records))
+            for partition_records in fetched.values():
+                records.extend(partition_records)
+            if records and deadline is None:
+                deadline = time.monotonic() + self.settings.batch_timeout_ms / 1000
+            if not records:
+                break  # nothing within a poll: let the caller check `stop`
+        return records
+
+    async def _process(self, records: list[ConsumerRecord], stop: asyncio.Event) -> None:
+        MESSAGES_CONSUMED.labels(SERVICE, FRAMES.logical).inc(len(records))
+        work: list[_Work] = []
+        for record in records:
+            try:
+                work.append(decode_frame(record))
+            except DeadLetterError as error:
+                await send_dead_letter(
+                    self.producer, FRAMES, record, error, service=SERVICE, prefix=self.settings.topic_prefix
+                )
+        if work:
+            reads = await self._recognize_with_retry(work, stop)
+            if reads is None:
+                return  # stopping while the backend is down: leave the batch uncommitted
+            futures = [
+                await self.producer.send(self.raw_topic, r.SerializeToString(), key=r.camera_id.encode())
+                for r in reads
+            ]
+            await asyncio.gather(*futures)
+            MESSAGES_PRODUCED.labels(SERVICE, RAW_READS.logical).inc(len(reads))
+        await self._commit(records)
+
+    async def _recognize_with_retry(
+        self, work: list[_Work], stop: asyncio.Event
+    ) -> list[reads_pb2.RawRead] | None:
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(self._recognize, work)
+            except Exception:
+                metrics.BACKEND_ERRORS.labels(self.backend.name).inc()
+                log.exception("recognition failed; retrying the batch", extra={"retry_in_s": delay})
+                self.health.set_ready(f"{SERVICE}-recognition", False)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return None
+            except TimeoutError:
+                delay = min(delay * 2, MAX_RETRY_DELAY_S)
+
+    def _recognize(self, work: list[_Work]) -> list[reads_pb2.RawRead]:
+        """Worker thread: recognition and JPEG encoding (all the CPU work of a batch)."""
+        started = time.perf_counter()
+        results = self.recognizer.recognize([w.image for w in work])
+        metrics.INFERENCE_LATENCY.labels(self.backend.name).observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(work))
+        self.health.set_ready(f"{SERVICE}-recognition", True)
+        inferred_at = Timestamp()
+        inferred_at.GetCurrentTime()
+        reads: list[reads_pb2.RawRead] = []
+        for item, plates in zip(work, results, strict=True):
+            reads.extend(build_raw_reads(item, plates, self.settings, inferred_at))
+            if item.frame.HasField("captured_at"):
+                captured = item.frame.captured_at.ToNanoseconds() / 1e9
+                STAGE_LATENCY.labels(SERVICE).observe(max(0.0, time.time() - captured))
+        metrics.FRAMES_PROCESSED.inc(len(work))
+        metrics.PLATES_FOUND.inc(len(reads))
+        return reads
+
+    async def _commit(self, records: list[ConsumerRecord]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        try:
+            await self.consumer.commit(offsets)
+        except CommitFailedError:
+            # Partitions moved in a rebalance: their new owner re-reads from the last commit.
+            log.warning("offset commit failed after a rebalance; batch will be re-read", exc_info=True)
+
+
+async def serve(stop: asyncio.Event, health: HealthState, **overrides: Any) -> None:
+    """Run the inference service until `stop` is set (see module docstring)."""
+    settings = InferenceSettings(**overrides)
+    await InferenceService(settings, health).run(stop)

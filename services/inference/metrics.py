@@ -1,0 +1,20 @@
+"""Inference service metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+FRAMES_PROCESSED = Counter("platewatch_inference_frames_total", "Frames run through plate recognition")
+PLATES_FOUND = Counter("platewatch_inference_plates_total", "Plates found (one RawRead each)")
+INFERENCE_LATENCY = Histogram(
+    "platewatch_inference_batch_seconds",
+    "Seconds to recognize one batch of frames (det + rec + post-processing)",
+    ["backend"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+BATCH_SIZE = Histogram(
+    "platewatch_inference_batch_frames", "Frames per recognition batch", buckets=(1, 2, 4, 8, 16, 32)
+)
+BACKEND_ERRORS = Counter(
+    "platewatch_inference_backend_errors_total", "Failed recognition attempts (batch retried)", ["backend"]
+)
