@@ -66,6 +66,32 @@ def compile_wildcard(plate: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
+def wildcard_bucket(hotlist_id: str, pattern: str) -> tuple[object, ...]:
+    """Where a wildcard pattern is filed; `read_buckets` lists every bucket that may hold a match.
+
+    `?`-only patterns match one length only: filed by length and their first literal character
+    (with its position). `*` patterns are filed by a literal first or last character, or else
+    under the list alone."""
+    if "*" not in pattern:
+        position = next(i for i, char in enumerate(pattern) if char != "?")
+        return (hotlist_id, "fixed", len(pattern), position, pattern[position])
+    if pattern[0] not in WILDCARD_CHARS:
+        return (hotlist_id, "starts", pattern[0])
+    if pattern[-1] not in WILDCARD_CHARS:
+        return (hotlist_id, "ends", pattern[-1])
+    return (hotlist_id, "any")
+
+
+def read_buckets(hotlist_id: str, plate: str) -> Iterator[tuple[object, ...]]:
+    """Every wildcard bucket of the list that could hold a pattern matching `plate` (non-empty)."""
+    length = len(plate)
+    for position, char in enumerate(plate):
+        yield (hotlist_id, "fixed", length, position, char)
+    yield (hotlist_id, "starts", plate[0])
+    yield (hotlist_id, "ends", plate[-1])
+    yield (hotlist_id, "any")
+
+
 @dataclass(frozen=True)
 class Match:
     """One hit of a read on a hotlist entry."""
@@ -98,8 +124,11 @@ class HotlistIndex:
         self._lists_by_agency: dict[str, set[str]] = {}
         # Literal plates: plate -> entry_id -> entry.
         self._by_plate: dict[str, dict[str, hotlist_pb2.HotlistEntry]] = {}
-        # Wildcard plates: hotlist_id -> entry_id -> (pattern, entry).
-        self._wildcards: dict[str, dict[str, tuple[re.Pattern[str], hotlist_pb2.HotlistEntry]]] = {}
+        # Wildcard plates, bucketed by `wildcard_bucket` so a read tests only a handful of patterns:
+        # bucket -> entry_id -> (pattern, entry).
+        self._wildcards: dict[
+            tuple[object, ...], dict[str, tuple[re.Pattern[str], hotlist_pb2.HotlistEntry]]
+        ] = {}
         self._entry_ids_by_list: dict[str, set[str]] = {}
 
     # ---- updates ---------------------------------------------------------------------------------
@@ -126,8 +155,8 @@ class HotlistIndex:
         self.entries[entry.entry_id] = entry
         self._entry_ids_by_list.setdefault(entry.hotlist_id, set()).add(entry.entry_id)
         if is_wildcard(entry.plate):
-            by_list = self._wildcards.setdefault(entry.hotlist_id, {})
-            by_list[entry.entry_id] = (compile_wildcard(entry.plate), entry)
+            bucket = self._wildcards.setdefault(wildcard_bucket(entry.hotlist_id, entry.plate), {})
+            bucket[entry.entry_id] = (compile_wildcard(entry.plate), entry)
         else:
             self._by_plate.setdefault(entry.plate, {})[entry.entry_id] = entry
 
@@ -136,8 +165,10 @@ class HotlistIndex:
         if entry is None:
             return False
         _discard(self._entry_ids_by_list, entry.hotlist_id, entry_id)
-        _discard(self._wildcards, entry.hotlist_id, entry_id)
-        _discard(self._by_plate, entry.plate, entry_id)
+        if is_wildcard(entry.plate):
+            _discard(self._wildcards, wildcard_bucket(entry.hotlist_id, entry.plate), entry_id)
+        else:
+            _discard(self._by_plate, entry.plate, entry_id)
         return True
 
     def apply(self, change: hotlist_pb2.HotlistChange) -> None:
@@ -192,10 +223,12 @@ class HotlistIndex:
                         and self.lists[entry.hotlist_id].fuzzy_confusables
                     ):
                         hits[entry.entry_id] = (entry, alerts_pb2.MATCH_KIND_CONFUSABLE)
-        for list_id in list_ids:
-            for pattern, entry in self._wildcards.get(list_id, {}).values():
-                if pattern.fullmatch(plate):
-                    hits.setdefault(entry.entry_id, (entry, alerts_pb2.MATCH_KIND_WILDCARD))
+        if self._wildcards:
+            for list_id in list_ids:
+                for bucket in read_buckets(list_id, plate):
+                    for pattern, entry in self._wildcards.get(bucket, {}).values():
+                        if pattern.fullmatch(plate):
+                            hits.setdefault(entry.entry_id, (entry, alerts_pb2.MATCH_KIND_WILDCARD))
 
         matches = []
         for entry, kind in hits.values():
@@ -234,7 +267,7 @@ def is_stale(hotlist: hotlist_pb2.Hotlist, now: float) -> bool:
     return now - epoch_seconds(hotlist.refreshed_at) > hotlist.max_age_seconds
 
 
-def _discard(index: dict[str, Any], outer: str, inner: str) -> None:
+def _discard(index: dict[Any, Any], outer: object, inner: str) -> None:
     """Remove `inner` from the set or dict at `index[outer]`, dropping the bucket once empty."""
     bucket = index.get(outer)
     if bucket is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -227,3 +229,31 @@ def test_build_alert_embeds_read_and_entry() -> None:
     assert alert.match_kind == alerts_pb2.MATCH_KIND_EXACT
     assert alert.region_mismatch
     assert alert.raised_at.seconds == int(NOW)
+
+
+WILDCARD_PATTERNS = [
+    "AB?123",
+    "?BC123",
+    "ABC12?",
+    "??C1??",
+    "AB*",
+    "*23",
+    "*C1*",
+    "?B*",
+    "*1?3",
+    "A*3",
+    "?*?3",
+]
+PLATES = ["ABC123", "ABC12", "XBC123", "AB", "ABQ", "ZZC1ZZ", "C1", "123", "A3", "ABC1234", "Q1X3"]
+
+
+@pytest.mark.parametrize("pattern", WILDCARD_PATTERNS)
+def test_wildcard_buckets_agree_with_plain_regex(pattern: str) -> None:
+    """Bucketing is an optimisation only: it must find exactly what a full scan would."""
+    index = index_with(make_entry("w", pattern))
+    regex = "".join("." if c == "?" else ".*" if c == "*" else c for c in pattern)
+    for plate in PLATES:
+        expected = [("w", alerts_pb2.MATCH_KIND_WILDCARD)] if re.fullmatch(regex, plate) else []
+        assert hits(index, plate) == expected, (pattern, plate)
+    index.remove_entry("w")
+    assert all(hits(index, plate) == [] for plate in PLATES)
