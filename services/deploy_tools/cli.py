@@ -66,8 +66,10 @@ def start(
     settings = CommonSettings()
     broker = _broker(port, controller_port, data_dir)
     pid = broker.running_pid()
+    bootstrap = broker.bootstrap
     if pid is not None:
-        typer.echo(f"kafka already running (pid {pid})")
+        bootstrap = broker.configured_bootstrap() or bootstrap
+        typer.echo(f"kafka already running (pid {pid}, {bootstrap})")
     else:
         started = time.monotonic()
         classpath = ensure_kafka_jars(settings.var_dir / "kafka" / "libs")
@@ -81,9 +83,9 @@ def start(
             raise typer.Exit(1) from exc
         elapsed = time.monotonic() - started
         typer.echo(f"kafka started in {elapsed:.1f}s (pid {broker.running_pid()}, log {broker.log_file})")
-    created = run_coroutine_sync(lambda: ensure_topics(broker.bootstrap, settings.topic_prefix))
+    created = run_coroutine_sync(lambda: ensure_topics(bootstrap, settings.topic_prefix))
     typer.echo(f"topics: {len(created)} created, prefix {settings.topic_prefix!r}")
-    typer.echo(broker.bootstrap)
+    typer.echo(bootstrap)
 
 
 @kafka_app.command()

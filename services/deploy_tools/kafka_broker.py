@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,6 +45,8 @@ BROKER_MAX_MESSAGE_BYTES = 16_777_216
 DEFAULT_HEAP = "512m"
 NODE_ID = 1
 
+# Maven colours some lines even in batch mode; keep relayed output plain text.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _STORAGE_TOOL_CLASSES = ("kafka.tools.StorageTool", "org.apache.kafka.tools.StorageTool")
 
 
@@ -131,7 +134,7 @@ def ensure_kafka_jars(
         ) as maven:
             assert maven.stdout is not None
             for line in maven.stdout:
-                stream.write(line)
+                stream.write(_ANSI_ESCAPE.sub("", line))
                 stream.flush()
         if maven.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
@@ -427,6 +430,19 @@ class KafkaBroker:
             "kafka broker launched",
             extra={"pid": self._process.pid, "bootstrap": self.bootstrap, "log": str(self.log_file)},
         )
+
+    def configured_bootstrap(self) -> str | None:
+        """The client address in this data directory's server.properties (what a running broker,
+        possibly started by another process with other ports, actually serves)."""
+        try:
+            lines = self.properties_file.read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key.strip() == "advertised.listeners":
+                return value.strip().split(",")[0].removeprefix("PLAINTEXT://")
+        return None
 
     def log_tail(self, lines: int = 40) -> str:
         try:
