@@ -96,6 +96,7 @@ class TritonBackend:
         self._local = threading.local()
         self._clients: list[object] = []
         self._lock = threading.Lock()
+        self._probe_client: object | None = None
 
     def _client(self):  # type: ignore[no-untyped-def]
         import tritonclient.grpc as grpcclient
@@ -125,15 +126,24 @@ class TritonBackend:
         return indices, probs
 
     def is_ready(self) -> bool:
+        """Server up with both models ready. Uses one shared client: health probes arrive on a new
+        thread each time and must not each open a connection."""
+        import tritonclient.grpc as grpcclient
+
         from services.inference.triton_server import is_ready
 
-        return is_ready(self._client())
+        with self._lock:
+            if self._probe_client is None:
+                self._probe_client = grpcclient.InferenceServerClient(self.url)
+                self._clients.append(self._probe_client)
+            return is_ready(self._probe_client)
 
     def close(self) -> None:
         with self._lock:
             for client in self._clients:
                 client.close()  # type: ignore[attr-defined]
             self._clients.clear()
+            self._probe_client = None
         self._local = threading.local()
 
 
