@@ -16,7 +16,7 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(__file__))
-import model_io  # noqa: E402
+import model_io
 
 
 class TritonPythonModel:
