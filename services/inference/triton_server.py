@@ -13,12 +13,21 @@ import sysconfig
 import time
 from pathlib import Path
 
-import pytriton
 import tritonclient.grpc as grpcclient
 
 log = logging.getLogger(__name__)
 
-PYTRITON_DIR = Path(pytriton.__file__).parent
+
+def _pytriton_dir() -> Path:
+    # The optional `triton` extra: readiness probing below works without it, running a server not.
+    try:
+        import pytriton
+    except ImportError:
+        return Path("/nonexistent/pytriton (pip install 'platewatch[triton]')")
+    return Path(pytriton.__file__).parent
+
+
+PYTRITON_DIR = _pytriton_dir()
 TRITON_HOME = PYTRITON_DIR / "tritonserver"
 TRITON_BINARY = TRITON_HOME / "bin" / "tritonserver"
 # Shared libraries the binary and the Python-backend stub were linked against (auditwheel-vendored).
