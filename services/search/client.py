@@ -78,12 +78,29 @@ class SearchClient:
         return response
 
     async def iter_reads(
-        self, plate: str, *, page_size: int = 0, **filters: object
+        self,
+        plate: str,
+        *,
+        agency_ids: Sequence[str] = (),
+        camera_ids: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        min_confidence: float = 0.0,
+        page_size: int = 0,
     ) -> AsyncIterator[search_pb2.StoredRead]:
-        """Every matching read, following page tokens to the end."""
+        """Every matching read, newest first, following page tokens to the end."""
         token = ""
         while True:
-            page = await self.search_reads(plate, page_size=page_size, page_token=token, **filters)  # type: ignore[arg-type]
+            page = await self.search_reads(
+                plate,
+                agency_ids=agency_ids,
+                camera_ids=camera_ids,
+                since=since,
+                until=until,
+                min_confidence=min_confidence,
+                page_size=page_size,
+                page_token=token,
+            )
             for read in page.reads:
                 yield read
             token = page.next_page_token

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -78,7 +79,7 @@ async def search(clickhouse_client: Client, monkeypatch: pytest.MonkeyPatch) -> 
         await asyncio.wait_for(task, timeout=30)
 
 
-async def plates(client: SearchClient, pattern: str, **filters: object) -> list[str]:
+async def plates(client: SearchClient, pattern: str, **filters: Any) -> list[str]:
     return [r.plate async for r in client.iter_reads(pattern, **filters)]
 
 
@@ -116,7 +117,7 @@ async def test_filters_narrow_the_results(search: RunningSearch) -> None:
     )
     client = search.client
 
-    async def ids(**filters: object) -> list[str]:
+    async def ids(**filters: Any) -> list[str]:
         return [r.read_id async for r in client.iter_reads("FLT1", **filters)]
 
     assert await ids() == ["b1", "a2", "a1"]

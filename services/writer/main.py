@@ -1,0 +1,392 @@
+"""The writer: reads and alerts from Kafka into ClickHouse, each stored once.
+
+Loop: fetch messages, turn each into rows (bad ones go to the dead-letter topic, the batch goes
+on), and when the batch holds `batch_max_rows` messages or its first message is
+`batch_max_seconds` old, insert it and only then commit the offsets. A crash between insert and
+commit re-delivers the batch; two layers keep that from duplicating rows:
+
+(a) every insert carries `insert_deduplication_token` = topic/partition/first-last offset of its
+    rows, so re-inserting the exact same rows is dropped by ClickHouse itself;
+(b) a restarted writer may cut batches differently (different tokens), so before inserting, reads
+    whose read_id is already stored are dropped. The reads topic is keyed by read_id and this
+    group has one owner per partition, so no other writer can be inserting the same read_id.
+
+read_images rows are inserted before reads rows, so "read stored" implies "images stored" and
+layer (b) never skips images that are missing.
+
+ClickHouse failures are retried with capped exponential backoff while the assigned partitions
+are paused (nothing more is fetched, so memory stays bounded) and nothing is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError
+from clickhouse_connect.driver.client import Client
+
+from services.common.health import HealthState
+from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
+from services.common.metrics import MESSAGES_CONSUMED
+from services.common.pb.platewatch.v1 import alerts_pb2, reads_pb2
+from services.common.topics import ALERTS, READS, Topic
+from services.storage.client import get_client
+from services.storage.migrations import apply_migrations
+from services.writer.metrics import (
+    BATCH_MESSAGES,
+    DUPLICATES_SKIPPED,
+    INSERT_FAILURES,
+    INSERT_SECONDS,
+    ROWS_INSERTED,
+)
+from services.writer.rows import (
+    ALERTS_COLUMNS,
+    READ_IMAGES_COLUMNS,
+    READS_COLUMNS,
+    ReadRows,
+    alert_row,
+    read_rows,
+)
+from services.writer.settings import WriterSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE = "writer"
+CONSUMER_GROUP = "writer"
+CRASH_EXIT_CODE = 137
+_RETRY_INITIAL_SECONDS = 0.2
+
+T = TypeVar("T")
+
+
+class StorageUnavailable(Exception):
+    """ClickHouse kept failing and the service was asked to stop; the batch stays uncommitted."""
+
+
+@dataclass
+class Batch:
+    """Messages fetched but not yet committed: their rows and the highest offset per partition."""
+
+    reads: dict[TopicPartition, list[tuple[int, ReadRows]]] = field(default_factory=lambda: defaultdict(list))
+    alerts: dict[TopicPartition, list[tuple[int, list[Any]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    last_offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    messages: int = 0
+    started: float | None = None
+
+    def note(self, tp: TopicPartition, offset: int) -> None:
+        if self.started is None:
+            self.started = time.monotonic()
+        self.messages += 1
+        self.last_offsets[tp] = max(offset, self.last_offsets.get(tp, -1))
+
+    @property
+    def empty(self) -> bool:
+        return self.messages == 0
+
+
+def insert_token(tp: TopicPartition, first_offset: int, last_offset: int) -> str:
+    """The deduplication token of an insert holding the rows of offsets first..last of one partition."""
+    return f"{tp.topic}/{tp.partition}/{first_offset}-{last_offset}"
+
+
+class Writer:
+    def __init__(
+        self,
+        settings: WriterSettings,
+        client: Client,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        stop: asyncio.Event,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.consumer = consumer
+        self.producer = producer
+        self.stop = stop
+        self.batch = Batch()
+        self.clickhouse_ok = True
+        # Held while a batch is being filled or flushed, so a rebalance flushes a consistent batch.
+        self.lock = asyncio.Lock()
+        self._reads_topic = READS.name(settings.topic_prefix)
+        self._alerts_topic = ALERTS.name(settings.topic_prefix)
+
+    def ready(self) -> bool:
+        return self.clickhouse_ok and bool(self.consumer.assignment())
+
+    async def run(self) -> None:
+        """Consume and store until `stop`, then flush and commit what is left."""
+        try:
+            while not self.stop.is_set():
+                fetched = await self.consumer.getmany(
+                    timeout_ms=self._fetch_timeout_ms(),
+                    max_records=max(1, self.settings.batch_max_rows - self.batch.messages),
+                )
+                async with self.lock:
+                    for tp, records in fetched.items():
+                        for record in records:
+                            await self._add(tp, record)
+                    if self._batch_due():
+                        await self.flush()
+            async with self.lock:
+                await self.flush()
+        except StorageUnavailable:
+            log.error("stopping with an unstored batch; it will be re-read on restart")
+
+    def _fetch_timeout_ms(self) -> int:
+        if self.batch.started is None:
+            return 500
+        remaining = self.batch.started + self.settings.batch_max_seconds - time.monotonic()
+        return max(0, min(500, int(remaining * 1000)))
+
+    def _batch_due(self) -> bool:
+        if self.batch.empty:
+            return False
+        if self.batch.messages >= self.settings.batch_max_rows:
+            return True
+        assert self.batch.started is not None
+        return time.monotonic() - self.batch.started >= self.settings.batch_max_seconds
+
+    async def _add(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        """Put one message's rows in the batch, or send it to its dead-letter topic."""
+        topic: Topic = READS if record.topic == self._reads_topic else ALERTS
+        MESSAGES_CONSUMED.labels(SERVICE, topic.logical).inc()
+        now = datetime.now(UTC)
+        try:
+            if topic is READS:
+                read = decode(READS, record.value)
+                assert isinstance(read, reads_pb2.Read)
+                rows = read_rows(read, now)
+                self.batch.reads[tp].append((record.offset, rows))
+            else:
+                alert = decode(ALERTS, record.value)
+                assert isinstance(alert, alerts_pb2.Alert)
+                self.batch.alerts[tp].append((record.offset, alert_row(alert, now, record.timestamp)))
+        except DeadLetterError as error:
+            await send_dead_letter(
+                self.producer, topic, record, error, service=SERVICE, prefix=self.settings.topic_prefix
+            )
+        self.batch.note(tp, record.offset)
+
+    async def flush(self) -> None:
+        """Insert the batch, then commit its offsets. Call with `self.lock` held."""
+        batch = self.batch
+        if batch.empty:
+            return
+        started = time.monotonic()
+        inserted = {"reads": 0, "alerts": 0}
+        for tp, items in batch.reads.items():
+            inserted["reads"] += await self._store_reads(tp, items)
+        for tp, alert_items in batch.alerts.items():
+            inserted["alerts"] += await self._store_alerts(tp, alert_items)
+        if self.settings.test_crash_after_insert and (inserted["reads"] or inserted["alerts"]):
+            log.warning("test hook: exiting after insert, before commit", extra={"rows": inserted})
+            logging.shutdown()
+            os._exit(CRASH_EXIT_CODE)
+        offsets = {tp: offset + 1 for tp, offset in batch.last_offsets.items()}
+        try:
+            await self.consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced under us; the rows are stored, the new owner re-reads and
+            # deduplicates them.
+            log.warning("offset commit failed after insert", extra={"error": str(exc)})
+        BATCH_MESSAGES.observe(batch.messages)
+        log.info(
+            "batch stored",
+            extra={
+                "messages": batch.messages,
+                "reads": inserted["reads"],
+                "alerts": inserted["alerts"],
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+        self.batch = Batch()
+
+    async def _store_reads(self, tp: TopicPartition, items: list[tuple[int, ReadRows]]) -> int:
+        if self.settings.deduplicate:
+            items = await self._drop_stored(items)
+        if not items:
+            return 0
+        token = self._token(tp, items[0][0], items[-1][0])
+        await self._insert("read_images", [rows.image_row for _, rows in items], READ_IMAGES_COLUMNS, token)
+        await self._insert("reads", [rows.read_row for _, rows in items], READS_COLUMNS, token)
+        return len(items)
+
+    async def _store_alerts(self, tp: TopicPartition, items: list[tuple[int, list[Any]]]) -> int:
+        token = self._token(tp, items[0][0], items[-1][0])
+        await self._insert("alerts", [row for _, row in items], ALERTS_COLUMNS, token)
+        return len(items)
+
+    def _token(self, tp: TopicPartition, first_offset: int, last_offset: int) -> str:
+        if self.settings.deduplicate:
+            return insert_token(tp, first_offset, last_offset)
+        # Not "no token": with a deduplication window ClickHouse would still drop a block whose
+        # content hash it has seen; a unique token turns deduplication off for this insert.
+        return uuid.uuid4().hex
+
+    async def _drop_stored(self, items: list[tuple[int, ReadRows]]) -> list[tuple[int, ReadRows]]:
+        """Items whose read_id is neither stored already nor earlier in the same batch."""
+        ids = sorted({rows.read_id for _, rows in items})
+        lowest = min(rows.captured_at for _, rows in items)
+        highest = max(rows.captured_at for _, rows in items)
+        stored = await self._with_retry("dedup_check", lambda: self._stored_read_ids(ids, lowest, highest))
+        kept: list[tuple[int, ReadRows]] = []
+        seen = set(stored)
+        for offset, rows in items:
+            if rows.read_id in seen:
+                continue
+            seen.add(rows.read_id)
+            kept.append((offset, rows))
+        if len(kept) < len(items):
+            DUPLICATES_SKIPPED.labels("reads").inc(len(items) - len(kept))
+            log.info("skipped reads already stored", extra={"skipped": len(items) - len(kept)})
+        return kept
+
+    def _stored_read_ids(self, ids: list[str], lowest: datetime, highest: datetime) -> set[str]:
+        # The captured_at bounds prune monthly partitions; the bloom filter skips granules.
+        result = self.client.query(
+            "SELECT DISTINCT read_id FROM reads "
+            "WHERE captured_at >= fromUnixTimestamp64Milli({lowest:Int64}, 'UTC') "
+            "AND captured_at <= fromUnixTimestamp64Milli({highest:Int64}, 'UTC') "
+            "AND read_id IN {ids:Array(String)}",
+            parameters={
+                "lowest": int(lowest.timestamp() * 1000),
+                "highest": int(highest.timestamp() * 1000) + 1,
+                "ids": ids,
+            },
+        )
+        return {str(row[0]) for row in result.result_rows}
+
+    async def _insert(self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str) -> None:
+        def insert() -> None:
+            with INSERT_SECONDS.labels(table).time():
+                self.client.insert(
+                    table,
+                    rows,
+                    column_names=list(columns),
+                    settings={"insert_deduplication_token": token},
+                )
+
+        await self._with_retry(f"insert_{table}", insert)
+        ROWS_INSERTED.labels(table).inc(len(rows))
+
+    async def _with_retry(self, operation: str, call: Callable[[], T]) -> T:
+        """Run a blocking ClickHouse call off the event loop until it succeeds. While it fails,
+        fetching is paused; once `stop` is set a failure ends the attempt with StorageUnavailable."""
+        delay = _RETRY_INITIAL_SECONDS
+        paused: set[TopicPartition] = set()
+        try:
+            while True:
+                try:
+                    result = await asyncio.to_thread(call)
+                    self.clickhouse_ok = True
+                    return result
+                except Exception as exc:
+                    INSERT_FAILURES.labels(operation).inc()
+                    self.clickhouse_ok = False
+                    if self.stop.is_set():
+                        raise StorageUnavailable(operation) from exc
+                    if not paused:
+                        paused = set(self.consumer.assignment())
+                        self.consumer.pause(*paused)
+                    log.warning(
+                        "ClickHouse call failed; retrying",
+                        extra={"operation": operation, "error": str(exc)[:500], "retry_in": delay},
+                    )
+                    try:
+                        await asyncio.wait_for(self.stop.wait(), timeout=delay)
+                    except TimeoutError:
+                        pass
+                    delay = min(delay * 2, self.settings.retry_max_seconds)
+        finally:
+            if paused:
+                self.consumer.resume(*(paused & set(self.consumer.assignment())))
+
+
+class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Store and commit the batch before partitions move to another writer."""
+
+    def __init__(self) -> None:
+        self.writer: Writer | None = None
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if self.writer is None or not revoked:
+            return
+        async with self.writer.lock:
+            try:
+                await self.writer.flush()
+            except StorageUnavailable:
+                # Uncommitted: the next owner re-reads the batch.
+                self.writer.batch = Batch()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info(
+            "partitions assigned", extra={"partitions": [f"{tp.topic}/{tp.partition}" for tp in assigned]}
+        )
+
+
+async def _open_storage(settings: WriterSettings, stop: asyncio.Event) -> Client | None:
+    """The process's ClickHouse client with migrations applied, retrying until it works or `stop`."""
+    delay = _RETRY_INITIAL_SECONDS
+    while not stop.is_set():
+        try:
+            client = await asyncio.to_thread(get_client, settings)
+            await asyncio.to_thread(apply_migrations, client)
+            return client
+        except Exception as exc:
+            log.warning("ClickHouse not usable yet", extra={"error": str(exc)[:500], "retry_in": delay})
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, settings.retry_max_seconds)
+    return None
+
+
+async def serve(stop: asyncio.Event, health: HealthState) -> None:
+    """Run the writer until `stop`; then store and commit the current batch and close."""
+    settings = WriterSettings()
+    health.set_ready(SERVICE, False)
+    client = await _open_storage(settings, stop)
+    if client is None:
+        return
+    producer = make_producer(settings.kafka_bootstrap)
+    # The group is prefixed like the topics, so stacks sharing a broker never rebalance each other.
+    consumer = make_consumer(settings.kafka_bootstrap, settings.topic_prefix + CONSUMER_GROUP)
+    listener = _FlushOnRevoke()
+    consumer.subscribe(
+        [READS.name(settings.topic_prefix), ALERTS.name(settings.topic_prefix)], listener=listener
+    )
+    await producer.start()
+    try:
+        await consumer.start()
+        writer = Writer(settings, client, consumer, producer, stop)
+        listener.writer = writer
+        health.set_ready(SERVICE, True)
+        health.add_check(f"{SERVICE}_storage_and_assignment", writer.ready)
+        log.info(
+            "writer started",
+            extra={
+                "batch_max_rows": settings.batch_max_rows,
+                "batch_max_seconds": settings.batch_max_seconds,
+                "deduplicate": settings.deduplicate,
+            },
+        )
+        await writer.run()
+    finally:
+        listener.writer = None
+        await consumer.stop()
+        await producer.stop()
+        log.info("writer stopped")

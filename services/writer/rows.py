@@ -1,0 +1,180 @@
+"""Turning Kafka messages into ClickHouse rows, and refusing the ones that can never be stored.
+
+Column lists here must match services/storage/migrations. Any message that fails validation raises
+DeadLetterError; the writer dead-letters it and carries on with the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.common.kafka import DeadLetterError
+from services.common.pb.platewatch.v1 import alerts_pb2, reads_pb2
+
+READS_COLUMNS = (
+    "read_id",
+    "plate",
+    "region",
+    "format_known",
+    "confidence",
+    "camera_id",
+    "agency_id",
+    "lat",
+    "lon",
+    "direction",
+    "captured_at",
+    "first_seen",
+    "last_seen",
+    "vehicle_color",
+    "vehicle_color_confidence",
+    "vehicle_make",
+    "vehicle_type",
+    "box_x",
+    "box_y",
+    "box_width",
+    "box_height",
+    "frames",
+    "candidate_texts",
+    "candidate_confidences",
+    "normalized_at",
+    "ingested_at",
+)
+READ_IMAGES_COLUMNS = ("read_id", "crop_jpeg", "frame_jpeg", "captured_at")
+ALERTS_COLUMNS = (
+    "alert_id",
+    "read_id",
+    "plate",
+    "hotlist_id",
+    "hotlist_name",
+    "entry_id",
+    "match_kind",
+    "region_mismatch",
+    "stale",
+    "status",
+    "raised_at",
+    "agency_id",
+    "camera_id",
+    "updated_at",
+)
+
+# Captures before this are corrupt clocks, not history; ClickHouse DateTime64 also has a range.
+EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
+# Camera clocks drift; a day ahead is tolerated, more is a broken clock.
+FUTURE_TOLERANCE = timedelta(days=1)
+MAX_ID_LENGTH = 256
+MAX_PLATE_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class ReadRows:
+    read_id: str
+    captured_at: datetime
+    read_row: list[Any]
+    image_row: list[Any]
+
+
+def _timestamp(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def _checked_time(ts: Timestamp, field: str, now: datetime, required: bool) -> datetime:
+    """A plausible capture-era time; a missing optional one falls back to epoch-free `now`."""
+    if ts.seconds == 0 and ts.nanos == 0:
+        if required:
+            raise DeadLetterError("invalid_message", f"{field} missing")
+        return now
+    try:
+        value = _timestamp(ts)
+    except (ValueError, OverflowError) as exc:
+        raise DeadLetterError("absurd_timestamp", f"{field}: {exc}") from exc
+    if value < EARLIEST_PLAUSIBLE or value > now + FUTURE_TOLERANCE:
+        raise DeadLetterError("absurd_timestamp", f"{field}={value.isoformat()}")
+    return value
+
+
+def _enum_name(enum: Any, value: int) -> str:
+    """The value's name; proto3 enums are open, so a newer producer may send a number we lack."""
+    try:
+        return str(enum.Name(value))
+    except ValueError:
+        return str(value)
+
+
+def _require_id(value: str, field: str) -> None:
+    if not value:
+        raise DeadLetterError("invalid_message", f"{field} missing")
+    if len(value) > MAX_ID_LENGTH:
+        raise DeadLetterError("invalid_message", f"{field} longer than {MAX_ID_LENGTH}")
+
+
+def read_rows(read: reads_pb2.Read, now: datetime) -> ReadRows:
+    """The reads row and read_images row of one read; DeadLetterError when it cannot be stored."""
+    _require_id(read.read_id, "read_id")
+    _require_id(read.camera.camera_id, "camera.camera_id")
+    if not read.plate:
+        raise DeadLetterError("invalid_message", "plate missing")
+    if len(read.plate) > MAX_PLATE_LENGTH:
+        raise DeadLetterError("invalid_message", f"plate longer than {MAX_PLATE_LENGTH}")
+    captured_at = _checked_time(read.captured_at, "captured_at", now, required=True)
+    first_seen = _checked_time(read.first_seen, "first_seen", captured_at, required=False)
+    last_seen = _checked_time(read.last_seen, "last_seen", captured_at, required=False)
+    normalized_at = _checked_time(read.normalized_at, "normalized_at", now, required=False)
+    read_row = [
+        read.read_id,
+        read.plate,
+        read.region,
+        read.format_known,
+        read.confidence,
+        read.camera.camera_id,
+        read.camera.agency_id,
+        read.camera.lat,
+        read.camera.lon,
+        read.direction,
+        captured_at,
+        first_seen,
+        last_seen,
+        read.vehicle.color,
+        read.vehicle.color_confidence,
+        read.vehicle.make,
+        read.vehicle.type,
+        read.box.x,
+        read.box.y,
+        read.box.width,
+        read.box.height,
+        read.frames,
+        [c.text for c in read.candidates],
+        [c.confidence for c in read.candidates],
+        normalized_at,
+        now,
+    ]
+    image_row = [read.read_id, read.crop_jpeg, read.frame_thumbnail_jpeg, captured_at]
+    return ReadRows(read.read_id, captured_at, read_row, image_row)
+
+
+def alert_row(alert: alerts_pb2.Alert, now: datetime, kafka_timestamp_ms: int) -> list[Any]:
+    """The alerts row of one alert. `updated_at` is the Kafka record time: alerts are keyed by
+    alert_id, so later status changes of an alert always carry a later time and win the replace."""
+    _require_id(alert.alert_id, "alert_id")
+    _require_id(alert.read.read_id, "read.read_id")
+    raised_at = _checked_time(alert.raised_at, "raised_at", now, required=True)
+    updated_at = datetime.fromtimestamp(kafka_timestamp_ms / 1000, tz=UTC) if kafka_timestamp_ms > 0 else now
+    return [
+        alert.alert_id,
+        alert.read.read_id,
+        alert.read.plate,
+        alert.entry.hotlist_id,
+        alert.hotlist_name,
+        alert.entry.entry_id,
+        _enum_name(alerts_pb2.MatchKind, alert.match_kind),
+        alert.region_mismatch,
+        alert.stale,
+        _enum_name(alerts_pb2.AlertStatus, alert.status),
+        raised_at,
+        alert.read.camera.agency_id,
+        alert.read.camera.camera_id,
+        updated_at,
+    ]

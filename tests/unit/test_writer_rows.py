@@ -1,0 +1,107 @@
+"""Message-to-row conversion and validation of the writer (what goes to the dead-letter topic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiokafka import TopicPartition
+
+from services.common.kafka import DeadLetterError
+from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
+from services.writer.main import insert_token
+from services.writer.rows import (
+    ALERTS_COLUMNS,
+    READ_IMAGES_COLUMNS,
+    READS_COLUMNS,
+    alert_row,
+    read_rows,
+)
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _read(**changes: object) -> reads_pb2.Read:
+    read = reads_pb2.Read(
+        read_id="r1",
+        plate="7XY2AB",
+        confidence=0.8,
+        camera=common_pb2.CameraInfo(camera_id="cam-1", agency_id="pd"),
+        candidates=[
+            common_pb2.TextCandidate(text="7XY2AB", confidence=0.8),
+            common_pb2.TextCandidate(text="7XY2A8", confidence=0.1),
+        ],
+        crop_jpeg=b"\xff\xd8crop",
+    )
+    read.captured_at.FromDatetime(NOW - timedelta(seconds=5))
+    for name, value in changes.items():
+        if name == "camera_id":
+            read.camera.camera_id = str(value)
+        elif name == "captured_at":
+            read.captured_at.FromDatetime(value)  # type: ignore[arg-type]
+        else:
+            setattr(read, name, value)
+    return read
+
+
+def test_a_read_becomes_one_reads_row_and_one_images_row() -> None:
+    rows = read_rows(_read(), NOW)
+    assert len(rows.read_row) == len(READS_COLUMNS)
+    assert len(rows.image_row) == len(READ_IMAGES_COLUMNS)
+    by_name = dict(zip(READS_COLUMNS, rows.read_row, strict=True))
+    assert by_name["plate"] == "7XY2AB"
+    assert by_name["camera_id"] == "cam-1" and by_name["agency_id"] == "pd"
+    assert by_name["captured_at"] == NOW - timedelta(seconds=5)
+    # Missing first/last seen fall back to the capture time, not to 1970.
+    assert by_name["first_seen"] == by_name["captured_at"] == by_name["last_seen"]
+    assert by_name["candidate_texts"] == ["7XY2AB", "7XY2A8"]
+    assert by_name["candidate_confidences"] == pytest.approx([0.8, 0.1])
+    assert rows.image_row[:2] == ["r1", b"\xff\xd8crop"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"read_id": ""}, "invalid_message"),
+        ({"plate": ""}, "invalid_message"),
+        ({"camera_id": ""}, "invalid_message"),
+        ({"plate": "X" * 40}, "invalid_message"),
+        ({"captured_at": datetime(1971, 1, 1, tzinfo=UTC)}, "absurd_timestamp"),
+        ({"captured_at": NOW + timedelta(days=3)}, "absurd_timestamp"),
+    ],
+)
+def test_reads_that_cannot_be_stored_are_dead_letters(changes: dict[str, object], reason: str) -> None:
+    with pytest.raises(DeadLetterError) as excinfo:
+        read_rows(_read(**changes), NOW)
+    assert excinfo.value.reason == reason
+
+
+def test_a_read_without_capture_time_is_a_dead_letter() -> None:
+    read = _read()
+    read.ClearField("captured_at")
+    with pytest.raises(DeadLetterError, match="captured_at missing"):
+        read_rows(read, NOW)
+
+
+def test_alert_row_names_enums_and_versions_by_kafka_time() -> None:
+    alert = alerts_pb2.Alert(
+        alert_id="a1",
+        read=_read(),
+        entry=hotlist_pb2.HotlistEntry(entry_id="e1", hotlist_id="h1"),
+        hotlist_name="Stolen",
+        match_kind=alerts_pb2.MATCH_KIND_CONFUSABLE,
+        status=alerts_pb2.ALERT_STATUS_CONFIRMED_VISUAL,
+    )
+    alert.raised_at.FromDatetime(NOW)
+    row = dict(zip(ALERTS_COLUMNS, alert_row(alert, NOW, 1_750_000_000_000), strict=True))
+    assert row["match_kind"] == "MATCH_KIND_CONFUSABLE"
+    assert row["status"] == "ALERT_STATUS_CONFIRMED_VISUAL"
+    assert (row["read_id"], row["plate"], row["camera_id"]) == ("r1", "7XY2AB", "cam-1")
+    assert row["updated_at"] == datetime.fromtimestamp(1_750_000_000, tz=UTC)
+
+    alert.match_kind = 99  # type: ignore[assignment]  # a newer producer's enum value
+    assert dict(zip(ALERTS_COLUMNS, alert_row(alert, NOW, 0), strict=True))["match_kind"] == "99"
+
+
+def test_insert_token_names_topic_partition_and_offset_range() -> None:
+    assert insert_token(TopicPartition("p.reads", 3), 10, 19) == "p.reads/3/10-19"
