@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from clickhouse_connect.driver.client import Client
 
 from services.common.health import HealthState
@@ -198,7 +198,7 @@ class Writer:
         offsets = {tp: offset + 1 for tp, offset in batch.last_offsets.items()}
         try:
             await self.consumer.commit(offsets)
-        except CommitFailedError as exc:
+        except (CommitFailedError, IllegalStateError) as exc:
             # The group rebalanced under us; the rows are stored, the new owner re-reads and
             # deduplicates them.
             log.warning("offset commit failed after insert", extra={"error": str(exc)})
