@@ -392,7 +392,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.backends = backends
-    app.state.broker = broker or AlertBroker(settings.alert_buffer_size, settings.sse_queue_size)
+    app.state.broker = (
+        broker if broker is not None else AlertBroker(settings.alert_buffer_size, settings.sse_queue_size)
+    )
     app.state.alert_consumer_ready = alert_consumer_ready
     app.add_exception_handler(BackendError, _backend_error)
     for router in (reads_router, hotlists_router, alerts_router, system_router):
