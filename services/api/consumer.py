@@ -9,12 +9,14 @@ preloads again instead of resuming.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
 
@@ -106,21 +108,25 @@ class AlertConsumer:
                 await self._consume(stop)
             except asyncio.CancelledError:
                 raise
+            except KafkaError as exc:
+                # Expected while the broker is down or restarting: one line per attempt, no traceback.
+                log.warning(
+                    "alert consumer cannot reach Kafka; retrying",
+                    extra={"error": repr(exc), "retry_seconds": RETRY_SECONDS},
+                )
             except Exception:
                 log.exception("alert consumer failed; retrying", extra={"retry_seconds": RETRY_SECONDS})
-                self._assigned = False
-                try:
+            if not stop.is_set():
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
-                except TimeoutError:
-                    pass
         await self._close_producer()
 
     async def _consume(self, stop: asyncio.Event) -> None:
         consumer = make_consumer(self.bootstrap, self.group_id, auto_offset_reset="latest")
         self._consumer = consumer
         self._live_from.clear()
-        await consumer.start()
         try:
+            await consumer.start()
             consumer.subscribe([self.topic], listener=_PreloadOnAssign(self))
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
@@ -154,7 +160,11 @@ class AlertConsumer:
         try:
             if self._producer is None:
                 producer = make_producer(self.bootstrap)
-                await producer.start()
+                try:
+                    await producer.start()
+                except Exception:
+                    await producer.stop()
+                    raise
                 self._producer = producer
             await send_dead_letter(
                 self._producer, ALERTS, record, error, service=SERVICE, prefix=self.topic_prefix
