@@ -287,8 +287,8 @@ class Stack:
         state = {
             "stack_pid": os.getpid(),
             "pids": {name: p.pid for name, p in self.processes.items()},
-            "kafka_pid": getattr(self.kafka, "pid", None),
-            "triton_pid": getattr(self.triton, "pid", None),
+            "kafka_pid": self.kafka.running_pid() if self.kafka else None,
+            "triton_pid": self.triton.process.pid if self.triton and self.triton.process else None,
             "api": f"http://127.0.0.1:{self.ports.api}",
         }
         (self.var_dir / "stack.json").write_text(json.dumps(state, indent=2))
@@ -335,6 +335,14 @@ class Stack:
         asyncio.run(create())
         return plate
 
+    def demo_reads(self) -> list[dict[str, Any]]:
+        """Stored reads of the demo footage's plates (search refuses an all-wildcard pattern)."""
+        manifest = yaml.safe_load(DEMO_MANIFEST.read_text())
+        found: list[dict[str, Any]] = []
+        for vehicle in manifest["vehicles"]:
+            found += self.api_get(f"/api/v1/reads?plate={vehicle['plate']}&page_size=5")["reads"]
+        return found
+
     def api_get(self, path: str) -> Any:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.ports.api}{path}", timeout=5) as response:
             return json.loads(response.read())
@@ -366,7 +374,7 @@ def run() -> None:
         stack.start_services(["capture"])
         api = f"http://127.0.0.1:{stack.ports.api}"
         say(f"feeding the demo footage; open {api}/ (API docs at {api}/docs)")
-        first = wait_until(lambda: stack.api_get("/api/v1/reads?plate=*&page_size=5")["reads"], 120, "a read")
+        first = wait_until(stack.demo_reads, 120, "a read of a demo plate")
         say(f"first searchable read: {first[0]['plate']} at camera {first[0]['camera_id']}")
         alerts = wait_until(lambda: stack.api_get("/api/v1/alerts")["alerts"], 120, "an alert")
         say(f"live alert: {alerts[0]['plate']} on hotlist '{alerts[0]['hotlist_name']}'")

@@ -52,9 +52,10 @@ def test_demo_footage_becomes_searchable_reads_and_a_live_alert(
 
     # Most of the other demo vehicles are read exactly too (recognition quality is issue 3's job;
     # this guards against a pipeline that only ever emits one plate).
+    # (A pattern of only wildcards is refused by search, so ask for each plate.)
     expected = {str(v["plate"]) for v in manifest["vehicles"]}
-    stored = {r["plate"] for r in stack.api_get("/api/v1/reads?plate=*&page_size=200")["reads"]}
-    assert len(expected & stored) >= len(expected) // 2, (expected, stored)
+    stored = {p for p in expected if stack.api_get(f"/api/v1/reads?plate={p}")["reads"]}
+    assert len(stored) >= len(expected) // 2, (expected, stored)
 
     # Graceful SIGTERM everywhere: each process drains and exits 0.
     for name in reversed(list(stack.processes)):
