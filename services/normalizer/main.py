@@ -22,7 +22,8 @@ the consumer resumes from the offsets committed in the same transactions, so sta
 agree. If a transaction fails, it is aborted, the in-memory state of every assigned partition is
 restored from NORMALIZER_STATE and the consumer rewinds to the committed offsets.
 
-The transactional id is "normalizer-<instance_id>": a restarted instance fences its previous
+The consumer group is "<topic prefix>normalizer" and the transactional id
+"<topic prefix>normalizer-<instance_id>": a restarted instance fences its previous
 incarnation and aborts its unfinished transaction before consuming. Limitation: aiokafka sends
 offsets with the group id only (no group generation), so a *zombie* of a different instance that lost
 its partitions in a rebalance is not fenced by the broker; keep instance ids stable (StatefulSet-style).
@@ -95,16 +96,16 @@ class Normalizer:
         self.last_input: dict[TopicPartition, float] = {}
         # Held while a batch is processed and committed, and while partitions change hands.
         self.lock = asyncio.Lock()
-        # Bumped on every revoke/assign: a batch fetched before a rebalance is stale (the new
-        # assignment restarts from the committed offsets) and is dropped.
-        self.assignment_epoch = 0
+        # Next offset to process per partition (the committed offset after a restore): a batch fetched
+        # for an assignment that a rebalance replaced can repeat records, which are skipped.
+        self.next_offset: dict[TopicPartition, int] = {}
         # A failure inside a rebalance callback (aiokafka only logs those); the main loop re-raises it.
         self.fatal: BaseException | None = None
-        self.transactional_id = f"{SERVICE}-{settings.instance_id}"
+        # Both carry the topic prefix so stacks sharing a broker neither rebalance nor fence each other.
+        self.group_id = f"{prefix}{settings.normalizer_consumer_group}"
+        self.transactional_id = f"{prefix}{SERVICE}-{settings.instance_id}"
         self.producer = make_producer(settings.kafka_bootstrap, transactional_id=self.transactional_id)
-        self.consumer = make_consumer(
-            settings.kafka_bootstrap, settings.normalizer_consumer_group, max_poll_interval_ms=300_000
-        )
+        self.consumer = make_consumer(settings.kafka_bootstrap, self.group_id)
         # Group-less reader for restoring snapshots and re-fetching best frames.
         self.reader = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -130,14 +131,13 @@ class Normalizer:
                 extra={"transactional_id": self.transactional_id, "cameras": len(self.cameras)},
             )
             while not stop.is_set():
-                epoch = self.assignment_epoch
                 batches = await self.consumer.getmany(
                     timeout_ms=POLL_MS, max_records=self.settings.normalizer_max_batch
                 )
                 async with self.lock:
                     if self.fatal is not None:
                         raise self.fatal
-                    await self._process(batches if epoch == self.assignment_epoch else {})
+                    await self._process(batches)
         finally:
             self.health.set_ready(SERVICE, False)
             await self.consumer.stop()
@@ -147,16 +147,15 @@ class Normalizer:
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.lock:  # waits for the in-flight transaction to commit
-            self.assignment_epoch += 1
             self.health.set_ready(SERVICE, False)
             for tp in revoked:
                 self.trackers.pop(tp, None)
                 self.last_input.pop(tp, None)
+                self.next_offset.pop(tp, None)
             metrics.OPEN_TRACKS.set(self._open_tracks())
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self.lock:
-            self.assignment_epoch += 1
             try:
                 await self._restore(assigned)
             except Exception as exc:
@@ -187,6 +186,7 @@ class Normalizer:
             await self._refetch_best_frames(tp, tracker)
             self.trackers[tp] = tracker
             self.last_input[tp] = now
+            self.next_offset[tp] = await self.consumer.committed(tp) or 0
         metrics.OPEN_TRACKS.set(self._open_tracks())
 
     async def _read_snapshots(self, keys: set[str]) -> dict[str, bytes]:
@@ -241,8 +241,11 @@ class Normalizer:
         touched: set[TopicPartition] = set()
         for tp, records in batches.items():
             tracker = self.trackers.get(tp)
-            if tracker is None or not records:
+            if tracker is None:
                 continue  # revoked meanwhile: not committed here, the new owner reprocesses it
+            records = [r for r in records if r.offset >= self.next_offset[tp]]
+            if not records:
+                continue
             self.last_input[tp] = now
             touched.add(tp)
             offsets[tp] = records[-1].offset + 1
@@ -279,6 +282,7 @@ class Normalizer:
             log.warning("transaction failed; rolling back to the committed state", extra={"error": repr(exc)})
             await self._rollback()
             return
+        self.next_offset.update(offsets)
         metrics.TRANSACTIONS.inc()
         metrics.READS_OUT.inc(len(reads))
         MESSAGES_PRODUCED.labels(SERVICE, READS.logical).inc(len(reads))
@@ -311,9 +315,7 @@ class Normalizer:
                 snapshot = json.dumps(self.trackers[tp].snapshot(), separators=(",", ":")).encode()
                 await self.producer.send(self.state_tp.topic, key=state_key(tp).encode(), value=snapshot)
             if offsets:
-                await self.producer.send_offsets_to_transaction(
-                    offsets, self.settings.normalizer_consumer_group
-                )
+                await self.producer.send_offsets_to_transaction(offsets, self.group_id)
 
     async def _rollback(self) -> None:
         partitions = list(self.trackers)

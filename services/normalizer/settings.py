@@ -19,10 +19,10 @@ class NormalizerSettings(CommonSettings):
     # Passes with fewer frames or a lower consensus confidence are dropped, not emitted.
     min_frames: int = 1
     min_confidence: float = 0.0
-    # Stable per process instance: the Kafka transactional id is "normalizer-<instance_id>", so a
+    # Stable per process instance: the Kafka transactional id is "<prefix>normalizer-<instance_id>", so a
     # restarted instance fences its previous incarnation.
     instance_id: str = Field(default_factory=socket.gethostname)
-    # Consumer group on the raw reads topic.
+    # Consumer group on the raw reads topic (the topic prefix is put in front).
     normalizer_consumer_group: str = "normalizer"
     # Most raw reads handled per transaction.
     normalizer_max_batch: int = 2000
