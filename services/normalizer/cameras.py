@@ -1,9 +1,10 @@
 """Camera metadata for normalized reads.
 
-Uses the capture service's registry loader (`services.capture.registry`) when it exists; until then a
-minimal reader of the same file shape is used:
-`cameras: [{id, agency_id, name, site, lat, lon, heading_deg}]`. The file is re-read when it changes on
-disk, so a camera added to the registry is known without a restart.
+A minimal reader of the camera registry file (`PLATEWATCH_CAMERAS_FILE`, default deploy/cameras.yaml):
+`cameras: [{id, agency_id, name, site, lat, lon, heading_deg}]`. The capture service owns the registry
+(`services/capture/registry.py`, not written yet when this was); switch `load_cameras` to its loader
+once it exists. The file is re-read when it changed on disk and an unknown camera id shows up, so a
+camera added to the registry is known without a restart.
 """
 
 from __future__ import annotations
