@@ -351,3 +351,49 @@ async def test_throughput(kafka_bootstrap: str, topic_prefix: str, normalizer: N
     reads = await committed_reads(kafka_bootstrap, topic_prefix)
     assert len(reads) == len(passes)
     assert rate > 50
+
+
+async def test_sigterm_keeps_open_pass_for_the_next_run(
+    kafka_bootstrap: str, topic_prefix: str, normalizer: NormalizerProcess
+) -> None:
+    """SIGTERM closes nothing early: the half-seen pass continues after a restart as one read."""
+    normalizer.env["PLATEWATCH_IDLE_CLOSE_S"] = "600"
+    (first, later) = make_passes(per_camera=2)[::4][:2]  # cam-north's two passes, 3.5 s apart
+    frames = first.raw_reads()
+    normalizer.start()
+    await wait_for(normalizer.ready, 120, "normalizer ready")
+
+    async def send(reads: list[reads_pb2.RawRead]) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for raw in reads:
+                await producer.send(
+                    RAW_READS.name(topic_prefix), key=raw.camera_id.encode(), value=raw.SerializeToString()
+                )
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    async def committed_with_one_open() -> bool:
+        return await raw_lag(kafka_bootstrap, topic_prefix) == 0 and normalizer.open_tracks() == 1
+
+    await send(frames[:3])
+    await wait_for(committed_with_one_open, 60, "first frames committed, pass still open")
+    assert normalizer.terminate() == 0
+    assert await committed_reads(kafka_bootstrap, topic_prefix) == []
+
+    normalizer.start()
+    await wait_for(normalizer.ready, 120, "normalizer ready after restart")
+    await wait_for(lambda: normalizer.open_tracks() == 1, 30, "open pass restored")
+    # The rest of the pass, then the next pass whose event time closes it.
+    await send(frames[3:] + later.raw_reads()[:1])
+
+    async def one_read() -> list[reads_pb2.Read]:
+        return await committed_reads(kafka_bootstrap, topic_prefix)
+
+    (read,) = await wait_for(one_read, 60, "the pass's read")
+    assert read.read_id == first.read_id
+    assert read.frames == first.frames
+    assert read.plate == first.plate
+    assert read.crop_jpeg.startswith(b"\xff\xd8")  # best frame re-fetched by offset after the restore
