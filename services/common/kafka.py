@@ -35,9 +35,9 @@ def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
-def make_consumer(bootstrap: str, group_id: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
-    """A group consumer with manual commits (commit only after the work is durable) that only
-    sees committed transactional writes."""
+def make_consumer(bootstrap: str, group_id: str | None, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
+    """A consumer with manual commits (commit only after the work is durable) that only sees
+    committed transactional writes. `group_id=None` gives a plain reader for assigned partitions."""
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "group_id": group_id,

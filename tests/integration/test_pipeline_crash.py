@@ -11,11 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+from aiokafka import TopicPartition
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.kafka import make_producer
+from services.common.kafka import make_consumer, make_producer
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2, search_pb2, search_pb2_grpc
-from services.common.topics import RAW_READS
+from services.common.topics import RAW_READS, READS
 from services.stack import Stack, wait_until
 
 CAMERAS_YAML = """
@@ -69,6 +70,27 @@ async def _send(bootstrap: str, topic: str, reads: list[reads_pb2.RawRead]) -> N
         await producer.stop()
 
 
+async def _unconsumed(bootstrap: str, prefix: str) -> int:
+    """Committed reads the writer group has not consumed yet (read_committed, so transaction markers
+    and aborted records do not count)."""
+    topic = READS.name(prefix)
+    group = make_consumer(bootstrap, f"{prefix}writer")
+    reader = make_consumer(bootstrap, None)
+    await group.start()
+    await reader.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(READS.partitions)]
+        reader.assign(partitions)
+        for tp in partitions:
+            committed = await group.committed(tp)
+            reader.seek(tp, committed or 0)
+        batches = await reader.getmany(timeout_ms=2000)
+        return sum(len(records) for records in batches.values())
+    finally:
+        await group.stop()
+        await reader.stop()
+
+
 def _count(target: str) -> tuple[int, int]:
     with grpc.insecure_channel(target) as channel:
         reply = search_pb2_grpc.SearchServiceStub(channel).CountReads(
@@ -100,7 +122,11 @@ def test_sigkill_normalizer_and_writer_loses_and_duplicates_nothing(
         stack.processes[victim].kill()
         stack.start_service(victim)
     target = f"127.0.0.1:{stack.ports.search_grpc}"
-    counts = wait_until(lambda: (c := _count(target))[0] >= passes and c, 120, f"{passes} stored reads")
-    # Give any duplicate a chance to land before the final count.
-    time.sleep(2)
-    assert _count(target) == (passes, passes), counts
+    wait_until(lambda: _count(target)[0] >= passes, 180, f"{passes} stored reads")
+    # Drain for good: the normalizer flushes its last transaction, then nothing may remain unconsumed
+    # by the writer, so no late duplicate can land after the count below.
+    stack.processes["normalizer"].stop()
+    wait_until(
+        lambda: asyncio.run(_unconsumed(kafka_bootstrap, topic_prefix)) == 0, 120, "the writer to catch up"
+    )
+    assert _count(target) == (passes, passes)
