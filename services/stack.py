@@ -150,12 +150,22 @@ class StackPorts:
 
     @classmethod
     def free(cls) -> StackPorts:
-        numbered = ("kafka", "kafka_controller", "triton_grpc", "triton_http", "triton_metrics")
-        named = ("search_grpc", "hotlist_grpc", "api")
+        """Distinct free ports (sockets stay bound until all are picked, so none repeats)."""
         ports = cls()
-        for name in (*numbered, *named):
-            setattr(ports, name, free_port())
-        ports.metrics = {name: free_port() for name in ports.metrics}
+        names = [n for n in vars(ports) if n != "metrics"]
+        sockets = []
+        try:
+            for _ in range(len(names) + len(ports.metrics)):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", 0))
+                sockets.append(sock)
+            numbers = iter(int(sock.getsockname()[1]) for sock in sockets)
+            for name in names:
+                setattr(ports, name, next(numbers))
+            ports.metrics = {name: next(numbers) for name in ports.metrics}
+        finally:
+            for sock in sockets:
+                sock.close()
         return ports
 
 
