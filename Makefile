@@ -5,15 +5,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install proto proto-check lint test test-unit test-integration run stop migrate bench clean
+.PHONY: install lock proto proto-check lint test test-unit test-integration run stop migrate bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating virtualenv and installing dependencies (first run downloads ~1 GB; progress below)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --progress-bar on -c requirements.lock -e '.[dev,triton]'
+	@# The lock is the exact, tested set (pip freeze); installing it without resolution is fast and
+	@# reproducible. It holds opencv-python-headless only: rapidocr's GUI opencv-python needs libGL.
+	$(BIN)/pip install --progress-bar on --no-deps -r requirements.lock
+	$(BIN)/pip install --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Refresh the lock after changing dependencies in pyproject.toml (then review the diff).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e '.[dev,triton]'
+	$(BIN)/pip uninstall -y opencv-python
+	$(BIN)/pip freeze --exclude-editable > requirements.lock
 
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py
