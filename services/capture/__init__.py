@@ -1,0 +1,1 @@
+"""Capture: reads camera sources, samples and motion-gates frames, publishes them to FRAMES."""
