@@ -41,7 +41,9 @@ def generate(out: Path) -> list[Path]:
     written = []
     for path in sorted(out.rglob("*.py*")):
         text = path.read_text()
-        text = re.sub(r"^from platewatch\.v1 import", f"from {PACKAGE}.platewatch.v1 import", text, flags=re.M)
+        text = re.sub(
+            r"^from platewatch\.v1 import", f"from {PACKAGE}.platewatch.v1 import", text, flags=re.M
+        )
         text = re.sub(r"^import platewatch\.v1\.", f"import {PACKAGE}.platewatch.v1.", text, flags=re.M)
         path.write_text(text)
         written.append(path)

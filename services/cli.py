@@ -61,7 +61,10 @@ def serve(
         health = HealthState()
         server = HealthServer(health, settings.metrics_port).start()
         log.info("starting", extra={"components": components, "metrics_port": server.port})
-        tasks = [asyncio.create_task(m.serve(stop, health), name=c) for c, m in zip(components, modules)]
+        tasks = [
+            asyncio.create_task(m.serve(stop, health), name=c)
+            for c, m in zip(components, modules, strict=True)
+        ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
