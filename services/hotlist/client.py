@@ -22,7 +22,7 @@ DEFAULT_TIMEOUT_S = 15.0
 SERVICE_NAME = hotlist_pb2.DESCRIPTOR.services_by_name["HotlistService"].full_name
 
 
-def reason_code(reason: str | int) -> int:
+def reason_code(reason: str | int) -> hotlist_pb2.ReasonCode:
     """`"stolen_vehicle"` (or `"REASON_CODE_STOLEN_VEHICLE"`, or the number) -> ReasonCode."""
     if isinstance(reason, int):
         return hotlist_pb2.ReasonCode.Value(hotlist_pb2.ReasonCode.Name(reason))
