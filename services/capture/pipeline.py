@@ -170,6 +170,15 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return data.tobytes()
 
 
+def to_timestamp(unix_s: float) -> Timestamp:
+    """Float seconds to a Timestamp without the precision loss of multiplying by 1e9 first."""
+    seconds = int(unix_s // 1)
+    nanos = round((unix_s - seconds) * 1e9)
+    if nanos >= 1_000_000_000:
+        seconds, nanos = seconds + 1, nanos - 1_000_000_000
+    return Timestamp(seconds=seconds, nanos=nanos)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     jpeg_quality: int = 85
@@ -233,8 +242,7 @@ class CameraPipeline:
             return FAILED_ENCODE
         self.sequence += 1
         height, width = frame.image.shape[:2]
-        captured_at = Timestamp()
-        captured_at.FromNanoseconds(int(frame.captured_at * 1e9))
+        captured_at = to_timestamp(frame.captured_at)
         message = frames_pb2.Frame(
             camera_id=self.camera_id,
             agency_id=self.agency_id,

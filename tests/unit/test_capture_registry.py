@@ -1,0 +1,116 @@
+"""Camera registry validation: clear errors naming camera and field, duplicates, selection, sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.capture.registry import (
+    RegistryError,
+    UnknownCameraError,
+    load_registry,
+    parse_registry,
+    resolve_source,
+)
+from services.common.settings import REPO_ROOT
+
+
+def _camera(**fields: object) -> dict[str, object]:
+    camera: dict[str, object] = {
+        "id": "cam-1",
+        "agency_id": "pd",
+        "name": "Main St",
+        "site": "main",
+        "lat": 52.0,
+        "lon": 4.0,
+        "heading_deg": 90,
+        "source": "footage/clip.mp4",
+    }
+    camera.update(fields)
+    return camera
+
+
+def test_shipped_registry_has_the_demo_camera() -> None:
+    registry = load_registry(REPO_ROOT / "deploy" / "cameras.yaml")
+    camera = registry.get("demo-cam-1")
+    assert camera is not None
+    assert (camera.agency_id, camera.heading_deg, camera.sample_fps, camera.enabled) == (
+        "demo-pd",
+        0,
+        5,
+        True,
+    )
+    assert resolve_source(camera) == str(REPO_ROOT / "deploy/demo/footage/demo.mp4")
+
+
+def test_defaults_and_lookup() -> None:
+    registry = parse_registry({"cameras": [_camera(), _camera(id="cam-2", enabled=False)]})
+    assert registry.get("cam-1").sample_fps == 5.0  # type: ignore[union-attr]
+    assert registry.get("nope") is None
+    assert [c.id for c in registry.enabled()] == ["cam-1"]
+    assert [c.id for c in registry.select([])] == ["cam-1"]
+    assert [c.id for c in registry.select(["cam-2"])] == ["cam-2"]
+
+
+@pytest.mark.parametrize("heading", [-1, 360, 400])
+def test_bad_heading_names_camera_and_field(heading: int) -> None:
+    with pytest.raises(RegistryError) as error:
+        parse_registry({"cameras": [_camera(id="north-1", heading_deg=heading)]})
+    assert "'north-1'" in str(error.value)
+    assert "heading_deg" in str(error.value)
+
+
+def test_unknown_field_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "cameras.yaml"
+    path.write_text(
+        "cameras:\n  - id: cam-9\n    agency_id: pd\n    lat: 1\n    lon: 2\n"
+        "    heading_deg: 0\n    source: x.mp4\n    zoom: 3\n"
+    )
+    with pytest.raises(RegistryError) as error:
+        load_registry(path)
+    message = str(error.value)
+    assert str(path) in message and "'cam-9'" in message and "unknown field 'zoom'" in message
+
+
+def test_duplicate_ids_are_rejected() -> None:
+    with pytest.raises(RegistryError, match=r"duplicate camera id 'cam-1' \(first at #1\)"):
+        parse_registry({"cameras": [_camera(), _camera(name="other")]})
+
+
+def test_missing_source_only_allowed_for_metadata_readers() -> None:
+    entry = _camera()
+    del entry["source"]
+    with pytest.raises(RegistryError, match="'source'"):
+        parse_registry({"cameras": [entry]})
+    assert parse_registry({"cameras": [entry]}, require_source=False).get("cam-1") is not None
+
+
+def test_unknown_selected_id_names_known_ids() -> None:
+    registry = parse_registry({"cameras": [_camera(), _camera(id="cam-2")]})
+    with pytest.raises(UnknownCameraError, match=r"'cam-7'.*cam-1, cam-2"):
+        registry.select(["cam-1", "cam-7"])
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="cannot read"):
+        load_registry(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cameras: [unclosed\n")
+    with pytest.raises(RegistryError, match="invalid YAML"):
+        load_registry(bad)
+
+
+def test_resolve_source_keeps_urls_and_absolute_paths(tmp_path: Path) -> None:
+    registry = parse_registry(
+        {
+            "cameras": [
+                _camera(id="a", source="rtsp://cam.local/stream"),
+                _camera(id="b", source=str(tmp_path)),
+                _camera(id="c", source="rel/dir"),
+            ]
+        }
+    )
+    assert resolve_source(registry.get("a")) == "rtsp://cam.local/stream"  # type: ignore[arg-type]
+    assert resolve_source(registry.get("b")) == str(tmp_path)  # type: ignore[arg-type]
+    assert resolve_source(registry.get("c"), root=tmp_path) == str(tmp_path / "rel/dir")  # type: ignore[arg-type]
