@@ -1,10 +1,10 @@
 """Camera metadata for normalized reads.
 
-A minimal reader of the camera registry file (`PLATEWATCH_CAMERAS_FILE`, default deploy/cameras.yaml):
-`cameras: [{id, agency_id, name, site, lat, lon, heading_deg}]`. The capture service owns the registry
-(`services/capture/registry.py`, not written yet when this was); switch `load_cameras` to its loader
-once it exists. The file is re-read when it changed on disk and an unknown camera id shows up, so a
-camera added to the registry is known without a restart.
+Read from the camera registry (`PLATEWATCH_CAMERAS_FILE`, default deploy/cameras.yaml) with the capture
+service's loader (`services.capture.registry`), metadata only: cameras without `source` are accepted.
+The file is re-read when it changed on disk and an unknown camera id shows up, so a camera added to the
+registry is known without a restart. A missing or invalid file is logged and yields no cameras (an
+invalid edit keeps the cameras already loaded).
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from services.capture.registry import Camera, RegistryError, load_registry
 from services.common.pb.platewatch.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -28,35 +26,35 @@ class CameraMeta:
     heading_deg: float | None
 
 
-def _field(entry: Any, name: str, default: Any = None) -> Any:
-    if isinstance(entry, dict):
-        return entry.get(name, default)
-    return getattr(entry, name, default)
-
-
-def _to_meta(entry: Any) -> CameraMeta:
-    heading = _field(entry, "heading_deg")
+def _to_meta(camera: Camera) -> CameraMeta:
     info = common_pb2.CameraInfo(
-        camera_id=str(_field(entry, "id", "") or _field(entry, "camera_id", "")),
-        agency_id=str(_field(entry, "agency_id", "") or ""),
-        name=str(_field(entry, "name", "") or ""),
-        site=str(_field(entry, "site", "") or ""),
-        lat=float(_field(entry, "lat", 0.0) or 0.0),
-        lon=float(_field(entry, "lon", 0.0) or 0.0),
-        heading_deg=float(heading or 0.0),
+        camera_id=camera.id,
+        agency_id=camera.agency_id,
+        name=camera.name,
+        site=camera.site,
+        lat=camera.lat,
+        lon=camera.lon,
+        heading_deg=camera.heading_deg,
     )
-    return CameraMeta(info, None if heading is None else float(heading))
+    return CameraMeta(info, camera.heading_deg)
 
 
-def load_cameras(path: Path) -> dict[str, CameraMeta]:
-    """camera_id -> metadata; empty when the file does not exist."""
+def _load(path: Path) -> dict[str, CameraMeta] | None:
+    """camera_id -> metadata; {} when the file does not exist, None when it is invalid."""
     if not path.exists():
         log.warning("camera registry file not found", extra={"path": str(path)})
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    entries = data.get("cameras", []) if isinstance(data, dict) else []
-    cameras = (_to_meta(entry) for entry in entries)
-    return {meta.info.camera_id: meta for meta in cameras if meta.info.camera_id}
+    try:
+        registry = load_registry(path, require_source=False)
+    except RegistryError as exc:
+        log.error("camera registry invalid", extra={"path": str(path), "error": str(exc)})
+        return None
+    return {camera.id: _to_meta(camera) for camera in registry}
+
+
+def load_cameras(path: Path) -> dict[str, CameraMeta]:
+    """camera_id -> metadata; empty when the file does not exist or is invalid (logged)."""
+    return _load(path) or {}
 
 
 class CameraDirectory:
@@ -82,7 +80,9 @@ class CameraDirectory:
             mtime = self._file_mtime()
             if mtime != self._mtime:
                 self._mtime = mtime
-                self._cameras = load_cameras(self.path)
+                reloaded = _load(self.path)
+                if reloaded is not None:
+                    self._cameras = reloaded
                 meta = self._cameras.get(camera_id)
         return meta
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,28 @@ def test_resolve_source_keeps_urls_and_absolute_paths(tmp_path: Path) -> None:
     assert resolve_source(registry.get("a")) == "rtsp://cam.local/stream"  # type: ignore[arg-type]
     assert resolve_source(registry.get("b")) == str(tmp_path)  # type: ignore[arg-type]
     assert resolve_source(registry.get("c"), root=tmp_path) == str(tmp_path / "rel/dir")  # type: ignore[arg-type]
+
+
+def test_normalizer_reads_metadata_through_the_registry(tmp_path: Path) -> None:
+    from services.normalizer.cameras import CameraDirectory, load_cameras
+
+    path = tmp_path / "cameras.yaml"
+    path.write_text(
+        "cameras:\n  - {id: n-1, agency_id: pd, name: N, site: s, lat: 1.5, lon: 2.5, heading_deg: 90}\n"
+    )
+    cameras = load_cameras(path)
+    assert cameras["n-1"].info.agency_id == "pd" and cameras["n-1"].heading_deg == 90.0
+    assert load_cameras(tmp_path / "absent.yaml") == {}
+
+    directory = CameraDirectory(path, recheck_s=0.0)
+    path.write_text("cameras:\n  - {id: n-1, agency_id: pd, lat: 1, lon: 2, heading_deg: 720}\n")
+    os.utime(path, (1, 1))  # a different mtime, whatever the file system's resolution
+    assert directory.get("n-2", now=1.0) is None
+    assert directory.get("n-1", now=2.0) is not None  # an invalid edit keeps what was loaded
+    path.write_text(
+        "cameras:\n  - {id: n-1, agency_id: pd, lat: 1, lon: 2, heading_deg: 0}\n"
+        "  - {id: n-2, agency_id: pd, lat: 1, lon: 2, heading_deg: 45}\n"
+    )
+    os.utime(path, (2, 2))
+    meta = directory.get("n-2", now=3.0)
+    assert meta is not None and meta.heading_deg == 45.0
