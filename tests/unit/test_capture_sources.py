@@ -3,7 +3,6 @@ backoff against a closed port, and a local HTTP MJPEG stream."""
 
 from __future__ import annotations
 
-import itertools
 import socket
 import threading
 import time
@@ -117,8 +116,9 @@ def test_reader_plays_file_at_real_time_pace_then_stops(tmp_path: Path, reader_f
     reader = reader_factory(str(path), collector, sample_fps=5)
     assert reader.finished.wait(WAIT_S)
     assert len(collector.frames) == 5
-    spans = [b.captured_at - a.captured_at for a, b in itertools.pairwise(collector.frames)]
-    assert all(span >= 0.15 for span in spans), spans  # paced at ~0.2 s, not decoded in a burst
+    # Paced at 0.2 s (0.8 s first to last), not decoded in a burst; a late first frame may shorten it.
+    span = collector.frames[-1].captured_at - collector.frames[0].captured_at
+    assert span >= 0.5, span
     assert reader.opened_once.is_set() and not collector.connected
 
 
@@ -202,6 +202,6 @@ def test_http_mjpeg_stream_yields_frames_sampled_by_wall_clock(mjpeg_url: str, r
     assert reader.opened_once.is_set() and collector.connected
     frame = collector.frames[0]
     assert frame.image.shape == (120, 160, 3) and frame.media_time_s is None
-    # 50 fps in, 10 fps out: consecutive samples are about 0.1 s apart, not 0.02 s.
-    spans = [b.captured_at - a.captured_at for a, b in itertools.pairwise(collector.frames[:4])]
-    assert all(span >= 0.08 for span in spans), spans
+    # 50 fps in, 10 fps out: four samples span about 0.3 s (a burst of frames would span 0.06 s).
+    span = collector.frames[3].captured_at - collector.frames[0].captured_at
+    assert span >= 0.2, span
