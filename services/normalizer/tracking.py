@@ -5,9 +5,10 @@ reads (one per plate per frame) of one vehicle pass in front of one camera:
 
 * A raw read joins an open track of its camera when it is at most `pass_gap_s` of event time
   (captured_at) after the track's last frame, is not from a frame the track already has, and either its
-  text is within edit distance 1 (plates up to 5 characters) or 2 (longer) of one of the track's recent
-  texts, or its box continues the track's motion (overlapping or within two plate sizes of the last
-  box, not moving backwards) and the text is at most half wrong. Otherwise it starts a new track.
+  text equals one of the track's recent texts, or its text is within edit distance 1 (plates up to 5
+  characters) or 2 (longer; up to half the characters) of one of them and its box continues the track's
+  motion (overlapping or within two plate sizes of the last box, not moving backwards). Otherwise it
+  starts a new track.
 * Each camera has an event-time watermark (newest captured_at seen). A track closes once the watermark
   is more than `pass_gap_s` past its last frame. The service also closes every track of a partition
   after `idle_close_s` of wall clock without input (`close_all`), so the last vehicle of a clip is read.
@@ -247,9 +248,13 @@ class PassTracker:
                 continue  # two plates in one frame are two vehicles
             texts = {v.text for v in track.votes[-RECENT_TEXTS:]} | {track.best.text}
             distance = min(edit_distance(c.text, t) for c in obs.candidates[:2] for t in texts)
-            text_ok = distance <= _max_text_distance(obs.text)
-            box_ok = _box_continues(track, obs.box) and distance <= max(2, len(obs.text) // 2)
-            if not (text_ok or box_ok):
+            # The same text may reappear anywhere (occlusion, detector flicker); a similar text must
+            # also continue the track's motion: two vehicles in a row can carry plates one or two
+            # characters apart (fleets, sequential issues), and only the box tells them apart.
+            same_text = distance == 0
+            similar = distance <= max(_max_text_distance(obs.text), len(obs.text) // 2)
+            similar_and_continuing = similar and _box_continues(track, obs.box)
+            if not (same_text or similar_and_continuing):
                 continue
             (lx, ly), (nx, ny) = _centre(track.last.box), _centre(obs.box)
             score = (distance, math.hypot(nx - lx, ny - ly))

@@ -10,6 +10,7 @@ from services.normalizer.tracking import (
     PassTracker,
     Track,
     build_read,
+    consensus,
     direction_of_travel,
     make_read_id,
     ns_timestamp,
@@ -171,3 +172,22 @@ def test_direction_from_box_motion_and_heading() -> None:
     assert direction_of_travel((600, 400, 60, 20), (600, 400, 240, 80), 1280, 720, 270.0) == "eastbound"
     assert direction_of_travel(up, up, 1280, 720, 0.0) == ""
     assert direction_of_travel(up, down, 1280, 720, None) == ""
+
+
+def test_consecutive_vehicles_with_similar_plates_are_two_passes() -> None:
+    """Vehicle 1 approaches (box grows and moves down); 0.8 s later vehicle 2, whose plate is two
+    edits away, appears far up the road again. Text similarity alone must not merge them."""
+    tracker = PassTracker(pass_gap_s=2.0)
+    first = [raw("7ABC123", f, box=(560, 370 + 25 * f, 150 + 8 * f, 75 + 4 * f)) for f in range(10)]
+    second = [raw("ABC1234", f, box=(590, 370 + 25 * (f - 18), 150, 75)) for f in range(18, 26)]
+    feed(tracker, first + second)
+    tracks = tracker.close_all()
+    assert sorted(consensus(t.votes).text for t in tracks) == ["7ABC123", "ABC1234"]
+
+
+def test_heavily_misread_frame_still_joins_when_the_box_continues() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    texts = ["7ABC123", "7ABC123", "7ABC123", "7ARG128", "7ABC123", "7ABC123"]  # frame 3: 3 wrong
+    feed(tracker, [raw(text, f, box=(600, 600 - 10 * f, 120, 40)) for f, text in enumerate(texts)])
+    tracks = tracker.close_all()
+    assert [(consensus(t.votes).text, len(t.votes)) for t in tracks] == [("7ABC123", 6)]
