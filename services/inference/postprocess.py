@@ -196,6 +196,15 @@ def ctc_decode(
 _CASE_AMBIGUOUS = set("cosuvwxz")
 _SEPARATORS = re.compile(r"[\s\-\.·:_]")
 _PLATE_TEXT = re.compile(r"^[A-Z0-9]{4,8}$")
+# Words printed on plates or around them that are never the registration: US state names that fit the
+# 4-8 character window (with spaces removed) and common signage. A vanity plate spelling one of these
+# exactly is lost; that trade is far cheaper than a "NEWYORK" read per New York car.
+NOT_PLATES = frozenset(
+    """ALABAMA ALASKA ARIZONA ARKANSAS COLORADO DELAWARE FLORIDA GEORGIA HAWAII IDAHO ILLINOIS INDIANA
+    IOWA KANSAS KENTUCKY LOUISIAN MAINE MARYLAND MICHIGAN MISSOURI MONTANA NEBRASKA NEVADA NEWYORK
+    NEWJERSEY OHIO OKLAHOMA OREGON TEXAS UTAH VERMONT VIRGINIA WYOMING WISCONSIN NEWMEXICO
+    USA EXIT NORTH SOUTH EAST WEST STOP TAXI POLICE DEALER""".split()
+)
 MIN_LINE_ASPECT = 1.5
 MAX_LINE_ASPECT = 12.0
 MIN_LINE_HEIGHT_PX = 8
@@ -204,12 +213,15 @@ MIN_LINE_HEIGHT_PX = 8
 def plate_text(text: str) -> str | None:
     """The plate string in `text`, or None when the text does not look like a plate: 4-8
     alphanumerics after removing spaces and dashes, in upper case (lower case only for letters
-    whose shapes do not tell case apart; other lower case means signage, not a plate)."""
+    whose shapes do not tell case apart; other lower case means signage, not a plate), and not a
+    state name or sign word (`NOT_PLATES`)."""
     # NFKC folds the dictionary's full-width letters and digits (U+FF21...) into ASCII.
     compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
     if any(ch.islower() and ch not in _CASE_AMBIGUOUS for ch in compact):
         return None
     compact = compact.upper()
+    if compact in NOT_PLATES:
+        return None
     return compact if _PLATE_TEXT.match(compact) else None
 
 

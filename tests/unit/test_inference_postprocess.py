@@ -74,6 +74,8 @@ def test_rec_output_is_sorted_top_k() -> None:
         ("ABC", None),
         ("ABCD123456", None),
         ("AB€123", None),
+        ("NEW YORK", None),  # state name on the plate, not the registration
+        ("TEXAS", None),
     ],
 )
 def test_plate_text_filter(text: str, expected: str | None) -> None:
