@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import yaml
 
 from services.common.settings import REPO_ROOT
@@ -33,6 +34,8 @@ from services.common.settings import REPO_ROOT
 log = logging.getLogger("platewatch.stack")
 
 DEMO_MANIFEST = REPO_ROOT / "deploy" / "demo" / "manifest.yaml"
+DEMO_HOTLIST_ID = "demo-stolen-vehicles"
+DEMO_HOTLIST_NAME = "Demo stolen vehicles"
 
 
 def free_port() -> int:
@@ -328,16 +331,24 @@ class Stack:
         agency = str(manifest.get("agency_id", "demo-pd"))
 
         async def create() -> None:
+            # Fixed ids make a second `make run` on the same var/ reuse the list instead of adding one.
             client = HotlistClient(f"127.0.0.1:{self.ports.hotlist_grpc}")
             try:
-                hotlist = await client.create_hotlist(name="Demo stolen vehicles", agency_id=agency)
+                try:
+                    await client.create_hotlist(
+                        name=DEMO_HOTLIST_NAME, agency_id=agency, hotlist_id=DEMO_HOTLIST_ID
+                    )
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                        raise
                 await client.add_entry(
-                    hotlist.hotlist_id,
+                    DEMO_HOTLIST_ID,
                     plate=plate,
                     reason="stolen_vehicle",
                     priority=1,
                     notes="demo entry created by make run",
                     agency_id=agency,
+                    entry_id=f"demo-{plate.lower()}",
                 )
             finally:
                 await client.close()
