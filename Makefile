@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock proto proto-check lint test test-unit test-integration run stop migrate bench clean
+.PHONY: install lock proto proto-check lint test test-unit test-integration run stop migrate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating virtualenv and installing dependencies (first run downloads ~1 GB; progress below)"
@@ -31,9 +31,11 @@ proto: $(STAMP)
 proto-check: $(STAMP)
 	$(BIN)/python proto/generate.py --check
 
+LINT_PATHS := services tests proto $(wildcard loadtest)
+
 lint: $(STAMP)
-	$(BIN)/ruff check services tests proto loadtest
-	$(BIN)/ruff format --check services tests proto loadtest
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy services
 
 test: $(STAMP)
@@ -50,9 +52,6 @@ stop: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/platewatch migrate
-
-bench: $(STAMP)
-	$(BIN)/python -m loadtest.bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
