@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy services
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
