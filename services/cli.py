@@ -25,6 +25,7 @@ COMPONENTS: dict[str, str] = {
     "writer": "services.writer.main",
     "search": "services.search.main",
     "api": "services.api.main",
+    "notifier": "services.notifier.main",
 }
 # Components that open ClickHouse. With the embedded engine only one process may own the data
 # directory, so these must share a process (`platewatch serve writer search`); against a ClickHouse
@@ -81,7 +82,7 @@ def serve(
 
 def _register_tool_groups() -> None:
     """Service packages may contribute sub-commands (e.g. `platewatch migrate`) via a `cli` module."""
-    for name in ("storage", "deploy_tools", "demo", *COMPONENTS):
+    for name in ("storage", "deploy_tools", "demo", "dlq", *COMPONENTS):
         try:
             module = importlib.import_module(f"services.{name}.cli")
         except ModuleNotFoundError as exc:
