@@ -11,43 +11,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.capture import main as capture
 from services.common.health import HealthState
 from services.common.pb.platewatch.v1 import frames_pb2
-from services.common.topics import CAMERA_STATUS, FRAMES, Topic
+from services.common.topics import CAMERA_STATUS, FRAMES
+from tests.kafka_io import wait_for_records
 
 TIMEOUT_S = 60.0
 IMAGES = 6
-
-
-async def read_all(bootstrap: str, topic: Topic, prefix: str) -> list:
-    """Every record currently in `topic` (group-less, from the beginning to the end offsets)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic.name(prefix), p) for p in range(topic.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records = []
-        for tp in partitions:
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                records.extend(batch.get(tp, []))
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def wait_for_records(bootstrap: str, topic: Topic, prefix: str, count: int) -> list:
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        records = await read_all(bootstrap, topic, prefix)
-        if len(records) >= count or time.monotonic() > deadline:
-            return records
-        await asyncio.sleep(0.2)  # poll interval
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.health import HealthState
 from services.common.kafka import make_producer
 from services.common.pb.platewatch.v1 import frames_pb2, reads_pb2
-from services.common.topics import FRAMES, RAW_READS, Topic
+from services.common.topics import FRAMES, RAW_READS
 from services.inference import main as inference
+from tests.kafka_io import read_topic, wait_for_records
 from tests.unit.test_inference_postprocess import render_frame
 
 TIMEOUT_S = 60.0
@@ -35,36 +36,6 @@ def _frame(camera_id: str, sequence: int, jpeg: bytes) -> frames_pb2.Frame:
         height=720,
         source="test",
     )
-
-
-async def _read_all(bootstrap: str, topic: Topic, prefix: str) -> list:
-    """Every record currently in `topic` (group-less, from the beginning to the end offsets)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic.name(prefix), p) for p in range(topic.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records = []
-        for tp in partitions:
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                records.extend(batch.get(tp, []))
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def _wait_for(bootstrap: str, topic: Topic, prefix: str, count: int) -> list:
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        records = await _read_all(bootstrap, topic, prefix)
-        if len(records) >= count or time.monotonic() > deadline:
-            return records
-        await asyncio.sleep(0.2)  # poll interval
 
 
 async def _committed_everything(bootstrap: str, prefix: str) -> bool:
@@ -107,9 +78,9 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
         await producer.stop()
 
     try:
-        raw_records = await _wait_for(kafka_bootstrap, RAW_READS, topic_prefix, 1)
+        raw_records = await wait_for_records(kafka_bootstrap, RAW_READS, topic_prefix, 1)
         assert FRAMES.dead_letter is not None
-        dead = await _wait_for(kafka_bootstrap, FRAMES.dead_letter, topic_prefix, 1)
+        dead = await wait_for_records(kafka_bootstrap, FRAMES.dead_letter, topic_prefix, 1)
         deadline = time.monotonic() + TIMEOUT_S
         while not await _committed_everything(kafka_bootstrap, topic_prefix):
             assert time.monotonic() < deadline, "inference never committed the frames"
@@ -121,7 +92,7 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
         await asyncio.wait_for(service, 30)
 
     # Both frames are committed, so nothing else can arrive: exactly one read and one dead letter.
-    raw_records = await _read_all(kafka_bootstrap, RAW_READS, topic_prefix)
+    raw_records = await read_topic(kafka_bootstrap, RAW_READS, topic_prefix)
     assert len(raw_records) == 1
     assert raw_records[0].key == b"cam-a"
     read = reads_pb2.RawRead.FromString(raw_records[0].value)
