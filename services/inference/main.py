@@ -52,7 +52,8 @@ class InferenceSettings(CommonSettings):
     # onnxruntime intra-op threads for the in-process backend.
     onnx_threads: int = 2
     thumbnail_width: int = 320
-    jpeg_quality: int = 90
+    # Own name: capture has its own PLATEWATCH_JPEG_QUALITY for whole frames.
+    crop_jpeg_quality: int = 90
 
 
 @dataclass
@@ -118,7 +119,7 @@ def build_raw_reads(
                     for c in plate.candidates
                 ],
                 detection_confidence=plate.detection_confidence,
-                crop_jpeg=_jpeg(plate.crop, settings.jpeg_quality),
+                crop_jpeg=_jpeg(plate.crop, settings.crop_jpeg_quality),
                 frame_thumbnail_jpeg=thumb,
                 vehicle=common_pb2.Vehicle(
                     color=plate.vehicle_color, color_confidence=plate.vehicle_color_confidence
