@@ -27,17 +27,19 @@ from services.common.pb.platewatch.v1 import reads_pb2 as platewatch_dot_v1_dot_
 from services.common.pb.platewatch.v1 import hotlist_pb2 as platewatch_dot_v1_dot_hotlist__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aplatewatch/v1/alerts.proto\x12\rplatewatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19platewatch/v1/reads.proto\x1a\x1bplatewatch/v1/hotlist.proto\"\xc9\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12!\n\x04read\x18\x02 \x01(\x0b\x32\x13.platewatch.v1.Read\x12*\n\x05\x65ntry\x18\x03 \x01(\x0b\x32\x1b.platewatch.v1.HotlistEntry\x12\x14\n\x0chotlist_name\x18\x04 \x01(\t\x12,\n\nmatch_kind\x18\x05 \x01(\x0e\x32\x18.platewatch.v1.MatchKind\x12\x17\n\x0fregion_mismatch\x18\x06 \x01(\x08\x12\r\n\x05stale\x18\x07 \x01(\x08\x12\x18\n\x10list_age_seconds\x18\x08 \x01(\x03\x12*\n\x06status\x18\t \x01(\x0e\x32\x1a.platewatch.v1.AlertStatus\x12-\n\traised_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xb5\x01\n\x0b\x41lertStatus\x12\x1c\n\x18\x41LERT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41LERT_STATUS_UNCONFIRMED\x10\x01\x12!\n\x1d\x41LERT_STATUS_CONFIRMED_VISUAL\x10\x02\x12#\n\x1f\x41LERT_STATUS_CONFIRMED_DISPATCH\x10\x03\x12\"\n\x1e\x41LERT_STATUS_DISMISSED_MISREAD\x10\x04*q\n\tMatchKind\x12\x1a\n\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MATCH_KIND_EXACT\x10\x01\x12\x19\n\x15MATCH_KIND_CONFUSABLE\x10\x02\x12\x17\n\x13MATCH_KIND_WILDCARD\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aplatewatch/v1/alerts.proto\x12\rplatewatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19platewatch/v1/reads.proto\x1a\x1bplatewatch/v1/hotlist.proto\"\xe5\x05\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12!\n\x04read\x18\x02 \x01(\x0b\x32\x13.platewatch.v1.Read\x12*\n\x05\x65ntry\x18\x03 \x01(\x0b\x32\x1b.platewatch.v1.HotlistEntry\x12\x14\n\x0chotlist_name\x18\x04 \x01(\t\x12,\n\nmatch_kind\x18\x05 \x01(\x0e\x32\x18.platewatch.v1.MatchKind\x12\x17\n\x0fregion_mismatch\x18\x06 \x01(\x08\x12\r\n\x05stale\x18\x07 \x01(\x08\x12\x18\n\x10list_age_seconds\x18\x08 \x01(\x03\x12*\n\x06status\x18\t \x01(\x0e\x32\x1a.platewatch.v1.AlertStatus\x12-\n\traised_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07outcome\x18\x0b \x01(\x0e\x32\x1b.platewatch.v1.AlertOutcome\x12\x14\n\x0c\x63onfirmed_by\x18\x0c \x01(\t\x12\x30\n\x0c\x63onfirmed_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdispatched_by\x18\x0e \x01(\t\x12\x31\n\rdispatched_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x64ismissed_by\x18\x10 \x01(\t\x12\x30\n\x0c\x64ismissed_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13outcome_recorded_by\x18\x12 \x01(\t\x12\x37\n\x13outcome_recorded_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x14 \x01(\t\x12.\n\nupdated_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xb5\x01\n\x0b\x41lertStatus\x12\x1c\n\x18\x41LERT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41LERT_STATUS_UNCONFIRMED\x10\x01\x12!\n\x1d\x41LERT_STATUS_CONFIRMED_VISUAL\x10\x02\x12#\n\x1f\x41LERT_STATUS_CONFIRMED_DISPATCH\x10\x03\x12\"\n\x1e\x41LERT_STATUS_DISMISSED_MISREAD\x10\x04*w\n\x0c\x41lertOutcome\x12\x1d\n\x19\x41LERT_OUTCOME_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41LERT_OUTCOME_STOP\x10\x01\x12\x18\n\x14\x41LERT_OUTCOME_ARREST\x10\x02\x12\x16\n\x12\x41LERT_OUTCOME_NONE\x10\x03*q\n\tMatchKind\x12\x1a\n\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MATCH_KIND_EXACT\x10\x01\x12\x19\n\x15MATCH_KIND_CONFUSABLE\x10\x02\x12\x17\n\x13MATCH_KIND_WILDCARD\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'platewatch.v1.alerts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ALERTSTATUS']._serialized_start=467
-  _globals['_ALERTSTATUS']._serialized_end=648
-  _globals['_MATCHKIND']._serialized_start=650
-  _globals['_MATCHKIND']._serialized_end=763
+  _globals['_ALERTSTATUS']._serialized_start=879
+  _globals['_ALERTSTATUS']._serialized_end=1060
+  _globals['_ALERTOUTCOME']._serialized_start=1062
+  _globals['_ALERTOUTCOME']._serialized_end=1181
+  _globals['_MATCHKIND']._serialized_start=1183
+  _globals['_MATCHKIND']._serialized_end=1296
   _globals['_ALERT']._serialized_start=135
-  _globals['_ALERT']._serialized_end=464
+  _globals['_ALERT']._serialized_end=876
 # @@protoc_insertion_point(module_scope)

@@ -23,30 +23,33 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from services.common.pb.platewatch.v1 import alerts_pb2 as platewatch_dot_v1_dot_alerts__pb2
 from services.common.pb.platewatch.v1 import common_pb2 as platewatch_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aplatewatch/v1/search.proto\x12\rplatewatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aplatewatch/v1/common.proto\"\x9e\x02\n\nStoredRead\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\r\n\x05plate\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x11\n\tcamera_id\x18\x05 \x01(\t\x12\x11\n\tagency_id\x18\x06 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdirection\x18\x08 \x01(\t\x12\x0b\n\x03lat\x18\t \x01(\x01\x12\x0b\n\x03lon\x18\n \x01(\x01\x12\'\n\x07vehicle\x18\x0b \x01(\x0b\x32\x16.platewatch.v1.Vehicle\x12\x1f\n\x03\x62ox\x18\x0c \x01(\x0b\x32\x12.platewatch.v1.Box\"\xd4\x01\n\nPlateQuery\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x12\n\nagency_ids\x18\x02 \x03(\t\x12\x12\n\ncamera_ids\x18\x03 \x03(\t\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emin_confidence\x18\x06 \x01(\x02\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"X\n\x13SearchReadsResponse\x12(\n\x05reads\x18\x01 \x03(\x0b\x32\x19.platewatch.v1.StoredRead\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x11\x43ountReadsRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\">\n\x12\x43ountReadsResponse\x12\r\n\x05reads\x18\x01 \x01(\x04\x12\x19\n\x11\x64istinct_read_ids\x18\x02 \x01(\x04\"4\n\x13GetReadImageRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"$\n\x14GetReadImageResponse\x12\x0c\n\x04jpeg\x18\x01 \x01(\x0c\x32\x89\x02\n\rSearchService\x12L\n\x0bSearchReads\x12\x19.platewatch.v1.PlateQuery\x1a\".platewatch.v1.SearchReadsResponse\x12Q\n\nCountReads\x12 .platewatch.v1.CountReadsRequest\x1a!.platewatch.v1.CountReadsResponse\x12W\n\x0cGetReadImage\x12\".platewatch.v1.GetReadImageRequest\x1a#.platewatch.v1.GetReadImageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aplatewatch/v1/search.proto\x12\rplatewatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aplatewatch/v1/alerts.proto\x1a\x1aplatewatch/v1/common.proto\"\x9e\x02\n\nStoredRead\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\r\n\x05plate\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x11\n\tcamera_id\x18\x05 \x01(\t\x12\x11\n\tagency_id\x18\x06 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdirection\x18\x08 \x01(\t\x12\x0b\n\x03lat\x18\t \x01(\x01\x12\x0b\n\x03lon\x18\n \x01(\x01\x12\'\n\x07vehicle\x18\x0b \x01(\x0b\x32\x16.platewatch.v1.Vehicle\x12\x1f\n\x03\x62ox\x18\x0c \x01(\x0b\x32\x12.platewatch.v1.Box\"\xd4\x01\n\nPlateQuery\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x12\n\nagency_ids\x18\x02 \x03(\t\x12\x12\n\ncamera_ids\x18\x03 \x03(\t\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emin_confidence\x18\x06 \x01(\x02\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"X\n\x13SearchReadsResponse\x12(\n\x05reads\x18\x01 \x03(\x0b\x32\x19.platewatch.v1.StoredRead\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x11\x43ountReadsRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\">\n\x12\x43ountReadsResponse\x12\r\n\x05reads\x18\x01 \x01(\x04\x12\x19\n\x11\x64istinct_read_ids\x18\x02 \x01(\x04\"4\n\x13GetReadImageRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"$\n\x14GetReadImageResponse\x12\x0c\n\x04jpeg\x18\x01 \x01(\x0c\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t2\xcb\x02\n\rSearchService\x12L\n\x0bSearchReads\x12\x19.platewatch.v1.PlateQuery\x1a\".platewatch.v1.SearchReadsResponse\x12Q\n\nCountReads\x12 .platewatch.v1.CountReadsRequest\x1a!.platewatch.v1.CountReadsResponse\x12W\n\x0cGetReadImage\x12\".platewatch.v1.GetReadImageRequest\x1a#.platewatch.v1.GetReadImageResponse\x12@\n\x08GetAlert\x12\x1e.platewatch.v1.GetAlertRequest\x1a\x14.platewatch.v1.Alertb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'platewatch.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STOREDREAD']._serialized_start=107
-  _globals['_STOREDREAD']._serialized_end=393
-  _globals['_PLATEQUERY']._serialized_start=396
-  _globals['_PLATEQUERY']._serialized_end=608
-  _globals['_SEARCHREADSRESPONSE']._serialized_start=610
-  _globals['_SEARCHREADSRESPONSE']._serialized_end=698
-  _globals['_COUNTREADSREQUEST']._serialized_start=700
-  _globals['_COUNTREADSREQUEST']._serialized_end=739
-  _globals['_COUNTREADSRESPONSE']._serialized_start=741
-  _globals['_COUNTREADSRESPONSE']._serialized_end=803
-  _globals['_GETREADIMAGEREQUEST']._serialized_start=805
-  _globals['_GETREADIMAGEREQUEST']._serialized_end=857
-  _globals['_GETREADIMAGERESPONSE']._serialized_start=859
-  _globals['_GETREADIMAGERESPONSE']._serialized_end=895
-  _globals['_SEARCHSERVICE']._serialized_start=898
-  _globals['_SEARCHSERVICE']._serialized_end=1163
+  _globals['_STOREDREAD']._serialized_start=135
+  _globals['_STOREDREAD']._serialized_end=421
+  _globals['_PLATEQUERY']._serialized_start=424
+  _globals['_PLATEQUERY']._serialized_end=636
+  _globals['_SEARCHREADSRESPONSE']._serialized_start=638
+  _globals['_SEARCHREADSRESPONSE']._serialized_end=726
+  _globals['_COUNTREADSREQUEST']._serialized_start=728
+  _globals['_COUNTREADSREQUEST']._serialized_end=767
+  _globals['_COUNTREADSRESPONSE']._serialized_start=769
+  _globals['_COUNTREADSRESPONSE']._serialized_end=831
+  _globals['_GETREADIMAGEREQUEST']._serialized_start=833
+  _globals['_GETREADIMAGEREQUEST']._serialized_end=885
+  _globals['_GETREADIMAGERESPONSE']._serialized_start=887
+  _globals['_GETREADIMAGERESPONSE']._serialized_end=923
+  _globals['_GETALERTREQUEST']._serialized_start=925
+  _globals['_GETALERTREQUEST']._serialized_end=960
+  _globals['_SEARCHSERVICE']._serialized_start=963
+  _globals['_SEARCHSERVICE']._serialized_end=1294
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from services.common.pb.platewatch.v1 import alerts_pb2 as _alerts_pb2
 from services.common.pb.platewatch.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -92,3 +93,9 @@ class GetReadImageResponse(_message.Message):
     JPEG_FIELD_NUMBER: _ClassVar[int]
     jpeg: bytes
     def __init__(self, jpeg: _Optional[bytes] = ...) -> None: ...
+
+class GetAlertRequest(_message.Message):
+    __slots__ = ("alert_id",)
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    def __init__(self, alert_id: _Optional[str] = ...) -> None: ...

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from services.common.pb.platewatch.v1 import alerts_pb2 as platewatch_dot_v1_dot_alerts__pb2
 from services.common.pb.platewatch.v1 import search_pb2 as platewatch_dot_v1_dot_search__pb2
 
 GRPC_GENERATED_VERSION = '1.75.1'
@@ -50,6 +51,11 @@ class SearchServiceStub(object):
                 request_serializer=platewatch_dot_v1_dot_search__pb2.GetReadImageRequest.SerializeToString,
                 response_deserializer=platewatch_dot_v1_dot_search__pb2.GetReadImageResponse.FromString,
                 _registered_method=True)
+        self.GetAlert = channel.unary_unary(
+                '/platewatch.v1.SearchService/GetAlert',
+                request_serializer=platewatch_dot_v1_dot_search__pb2.GetAlertRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_alerts__pb2.Alert.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer(object):
@@ -74,6 +80,13 @@ class SearchServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAlert(self, request, context):
+        """The latest stored state of an alert (its read without image bytes); NOT_FOUND when unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +104,11 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.GetReadImage,
                     request_deserializer=platewatch_dot_v1_dot_search__pb2.GetReadImageRequest.FromString,
                     response_serializer=platewatch_dot_v1_dot_search__pb2.GetReadImageResponse.SerializeToString,
+            ),
+            'GetAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlert,
+                    request_deserializer=platewatch_dot_v1_dot_search__pb2.GetAlertRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_alerts__pb2.Alert.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +193,33 @@ class SearchService(object):
             '/platewatch.v1.SearchService/GetReadImage',
             platewatch_dot_v1_dot_search__pb2.GetReadImageRequest.SerializeToString,
             platewatch_dot_v1_dot_search__pb2.GetReadImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.SearchService/GetAlert',
+            platewatch_dot_v1_dot_search__pb2.GetAlertRequest.SerializeToString,
+            platewatch_dot_v1_dot_alerts__pb2.Alert.FromString,
             options,
             channel_credentials,
             insecure,
