@@ -52,12 +52,20 @@ class ChangeLog:
     """
 
     def __init__(
-        self, bootstrap: str, topic_prefix: str, producer: AIOKafkaProducer, index: HotlistIndex | None = None
+        self,
+        bootstrap: str,
+        topic_prefix: str,
+        producer: AIOKafkaProducer,
+        index: HotlistIndex | None = None,
+        transactional_producer: AIOKafkaProducer | None = None,
     ) -> None:
         self.index = index if index is not None else HotlistIndex()
         self.topic = HOTLIST_CHANGES.name(topic_prefix)
         self._bootstrap = bootstrap
         self._producer = producer
+        # For `publish_atomic`; one transaction at a time per producer.
+        self._transactional_producer = transactional_producer
+        self._transaction_lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._start_end_offsets: dict[TopicPartition, int] = {}
@@ -176,6 +184,34 @@ class ChangeLog:
             MESSAGES_PRODUCED.labels(SERVICE, HOTLIST_CHANGES.logical).inc()
             tp = TopicPartition(self.topic, metadata.partition)
             targets[tp] = max(targets.get(tp, 0), metadata.offset + 1)
+        await self._wait_applied(targets, apply_wait_s)
+
+    async def publish_atomic(
+        self, changes: list[tuple[str, hotlist_pb2.HotlistChange | None]], apply_wait_s: float
+    ) -> None:
+        """Like `publish`, but all `changes` go out in one Kafka transaction: replicas (which read
+        committed records only) see all of them or, if this process dies half-way, none. Needs the
+        transactional producer; without one it falls back to `publish` (not atomic)."""
+        producer = self._transactional_producer
+        if producer is None:
+            await self.publish(changes, apply_wait_s)
+            return
+        async with self._transaction_lock:
+            async with producer.transaction():
+                sent = []
+                for key, change in changes:
+                    value = change.SerializeToString() if change is not None else None
+                    sent.append(await producer.send(self.topic, key=key.encode(), value=value))
+            # The transaction committed, so every send has its metadata.
+            targets: dict[TopicPartition, int] = {}
+            for future in sent:
+                metadata = future.result()
+                tp = TopicPartition(self.topic, metadata.partition)
+                targets[tp] = max(targets.get(tp, 0), metadata.offset + 1)
+        MESSAGES_PRODUCED.labels(SERVICE, HOTLIST_CHANGES.logical).inc(len(changes))
+        await self._wait_applied(targets, apply_wait_s)
+
+    async def _wait_applied(self, targets: dict[TopicPartition, int], apply_wait_s: float) -> None:
         async with asyncio.timeout(apply_wait_s), self._progress:
             await self._progress.wait_for(
                 lambda: all(self._positions.get(tp, 0) >= offset for tp, offset in targets.items())

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import grpc
@@ -16,6 +17,7 @@ import typer
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from services.common.pb.platewatch.v1 import hotlist_pb2
 from services.hotlist.client import HotlistClient
 
 DEFAULT_TARGET = "localhost:50052"
@@ -127,3 +129,49 @@ def remove(
         typer.echo("no such entry", err=True)
         raise typer.Exit(1)
     typer.echo("removed")
+
+
+@hotlist_app.command("import")
+def import_csv(
+    hotlist_id: Annotated[str, typer.Option("--list", help="hotlist id")],
+    file: Annotated[Path, typer.Argument(help="CSV extract (format: services/hotlist/csv_import.py)")],
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="import the good rows even if some rows are bad")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="full extract: remove the list's entries not in the file")
+    ] = False,
+) -> None:
+    """Import a CSV extract. Prints a summary and every bad row as `line N: column: message`;
+    exits 1 when nothing was applied."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"error: cannot read {file}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    result = _call(
+        lambda c: c.import_csv(
+            hotlist_id, data, filename=file.name, allow_partial=allow_partial, replace=replace
+        )
+    )
+    typer.echo(import_summary(result))
+    for error in result.errors:
+        typer.echo(format_row_error(error))
+    if result.error_count > len(result.errors):
+        typer.echo(f"... and {result.error_count - len(result.errors)} more errors")
+    if not result.applied:
+        raise typer.Exit(1)
+
+
+def import_summary(result: hotlist_pb2.ImportCsvResponse) -> str:
+    if not result.applied:
+        return f"nothing applied: {result.rows} rows, {result.error_count} errors"
+    return (
+        f"applied: {result.rows} rows, {result.imported} imported, {result.updated} updated, "
+        f"{result.unchanged} unchanged, {result.removed} removed, {result.error_count} errors (rows skipped)"
+    )
+
+
+def format_row_error(error: hotlist_pb2.RowError) -> str:
+    where = f"line {error.line}" if error.line else "file"
+    return f"{where}: {error.column}: {error.message}" if error.column else f"{where}: {error.message}"

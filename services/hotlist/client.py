@@ -19,6 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.common.pb.platewatch.v1 import hotlist_pb2, hotlist_pb2_grpc
 
 DEFAULT_TIMEOUT_S = 15.0
+# An import of a large extract publishes and applies up to 100 000 changes.
+IMPORT_TIMEOUT_S = 120.0
 SERVICE_NAME = hotlist_pb2.DESCRIPTOR.services_by_name["HotlistService"].full_name
 
 
@@ -146,3 +148,20 @@ class HotlistClient:
         request = hotlist_pb2.RemoveEntryRequest(hotlist_id=hotlist_id, entry_id=entry_id)
         response = await self.stub.RemoveEntry(request, timeout=self._timeout_s)
         return response.removed
+
+    async def import_csv(
+        self,
+        hotlist_id: str,
+        csv: bytes,
+        *,
+        filename: str = "",
+        allow_partial: bool = False,
+        replace: bool = False,
+        timeout_s: float = IMPORT_TIMEOUT_S,
+    ) -> hotlist_pb2.ImportCsvResponse:
+        """Import a CSV extract. Bad rows come back in `errors` with `applied=false` (or, with
+        `allow_partial`, alongside the applied good rows); they do not raise."""
+        request = hotlist_pb2.ImportCsvRequest(
+            hotlist_id=hotlist_id, filename=filename, csv=csv, allow_partial=allow_partial, replace=replace
+        )
+        return await self.stub.ImportCsv(request, timeout=timeout_s)

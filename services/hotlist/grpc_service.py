@@ -8,7 +8,6 @@ replayed at start every call answers UNAVAILABLE rather than serving a partial v
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import NoReturn
 
@@ -17,32 +16,32 @@ from aiokafka.errors import KafkaError
 
 from services.common.pb.platewatch.v1 import hotlist_pb2, hotlist_pb2_grpc
 from services.hotlist.changelog import ChangeLog, entry_key, list_key, now_timestamp
-from services.hotlist.matcher import WILDCARD_CHARS
+from services.hotlist.csv_import import parse_csv
+from services.hotlist.validation import PLATE_PATTERN, validate_entry
+
+__all__ = ["PLATE_PATTERN", "HotlistServicer", "validate_entry"]
 
 log = logging.getLogger(__name__)
 
-PLATE_PATTERN = re.compile(r"[A-Z0-9?*]+")
-
-
-def validate_entry(entry: hotlist_pb2.HotlistEntry) -> str | None:
-    """Why the entry is unacceptable, or None when it is fine."""
-    plate = entry.plate
-    if not plate:
-        return "plate is empty"
-    if not PLATE_PATTERN.fullmatch(plate):
-        return f"plate {plate!r} may only hold upper-case A-Z, 0-9 and the wildcards '?' and '*'"
-    if all(char in WILDCARD_CHARS for char in plate):
-        return f"plate {plate!r} is only wildcards and would match every read"
-    if entry.priority < 1:
-        return f"priority {entry.priority} must be 1 (highest) or more"
-    return None
+# ImportCsvResponse.errors holds at most this many (error_count has the total), so a reply for a
+# file of nothing but bad rows stays well under gRPC's default 4 MB message limit.
+MAX_REPORTED_ERRORS = 10_000
 
 
 class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
-    def __init__(self, changelog: ChangeLog, write_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        changelog: ChangeLog,
+        write_timeout_s: float = 10.0,
+        *,
+        import_max_bytes: int = 20 * 1024 * 1024,
+        import_max_rows: int = 100_000,
+    ) -> None:
         self._changelog = changelog
         self._index = changelog.index
         self._write_timeout_s = write_timeout_s
+        self._import_max_bytes = import_max_bytes
+        self._import_max_rows = import_max_rows
 
     async def CreateHotlist(
         self, request: hotlist_pb2.CreateHotlistRequest, context: grpc.aio.ServicerContext
@@ -149,6 +148,89 @@ class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
         log.info("hotlist entry removed", extra={"hotlist_id": entry.hotlist_id, "entry_id": entry.entry_id})
         return hotlist_pb2.RemoveEntryResponse(removed=True)
 
+    async def ImportCsv(
+        self, request: hotlist_pb2.ImportCsvRequest, context: grpc.aio.ServicerContext
+    ) -> hotlist_pb2.ImportCsvResponse:
+        """Import a CSV extract (format: services/hotlist/csv_import.py) into the list.
+
+        Bad rows and bad files are answered with status OK, `applied=false` and every error (line,
+        column, message) in the body; gRPC errors are for the call (NOT_FOUND list, UNAVAILABLE...).
+        Without `allow_partial` one bad row refuses the whole file; with it the good rows are
+        applied unless the file as a whole is unusable (size, encoding, header, quoting). `replace`
+        removes the list's entries that the file does not hold (bad rows whose record id or plate is
+        still readable keep their entry). Entries whose contents are unchanged apart from `source`
+        are not re-published. Everything applied goes out in one Kafka transaction together with
+        the list's new `refreshed_at`."""
+        await self._require_ready(context)
+        current = self._index.lists.get(request.hotlist_id)
+        if current is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"hotlist {request.hotlist_id!r} not found")
+        parsed = parse_csv(
+            request.csv,
+            hotlist_id=current.hotlist_id,
+            filename=request.filename,
+            max_bytes=self._import_max_bytes,
+            max_rows=self._import_max_rows,
+        )
+        response = hotlist_pb2.ImportCsvResponse(rows=parsed.rows, error_count=len(parsed.errors))
+        response.errors.extend(
+            hotlist_pb2.RowError(line=e.line, column=e.column, message=e.message)
+            for e in parsed.errors[:MAX_REPORTED_ERRORS]
+        )
+        log_fields = {
+            "hotlist_id": current.hotlist_id,
+            "filename": request.filename,
+            "rows": parsed.rows,
+            "errors": len(parsed.errors),
+        }
+        if parsed.fatal or (parsed.errors and not request.allow_partial) or not parsed.entries:
+            log.info("hotlist import refused", extra=log_fields)
+            return response
+
+        now = now_timestamp()
+        changes: list[tuple[str, hotlist_pb2.HotlistChange | None]] = []
+        for entry in parsed.entries:
+            entry.agency_id = current.agency_id
+            existing = self._index.entries.get(entry.entry_id)
+            if existing is None:
+                response.imported += 1
+            elif _same_apart_from_source(existing, entry):
+                response.unchanged += 1
+                continue
+            else:
+                response.updated += 1
+            changes.append((entry_key(entry.entry_id), hotlist_pb2.HotlistChange(entry=entry, at=now)))
+        if request.replace:
+            keep = {entry.entry_id for entry in parsed.entries} | parsed.bad_row_entry_ids
+            for stale in self._index.entries_of(current.hotlist_id):
+                if stale.entry_id in keep:
+                    continue
+                response.removed += 1
+                deletion = hotlist_pb2.HotlistChange(
+                    entry=hotlist_pb2.HotlistEntry(entry_id=stale.entry_id, hotlist_id=stale.hotlist_id),
+                    deleted=True,
+                    at=now,
+                )
+                changes.extend([(entry_key(stale.entry_id), deletion), (entry_key(stale.entry_id), None)])
+        refreshed = hotlist_pb2.Hotlist()
+        refreshed.CopyFrom(current)
+        refreshed.refreshed_at.CopyFrom(now)
+        refreshed.entry_count = 0
+        changes.append((list_key(refreshed.hotlist_id), hotlist_pb2.HotlistChange(hotlist=refreshed, at=now)))
+        await self._publish(context, changes, atomic=True)
+        response.applied = True
+        log.info(
+            "hotlist import applied",
+            extra={
+                **log_fields,
+                "imported": response.imported,
+                "updated": response.updated,
+                "unchanged": response.unchanged,
+                "removed": response.removed,
+            },
+        )
+        return response
+
     # ---- helpers ---------------------------------------------------------------------------------
 
     def _with_count(self, hotlist: hotlist_pb2.Hotlist) -> hotlist_pb2.Hotlist:
@@ -165,9 +247,14 @@ class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
         self,
         context: grpc.aio.ServicerContext,
         changes: list[tuple[str, hotlist_pb2.HotlistChange | None]],
+        *,
+        atomic: bool = False,
     ) -> None:
         try:
-            await self._changelog.publish(changes, apply_wait_s=self._write_timeout_s)
+            if atomic:
+                await self._changelog.publish_atomic(changes, apply_wait_s=self._write_timeout_s)
+            else:
+                await self._changelog.publish(changes, apply_wait_s=self._write_timeout_s)
         except TimeoutError:
             await _abort(
                 context,
@@ -177,6 +264,14 @@ class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
         except KafkaError as exc:
             log.warning("publishing a hotlist change failed", extra={"error": str(exc)})
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"change log unavailable: {exc}")
+
+
+def _same_apart_from_source(existing: hotlist_pb2.HotlistEntry, imported: hotlist_pb2.HotlistEntry) -> bool:
+    """A nightly extract under a new file name changes every entry's source and nothing else."""
+    comparable = hotlist_pb2.HotlistEntry()
+    comparable.CopyFrom(imported)
+    comparable.source = existing.source
+    return bool(comparable == existing)
 
 
 async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 GRPC_SERVICE_NAME = hotlist_pb2.DESCRIPTOR.services_by_name["HotlistService"].full_name
 GAUGE_INTERVAL_S = 5.0
 GRPC_GRACE_S = 5.0
+GRPC_REQUEST_MARGIN = 1024 * 1024
 
 
 async def serve(
@@ -53,7 +54,20 @@ async def serve(
     health_state.set_ready(SERVICE, False)
     producer = make_producer(settings.kafka_bootstrap)
     await producer.start()
-    changelog = ChangeLog(settings.kafka_bootstrap, settings.topic_prefix, producer)
+    # CSV imports go out as one transaction each; starting the producer fences an earlier
+    # incarnation of this replica and aborts an import it left half-written.
+    import_producer = make_producer(
+        settings.kafka_bootstrap,
+        transactional_id=f"{settings.topic_prefix}{SERVICE}-{settings.hotlist_instance_id}",
+    )
+    try:
+        await import_producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
+    changelog = ChangeLog(
+        settings.kafka_bootstrap, settings.topic_prefix, producer, transactional_producer=import_producer
+    )
     server: grpc.aio.Server | None = None
     # Set on `stop` or when one of our tasks fails; the other components of the process keep `stop`.
     draining = asyncio.Event()
@@ -81,6 +95,7 @@ async def serve(
                 task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         await changelog.stop()
+        await import_producer.stop()
         await producer.stop()
         log.info("hotlist service stopped")
     for result in results:
@@ -91,10 +106,17 @@ async def serve(
 async def _start_grpc(
     settings: HotlistSettings, changelog: ChangeLog
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
-    server = grpc.aio.server()
-    hotlist_pb2_grpc.add_HotlistServiceServicer_to_server(
-        HotlistServicer(changelog, settings.hotlist_write_timeout_s), server
+    # ImportCsv carries whole files: room for the largest accepted one plus the rest of the request.
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", settings.hotlist_import_max_bytes + GRPC_REQUEST_MARGIN)]
     )
+    servicer = HotlistServicer(
+        changelog,
+        settings.hotlist_write_timeout_s,
+        import_max_bytes=settings.hotlist_import_max_bytes,
+        import_max_rows=settings.hotlist_import_max_rows,
+    )
+    hotlist_pb2_grpc.add_HotlistServiceServicer_to_server(servicer, server)
     grpc_health = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     for name in ("", GRPC_SERVICE_NAME):

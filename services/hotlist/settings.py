@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
+from pydantic import Field
+
 from services.common.settings import CommonSettings
 
 
@@ -17,3 +21,10 @@ class HotlistSettings(CommonSettings):
     hotlist_write_timeout_s: float = 10.0
     # Most reads handled per matching batch (one commit per batch, after every alert is acknowledged).
     hotlist_max_batch: int = 500
+    # CSV imports (ImportCsv): the largest file in bytes and the most data rows accepted.
+    hotlist_import_max_bytes: int = 20 * 1024 * 1024
+    hotlist_import_max_rows: int = 100_000
+    # Stable per replica: imports are published in Kafka transactions under the transactional id
+    # "<prefix>hotlist-<instance_id>", so a restarted replica fences (aborts) its predecessor's
+    # unfinished import. Replicas sharing a host and a topic prefix need distinct ids.
+    hotlist_instance_id: str = Field(default_factory=socket.gethostname)

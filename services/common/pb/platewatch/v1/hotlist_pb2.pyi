@@ -131,6 +131,50 @@ class RemoveEntryResponse(_message.Message):
     removed: bool
     def __init__(self, removed: bool = ...) -> None: ...
 
+class RowError(_message.Message):
+    __slots__ = ("line", "column", "message")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    column: str
+    message: str
+    def __init__(self, line: _Optional[int] = ..., column: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ImportCsvRequest(_message.Message):
+    __slots__ = ("hotlist_id", "filename", "csv", "allow_partial", "replace")
+    HOTLIST_ID_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    hotlist_id: str
+    filename: str
+    csv: bytes
+    allow_partial: bool
+    replace: bool
+    def __init__(self, hotlist_id: _Optional[str] = ..., filename: _Optional[str] = ..., csv: _Optional[bytes] = ..., allow_partial: bool = ..., replace: bool = ...) -> None: ...
+
+class ImportCsvResponse(_message.Message):
+    __slots__ = ("imported", "updated", "removed", "errors", "applied", "unchanged", "error_count", "rows")
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    imported: int
+    updated: int
+    removed: int
+    errors: _containers.RepeatedCompositeFieldContainer[RowError]
+    applied: bool
+    unchanged: int
+    error_count: int
+    rows: int
+    def __init__(self, imported: _Optional[int] = ..., updated: _Optional[int] = ..., removed: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RowError, _Mapping]]] = ..., applied: bool = ..., unchanged: _Optional[int] = ..., error_count: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
+
 class HotlistChange(_message.Message):
     __slots__ = ("hotlist", "entry", "deleted", "at")
     HOTLIST_FIELD_NUMBER: _ClassVar[int]

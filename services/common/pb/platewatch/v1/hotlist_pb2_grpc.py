@@ -60,6 +60,11 @@ class HotlistServiceStub(object):
                 request_serializer=platewatch_dot_v1_dot_hotlist__pb2.RemoveEntryRequest.SerializeToString,
                 response_deserializer=platewatch_dot_v1_dot_hotlist__pb2.RemoveEntryResponse.FromString,
                 _registered_method=True)
+        self.ImportCsv = channel.unary_unary(
+                '/platewatch.v1.HotlistService/ImportCsv',
+                request_serializer=platewatch_dot_v1_dot_hotlist__pb2.ImportCsvRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_hotlist__pb2.ImportCsvResponse.FromString,
+                _registered_method=True)
 
 
 class HotlistServiceServicer(object):
@@ -96,6 +101,13 @@ class HotlistServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportCsv(self, request, context):
+        """Import a CSV extract (all or nothing unless allow_partial); refreshes the list when applied.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HotlistServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -123,6 +135,11 @@ def add_HotlistServiceServicer_to_server(servicer, server):
                     servicer.RemoveEntry,
                     request_deserializer=platewatch_dot_v1_dot_hotlist__pb2.RemoveEntryRequest.FromString,
                     response_serializer=platewatch_dot_v1_dot_hotlist__pb2.RemoveEntryResponse.SerializeToString,
+            ),
+            'ImportCsv': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportCsv,
+                    request_deserializer=platewatch_dot_v1_dot_hotlist__pb2.ImportCsvRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_hotlist__pb2.ImportCsvResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -261,6 +278,33 @@ class HotlistService(object):
             '/platewatch.v1.HotlistService/RemoveEntry',
             platewatch_dot_v1_dot_hotlist__pb2.RemoveEntryRequest.SerializeToString,
             platewatch_dot_v1_dot_hotlist__pb2.RemoveEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportCsv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.HotlistService/ImportCsv',
+            platewatch_dot_v1_dot_hotlist__pb2.ImportCsvRequest.SerializeToString,
+            platewatch_dot_v1_dot_hotlist__pb2.ImportCsvResponse.FromString,
             options,
             channel_credentials,
             insecure,
