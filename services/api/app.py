@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
@@ -17,11 +17,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
+from services.api.alert_workflow import InvalidAction, TransitionRefused, apply_action, is_update
 from services.api.backends import Backend, BackendError, Backends
 from services.api.broker import AlertBroker
 from services.api.landing import LANDING_HTML
 from services.api.models import (
     API_PREFIX,
+    AlertActionIn,
     AlertOut,
     AlertsOut,
     CountOut,
@@ -37,6 +39,7 @@ from services.api.models import (
     SearchReadsOut,
     datetime_to_timestamp,
 )
+from services.api.publisher import AlertPublisher, PublishError
 from services.api.settings import ApiSettings
 from services.common.pb.platewatch.v1 import (
     alerts_pb2,
@@ -92,11 +95,19 @@ def get_broker(request: Request) -> AlertBroker:
     return broker
 
 
+def get_publisher(request: Request) -> AlertPublisher:
+    publisher: AlertPublisher | None = request.app.state.publisher
+    if publisher is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "API is starting: no Kafka producer yet")
+    return publisher
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 BackendsDep = Annotated[Backends, Depends(get_backends)]
 SearchDep = Annotated[Backend[search_pb2_grpc.SearchServiceStub], Depends(get_search)]
 HotlistDep = Annotated[Backend[hotlist_pb2_grpc.HotlistServiceStub], Depends(get_hotlist)]
 BrokerDep = Annotated[AlertBroker, Depends(get_broker)]
+PublisherDep = Annotated[AlertPublisher, Depends(get_publisher)]
 
 
 # Reads ------------------------------------------------------------------------------------------
@@ -260,7 +271,9 @@ async def recent_alerts(broker: BrokerDep, limit: Annotated[int, Query(ge=1, le=
 
 def _alert_event(alert: alerts_pb2.Alert) -> ServerSentEvent:
     return ServerSentEvent(
-        data=AlertOut.from_proto(alert).model_dump_json(), event="alert", id=alert.alert_id
+        data=AlertOut.from_proto(alert).model_dump_json(),
+        event="alert_update" if is_update(alert) else "alert",
+        id=alert.alert_id,
     )
 
 
@@ -275,8 +288,9 @@ async def alert_stream(
     last_event_id: Annotated[str | None, Header(description="Resume after this alert id.")] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: one `alert` event (JSON as in GET /alerts, id = alert_id) per new alert,
-    and a comment line every ~15 s as heartbeat. A client that falls behind loses its oldest
-    undelivered alerts rather than slowing anyone else down."""
+    one `alert_update` event (same JSON) per workflow step on an alert (confirmed, dispatched,
+    dismissed, outcome recorded), and a comment line every ~15 s as heartbeat. A client that falls
+    behind loses its oldest undelivered alerts rather than slowing anyone else down."""
     # Subscribe before the response starts so nothing published meanwhile is missed.
     subscription = broker.subscribe()
     backlog = broker.since(last_event_id) if last_event_id else []
@@ -294,6 +308,80 @@ async def alert_stream(
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         background=BackgroundTask(subscription.close),
     )
+
+
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"model": ErrorOut, "description": "Not allowed in the alert's current status"},
+    503: {"model": ErrorOut, "description": "Kafka or the search service is unavailable"},
+}
+
+
+async def _current_alert(request: Request, broker: AlertBroker, alert_id: str) -> alerts_pb2.Alert:
+    """The latest known state: the buffer, else the stored alert from the search service."""
+    alert = broker.get(alert_id)
+    if alert is not None:
+        return alert
+    backends = get_backends(request)
+    stored: alerts_pb2.Alert = await backends.search.call(
+        "GetAlert", search_pb2.GetAlertRequest(alert_id=alert_id)
+    )
+    return stored
+
+
+@alerts_router.post("/alerts/{alert_id}/actions", response_model=AlertOut, responses=ACTION_RESPONSES)
+async def alert_action(
+    request: Request, broker: BrokerDep, publisher: PublisherDep, alert_id: str, body: AlertActionIn
+) -> AlertOut:
+    """Apply one operator step to an alert and return its new state.
+
+    `confirm_visual` (UNCONFIRMED -> CONFIRMED_VISUAL), `confirm_dispatch` (only from CONFIRMED_VISUAL:
+    nothing is actionable without a recorded visual confirmation), `dismiss_misread` (from UNCONFIRMED
+    or CONFIRMED_VISUAL), `record_outcome` with `outcome` stop|arrest|none (once, after a
+    confirmation). Refused steps answer 409 naming the status and the allowed actions. The new version
+    is acknowledged by Kafka (ALERTS topic) before the reply; live streams get an `alert_update`."""
+    locks: dict[str, tuple[asyncio.Lock, int]] = request.app.state.alert_locks
+    lock, users = locks.get(alert_id, (asyncio.Lock(), 0))
+    locks[alert_id] = (lock, users + 1)
+    try:
+        # One step at a time per alert in this process, so two operators cannot both confirm.
+        async with lock:
+            current = await _current_alert(request, broker, alert_id)
+            try:
+                updated = apply_action(
+                    current,
+                    body.action,
+                    body.actor,
+                    datetime.now(UTC),
+                    outcome=body.outcome,
+                    note=body.note,
+                )
+            except InvalidAction as exc:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+            except TransitionRefused as exc:
+                raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+            try:
+                await publisher.publish(updated)
+            except PublishError as exc:
+                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+            # Read-your-writes: the consumer's copy of this version is then a duplicate.
+            broker.publish(updated)
+    finally:
+        lock, users = locks[alert_id]
+        if users <= 1:
+            del locks[alert_id]
+        else:
+            locks[alert_id] = (lock, users - 1)
+    log.info(
+        "alert workflow step",
+        extra={
+            "alert_id": alert_id,
+            "action": str(body.action),
+            "actor": body.actor,
+            "status": int(updated.status),
+        },
+    )
+    return AlertOut.from_proto(updated)
 
 
 @alerts_router.get("/alerts/{alert_id}/crop.jpg", response_class=Response, responses=IMAGE_RESPONSES)
@@ -363,6 +451,7 @@ def create_app(
     backends: Backends | None = None,
     broker: AlertBroker | None = None,
     alert_consumer_ready: Callable[[], bool] | None = None,
+    publisher: AlertPublisher | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -370,16 +459,26 @@ def create_app(
     at startup and closes them at shutdown (needs an ASGI server that runs the lifespan).
     `broker`: the alert buffer fed by the alert consumer (a fresh empty one when None).
     `alert_consumer_ready`: readiness of that consumer; /readyz is not ready without one.
+    `publisher`: writes workflow steps to ALERTS; when None the app makes one from `settings` at
+    startup (it connects on first use) and closes it at shutdown.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = None
+        owned_publisher = None
         if app.state.backends is None:
             owned = app.state.backends = Backends.connect(settings)
+        if app.state.publisher is None:
+            owned_publisher = app.state.publisher = AlertPublisher(
+                settings.kafka_bootstrap, settings.topic_prefix, settings.publish_timeout_seconds
+            )
         try:
             yield
         finally:
+            if owned_publisher is not None:
+                app.state.publisher = None
+                await owned_publisher.close()
             if owned is not None:
                 app.state.backends = None
                 await owned.close()
@@ -396,6 +495,8 @@ def create_app(
         broker if broker is not None else AlertBroker(settings.alert_buffer_size, settings.sse_queue_size)
     )
     app.state.alert_consumer_ready = alert_consumer_ready
+    app.state.publisher = publisher
+    app.state.alert_locks = {}
     app.add_exception_handler(BackendError, _backend_error)
     for router in (reads_router, hotlists_router, alerts_router, system_router):
         app.include_router(router)

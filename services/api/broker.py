@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import Counter, Gauge
 
+from services.api.alert_workflow import supersedes
 from services.common.pb.platewatch.v1 import alerts_pb2
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,12 @@ class AlertBroker:
         self._closed = False
 
     def publish(self, alert: alerts_pb2.Alert) -> bool:
-        """Record an alert and fan it out. Returns False (and does nothing) for an exact duplicate of
-        a buffered alert, as Kafka re-delivery and the start-up preload produce."""
+        """Record an alert (a new one or a newer version of a buffered one) and fan it out. Returns
+        False (and does nothing) for an exact duplicate of a buffered alert, as Kafka re-delivery and
+        the start-up preload produce, and for an older version than the buffered one, as the hotlist
+        re-raising an alert on replay produces after an operator confirmed it."""
         known = self._alerts.get(alert.alert_id)
-        if known is not None and known == alert:
+        if known is not None and not supersedes(alert, known):
             return False
         self._alerts[alert.alert_id] = alert
         while len(self._alerts) > self.capacity:

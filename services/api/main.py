@@ -15,6 +15,7 @@ from services.api.app import create_app
 from services.api.backends import Backends
 from services.api.broker import AlertBroker
 from services.api.consumer import AlertConsumer
+from services.api.publisher import AlertPublisher
 from services.api.settings import ApiSettings
 from services.common.health import HealthState
 
@@ -58,7 +59,16 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
         broker, settings.kafka_bootstrap, settings.topic_prefix, preload=settings.alert_buffer_size
     )
     backends = Backends.connect(settings)
-    app = create_app(settings, backends=backends, broker=broker, alert_consumer_ready=consumer.assigned)
+    publisher = AlertPublisher(
+        settings.kafka_bootstrap, settings.topic_prefix, settings.publish_timeout_seconds
+    )
+    app = create_app(
+        settings,
+        backends=backends,
+        broker=broker,
+        alert_consumer_ready=consumer.assigned,
+        publisher=publisher,
+    )
     server = EmbeddedServer(
         uvicorn.Config(
             app,
@@ -90,5 +100,6 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
             await server_task
         finally:
             await consumer_task
+            await publisher.close()
             await backends.close()
             log.info("API stopped")

@@ -8,6 +8,14 @@ from enum import StrEnum
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
+from services.api.alert_workflow import (
+    MAX_ACTOR_LENGTH,
+    MAX_NOTE_LENGTH,
+    Action,
+    Outcome,
+    allowed_actions,
+    outcome_name,
+)
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, search_pb2
 
 API_PREFIX = "/api/v1"
@@ -276,6 +284,21 @@ class AlertOut(BaseModel):
     status: str
     # Null when the alert carries no crop image.
     crop_url: str | None
+    # Workflow: "" / null until the step happened. outcome is "stop", "arrest", "none" or "".
+    outcome: str = ""
+    confirmed_by: str = ""
+    confirmed_at: datetime | None = None
+    dispatched_by: str = ""
+    dispatched_at: datetime | None = None
+    dismissed_by: str = ""
+    dismissed_at: datetime | None = None
+    outcome_recorded_by: str = ""
+    outcome_recorded_at: datetime | None = None
+    note: str = ""
+    # Time of the latest workflow step; null on the alert as raised.
+    updated_at: datetime | None = None
+    # What POST /alerts/{alert_id}/actions accepts now.
+    allowed_actions: list[str] = []
 
     @classmethod
     def from_proto(cls, alert: alerts_pb2.Alert) -> AlertOut:
@@ -305,7 +328,28 @@ class AlertOut(BaseModel):
             region_mismatch=alert.region_mismatch,
             status=alert_status_name(alert.status),
             crop_url=f"{API_PREFIX}/alerts/{alert.alert_id}/crop.jpg" if read.crop_jpeg else None,
+            outcome=outcome_name(alert.outcome),
+            confirmed_by=alert.confirmed_by,
+            confirmed_at=timestamp_to_datetime(alert, "confirmed_at"),
+            dispatched_by=alert.dispatched_by,
+            dispatched_at=timestamp_to_datetime(alert, "dispatched_at"),
+            dismissed_by=alert.dismissed_by,
+            dismissed_at=timestamp_to_datetime(alert, "dismissed_at"),
+            outcome_recorded_by=alert.outcome_recorded_by,
+            outcome_recorded_at=timestamp_to_datetime(alert, "outcome_recorded_at"),
+            note=alert.note,
+            updated_at=timestamp_to_datetime(alert, "updated_at"),
+            allowed_actions=[str(action) for action in allowed_actions(alert)],
         )
+
+
+class AlertActionIn(BaseModel):
+    """One operator step on an alert. `outcome` only with record_outcome (and required there)."""
+
+    action: Action
+    actor: str = Field(min_length=1, max_length=MAX_ACTOR_LENGTH, pattern=r"\S")
+    outcome: Outcome | None = None
+    note: str | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
 
 
 class AlertsOut(BaseModel):

@@ -20,5 +20,7 @@ class ApiSettings(CommonSettings):
     sse_heartbeat_seconds: float = 15.0
     # Deadline for each gRPC call the API makes.
     grpc_timeout_seconds: float = 10.0
+    # Seconds an alert workflow step may take to be acknowledged by Kafka before the API answers 503.
+    publish_timeout_seconds: float = 10.0
     # Seconds uvicorn waits for open requests (SSE streams end at once) when stopping.
     api_shutdown_grace_seconds: float = 5.0
