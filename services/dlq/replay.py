@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from services.common.kafka import make_consumer, make_producer
 from services.common.metrics import MESSAGES_PRODUCED
@@ -35,6 +37,7 @@ SERVICE = "dlq-replay"
 # Re-sends in flight before their acknowledgements are awaited and progress is committed.
 COMMIT_EVERY = 200
 _FETCH_TIMEOUT_MS = 1000
+_COORDINATOR_WAIT_S = 30.0
 
 
 def replay_group(topic: Topic, prefix: str) -> str:
@@ -95,7 +98,18 @@ async def read_progress(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        delay = 0.2
+        deadline = time.monotonic() + _COORDINATOR_WAIT_S
+        while True:
+            try:
+                committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+                break
+            except KafkaError as exc:
+                # A young broker creates its offsets topic on first use; the coordinator follows.
+                if not exc.retriable or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
     finally:
         await admin.close()
     progress = {}
