@@ -1,0 +1,1 @@
+"""The notifier: pushes alerts from Kafka to operators' systems as signed webhooks, with retries."""
