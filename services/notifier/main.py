@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
@@ -68,13 +68,23 @@ class Notifier:
             max_backoff_s=settings.max_backoff_s,
             max_retry_after_s=settings.max_retry_after_s,
         )
+        self._positioned: set[TopicPartition] = set()
 
     def ready(self) -> bool:
-        return bool(self.consumer.assignment())
+        """Partitions assigned and their start positions known: an alert produced now is delivered."""
+        return bool(self._positioned) and self._positioned == self.consumer.assignment()
+
+    async def _resolve_positions(self) -> None:
+        assignment = set(self.consumer.assignment())
+        if assignment and assignment != self._positioned:
+            for tp in assignment:
+                await self.consumer.position(tp)
+            self._positioned = assignment
 
     async def run(self) -> None:
         """Until `stop`: fetch, deliver, commit."""
         while not self.stop.is_set():
+            await self._resolve_positions()
             batches = await self.consumer.getmany(timeout_ms=500, max_records=50)
             for tp, records in batches.items():
                 for record in records:
