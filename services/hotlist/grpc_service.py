@@ -7,6 +7,7 @@ replayed at start every call answers UNAVAILABLE rather than serving a partial v
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import NoReturn
@@ -16,7 +17,7 @@ from aiokafka.errors import KafkaError
 
 from services.common.pb.platewatch.v1 import hotlist_pb2, hotlist_pb2_grpc
 from services.hotlist.changelog import ChangeLog, entry_key, list_key, now_timestamp
-from services.hotlist.csv_import import parse_csv
+from services.hotlist.csv_import import ParsedCsv, parse_csv
 from services.hotlist.validation import PLATE_PATTERN, validate_entry
 
 __all__ = ["PLATE_PATTERN", "HotlistServicer", "validate_entry"]
@@ -36,12 +37,17 @@ class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
         *,
         import_max_bytes: int = 20 * 1024 * 1024,
         import_max_rows: int = 100_000,
+        import_timeout_s: float = 90.0,
     ) -> None:
         self._changelog = changelog
         self._index = changelog.index
         self._write_timeout_s = write_timeout_s
         self._import_max_bytes = import_max_bytes
         self._import_max_rows = import_max_rows
+        self._import_timeout_s = import_timeout_s
+        # One import at a time on this replica: each computes its changes (replace!) from the index
+        # as the previous one left it.
+        self._import_lock = asyncio.Lock()
 
     async def CreateHotlist(
         self, request: hotlist_pb2.CreateHotlistRequest, context: grpc.aio.ServicerContext
@@ -165,7 +171,9 @@ class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
         current = self._index.lists.get(request.hotlist_id)
         if current is None:
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"hotlist {request.hotlist_id!r} not found")
-        parsed = parse_csv(
+        # A big file takes a second or two to parse: off the event loop, so matching goes on.
+        parsed = await asyncio.to_thread(
+            parse_csv,
             request.csv,
             hotlist_id=current.hotlist_id,
             filename=request.filename,
@@ -187,6 +195,31 @@ class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
             log.info("hotlist import refused", extra=log_fields)
             return response
 
+        async with self._import_lock:
+            await self._apply_import(context, request, parsed, response)
+        log.info(
+            "hotlist import applied",
+            extra={
+                **log_fields,
+                "imported": response.imported,
+                "updated": response.updated,
+                "unchanged": response.unchanged,
+                "removed": response.removed,
+            },
+        )
+        return response
+
+    async def _apply_import(
+        self,
+        context: grpc.aio.ServicerContext,
+        request: hotlist_pb2.ImportCsvRequest,
+        parsed: ParsedCsv,
+        response: hotlist_pb2.ImportCsvResponse,
+    ) -> None:
+        """Publish the import's changes against the current index and count them in `response`."""
+        current = self._index.lists.get(request.hotlist_id)
+        if current is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"hotlist {request.hotlist_id!r} was removed")
         now = now_timestamp()
         changes: list[tuple[str, hotlist_pb2.HotlistChange | None]] = []
         for entry in parsed.entries:
@@ -219,17 +252,6 @@ class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
         changes.append((list_key(refreshed.hotlist_id), hotlist_pb2.HotlistChange(hotlist=refreshed, at=now)))
         await self._publish(context, changes, atomic=True)
         response.applied = True
-        log.info(
-            "hotlist import applied",
-            extra={
-                **log_fields,
-                "imported": response.imported,
-                "updated": response.updated,
-                "unchanged": response.unchanged,
-                "removed": response.removed,
-            },
-        )
-        return response
 
     # ---- helpers ---------------------------------------------------------------------------------
 
@@ -252,7 +274,7 @@ class HotlistServicer(hotlist_pb2_grpc.HotlistServiceServicer):
     ) -> None:
         try:
             if atomic:
-                await self._changelog.publish_atomic(changes, apply_wait_s=self._write_timeout_s)
+                await self._changelog.publish_atomic(changes, apply_wait_s=self._import_timeout_s)
             else:
                 await self._changelog.publish(changes, apply_wait_s=self._write_timeout_s)
         except TimeoutError:

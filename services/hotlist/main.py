@@ -115,6 +115,7 @@ async def _start_grpc(
         settings.hotlist_write_timeout_s,
         import_max_bytes=settings.hotlist_import_max_bytes,
         import_max_rows=settings.hotlist_import_max_rows,
+        import_timeout_s=settings.hotlist_import_timeout_s,
     )
     hotlist_pb2_grpc.add_HotlistServiceServicer_to_server(servicer, server)
     grpc_health = health.aio.HealthServicer()

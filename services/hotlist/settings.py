@@ -24,6 +24,9 @@ class HotlistSettings(CommonSettings):
     # CSV imports (ImportCsv): the largest file in bytes and the most data rows accepted.
     hotlist_import_max_bytes: int = 20 * 1024 * 1024
     hotlist_import_max_rows: int = 100_000
+    # How long an import waits for its changes to come back through the change log (100 000 rows take
+    # several seconds); clients give ImportCsv 120 s.
+    hotlist_import_timeout_s: float = 90.0
     # Stable per replica: imports are published in Kafka transactions under the transactional id
     # "<prefix>hotlist-<instance_id>", so a restarted replica fences (aborts) its predecessor's
     # unfinished import. Replicas sharing a host and a topic prefix need distinct ids.
