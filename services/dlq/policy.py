@@ -5,12 +5,17 @@ reason, detail, source_topic, source_partition, source_offset, service, failed_a
 message carries `replayed_from` = "<dlq topic>/<partition>/<offset>" and `replay_count`; a dead
 letter whose `replay_count` has reached MAX_REPLAYS is refused, so a message that fails every time
 cannot circle between a topic and its dead-letter topic for ever.
+
+A service that dead-letters a replayed message does not necessarily copy its `replay_count` header
+across, so the count is also inferred from the dead-letter topic itself: every earlier dead letter
+with the same key and bytes is an earlier failure of the same message. The larger of the two counts.
 """
 
 from __future__ import annotations
 
 import bisect
 import enum
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +59,8 @@ class DeadLetter:
     headers: dict[str, bytes]
     # Broker timestamp of the dead letter; stands in when the failed_at_ms header is missing.
     timestamp_ms: int
+    # Dead letters with the same key and bytes at lower offsets of the dead-letter topic.
+    earlier_copies: int = 0
 
     @classmethod
     def from_record(
@@ -84,16 +91,25 @@ class DeadLetter:
             return self.timestamp_ms
 
     @property
+    def fingerprint(self) -> bytes:
+        """Identifies the original message: same key and same bytes."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(len(self.key or b"").to_bytes(8, "big"))
+        digest.update(self.key or b"")
+        digest.update(self.value or b"")
+        return digest.digest()
+
+    @property
     def replay_count(self) -> int:
-        """Times this message was replayed before it was dead-lettered again (0 when never);
-        an unreadable count counts as exhausted rather than as fresh."""
+        """Times this message was replayed before it was dead-lettered again (0 when never): the
+        header, or the earlier copies on the dead-letter topic when they say more. An unreadable
+        header counts as exhausted rather than as fresh."""
         raw = self.header(REPLAY_COUNT)
-        if not raw:
-            return 0
         try:
-            return max(0, int(raw))
+            from_header = max(0, int(raw)) if raw else 0
         except ValueError:
-            return MAX_REPLAYS
+            from_header = MAX_REPLAYS
+        return max(from_header, self.earlier_copies)
 
     @property
     def address(self) -> str:
@@ -154,7 +170,11 @@ def decide(letter: DeadLetter, policy: ReplayPolicy, topic: Topic) -> Verdict:
     if policy.until_ms is not None and failed_at >= policy.until_ms:
         return Verdict(Decision.FILTERED_TIME, str(failed_at))
     if letter.replay_count >= MAX_REPLAYS:
-        return Verdict(Decision.REFUSED_LOOP, f"replay_count {letter.header(REPLAY_COUNT)}")
+        return Verdict(
+            Decision.REFUSED_LOOP,
+            f"replay_count header {letter.header(REPLAY_COUNT) or '-'}, "
+            f"earlier copies {letter.earlier_copies}",
+        )
     if policy.validate:
         try:
             decode(topic, letter.value)

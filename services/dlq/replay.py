@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -167,7 +168,10 @@ async def summarize(bootstrap: str, prefix: str, topic: Topic, limit: int = 20) 
         starts = await consumer.beginning_offsets(list(ends))
         progress = await read_progress(bootstrap, replay_group(topic, prefix), list(ends))
         summary = DlqSummary(topic=name)
-        async for letter in _dead_letters(consumer, starts, ends):
+        copies: Counter[bytes] = Counter()
+        async for uncounted in _dead_letters(consumer, starts, ends):
+            letter = dataclasses.replace(uncounted, earlier_copies=copies[uncounted.fingerprint])
+            copies[letter.fingerprint] += 1
             summary.total += 1
             summary.by_reason[letter.reason] += 1
             failed_at = letter.failed_at_ms
@@ -205,10 +209,14 @@ async def replay(bootstrap: str, prefix: str, topic: Topic, policy: ReplayPolicy
         for tp in ends:
             # Retention may have removed offsets below the recorded progress.
             run.progress[tp].raise_watermark(starts[tp])
-            starts[tp] = run.progress[tp].watermark
+        # From the beginning, settled ones included: earlier copies of a message count its failures.
+        copies: Counter[bytes] = Counter()
         async with contextlib.aclosing(_dead_letters(consumer, starts, ends)) as letters:
             async for letter in letters:
-                if not await run.handle(letter):
+                fingerprint = letter.fingerprint
+                counted = dataclasses.replace(letter, earlier_copies=copies[fingerprint])
+                copies[fingerprint] += 1
+                if not await run.handle(counted):
                     break
         await run.commit()
         log.info("replay finished", extra=run.report.as_dict() | {"replayed_from": len(run.report.replayed)})

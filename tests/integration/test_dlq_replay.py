@@ -200,3 +200,36 @@ def test_max_limits_a_run_and_the_next_run_continues(kafka_bootstrap: str, topic
     assert len(set(replayed_from)) == 8
     # --no-validate re-sends garbage as it is: the operator asked for exactly that.
     assert len(asyncio.run(_reads_on_topic(kafka_bootstrap, topic_prefix))) == 8
+
+
+def test_loop_guard_holds_when_failures_lose_the_replay_count(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The same read dead-lettered four times, its headers rebuilt from scratch each time (as
+    send_dead_letter does): the copies themselves count, so the fourth is refused."""
+
+    async def put() -> None:
+        producer = make_producer(kafka_bootstrap)
+        await producer.start()
+        try:
+            value = _read(1).SerializeToString()
+            for offset in range(4):
+                record = _record(topic_prefix, offset, b"same-key", value)
+                await send_dead_letter(
+                    producer, READS, record, DeadLetterError(REASON), service="t", prefix=topic_prefix
+                )
+        finally:
+            await producer.stop()
+
+    asyncio.run(put())
+    assert READS.dead_letter is not None
+    dlq_name = READS.dead_letter.name(topic_prefix)
+    report = json.loads(
+        _cli(kafka_bootstrap, topic_prefix, "replay", "--topic", "reads", "--all-reasons", "--validate")
+    )
+    assert report["replayed_from"] == [f"{dlq_name}/0/{offset}" for offset in range(3)]
+    assert list(report["refused"]) == [f"{dlq_name}/0/3"]
+    counts = sorted(
+        dict(r.headers)["replay_count"] for r in asyncio.run(_reads_on_topic(kafka_bootstrap, topic_prefix))
+    )
+    assert counts == [b"1", b"2", b"3"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from typer.testing import CliRunner
 
@@ -92,6 +94,25 @@ def test_loop_guard_refuses_messages_replayed_too_often() -> None:
     assert refused.decision is Decision.REFUSED_LOOP and refused.decision.settles
     # A count nobody can read is treated as exhausted, not as a fresh message.
     assert decide(letter(replay_count="lots"), policy(), READS).decision is Decision.REFUSED_LOOP
+
+
+def test_loop_guard_counts_earlier_copies_when_the_header_was_lost() -> None:
+    # A service that dead-letters a replayed message may drop its headers; the copies remain.
+    fresh = letter()
+    assert dataclasses.replace(fresh, earlier_copies=MAX_REPLAYS - 1).replay_count == MAX_REPLAYS - 1
+    looping = dataclasses.replace(fresh, earlier_copies=MAX_REPLAYS)
+    assert decide(looping, policy(), READS).decision is Decision.REFUSED_LOOP
+    # The larger count wins either way.
+    assert dataclasses.replace(letter(replay_count="2"), earlier_copies=1).replay_count == 2
+    headers = dict(replay_headers(dataclasses.replace(fresh, earlier_copies=2)))
+    assert headers["replay_count"] == b"3"
+
+
+def test_fingerprint_is_key_and_bytes() -> None:
+    assert letter(offset=1).fingerprint == letter(offset=9, reason="other").fingerprint
+    assert letter(value=b"a").fingerprint != letter(value=b"b").fingerprint
+    keyed = DeadLetter.from_record("t", 0, 0, b"k1", b"v", [], 0)
+    assert keyed.fingerprint != DeadLetter.from_record("t", 0, 0, b"k", b"1v", [], 0).fingerprint
 
 
 def test_filters_come_before_refusals() -> None:
