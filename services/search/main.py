@@ -18,7 +18,7 @@ from grpc_health.v1.health import aio as health_aio
 from prometheus_client import Counter, Histogram
 
 from services.common.health import HealthState
-from services.common.pb.platewatch.v1 import common_pb2, search_pb2, search_pb2_grpc
+from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, search_pb2, search_pb2_grpc
 from services.search.query import (
     InvalidQuery,
     PageCursor,
@@ -146,6 +146,60 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
                 )
             REQUESTS.labels("GetReadImage", "OK").inc()
             return search_pb2.GetReadImageResponse(jpeg=bytes(rows[0][0]))
+
+    async def GetAlert(
+        self, request: search_pb2.GetAlertRequest, context: grpc.aio.ServicerContext
+    ) -> alerts_pb2.Alert:
+        """The latest stored version of an alert (highest updated_at), with its read's crop JPEG put
+        back (the frame thumbnail is not); NOT_FOUND when the alert was never stored."""
+        if not request.alert_id:
+            await self._abort(context, "GetAlert", grpc.StatusCode.INVALID_ARGUMENT, "need alert_id")
+        with REQUEST_SECONDS.labels("GetAlert").time():
+            found = await self._run(context, "GetAlert", lambda: self._latest_alert(request.alert_id))
+            if found is None:
+                await self._abort(
+                    context, "GetAlert", grpc.StatusCode.NOT_FOUND, f"alert {request.alert_id} not found"
+                )
+            REQUESTS.labels("GetAlert", "OK").inc()
+            alert: alerts_pb2.Alert = found
+            return alert
+
+    def _latest_alert(self, alert_id: str) -> alerts_pb2.Alert | None:
+        sql = (
+            "SELECT alert_pb, alert_id, read_id, plate, hotlist_id, hotlist_name, entry_id, status, "
+            "toUnixTimestamp64Milli(raised_at) AS raised_ms, agency_id, camera_id "
+            "FROM alerts FINAL WHERE alert_id = {alert_id:String} LIMIT 1"
+        )
+        result = self.client.query(sql, {"alert_id": alert_id}, column_formats={"alert_pb": "bytes"})
+        rows = list(result.named_results())
+        if not rows:
+            return None
+        row = rows[0]
+        alert = alerts_pb2.Alert()
+        if row["alert_pb"]:
+            alert.ParseFromString(bytes(row["alert_pb"]))
+        else:
+            # Stored before the alert itself was kept (migration 0004): rebuild what the columns hold.
+            alert.alert_id = row["alert_id"]
+            alert.read.read_id = row["read_id"]
+            alert.read.plate = row["plate"]
+            alert.read.camera.agency_id = row["agency_id"]
+            alert.read.camera.camera_id = row["camera_id"]
+            alert.entry.hotlist_id = row["hotlist_id"]
+            alert.entry.entry_id = row["entry_id"]
+            alert.hotlist_name = row["hotlist_name"]
+            if row["status"] in alerts_pb2.AlertStatus.keys():
+                alert.status = alerts_pb2.AlertStatus.Value(row["status"])
+            alert.raised_at.FromMilliseconds(int(row["raised_ms"]))
+        crop = self.client.query(
+            "SELECT crop_jpeg FROM read_images WHERE read_id = {read_id:String} AND length(crop_jpeg) > 0 "
+            "LIMIT 1",
+            {"read_id": alert.read.read_id},
+            column_formats={"crop_jpeg": "bytes"},
+        ).result_rows
+        if crop:
+            alert.read.crop_jpeg = bytes(crop[0][0])
+        return alert
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return list(self.client.query(sql, params).named_results())

@@ -59,6 +59,17 @@ ALERTS_COLUMNS = (
     "agency_id",
     "camera_id",
     "updated_at",
+    "outcome",
+    "confirmed_by",
+    "confirmed_at",
+    "dispatched_by",
+    "dispatched_at",
+    "dismissed_by",
+    "dismissed_at",
+    "outcome_recorded_by",
+    "outcome_recorded_at",
+    "note",
+    "alert_pb",
 )
 
 # Captures before this are corrupt clocks, not history; ClickHouse DateTime64 also has a range.
@@ -155,9 +166,28 @@ def read_rows(read: reads_pb2.Read, now: datetime) -> ReadRows:
     return ReadRows(read.read_id, captured_at, read_row, image_row)
 
 
+def _optional_time(message: Any, field: str) -> datetime | None:
+    """A workflow timestamp (set by the API from its clock), None when unset."""
+    if not message.HasField(field):
+        return None
+    try:
+        return _timestamp(getattr(message, field))
+    except (ValueError, OverflowError) as exc:
+        raise DeadLetterError("absurd_timestamp", f"{field}: {exc}") from exc
+
+
+def _alert_without_images(alert: alerts_pb2.Alert) -> bytes:
+    """The alert as protobuf minus image bytes (stored once, in read_images)."""
+    copy = alerts_pb2.Alert()
+    copy.CopyFrom(alert)
+    copy.read.ClearField("crop_jpeg")
+    copy.read.ClearField("frame_thumbnail_jpeg")
+    return copy.SerializeToString()
+
+
 def alert_row(alert: alerts_pb2.Alert, now: datetime, kafka_timestamp_ms: int) -> list[Any]:
-    """The alerts row of one alert. `updated_at` is the Kafka record time: alerts are keyed by
-    alert_id, so later status changes of an alert always carry a later time and win the replace."""
+    """The alerts row of one alert version. `updated_at` is the Kafka record time: alerts are keyed
+    by alert_id, so later workflow steps of an alert always carry a later time and win the replace."""
     _require_id(alert.alert_id, "alert_id")
     _require_id(alert.read.read_id, "read.read_id")
     raised_at = _checked_time(alert.raised_at, "raised_at", now, required=True)
@@ -177,4 +207,15 @@ def alert_row(alert: alerts_pb2.Alert, now: datetime, kafka_timestamp_ms: int) -
         alert.read.camera.agency_id,
         alert.read.camera.camera_id,
         updated_at,
+        _enum_name(alerts_pb2.AlertOutcome, alert.outcome) if alert.outcome else "",
+        alert.confirmed_by,
+        _optional_time(alert, "confirmed_at"),
+        alert.dispatched_by,
+        _optional_time(alert, "dispatched_at"),
+        alert.dismissed_by,
+        _optional_time(alert, "dismissed_at"),
+        alert.outcome_recorded_by,
+        _optional_time(alert, "outcome_recorded_at"),
+        alert.note,
+        _alert_without_images(alert),
     ]
