@@ -1,0 +1,1 @@
+"""Benchmarks of the streaming pipeline (`make loadtest`); not tests, and not part of the product."""
