@@ -148,6 +148,7 @@ class StackPorts:
             "inference": 9104,
             "api": 9105,
             "capture": 9106,
+            "notifier": 9107,
         }
     )
 
@@ -180,6 +181,7 @@ SERVICE_PROCESSES: dict[str, list[str]] = {
     "normalizer": ["normalizer"],
     "inference": ["inference"],
     "api": ["api"],
+    "notifier": ["notifier"],
     "capture": ["capture"],
 }
 
@@ -389,7 +391,7 @@ def run() -> None:
     try:
         stack.start_kafka()
         stack.start_triton()
-        stack.start_services(["storage", "hotlist", "normalizer", "inference", "api"])
+        stack.start_services(["storage", "hotlist", "normalizer", "inference", "api", "notifier"])
         plate = stack.put_demo_plate_on_hotlist()
         say(f"demo hotlist created: plate {plate} is flagged as a stolen vehicle")
         stack.start_services(["capture"])

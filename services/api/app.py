@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from services.api.alert_workflow import InvalidAction, TransitionRefused, apply_action, is_update
 from services.api.backends import Backend, BackendError, Backends
 from services.api.broker import AlertBroker
+from services.api.hotlist_import import router as hotlist_import_router
 from services.api.landing import LANDING_HTML
 from services.api.models import (
     API_PREFIX,
@@ -498,6 +499,6 @@ def create_app(
     app.state.publisher = publisher
     app.state.alert_locks = {}
     app.add_exception_handler(BackendError, _backend_error)
-    for router in (reads_router, hotlists_router, alerts_router, system_router):
+    for router in (reads_router, hotlists_router, hotlist_import_router, alerts_router, system_router):
         app.include_router(router)
     return app

@@ -186,12 +186,21 @@ def _alert_without_images(alert: alerts_pb2.Alert) -> bytes:
 
 
 def alert_row(alert: alerts_pb2.Alert, now: datetime, kafka_timestamp_ms: int) -> list[Any]:
-    """The alerts row of one alert version. `updated_at` is the Kafka record time: alerts are keyed
-    by alert_id, so later workflow steps of an alert always carry a later time and win the replace."""
+    """The alerts row of one alert version; the table keeps the version with the greatest
+    `updated_at`. A workflow step carries the API's `updated_at`; a raised alert (the hotlist sets no
+    `updated_at`) is versioned at the epoch, so a re-raise on replay never outranks a confirmation,
+    whenever it lands. `kafka_timestamp_ms` only orders steps that lack a time of their own."""
     _require_id(alert.alert_id, "alert_id")
     _require_id(alert.read.read_id, "read.read_id")
     raised_at = _checked_time(alert.raised_at, "raised_at", now, required=True)
-    updated_at = datetime.fromtimestamp(kafka_timestamp_ms / 1000, tz=UTC) if kafka_timestamp_ms > 0 else now
+    if alert.HasField("updated_at"):
+        updated_at = _checked_time(alert.updated_at, "updated_at", now, required=True)
+    elif alert.status in (alerts_pb2.ALERT_STATUS_UNSPECIFIED, alerts_pb2.ALERT_STATUS_UNCONFIRMED):
+        updated_at = datetime.fromtimestamp(0, tz=UTC)
+    else:
+        updated_at = (
+            datetime.fromtimestamp(kafka_timestamp_ms / 1000, tz=UTC) if kafka_timestamp_ms > 0 else now
+        )
     return [
         alert.alert_id,
         alert.read.read_id,

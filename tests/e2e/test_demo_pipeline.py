@@ -26,7 +26,7 @@ def test_demo_footage_becomes_searchable_reads_and_a_live_alert(
     hotlist_plate = manifest["hotlist_plate"]
     stack = stack_factory(triton_url=triton_url, extra_env={"PLATEWATCH_LOOP_FILES": "false"})
 
-    stack.start_services(["storage", "hotlist", "normalizer", "inference", "api"])
+    stack.start_services(["storage", "hotlist", "normalizer", "inference", "api", "notifier"])
     assert stack.put_demo_plate_on_hotlist() == hotlist_plate
     # A second `make run` on the same data reuses the demo list rather than adding a twin.
     assert stack.put_demo_plate_on_hotlist() == hotlist_plate

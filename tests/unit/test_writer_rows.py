@@ -99,6 +99,17 @@ def test_alert_row_names_enums_and_versions_by_kafka_time() -> None:
     assert (row["read_id"], row["plate"], row["camera_id"]) == ("r1", "7XY2AB", "cam-1")
     assert row["updated_at"] == datetime.fromtimestamp(1_750_000_000, tz=UTC)
 
+    # A workflow step is versioned by its own updated_at; a raised alert below every step.
+    alert.updated_at.FromDatetime(NOW)
+    assert dict(zip(ALERTS_COLUMNS, alert_row(alert, NOW, 1), strict=True))["updated_at"] == NOW
+    raised = alerts_pb2.Alert()
+    raised.CopyFrom(alert)
+    raised.ClearField("updated_at")
+    raised.status = alerts_pb2.ALERT_STATUS_UNCONFIRMED
+    assert dict(zip(ALERTS_COLUMNS, alert_row(raised, NOW, 1_760_000_000_000), strict=True))[
+        "updated_at"
+    ] == datetime.fromtimestamp(0, tz=UTC)
+
     alert.match_kind = 99  # type: ignore[assignment]  # a newer producer's enum value
     assert dict(zip(ALERTS_COLUMNS, alert_row(alert, NOW, 0), strict=True))["match_kind"] == "99"
 
