@@ -39,6 +39,7 @@ SERVICE = "dlq-replay"
 COMMIT_EVERY = 200
 _FETCH_TIMEOUT_MS = 1000
 _COORDINATOR_WAIT_S = 30.0
+_MAX_IDLE_FETCHES = 5
 
 
 def replay_group(topic: Topic, prefix: str) -> str:
@@ -132,8 +133,19 @@ async def _dead_letters(
         if first >= end[tp]:
             continue
         consumer.seek(tp, first)
-        while await consumer.position(tp) < end[tp]:
+        idle_fetches = 0
+        while (position := await consumer.position(tp)) < end[tp]:
             batches = await consumer.getmany(tp, timeout_ms=_FETCH_TIMEOUT_MS)
+            if not batches.get(tp) and await consumer.position(tp) == position:
+                # Nothing readable below `end` (say, only transaction markers left): done, not stuck.
+                idle_fetches += 1
+                if idle_fetches >= _MAX_IDLE_FETCHES:
+                    log.warning(
+                        "stopped reading short of the end", extra={"partition": str(tp), "at": position}
+                    )
+                    break
+                continue
+            idle_fetches = 0
             for record in batches.get(tp, []):
                 if record.offset >= end[tp]:
                     break
