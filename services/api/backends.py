@@ -10,7 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.api.settings import ApiSettings
-from services.common.pb.platewatch.v1 import hotlist_pb2_grpc, search_pb2_grpc
+from services.common.pb.platewatch.v1 import hotlist_pb2, hotlist_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Backends:
                 channel=search_channel,
                 stub=search_pb2_grpc.SearchServiceStub(search_channel),
                 timeout_seconds=settings.grpc_timeout_seconds,
-                health_service="platewatch.v1.SearchService",
+                health_service=search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
             ),
             hotlist=Backend(
                 name="hotlist",
@@ -126,7 +126,7 @@ class Backends:
                 channel=hotlist_channel,
                 stub=hotlist_pb2_grpc.HotlistServiceStub(hotlist_channel),
                 timeout_seconds=settings.grpc_timeout_seconds,
-                health_service="platewatch.v1.HotlistService",
+                health_service=hotlist_pb2.DESCRIPTOR.services_by_name["HotlistService"].full_name,
             ),
         )
 

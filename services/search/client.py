@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.pb.platewatch.v1 import search_pb2, search_pb2_grpc
 
-GRPC_SERVICE_NAME = "platewatch.v1.SearchService"
+GRPC_SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
 
 
 def _timestamp(value: datetime) -> Timestamp:

@@ -33,7 +33,7 @@ from services.storage.migrations import apply_migrations
 log = logging.getLogger(__name__)
 
 SERVICE = "search"
-GRPC_SERVICE_NAME = "platewatch.v1.SearchService"
+GRPC_SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
 IMAGE_COLUMNS = {"": "crop_jpeg", "crop": "crop_jpeg", "frame": "frame_jpeg"}
 
 REQUESTS = Counter("platewatch_search_requests_total", "Search RPCs", ["method", "code"])
