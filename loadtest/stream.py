@@ -447,11 +447,14 @@ class LoadRun:
             # Tracks still open when input stops close after the normalizer's idle_close_s (3 s); the
             # offsets of their raw reads are already committed, so lag alone would end the drain early.
             await asyncio.sleep(self.pass_gap_s + IDLE_CLOSE_S + 2)
+            alerts_seen, quiet_since = -1, time.monotonic()
             while time.monotonic() < drain_deadline:
-                if all(v <= 8 for v in self.lag_now().values()) and not self.pending_samples:
+                if len(self.seen_alerts) != alerts_seen:
+                    alerts_seen, quiet_since = len(self.seen_alerts), time.monotonic()
+                settled = all(v <= 8 for v in self.lag_now().values()) and not self.pending_samples
+                if settled and time.monotonic() - quiet_since >= 3:
                     break
-                await asyncio.sleep(1)
-            await asyncio.sleep(1.5)  # the last alerts' way from the broker to us
+                await asyncio.sleep(0.5)
         finally:
             for task in (alerts, lag, searchable):
                 task.cancel()
