@@ -27,8 +27,7 @@ from services.search.query import (
     encode_page_token,
 )
 from services.search.settings import SearchSettings
-from services.storage.client import get_client
-from services.storage.migrations import apply_migrations
+from services.storage.client import open_storage
 
 log = logging.getLogger(__name__)
 
@@ -219,23 +218,6 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         raise AssertionError("context.abort returned")  # it raises; this tells the type checker
 
 
-async def _open_storage(settings: SearchSettings, stop: asyncio.Event) -> Client | None:
-    delay = 0.2
-    while not stop.is_set():
-        try:
-            client = await asyncio.to_thread(get_client, settings)
-            await asyncio.to_thread(apply_migrations, client)
-            return client
-        except Exception as exc:
-            log.warning("ClickHouse not usable yet", extra={"error": str(exc)[:500], "retry_in": delay})
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-            delay = min(delay * 2, 10.0)
-    return None
-
-
 async def serve(stop: asyncio.Event, health: HealthState) -> None:
     """Serve SearchService and grpc.health.v1 on `search_grpc_port` until `stop`."""
     settings = SearchSettings()
@@ -251,7 +233,7 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
     await server.start()
     log.info("search gRPC listening", extra={"port": port})
     try:
-        client = await _open_storage(settings, stop)
+        client = await open_storage(settings, stop, "search")
         if client is None:
             return
         service.attach(client)

@@ -14,12 +14,14 @@ concurrent queries within one session.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from services.storage.migrations import apply_migrations
 from services.storage.settings import StorageSettings
 
 log = logging.getLogger(__name__)
@@ -81,3 +83,28 @@ def close_client() -> None:
             _client.close()
         _client = None
         _client_dsn = None
+
+
+async def open_storage(
+    settings: StorageSettings, stop: asyncio.Event, component: str, max_delay_s: float = 10.0
+) -> Client | None:
+    """The process's client with migrations applied, retrying with capped exponential backoff while
+    ClickHouse is unreachable; None if `stop` is set first. Blocking calls run in worker threads.
+    `component` names the caller in the retry log."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            client = await asyncio.to_thread(get_client, settings)
+            await asyncio.to_thread(apply_migrations, client)
+            return client
+        except Exception as exc:
+            log.warning(
+                "ClickHouse not usable yet",
+                extra={"component": component, "error": str(exc)[:500], "retry_in": delay},
+            )
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, max_delay_s)
+    return None

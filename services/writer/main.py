@@ -41,8 +41,7 @@ from services.common.kafka import DeadLetterError, decode, make_consumer, make_p
 from services.common.metrics import MESSAGES_CONSUMED
 from services.common.pb.platewatch.v1 import alerts_pb2, reads_pb2
 from services.common.topics import ALERTS, READS, Topic
-from services.storage.client import get_client
-from services.storage.migrations import apply_migrations
+from services.storage.client import open_storage
 from services.writer.metrics import (
     BATCH_MESSAGES,
     DUPLICATES_SKIPPED,
@@ -337,29 +336,11 @@ class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
-async def _open_storage(settings: WriterSettings, stop: asyncio.Event) -> Client | None:
-    """The process's ClickHouse client with migrations applied, retrying until it works or `stop`."""
-    delay = _RETRY_INITIAL_SECONDS
-    while not stop.is_set():
-        try:
-            client = await asyncio.to_thread(get_client, settings)
-            await asyncio.to_thread(apply_migrations, client)
-            return client
-        except Exception as exc:
-            log.warning("ClickHouse not usable yet", extra={"error": str(exc)[:500], "retry_in": delay})
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-            delay = min(delay * 2, settings.retry_max_seconds)
-    return None
-
-
 async def serve(stop: asyncio.Event, health: HealthState) -> None:
     """Run the writer until `stop`; then store and commit the current batch and close."""
     settings = WriterSettings()
     health.set_ready(SERVICE, False)
-    client = await _open_storage(settings, stop)
+    client = await open_storage(settings, stop, "writer", settings.retry_max_seconds)
     if client is None:
         return
     producer = make_producer(settings.kafka_bootstrap)

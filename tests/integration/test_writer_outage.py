@@ -149,7 +149,7 @@ def _retries_logged(log_path: Path) -> int:
     """Failed attempts of the writer to open ClickHouse, as logged."""
     count = 0
     for line in log_path.read_text().splitlines():
-        if '"ClickHouse not usable yet"' in line and '"services.writer.main"' in line:
+        if '"ClickHouse not usable yet"' in line and '"component": "writer"' in line:
             count += 1
     return count
 
