@@ -17,6 +17,11 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 
+# Headers `platewatch dlq replay` sets on re-sent messages; dead-lettering again carries them over.
+REPLAY_COUNT_HEADER = "replay_count"
+REPLAYED_FROM_HEADER = "replayed_from"
+REPLAY_HEADERS = (REPLAY_COUNT_HEADER, REPLAYED_FROM_HEADER)
+
 # Producer batches and requests must hold the largest frame a topic accepts.
 MAX_REQUEST_BYTES = 16_777_216
 
@@ -96,6 +101,8 @@ async def send_dead_letter(
         ("service", service.encode()),
         ("failed_at_ms", str(int(time.time() * 1000)).encode()),
     ]
+    # A replayed message that fails again keeps its replay lineage, so the replay loop guard holds.
+    headers += [(name, value) for name, value in (record.headers or ()) if name in REPLAY_HEADERS]
     await producer.send_and_wait(
         topic.dead_letter.name(prefix), value=record.value, key=record.key, headers=headers
     )

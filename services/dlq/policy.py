@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from services.common.kafka import DeadLetterError, decode
+from services.common.kafka import REPLAY_COUNT_HEADER, REPLAYED_FROM_HEADER, DeadLetterError, decode
 from services.common.topics import ALERTS, FRAMES, RAW_READS, READS, Topic
 
 # Short names accepted by `platewatch dlq ... --topic`; the registry holds the real names.
@@ -31,8 +31,8 @@ SOURCE_TOPICS: dict[str, Topic] = {
     "alerts": ALERTS,
 }
 MAX_REPLAYS = 3
-REPLAYED_FROM = "replayed_from"
-REPLAY_COUNT = "replay_count"
+REPLAYED_FROM = REPLAYED_FROM_HEADER
+REPLAY_COUNT = REPLAY_COUNT_HEADER
 # Why the message was dead-lettered the last time, kept on the replayed message for whoever sees it next.
 DEAD_LETTER_REASON = "dead_letter_reason"
 
