@@ -63,6 +63,7 @@ LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # no I, O, Q: they are look-alike-fixed by 
 FRESH_BASE = 50_000_000  # plate numbers of once-seen plates start here; the Zipf pool is below
 TICK_S = 0.01
 UK_PLATES = 23**5 * 90  # distinct plates uk_plate() can write
+HOT_PLATES = 10_000 * 23**4 * 90  # distinct plates hot_plate() can write
 SCRAMBLE = 2_654_435_761  # a prime above UK_PLATES: multiplying by it permutes 0..UK_PLATES-1
 # Each search is a ClickHouse query in the storage process, which also runs the writer: poll gently,
 # and never keep more samples pending than this, or the measurement becomes the load.
@@ -94,8 +95,9 @@ def uk_plate(number: int) -> str:
 
 def hot_plate(index: int) -> str:
     """Hotlist plates use the 10-character Indian format (MH12AB1234): no UK plate (7 characters) is one
-    look-alike substitution away from one, so every alert belongs to a hot pass."""
-    number, digits = divmod(index, 10_000)
+    look-alike substitution away from one, so every alert belongs to a hot pass. Scrambled like
+    uk_plate: consecutive indexes would give plates one character apart, merged into one pass."""
+    number, digits = divmod((index * SCRAMBLE) % HOT_PLATES, 10_000)
     letters = []
     for _ in range(4):
         number, rest = divmod(number, len(LETTERS))
