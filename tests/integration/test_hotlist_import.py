@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.api.app import create_app
 from services.api.backends import Backends
-from services.api.hotlist_import import router as import_router
 from services.api.settings import ApiSettings
 from services.common.health import HealthState
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
@@ -287,7 +286,6 @@ async def test_rest_import_answers_422_with_row_errors_and_200_with_the_summary(
     settings = ApiSettings(hotlist_grpc_target=hotlist.target, search_grpc_target=f"127.0.0.1:{free_port()}")
     backends = Backends.connect(settings)
     app = create_app(settings, backends=backends, alert_consumer_ready=lambda: True)
-    app.include_router(import_router)
     url = f"/api/v1/hotlists/{created.hotlist_id}/import"
     headers = {"Content-Type": "text/csv"}
     try:
