@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock proto proto-check lint test test-unit test-integration run stop migrate clean
+.PHONY: install lock loadtest loadtest-faust proto proto-check lint test test-unit test-integration run stop migrate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating virtualenv and installing dependencies (first run downloads ~1 GB; progress below)"
@@ -52,6 +52,16 @@ stop: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/platewatch migrate
+
+# Streaming load benchmark (not a test): prints a JSON summary as its last line.
+# Example: make loadtest LOADTEST_ARGS="--rate 5000 --duration 300 --normalizers 2"
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtest.stream $(LOADTEST_ARGS)
+
+# faust-streaming vs aiokafka throughput; faust is a benchmark-only extra, never a product dependency.
+loadtest-faust: $(STAMP)
+	$(BIN)/pip install -e '.[bench]'
+	$(BIN)/python -m loadtest.faust_bench $(LOADTEST_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
