@@ -19,6 +19,7 @@ from services.common.health import HealthState
 from services.common.kafka import make_consumer, make_producer
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import ALERTS
+from tests.waiting import until
 
 WAIT = 60.0
 CROP = b"\xff\xd8\xff\xe0integration-crop\xff\xd9"
@@ -54,16 +55,7 @@ def _alert(alert_id: str, plate: str) -> alerts_pb2.Alert:
 
 
 async def _until(condition: Callable[[], Any], what: str, within_s: float = WAIT) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
+    return await until(condition, what, within_s)
 
 
 @pytest.fixture

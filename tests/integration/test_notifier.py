@@ -25,6 +25,7 @@ from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2
 from services.common.topics import ALERTS
 from services.notifier.main import CONSUMER_GROUP, serve
 from services.notifier.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from tests.waiting import until
 
 WAIT = 60.0
 SECRET = "integration-secret"
@@ -104,16 +105,7 @@ def _alert(alert_id: str) -> alerts_pb2.Alert:
 
 
 async def _until(condition: Callable[[], Any], what: str, within_s: float = WAIT) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    return await until(condition, what, within_s)
 
 
 @pytest.fixture
