@@ -11,13 +11,22 @@ batch is one Kafka transaction (consume-transform-produce):
    elapsed, or (in the same loop, at least every 200 ms) whose partition had no input for
    `idle_close_s` of wall clock while the consumer is caught up on it;
 3. in ONE transaction: produce the closed passes' `Read`s to READS (key read_id), dead letters
-   (`unknown_camera`, `undecodable`) to RAW_READS' dead-letter topic, a JSON snapshot of the open
-   tracks of every partition touched to the compacted NORMALIZER_STATE topic (key
-   "<raw topic>:<partition>", see `PassTracker.snapshot`), and the consumed offsets
+   (`unknown_camera`, `undecodable`) to RAW_READS' dead-letter topic, the state changes of every
+   partition touched to the compacted NORMALIZER_STATE topic, and the consumed offsets
    (`send_offsets_to_transaction`); commit.
 
-On partition assignment the open tracks are restored from the last committed snapshot of each
-partition (and the best frame's images re-fetched from RAW_READS by offset, so snapshots stay small);
+State is incremental, so a transaction costs what its batch changed, not what is open: per open track
+one record, key "<raw topic>:<partition>:<read_id>" (read_id is fixed when the track starts), value the
+track's JSON (`tracking.track_state`), written in each transaction that created or changed the track,
+and a tombstone (null value) in the transaction that closed it; per partition one record, key
+"<raw topic>:<partition>", value `PassTracker.partition_state` (camera watermarks), written in each
+transaction that touched the partition. Compatibility: a version-1 value under the partition key (the
+former whole-partition snapshot) is still read, and its tracks are rewritten as per-track records in the
+next transaction; nothing older is supported.
+
+On partition assignment NORMALIZER_STATE is read (read_committed) to its end, the last value per key
+kept, tombstoned keys dropped, and the records grouped by partition; each partition's tracker is rebuilt
+from them (and the best frame's images re-fetched from RAW_READS by offset, so state records stay small);
 the consumer resumes from the offsets committed in the same transactions, so state and position always
 agree. If a transaction fails, it is aborted, the in-memory state of every assigned partition is
 restored from NORMALIZER_STATE and the consumer rewinds to the committed offsets.
@@ -28,7 +37,7 @@ incarnation and aborts its unfinished transaction before consuming. Limitation: 
 offsets with the group id only (no group generation), so a *zombie* of a different instance that lost
 its partitions in a rebalance is not fenced by the broker; keep instance ids stable (StatefulSet-style).
 
-SIGTERM: the current batch's transaction is committed (open tracks stay in the snapshot, nothing is
+SIGTERM: the current batch's transaction is committed (open tracks stay in the state, nothing is
 closed early) and the service returns. Readiness: partitions assigned and their state restored.
 """
 
@@ -38,7 +47,8 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
@@ -52,7 +62,7 @@ from services.normalizer import metrics
 from services.normalizer.cameras import CameraDirectory
 from services.normalizer.grammar import default_grammar
 from services.normalizer.settings import NormalizerSettings
-from services.normalizer.tracking import PassTracker, Track, build_read
+from services.normalizer.tracking import PassTracker, Track, build_read, track_state
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +72,18 @@ RESTORE_TIMEOUT_S = 120.0
 
 
 def state_key(tp: TopicPartition) -> str:
+    """Key of a partition's own state record; its tracks' keys add ":<read_id>"."""
     return f"{tp.topic}:{tp.partition}"
+
+
+def track_key(tp: TopicPartition, read_id: str) -> str:
+    return f"{state_key(tp)}:{read_id}"
+
+
+@dataclass
+class _PartitionState:
+    partition: dict[str, Any] | None = None
+    tracks: dict[str, bytes] = field(default_factory=dict)  # read_id -> track JSON
 
 
 @dataclass
@@ -106,7 +127,7 @@ class Normalizer:
         self.transactional_id = f"{prefix}{SERVICE}-{settings.instance_id}"
         self.producer = make_producer(settings.kafka_bootstrap, transactional_id=self.transactional_id)
         self.consumer = make_consumer(settings.kafka_bootstrap, self.group_id)
-        # Group-less reader for restoring snapshots and re-fetching best frames.
+        # Group-less reader for restoring state and re-fetching best frames.
         self.reader = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=None,
@@ -174,41 +195,47 @@ class Normalizer:
     # -- restore --
 
     async def _restore(self, partitions: list[TopicPartition]) -> None:
-        wanted = {state_key(tp) for tp in partitions}
-        snapshots = await self._read_snapshots(wanted) if partitions else {}
+        states = await self._read_state({state_key(tp) for tp in partitions}) if partitions else {}
         now = time.monotonic()
         for tp in partitions:
-            snapshot = snapshots.get(state_key(tp))
-            if snapshot is None:
-                tracker = PassTracker(self.settings.pass_gap_s)
-            else:
-                tracker = PassTracker.from_snapshot(self.settings.pass_gap_s, json.loads(snapshot))
+            state = states.get(state_key(tp), _PartitionState())
+            tracker = PassTracker.restore(
+                self.settings.pass_gap_s,
+                state.partition,
+                [json.loads(value) for value in state.tracks.values()],
+            )
             await self._refetch_best_frames(tp, tracker)
             self.trackers[tp] = tracker
             self.last_input[tp] = now
             self.next_offset[tp] = await self.consumer.committed(tp) or 0
         metrics.OPEN_TRACKS.set(self._open_tracks())
 
-    async def _read_snapshots(self, keys: set[str]) -> dict[str, bytes]:
-        """Last committed value per wanted key of NORMALIZER_STATE (tombstones remove a key)."""
+    async def _read_state(self, partition_keys: set[str]) -> dict[str, _PartitionState]:
+        """Last committed value per key of NORMALIZER_STATE for the wanted partitions (tombstones remove
+        a key), grouped by partition key."""
         self.reader.assign([self.state_tp])
         await self.reader.seek_to_beginning(self.state_tp)
         end = (await self.reader.end_offsets([self.state_tp]))[self.state_tp]
-        latest: dict[str, bytes] = {}
+        latest: dict[str, bytes | None] = {}
         deadline = time.monotonic() + RESTORE_TIMEOUT_S
         while await self.reader.position(self.state_tp) < end:
             if time.monotonic() > deadline:
                 raise TimeoutError("restoring normalizer state took too long")
             batch = await self.reader.getmany(self.state_tp, timeout_ms=1000)
             for record in batch.get(self.state_tp, []):
-                key = record.key.decode() if record.key else ""
-                if key not in keys:
-                    continue
-                if record.value is None:
-                    latest.pop(key, None)
-                else:
-                    latest[key] = record.value
-        return latest
+                if record.key:
+                    latest[record.key.decode()] = record.value
+        states = {key: _PartitionState() for key in partition_keys}
+        for key, value in latest.items():
+            if value is None:
+                continue
+            if key in states:
+                states[key].partition = json.loads(value)
+                continue
+            prefix, _, read_id = key.rpartition(":")
+            if prefix in states:
+                states[prefix].tracks[read_id] = value
+        return states
 
     async def _refetch_best_frames(self, tp: TopicPartition, tracker: PassTracker) -> None:
         """Snapshots keep only the best frame's offset; read its images back from the raw topic."""
@@ -263,8 +290,8 @@ class Normalizer:
                 closed.extend(tracker.add(raw, record.offset))
         for tp, tracker in self.trackers.items():
             if (
-                tracker.open_count()
-                and now - self.last_input.get(tp, now) >= self.settings.idle_close_s
+                now - self.last_input.get(tp, now) >= self.settings.idle_close_s
+                and tracker.open_count()
                 and await self._caught_up(tp)
             ):
                 closed.extend(tracker.close_all())
@@ -311,9 +338,18 @@ class Normalizer:
                     service=SERVICE,
                     prefix=self.settings.topic_prefix,
                 )
+            state_topic = self.state_tp.topic
             for tp in touched:
-                snapshot = json.dumps(self.trackers[tp].snapshot(), separators=(",", ":")).encode()
-                await self.producer.send(self.state_tp.topic, key=state_key(tp).encode(), value=snapshot)
+                tracker = self.trackers[tp]
+                changed, closed_ids = tracker.take_changes()
+                for track in changed:
+                    key = track_key(tp, track.read_id).encode()
+                    await self.producer.send(state_topic, key=key, value=_json(track_state(track)))
+                for read_id in closed_ids:
+                    await self.producer.send(state_topic, key=track_key(tp, read_id).encode(), value=None)
+                await self.producer.send(
+                    state_topic, key=state_key(tp).encode(), value=_json(tracker.partition_state())
+                )
             if offsets:
                 await self.producer.send_offsets_to_transaction(offsets, self.group_id)
 
@@ -359,6 +395,10 @@ class Normalizer:
 
     def _open_tracks(self) -> int:
         return sum(tracker.open_count() for tracker in self.trackers.values())
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 async def serve(stop: asyncio.Event, health: HealthState) -> None:

@@ -12,6 +12,10 @@ reads (one per plate per frame) of one vehicle pass in front of one camera:
 * Each camera has an event-time watermark (newest captured_at seen). A track closes once the watermark
   is more than `pass_gap_s` past its last frame. The service also closes every track of a partition
   after `idle_close_s` of wall clock without input (`close_all`), so the last vehicle of a clip is read.
+* State is persisted incrementally: the tracker records which tracks a batch created or changed and
+  which persisted tracks it closed; `take_changes` hands those over (the service writes one record per
+  changed track and a tombstone per closed one) and `partition_state` is the small per-partition rest
+  (camera watermarks). `PassTracker.restore` rebuilds a tracker from those records.
 
 `build_read` turns a closed track into a `Read`: per-position character voting weighted by confidence
 over every frame's candidates of the winning text length (fallback: the best single text), the region
@@ -29,6 +33,7 @@ import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -91,8 +96,10 @@ class Track:
     votes: list[Observation] = field(default_factory=list)
     # The best frame's full raw read (crop, thumbnail, vehicle); None after a restore until re-fetched.
     best_raw: reads_pb2.RawRead | None = None
+    # Whether a committed state record of this track may exist (closing it then needs a tombstone).
+    persisted: bool = False
 
-    @property
+    @cached_property
     def read_id(self) -> str:
         return make_read_id(
             self.camera_id, self.founder.frame_sequence, self.founder.plate_index, self.founder.captured_at_ns
@@ -194,9 +201,14 @@ class PassTracker:
         self.pass_gap_ns = int(pass_gap_s * 1_000_000_000)
         self.tracks: dict[str, list[Track]] = defaultdict(list)
         self.watermarks: dict[str, int] = {}
+        self._open = 0
+        # Since the last `take_changes`: open tracks created or changed (by read_id), and the read_ids of
+        # persisted tracks that closed.
+        self._changed: dict[str, Track] = {}
+        self._closed_ids: set[str] = set()
 
     def open_count(self) -> int:
-        return sum(len(tracks) for tracks in self.tracks.values())
+        return self._open
 
     def add(self, raw: reads_pb2.RawRead, offset: int) -> list[Track]:
         """Feed one raw read; returns the tracks of its camera that this read's event time closed."""
@@ -205,15 +217,20 @@ class PassTracker:
         watermark = max(self.watermarks.get(camera, obs.captured_at_ns), obs.captured_at_ns)
         self.watermarks[camera] = watermark
         open_tracks = self.tracks[camera]
-        closed = [t for t in open_tracks if watermark - t.last_seen_ns > self.pass_gap_ns]
+        horizon = watermark - self.pass_gap_ns
+        closed = [t for t in open_tracks if t.last_seen_ns < horizon]
         if closed:
-            open_tracks[:] = [t for t in open_tracks if all(t is not c for c in closed)]
+            open_tracks[:] = [t for t in open_tracks if t.last_seen_ns >= horizon]
+            self._forget(closed)
         if obs.candidates:
             track = self._match(open_tracks, obs)
             if track is None:
-                open_tracks.append(self._start(raw, obs))
+                track = self._start(raw, obs)
+                open_tracks.append(track)
+                self._open += 1
             else:
                 track.add(obs, raw)
+            self._changed[track.read_id] = track
         if not open_tracks:
             del self.tracks[camera]
         return closed
@@ -221,7 +238,15 @@ class PassTracker:
     def close_all(self) -> list[Track]:
         closed = [t for tracks in self.tracks.values() for t in tracks]
         self.tracks.clear()
+        self._forget(closed)
         return closed
+
+    def _forget(self, closed: list[Track]) -> None:
+        self._open -= len(closed)
+        for track in closed:
+            self._changed.pop(track.read_id, None)
+            if track.persisted:
+                self._closed_ids.add(track.read_id)
 
     def _start(self, raw: reads_pb2.RawRead, obs: Observation) -> Track:
         return Track(
@@ -262,22 +287,44 @@ class PassTracker:
                 best = (*score, track)
         return best[2] if best else None
 
-    # -- state snapshot (the service stores it in NORMALIZER_STATE) --
+    # -- incremental state (the service stores it in NORMALIZER_STATE) --
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "watermarks": self.watermarks,
-            "tracks": [_track_to_dict(t) for tracks in self.tracks.values() for t in tracks],
-        }
+    def take_changes(self) -> tuple[list[Track], list[str]]:
+        """The open tracks created or changed and the read_ids of persisted tracks closed since the last
+        call; the caller writes them (`track_state` / a tombstone) in the transaction it commits next.
+        Tracks handed over count as persisted. If that transaction fails, the tracker must be rebuilt
+        from the committed state (`restore`), as this bookkeeping is then wrong."""
+        changed = list(self._changed.values())
+        for track in changed:
+            track.persisted = True
+        closed_ids = sorted(self._closed_ids)
+        self._changed = {}
+        self._closed_ids = set()
+        return changed, closed_ids
+
+    def partition_state(self) -> dict[str, Any]:
+        """The per-partition part of the state: the cameras' event-time watermarks."""
+        return {"v": 2, "watermarks": self.watermarks}
 
     @classmethod
-    def from_snapshot(cls, pass_gap_s: float, data: dict[str, Any]) -> PassTracker:
+    def restore(
+        cls, pass_gap_s: float, partition: dict[str, Any] | None, tracks: list[dict[str, Any]]
+    ) -> PassTracker:
+        """Rebuild a tracker from its committed `partition_state` and `track_state` records. A version-1
+        whole-partition snapshot as `partition` is accepted too: its tracks are loaded and marked changed,
+        so the next transaction rewrites them as per-track records."""
         tracker = cls(pass_gap_s)
-        tracker.watermarks = {k: int(v) for k, v in data.get("watermarks", {}).items()}
-        for item in data.get("tracks", []):
+        partition = partition or {}
+        tracker.watermarks = {k: int(v) for k, v in partition.get("watermarks", {}).items()}
+        for item in tracks:
+            track = _track_from_dict(item)
+            track.persisted = True
+            tracker.tracks[track.camera_id].append(track)
+        for item in partition.get("tracks", []):  # version 1
             track = _track_from_dict(item)
             tracker.tracks[track.camera_id].append(track)
+            tracker._changed[track.read_id] = track
+        tracker._open = sum(len(t) for t in tracker.tracks.values())
         return tracker
 
     def missing_best_frames(self) -> list[Track]:
@@ -307,7 +354,8 @@ def _obs_from_list(item: list[Any]) -> Observation:
     )
 
 
-def _track_to_dict(track: Track) -> dict[str, Any]:
+def track_state(track: Track) -> dict[str, Any]:
+    """JSON-able state of one open track (the best frame's images are not kept, only its offset)."""
     return {
         "camera_id": track.camera_id,
         "agency_id": track.agency_id,

@@ -14,6 +14,7 @@ from services.normalizer.tracking import (
     direction_of_travel,
     make_read_id,
     ns_timestamp,
+    track_state,
 )
 
 T0_NS = 1_700_000_000 * 1_000_000_000
@@ -149,16 +150,61 @@ def test_read_id_stable_and_time_ordered() -> None:
     assert make_read_id("cam-1", 0, 0, T0_NS) != make_read_id("cam-1", 0, 1, T0_NS)
 
 
-def test_snapshot_round_trip_continues_track() -> None:
+def restore_from(tracker: PassTracker, changed: list[Track]) -> PassTracker:
+    """What the service does: state records through JSON, then `PassTracker.restore`."""
+    records = [json.loads(json.dumps(track_state(t))) for t in changed]
+    return PassTracker.restore(2.0, json.loads(json.dumps(tracker.partition_state())), records)
+
+
+def test_state_round_trip_continues_track() -> None:
     tracker = PassTracker(pass_gap_s=2.0)
     feed(tracker, [raw("7ABC123", f) for f in range(3)])
-    restored = PassTracker.from_snapshot(2.0, json.loads(json.dumps(tracker.snapshot())))
+    changed, closed_ids = tracker.take_changes()
+    assert closed_ids == []
+    restored = restore_from(tracker, changed)
+    assert restored.open_count() == 1
+    assert restored.watermarks == tracker.watermarks
     assert [t.best.offset for t in restored.missing_best_frames()] == [0]
     restored.add(raw("7ABC123", 3), 3)
     (track,) = restored.close_all()
     (original,) = tracker.close_all()
     assert track.frames == 4
     assert track.read_id == original.read_id
+    # The restored track was persisted, so closing it needs a tombstone.
+    assert restored.take_changes() == ([], [track.read_id])
+
+
+def test_take_changes_reports_only_this_batch() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    feed(tracker, [raw("7ABC123", 0, camera="cam-1"), raw("8XYZ987", 0, camera="cam-2")])
+    first, _ = tracker.take_changes()
+    assert len(first) == 2 and tracker.open_count() == 2
+    # Next batch: only cam-2's track changes; a third track starts and closes within the batch.
+    tracker.add(raw("8XYZ987", 1, camera="cam-2"), 2)
+    tracker.add(raw("5QQQ555", 2, camera="cam-3"), 3)
+    (passing,) = tracker.add(raw("5QQQ555", 100, camera="cam-3", t_ns=T0_NS + 10_000_000_000), 4)
+    changed, closed_ids = tracker.take_changes()
+    cam2 = next(t for t in first if t.camera_id == "cam-2")
+    assert {t.read_id for t in changed} == {cam2.read_id, tracker.tracks["cam-3"][0].read_id}
+    assert closed_ids == []  # the closed cam-3 track was never persisted: no tombstone needed
+    assert passing.frames == 1
+    # Idle close of everything: tombstones for the persisted tracks, nothing changed.
+    closed = tracker.close_all()
+    changed, closed_ids = tracker.take_changes()
+    assert changed == [] and sorted(closed_ids) == sorted(t.read_id for t in closed)
+    assert tracker.open_count() == 0
+    assert tracker.take_changes() == ([], [])
+
+
+def test_restore_reads_version_1_snapshot_and_rewrites_its_tracks() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    feed(tracker, [raw("7ABC123", f) for f in range(3)])
+    (track,) = tracker.tracks["cam-1"]
+    version_1 = {"v": 1, "watermarks": tracker.watermarks, "tracks": [track_state(track)]}
+    restored = PassTracker.restore(2.0, json.loads(json.dumps(version_1)), [])
+    assert restored.open_count() == 1
+    changed, closed_ids = restored.take_changes()
+    assert [t.read_id for t in changed] == [track.read_id] and closed_ids == []
 
 
 def test_direction_from_box_motion_and_heading() -> None:
