@@ -136,14 +136,36 @@ def ns_timestamp(ns: int) -> Timestamp:
     return Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
 
 
-def edit_distance(a: str, b: str) -> int:
+def edit_distance(a: str, b: str, limit: int | None = None) -> int:
+    """Levenshtein distance. With `limit`, any distance above it is returned as `limit + 1`, which lets
+    the (hot) comparison of a raw read with every open track of its camera stop early."""
+    if a == b:
+        return 0
+    # Cheap lower bounds first: the length difference, and the characters of `a` missing from `b` (each
+    # needs its own substitution or deletion).
+    if limit is not None and (abs(len(a) - len(b)) > limit or len(set(a).difference(b)) > limit):
+        return limit + 1
     previous = list(range(len(b) + 1))
     for i, char_a in enumerate(a, 1):
         current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        best = left = i
+        for j, char_b in enumerate(b):
+            # min(insert, delete, substitute) without builtins.min: this loop is the normalizer's hot spot.
+            left += 1
+            up = previous[j + 1] + 1
+            if up < left:
+                left = up
+            diagonal = previous[j] + (char_a != char_b)
+            if diagonal < left:
+                left = diagonal
+            if left < best:
+                best = left
+            current.append(left)
+        if limit is not None and best > limit:
+            return limit + 1
         previous = current
-    return previous[-1]
+    distance = previous[-1]
+    return distance if limit is None or distance <= limit else limit + 1
 
 
 def _strip_candidate(candidate: common_pb2.TextCandidate) -> Candidate:
@@ -266,18 +288,19 @@ class PassTracker:
 
     def _match(self, tracks: list[Track], obs: Observation) -> Track | None:
         best: tuple[int, float, Track] | None = None
+        limit = max(_max_text_distance(obs.text), len(obs.text) // 2)
         for track in tracks:
             if abs(obs.captured_at_ns - track.last_seen_ns) > self.pass_gap_ns:
                 continue
             if any(v.frame_sequence == obs.frame_sequence for v in track.votes[-RECENT_TEXTS:]):
                 continue  # two plates in one frame are two vehicles
             texts = {v.text for v in track.votes[-RECENT_TEXTS:]} | {track.best.text}
-            distance = min(edit_distance(c.text, t) for c in obs.candidates[:2] for t in texts)
+            distance = min(edit_distance(c.text, t, limit) for c in obs.candidates[:2] for t in texts)
             # The same text may reappear anywhere (occlusion, detector flicker); a similar text must
             # also continue the track's motion: two vehicles in a row can carry plates one or two
             # characters apart (fleets, sequential issues), and only the box tells them apart.
             same_text = distance == 0
-            similar = distance <= max(_max_text_distance(obs.text), len(obs.text) // 2)
+            similar = distance <= limit
             similar_and_continuing = similar and _box_continues(track, obs.box)
             if not (same_text or similar_and_continuing):
                 continue
