@@ -14,14 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.api.app import create_app
 from services.api.backends import Backends
 from services.api.settings import ApiSettings
 from services.common.health import HealthState
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
-from services.common.topics import ALERTS, READS
+from services.common.topics import READS
 from services.hotlist.client import HotlistClient
 from services.hotlist.csv_import import stable_entry_id
 from services.hotlist.main import serve
@@ -194,33 +194,6 @@ async def test_reimport_updates_instead_of_duplicating_and_replace_removes_missi
         await fresh.close()
 
 
-@pytest.fixture
-async def read_producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
-
-
-@pytest.fixture
-async def alerts(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[AIOKafkaConsumer]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    consumer.assign([TopicPartition(ALERTS.name(topic_prefix), p) for p in range(ALERTS.partitions)])
-    try:
-        yield consumer
-    finally:
-        await consumer.stop()
-
-
 async def alerts_for_read(
     producer: AIOKafkaProducer, consumer: AIOKafkaConsumer, prefix: str, plate: str, count: int
 ) -> list[alerts_pb2.Alert]:
@@ -248,8 +221,8 @@ async def alerts_for_read(
 
 async def test_alerts_from_a_list_older_than_its_max_age_are_stale_until_it_is_reimported(
     client: HotlistClient,
-    read_producer: AIOKafkaProducer,
-    alerts: AIOKafkaConsumer,
+    kafka_producer: AIOKafkaProducer,
+    alerts_reader: AIOKafkaConsumer,
     topic_prefix: str,
 ) -> None:
     max_age_s = 3
@@ -263,7 +236,8 @@ async def test_alerts_from_a_list_older_than_its_max_age_are_stale_until_it_is_r
     await asyncio.sleep(max(0.0, imported_at + max_age_s + 0.5 - time.time()))
 
     by_list = {
-        a.entry.hotlist_id: a for a in await alerts_for_read(read_producer, alerts, topic_prefix, "STL001", 2)
+        a.entry.hotlist_id: a
+        for a in await alerts_for_read(kafka_producer, alerts_reader, topic_prefix, "STL001", 2)
     }
     assert by_list[ageing.hotlist_id].stale
     assert by_list[ageing.hotlist_id].list_age_seconds >= max_age_s
@@ -273,7 +247,8 @@ async def test_alerts_from_a_list_older_than_its_max_age_are_stale_until_it_is_r
     assert (await client.import_csv(ageing.hotlist_id, extract)).applied
     assert refreshed_at(await only_list(client, ageing.hotlist_id)) > imported_at + max_age_s
     by_list = {
-        a.entry.hotlist_id: a for a in await alerts_for_read(read_producer, alerts, topic_prefix, "STL001", 2)
+        a.entry.hotlist_id: a
+        for a in await alerts_for_read(kafka_producer, alerts_reader, topic_prefix, "STL001", 2)
     }
     assert not by_list[ageing.hotlist_id].stale
     assert by_list[ageing.hotlist_id].list_age_seconds < max_age_s

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.common.health import HealthState
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
-from services.common.topics import ALERTS, READS
+from services.common.topics import READS
 from services.hotlist.alerts import alert_id
 from services.hotlist.client import HotlistClient
 from services.hotlist.main import serve
@@ -86,34 +86,6 @@ async def hotlist(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Runn
         await service.stop()
 
 
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    kafka_producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await kafka_producer.start()
-    try:
-        yield kafka_producer
-    finally:
-        await kafka_producer.stop()
-
-
-@pytest.fixture
-async def alerts(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[AIOKafkaConsumer]:
-    """Reads every alert of this test, from the beginning."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    consumer.assign([TopicPartition(ALERTS.name(topic_prefix), p) for p in range(ALERTS.partitions)])
-    try:
-        yield consumer
-    finally:
-        await consumer.stop()
-
-
 def make_read(plate: str, region: str = "US-CA") -> reads_pb2.Read:
     read = reads_pb2.Read(
         read_id=uuid.uuid4().hex,
@@ -127,9 +99,9 @@ def make_read(plate: str, region: str = "US-CA") -> reads_pb2.Read:
     return read
 
 
-async def publish_read(producer: AIOKafkaProducer, prefix: str, read: reads_pb2.Read) -> None:
+async def publish_read(kafka_producer: AIOKafkaProducer, prefix: str, read: reads_pb2.Read) -> None:
     # One partition for every read, so the service sees them in publishing order.
-    await producer.send_and_wait(
+    await kafka_producer.send_and_wait(
         READS.name(prefix), key=read.read_id.encode(), value=read.SerializeToString(), partition=0
     )
 
@@ -149,8 +121,8 @@ async def next_alerts(consumer: AIOKafkaConsumer, until_read_id: str) -> list[al
 
 async def test_read_on_hotlist_raises_alert_and_state_survives_restart(
     hotlist: RunningHotlist,
-    producer: AIOKafkaProducer,
-    alerts: AIOKafkaConsumer,
+    kafka_producer: AIOKafkaProducer,
+    alerts_reader: AIOKafkaConsumer,
     topic_prefix: str,
 ) -> None:
     client = await hotlist.start()
@@ -167,8 +139,8 @@ async def test_read_on_hotlist_raises_alert_and_state_survives_restart(
         assert await client.list_hotlists("other-agency") == []
 
         read = make_read("ABC123")
-        await publish_read(producer, topic_prefix, read)
-        [alert] = await next_alerts(alerts, read.read_id)
+        await publish_read(kafka_producer, topic_prefix, read)
+        [alert] = await next_alerts(alerts_reader, read.read_id)
         assert alert.alert_id == alert_id(read.read_id, entry.entry_id)
         assert alert.read == read
         assert alert.entry.entry_id == entry.entry_id
@@ -192,9 +164,9 @@ async def test_read_on_hotlist_raises_alert_and_state_survives_restart(
 
         # It matches too: one look-alike (8 for B) on a fuzzy list, read from another region.
         confusable = make_read("A8C123", region="US-NV")
-        await publish_read(producer, topic_prefix, confusable)
+        await publish_read(kafka_producer, topic_prefix, confusable)
         # The first read was committed before the restart, so nothing comes before this alert.
-        [alert] = await next_alerts(alerts, confusable.read_id)
+        [alert] = await next_alerts(alerts_reader, confusable.read_id)
         assert alert.match_kind == alerts_pb2.MATCH_KIND_CONFUSABLE
         assert alert.region_mismatch
 
@@ -246,12 +218,12 @@ async def test_invalid_entries_are_rejected(hotlist: RunningHotlist) -> None:
 
 
 async def test_undecodable_read_goes_to_dead_letter_topic(
-    hotlist: RunningHotlist, producer: AIOKafkaProducer, kafka_bootstrap: str, topic_prefix: str
+    hotlist: RunningHotlist, kafka_producer: AIOKafkaProducer, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     client = await hotlist.start()
     await client.close()
     assert READS.dead_letter is not None
-    await producer.send_and_wait(READS.name(topic_prefix), key=b"bad", value=b"\xff\xff not protobuf")
+    await kafka_producer.send_and_wait(READS.name(topic_prefix), key=b"bad", value=b"\xff\xff not protobuf")
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka_bootstrap,
         group_id=None,
