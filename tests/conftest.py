@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.triton_server",
     "tests.fixtures.clickhouse",
     "tests.fixtures.services",
+    "tests.fixtures.hotlist_service",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

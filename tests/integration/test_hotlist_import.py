@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 import uuid
@@ -19,14 +18,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services.api.app import create_app
 from services.api.backends import Backends
 from services.api.settings import ApiSettings
-from services.common.health import HealthState
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import READS
 from services.hotlist.client import HotlistClient
 from services.hotlist.csv_import import stable_entry_id
-from services.hotlist.main import serve
 from services.hotlist.matcher import epoch_seconds
-from services.hotlist.settings import HotlistSettings
+from services.stack import free_port
+from tests.fixtures.hotlist_service import RunningHotlist
 
 AGENCY = "pd-import"
 WAIT_S = 60.0
@@ -39,60 +37,6 @@ TWO_BAD_ROWS = (
     b"N3,CCC333,CA,LP,\n"
     b"N4,DD#444,CA,W,\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RunningHotlist:
-    """One in-process hotlist service; `restart()` starts a fresh replica that replays the change log."""
-
-    def __init__(self, bootstrap: str, prefix: str) -> None:
-        self.bootstrap = bootstrap
-        self.prefix = prefix
-        self.target = ""
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> HotlistClient:
-        port = free_port()
-        self.target = f"127.0.0.1:{port}"
-        settings = HotlistSettings(
-            kafka_bootstrap=self.bootstrap,
-            topic_prefix=self.prefix,
-            hotlist_grpc_host="127.0.0.1",
-            hotlist_grpc_port=port,
-        )
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve(self._stop, HealthState(), settings))
-        client = HotlistClient(self.target)
-        serving = asyncio.create_task(client.wait_serving(WAIT_S))
-        done, _ = await asyncio.wait([serving, self._task], return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
-            serving.cancel()
-            await client.close()
-            self._task.result()
-            raise AssertionError("hotlist service returned before serving")
-        serving.result()
-        return client
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._stop.set()
-            await asyncio.wait_for(self._task, 30)
-            self._task = None
-
-
-@pytest.fixture
-async def hotlist(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[RunningHotlist]:
-    service = RunningHotlist(kafka_bootstrap, topic_prefix)
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 @pytest.fixture

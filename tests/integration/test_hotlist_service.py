@@ -6,84 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from services.common.health import HealthState
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import READS
 from services.hotlist.alerts import alert_id
-from services.hotlist.client import HotlistClient
-from services.hotlist.main import serve
-from services.hotlist.settings import HotlistSettings
+from tests.fixtures.hotlist_service import RunningHotlist
 
 AGENCY = "pd-test"
 WAIT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RunningHotlist:
-    """One in-process hotlist service; `restart()` stops it gracefully and starts a fresh replica."""
-
-    def __init__(self, bootstrap: str, prefix: str) -> None:
-        self.bootstrap = bootstrap
-        self.prefix = prefix
-        self.health = HealthState()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.target = ""
-
-    async def start(self) -> HotlistClient:
-        port = free_port()
-        self.target = f"127.0.0.1:{port}"
-        settings = HotlistSettings(
-            kafka_bootstrap=self.bootstrap,
-            topic_prefix=self.prefix,
-            hotlist_grpc_host="127.0.0.1",
-            hotlist_grpc_port=port,
-        )
-        self._stop = asyncio.Event()
-        self.health = HealthState()
-        self._task = asyncio.create_task(serve(self._stop, self.health, settings))
-        client = HotlistClient(self.target)
-        serving = asyncio.create_task(client.wait_serving(WAIT_S))
-        done, _ = await asyncio.wait([serving, self._task], return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
-            serving.cancel()
-            await client.close()
-            self._task.result()
-            raise AssertionError("hotlist service returned before serving")
-        serving.result()
-        assert self.health.readiness() == {"hotlist": True}
-        return client
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._stop.set()
-        await asyncio.wait_for(self._task, 30)
-        self._task = None
-        assert self.health.readiness() == {"hotlist": False}
-
-
-@pytest.fixture
-async def hotlist(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[RunningHotlist]:
-    service = RunningHotlist(kafka_bootstrap, topic_prefix)
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 def make_read(plate: str, region: str = "US-CA") -> reads_pb2.Read:
