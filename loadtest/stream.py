@@ -52,10 +52,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.kafka import make_producer
 from services.common.kafka_admin import ensure_topics
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.settings import REPO_ROOT
 from services.common.topics import ALERTS, RAW_READS, READS
-from services.stack import ManagedProcess, Stack, StackPorts, free_port, wait_until
+from services.stack import ManagedProcess, Stack, StackPorts, wait_until
 
 AGENCY = "loadtest"
 FRAME_STEP_NS = 200_000_000  # 5 fps sampling: frames of one pass are 200 ms apart

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from typing import Any
 import grpc
 import yaml
 
+from services.common.net import free_ports
 from services.common.settings import REPO_ROOT
 
 log = logging.getLogger("platewatch.stack")
@@ -36,12 +36,6 @@ log = logging.getLogger("platewatch.stack")
 DEMO_MANIFEST = REPO_ROOT / "deploy" / "demo" / "manifest.yaml"
 DEMO_HOTLIST_ID = "demo-stolen-vehicles"
 DEMO_HOTLIST_NAME = "Demo stolen vehicles"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def say(message: str) -> None:
@@ -154,22 +148,13 @@ class StackPorts:
 
     @classmethod
     def free(cls) -> StackPorts:
-        """Distinct free ports (sockets stay bound until all are picked, so none repeats)."""
+        """Distinct free ports for every listener of the stack."""
         ports = cls()
         names = [n for n in vars(ports) if n != "metrics"]
-        sockets = []
-        try:
-            for _ in range(len(names) + len(ports.metrics)):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", 0))
-                sockets.append(sock)
-            numbers = iter(int(sock.getsockname()[1]) for sock in sockets)
-            for name in names:
-                setattr(ports, name, next(numbers))
-            ports.metrics = {name: next(numbers) for name in ports.metrics}
-        finally:
-            for sock in sockets:
-                sock.close()
+        numbers = iter(free_ports(len(names) + len(ports.metrics)))
+        for name in names:
+            setattr(ports, name, next(numbers))
+        ports.metrics = {name: next(numbers) for name in ports.metrics}
         return ports
 
 

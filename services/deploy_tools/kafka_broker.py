@@ -176,13 +176,6 @@ def _storage_tool_class(classpath: list[Path]) -> str:
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def free_port() -> int:
-    """A TCP port that was free a moment ago (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_coroutine_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from synchronous code, even when this thread already runs an
     event loop (pytest-asyncio, typer inside an async app): it gets its own loop in a worker thread."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,17 +17,12 @@ import pytest
 from services.api.main import serve
 from services.common.health import HealthState
 from services.common.kafka import make_consumer, make_producer
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import ALERTS
 from tests.waiting import until
 
 WAIT = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _alert(alert_id: str) -> alerts_pb2.Alert:
@@ -60,15 +54,15 @@ async def _until(condition: Callable[[], Any], what: str, within_s: float = WAIT
 async def api(
     kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    port = _free_port()
+    port = free_port()
     env = {
         "PLATEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "PLATEWATCH_TOPIC_PREFIX": topic_prefix,
         "PLATEWATCH_API_HOST": "127.0.0.1",
         "PLATEWATCH_API_PORT": str(port),
         # No search service: alerts outside the buffer cannot be looked up (503), the rest works.
-        "PLATEWATCH_SEARCH_GRPC_TARGET": f"127.0.0.1:{_free_port()}",
-        "PLATEWATCH_HOTLIST_GRPC_TARGET": f"127.0.0.1:{_free_port()}",
+        "PLATEWATCH_SEARCH_GRPC_TARGET": f"127.0.0.1:{free_port()}",
+        "PLATEWATCH_HOTLIST_GRPC_TARGET": f"127.0.0.1:{free_port()}",
         "PLATEWATCH_GRPC_TIMEOUT_SECONDS": "3",
     }
     for name, value in env.items():

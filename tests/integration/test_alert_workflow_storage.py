@@ -14,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 
 from services.api.alert_workflow import apply_action
 from services.common.health import HealthState
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import (
     alerts_pb2,
     common_pb2,
@@ -22,7 +23,6 @@ from services.common.pb.platewatch.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
-from services.deploy_tools.kafka_broker import free_port
 from services.search.client import SearchClient
 from services.search.main import serve
 from services.writer.rows import ALERTS_COLUMNS, READ_IMAGES_COLUMNS, alert_row, read_rows

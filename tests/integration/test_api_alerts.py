@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,18 +16,13 @@ import pytest
 from services.api.main import serve
 from services.common.health import HealthState
 from services.common.kafka import make_consumer, make_producer
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import ALERTS
 from tests.waiting import until
 
 WAIT = 60.0
 CROP = b"\xff\xd8\xff\xe0integration-crop\xff\xd9"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _alert(alert_id: str, plate: str) -> alerts_pb2.Alert:
@@ -73,15 +67,15 @@ async def test_alerts_flow_from_kafka_to_http_and_sse(
     # History written before the API starts must be preloaded.
     await producer.send_and_wait(topic, _alert("old-1", "OLD111").SerializeToString(), key=b"old-1")
 
-    port = _free_port()
+    port = free_port()
     env = {
         "PLATEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "PLATEWATCH_TOPIC_PREFIX": topic_prefix,
         "PLATEWATCH_API_HOST": "127.0.0.1",
         "PLATEWATCH_API_PORT": str(port),
         # Nothing listens here: search/hotlist endpoints answer 503, alerts still work.
-        "PLATEWATCH_SEARCH_GRPC_TARGET": f"127.0.0.1:{_free_port()}",
-        "PLATEWATCH_HOTLIST_GRPC_TARGET": f"127.0.0.1:{_free_port()}",
+        "PLATEWATCH_SEARCH_GRPC_TARGET": f"127.0.0.1:{free_port()}",
+        "PLATEWATCH_HOTLIST_GRPC_TARGET": f"127.0.0.1:{free_port()}",
         "PLATEWATCH_GRPC_TIMEOUT_SECONDS": "5",
     }
     for name, value in env.items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,21 +12,16 @@ from services.api.app import create_app
 from services.api.backends import Backends
 from services.api.settings import ApiSettings
 from services.common.health import HealthState
+from services.common.net import free_port
 from services.hotlist.main import serve as serve_hotlist
 from services.hotlist.settings import HotlistSettings
 
 WAIT_S = 60
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def api(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[httpx.AsyncClient]:
-    port = _free_port()
+    port = free_port()
     hotlist_settings = HotlistSettings(
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix,
@@ -38,7 +32,7 @@ async def api(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[httpx.As
     stop = asyncio.Event()
     hotlist = asyncio.create_task(serve_hotlist(stop, HealthState(), hotlist_settings))
     settings = ApiSettings(
-        hotlist_grpc_target=f"127.0.0.1:{port}", search_grpc_target=f"127.0.0.1:{_free_port()}"
+        hotlist_grpc_target=f"127.0.0.1:{port}", search_grpc_target=f"127.0.0.1:{free_port()}"
     )
     backends = Backends.connect(settings)
     try:

@@ -18,12 +18,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services.api.app import create_app
 from services.api.backends import Backends
 from services.api.settings import ApiSettings
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import READS
 from services.hotlist.client import HotlistClient
 from services.hotlist.csv_import import stable_entry_id
 from services.hotlist.matcher import epoch_seconds
-from services.stack import free_port
 from tests.fixtures.hotlist_service import RunningHotlist
 
 AGENCY = "pd-import"

@@ -19,13 +19,13 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from services.common.kafka import decode, make_consumer, make_producer
 from services.common.kafka_admin import ensure_topics
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import common_pb2, frames_pb2, reads_pb2
 from services.common.topics import FRAMES, HOTLIST_CHANGES, NORMALIZER_STATE, RAW_READS, READS, all_topics
 from services.deploy_tools.kafka_broker import (
     KafkaBroker,
     KafkaBrokerError,
     ensure_kafka_jars,
-    free_port,
     probe_broker,
 )
 

@@ -20,10 +20,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
 from services.common.topics import RAW_READS, READS
 from services.normalizer.tracking import make_read_id, ns_timestamp
-from services.stack import free_port
 
 CAMERAS = ["cam-north", "cam-east", "cam-south", "cam-west"]
 FRAME_NS = 100_000_000

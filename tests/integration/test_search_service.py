@@ -15,8 +15,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from services.common.health import HealthState
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
-from services.deploy_tools.kafka_broker import free_port
 from services.search.client import SearchClient
 from services.search.main import serve
 from services.writer.rows import READ_IMAGES_COLUMNS, READS_COLUMNS, read_rows

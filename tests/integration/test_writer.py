@@ -30,9 +30,9 @@ from clickhouse_connect.driver.client import Client
 
 from services.common.health import HealthState
 from services.common.kafka import make_producer
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import ALERTS, READS, Topic
-from services.deploy_tools.kafka_broker import free_port
 from services.search.client import SearchClient
 from services.storage.client import close_client, get_client
 from services.storage.settings import StorageSettings

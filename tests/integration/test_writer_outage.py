@@ -19,10 +19,11 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.kafka import make_consumer, make_producer
+from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, reads_pb2, search_pb2, search_pb2_grpc
 from services.common.topics import ALERTS, READS
 from services.hotlist.client import HotlistClient
-from services.stack import ManagedProcess, Stack, free_port, wait_until
+from services.stack import ManagedProcess, Stack, wait_until
 from services.writer.main import CONSUMER_GROUP
 
 AGENCY = "pd-outage"
