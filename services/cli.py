@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+from pathlib import Path
 from typing import Annotated, Protocol
 
 import typer
@@ -81,14 +82,11 @@ def serve(
 
 
 def _register_tool_groups() -> None:
-    """Service packages may contribute sub-commands (e.g. `platewatch migrate`) via a `cli` module."""
-    for name in ("storage", "deploy_tools", "demo", "dlq", *COMPONENTS):
-        try:
-            module = importlib.import_module(f"services.{name}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"services.{name}"):
-                continue
-            raise
+    """Every service package may contribute sub-commands (e.g. `platewatch migrate`) via a `cli` module
+    exposing `register(app: typer.Typer)`; packages are discovered, so a new one needs no edit here."""
+    package_dir = Path(__file__).resolve().parent
+    for cli_file in sorted(package_dir.glob("*/cli.py")):
+        module = importlib.import_module(f"services.{cli_file.parent.name}.cli")
         module.register(app)
 
 
