@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
-from services.common.pb.platewatch.v1 import alerts_pb2, frames_pb2, hotlist_pb2, reads_pb2
+from services.common.pb.platewatch.v1 import alerts_pb2, audit_pb2, frames_pb2, hotlist_pb2, reads_pb2
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -130,6 +130,17 @@ NORMALIZER_STATE = Topic(
     max_message_bytes=16_777_216,
     description="Normalizer's open vehicle-pass tracks per source partition, written transactionally.",
 )
+AUDIT = Topic(
+    logical="platewatch.audit.v1",
+    key="agency_id",
+    schema=audit_pb2.AuditEvent,
+    # One partition: the audit component chains events in the one order Kafka gives them.
+    partitions=1,
+    # A buffer only: the chained log lives in ClickHouse (kept >= 1 year).
+    retention_ms=30 * DAY_MS,
+    dead_letter=_dlq("platewatch.audit.v1"),
+    description="Audit events from the API, hotlist and retention job to the audit component (chain).",
+)
 
 PIPELINE_TOPICS: tuple[Topic, ...] = (
     FRAMES,
@@ -139,6 +150,7 @@ PIPELINE_TOPICS: tuple[Topic, ...] = (
     ALERTS,
     HOTLIST_CHANGES,
     NORMALIZER_STATE,
+    AUDIT,
 )
 
 

@@ -1,0 +1,1 @@
+"""Tamper-evident audit log: recording client, chaining component, verification."""
