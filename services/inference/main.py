@@ -27,7 +27,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
-from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY
+from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY, observe_consumer_lag
 from services.common.pb.platewatch.v1 import common_pb2, frames_pb2, reads_pb2
 from services.common.settings import CommonSettings
 from services.common.topics import FRAMES, RAW_READS
@@ -198,6 +198,7 @@ class InferenceService:
 
     async def _process(self, records: list[ConsumerRecord], stop: asyncio.Event) -> None:
         MESSAGES_CONSUMED.labels(SERVICE, FRAMES.logical).inc(len(records))
+        await observe_consumer_lag(self.consumer, SERVICE, self.settings.topic_prefix)
         work: list[_Work] = []
         for record in records:
             try:

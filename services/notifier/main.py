@@ -22,7 +22,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
-from services.common.metrics import MESSAGES_CONSUMED
+from services.common.metrics import MESSAGES_CONSUMED, observe_consumer_lag
 from services.common.pb.platewatch.v1 import alerts_pb2
 from services.common.topics import ALERTS
 from services.notifier.delivery import DeliveryResult, RetryPolicy, Stopped, build_payload, deliver
@@ -86,6 +86,7 @@ class Notifier:
         while not self.stop.is_set():
             await self._resolve_positions()
             batches = await self.consumer.getmany(timeout_ms=500, max_records=50)
+            await observe_consumer_lag(self.consumer, SERVICE, self.settings.topic_prefix)
             for tp, records in batches.items():
                 for record in records:
                     try:
