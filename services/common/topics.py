@@ -101,6 +101,17 @@ READS = Topic(
     dead_letter=_dlq("platewatch.reads.v1"),
     description="One normalized read per vehicle pass; consumed by hotlist and writer.",
 )
+READS_EARLY = Topic(
+    logical="platewatch.reads.early.v1",
+    key="read_id",
+    schema=reads_pb2.Read,
+    partitions=4,
+    # Only the hotlist reads it, at once; the final read of every pass is on READS.
+    retention_ms=DAY_MS,
+    max_message_bytes=4_194_304,
+    dead_letter=_dlq("platewatch.reads.early.v1"),
+    description="Early (provisional) reads of still-open passes, normalizer to hotlist only; never stored.",
+)
 ALERTS = Topic(
     logical="platewatch.alerts.v1",
     key="alert_id",
@@ -147,6 +158,7 @@ PIPELINE_TOPICS: tuple[Topic, ...] = (
     CAMERA_STATUS,
     RAW_READS,
     READS,
+    READS_EARLY,
     ALERTS,
     HOTLIST_CHANGES,
     NORMALIZER_STATE,

@@ -1,8 +1,9 @@
 """Hotlist service entry point: the gRPC management API plus the read-matching loop.
 
-`serve` replays the hotlist change log, then (and only then) starts matching `READS` against it
-and publishing `Alert`s to `ALERTS`. Read offsets are committed only after every alert of the batch
-has been acknowledged by the broker; a replay after a crash re-publishes alerts under the same ids.
+`serve` replays the hotlist change log, then (and only then) starts matching `READS` and
+`READS_EARLY` against it and publishing `Alert`s to `ALERTS` (early alerting: see alerts.py). Read
+offsets are committed only after every alert of the batch has been acknowledged by the broker; a replay
+after a crash re-publishes alerts under the same ids.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
 from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY
 from services.common.pb.platewatch.v1 import alerts_pb2, hotlist_pb2, hotlist_pb2_grpc, reads_pb2
-from services.common.topics import ALERTS, READS
-from services.hotlist.alerts import build_alert
+from services.common.topics import ALERTS, READS, READS_EARLY
+from services.hotlist.alerts import PassAlerts
 from services.hotlist.changelog import SERVICE, ChangeLog, now_timestamp
 from services.hotlist.grpc_service import HotlistServicer
 from services.hotlist.matcher import HotlistIndex, epoch_seconds, list_age_seconds
 from services.hotlist.metrics import (
+    ALERTS_PROVISIONAL,
     ALERTS_RAISED,
+    ALERTS_SUPERSEDED,
+    EARLY_READS_SKIPPED,
     HOTLIST_AGE,
     HOTLIST_ENTRIES,
     HOTLISTS,
@@ -156,7 +160,8 @@ async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task
 async def _match_reads(
     stop: asyncio.Event, settings: HotlistSettings, changelog: ChangeLog, producer: AIOKafkaProducer
 ) -> None:
-    """Consume READS and publish an Alert per hit; commit each batch once its alerts are durable."""
+    """Consume READS (final reads) and READS_EARLY (early reads of open passes) and publish the alerts
+    `PassAlerts` derives; commit each poll's offsets once all its alerts are durable."""
     # Matching against a half-replayed change log would silently miss alerts.
     ready = asyncio.create_task(changelog.wait_ready())
     stop_waiter = asyncio.create_task(stop.wait())
@@ -167,57 +172,72 @@ async def _match_reads(
         return
     # The topic prefix isolates whole stacks on one broker, consumer groups included.
     group = f"{settings.topic_prefix}{settings.hotlist_consumer_group}"
-    consumer = make_consumer(settings.kafka_bootstrap, group, READS.name(settings.topic_prefix))
+    topics = [READS.name(settings.topic_prefix)]
+    if settings.hotlist_early_reads:
+        topics.append(READS_EARLY.name(settings.topic_prefix))
+    consumer = make_consumer(
+        settings.kafka_bootstrap, group, *topics, fetch_max_wait_ms=settings.hotlist_fetch_max_wait_ms
+    )
     await consumer.start()
-    log.info("matching reads", extra={"topic": READS.name(settings.topic_prefix)})
+    log.info("matching reads", extra={"topics": topics})
+    pass_alerts = PassAlerts()
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=settings.hotlist_max_batch)
             if not batches:
                 continue
-            offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-            for tp, records in batches.items():
-                await _match_batch(records, settings, changelog.index, producer)
-                offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
-            await consumer.commit(offsets)
+            await _match_batch(batches, settings, changelog.index, producer, pass_alerts)
+            await consumer.commit(
+                {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batches.items()}
+            )
     finally:
         await consumer.stop()
 
 
 async def _match_batch(
-    records: list[ConsumerRecord], settings: HotlistSettings, index: HotlistIndex, producer: AIOKafkaProducer
+    batches: dict[TopicPartition, list[ConsumerRecord]],
+    settings: HotlistSettings,
+    index: HotlistIndex,
+    producer: AIOKafkaProducer,
+    pass_alerts: PassAlerts,
 ) -> None:
     alerts_topic = ALERTS.name(settings.topic_prefix)
+    early_topic = READS_EARLY.name(settings.topic_prefix)
+    # Final reads first: an early read fetched together with its pass's final read is then ignored.
+    ordered = sorted(batches.items(), key=lambda item: item[0].topic == early_topic)
     pending: list[Awaitable[object]] = []
     alerted_reads: list[reads_pb2.Read] = []
-    raised_alerts = []
-    for record in records:
-        MESSAGES_CONSUMED.labels(SERVICE, READS.logical).inc()
-        try:
-            read = decode(READS, record.value)
-        except DeadLetterError as error:
-            await send_dead_letter(
-                producer, READS, record, error, service=SERVICE, prefix=settings.topic_prefix
-            )
-            continue
-        assert isinstance(read, reads_pb2.Read)
-        started = time.perf_counter()
-        matches = index.match_read(read, time.time())
-        MATCH_LATENCY.observe(time.perf_counter() - started)
-        READS_CHECKED.inc()
-        if not matches:
-            continue
-        READS_MATCHED.inc()
-        raised_at = now_timestamp()
-        for match in matches:
-            alert = build_alert(read, match, raised_at)
-            pending.append(
-                await producer.send(
-                    alerts_topic, key=alert.alert_id.encode(), value=alert.SerializeToString()
+    raised_alerts: list[alerts_pb2.Alert] = []
+    for tp, records in ordered:
+        topic = READS_EARLY if tp.topic == early_topic else READS
+        for record in records:
+            MESSAGES_CONSUMED.labels(SERVICE, topic.logical).inc()
+            try:
+                read = decode(topic, record.value)
+            except DeadLetterError as error:
+                await send_dead_letter(
+                    producer, topic, record, error, service=SERVICE, prefix=settings.topic_prefix
                 )
-            )
-            raised_alerts.append(alert)
-        alerted_reads.append(read)
+                continue
+            assert isinstance(read, reads_pb2.Read)
+            started = time.perf_counter()
+            skipped_before = pass_alerts.early_skipped
+            alerts = pass_alerts.alerts(read, index, time.time(), now_timestamp())
+            MATCH_LATENCY.observe(time.perf_counter() - started)
+            READS_CHECKED.inc()
+            if pass_alerts.early_skipped != skipped_before:
+                EARLY_READS_SKIPPED.inc()
+            if not alerts:
+                continue
+            READS_MATCHED.inc()
+            for alert in alerts:
+                pending.append(
+                    await producer.send(
+                        alerts_topic, key=alert.alert_id.encode(), value=alert.SerializeToString()
+                    )
+                )
+                raised_alerts.append(alert)
+            alerted_reads.append(read)
     # The batch counts as done only once the broker holds every alert.
     await asyncio.gather(*pending)
     now = time.time()
@@ -229,6 +249,10 @@ async def _match_batch(
             stale=str(alert.stale).lower(),
             region_mismatch=str(alert.region_mismatch).lower(),
         ).inc()
+        if alert.provisional:
+            ALERTS_PROVISIONAL.inc()
+        if alert.superseded:
+            ALERTS_SUPERSEDED.inc()
         log.info(
             "alert raised",
             extra={
@@ -237,6 +261,8 @@ async def _match_batch(
                 "hotlist_id": alert.entry.hotlist_id,
                 "entry_id": alert.entry.entry_id,
                 "match_kind": _match_kind_name(alert.match_kind),
+                "provisional": alert.provisional,
+                "superseded": alert.superseded,
             },
         )
     for read in alerted_reads:

@@ -22,3 +22,14 @@ HOTLIST_AGE = Gauge(
     "platewatch_hotlist_list_age_seconds", "Seconds since each hotlist was last refreshed", ["hotlist_id"]
 )
 CHANGES_APPLIED = Counter("platewatch_hotlist_changes_applied_total", "Change-log records applied")
+ALERTS_PROVISIONAL = Counter(
+    "platewatch_hotlist_provisional_alerts_total",
+    "Alerts raised from early (provisional) reads of open passes",
+)
+ALERTS_SUPERSEDED = Counter(
+    "platewatch_hotlist_alerts_superseded_total",
+    "Early alerts withdrawn because the pass's final read no longer matches their entry",
+)
+EARLY_READS_SKIPPED = Counter(
+    "platewatch_hotlist_early_reads_skipped_total", "Early reads ignored because their final read came first"
+)

@@ -57,7 +57,7 @@ from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
 from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
-from services.common.topics import NORMALIZER_STATE, RAW_READS, READS
+from services.common.topics import NORMALIZER_STATE, RAW_READS, READS, READS_EARLY
 from services.normalizer import metrics
 from services.normalizer.cameras import CameraDirectory
 from services.normalizer.grammar import default_grammar
@@ -110,6 +110,7 @@ class Normalizer:
         prefix = settings.topic_prefix
         self.raw_topic = RAW_READS.name(prefix)
         self.reads_topic = READS.name(prefix)
+        self.early_topic = READS_EARLY.name(prefix)
         self.state_tp = TopicPartition(NORMALIZER_STATE.name(prefix), 0)
         self.grammar = default_grammar()
         self.cameras = CameraDirectory(settings.cameras_file)
@@ -299,8 +300,15 @@ class Normalizer:
         if not touched and not dead:
             return
         reads = [read for read in (self._to_read(track) for track in closed) if read is not None]
+        early: list[reads_pb2.Read] = []
+        if self.settings.early_reads:
+            for tp in touched:
+                for track, _ in self.trackers[tp].take_early(
+                    self.grammar, self.settings.early_read_confidence, self.settings.min_frames
+                ):
+                    early.append(self._to_early_read(track))
         try:
-            await self._commit(reads, dead, touched, offsets)
+            await self._commit(reads, early, dead, touched, offsets)
         except ProducerFenced:
             log.error("fenced by a newer normalizer with the same instance id; exiting")
             raise
@@ -312,7 +320,9 @@ class Normalizer:
         self.next_offset.update(offsets)
         metrics.TRANSACTIONS.inc()
         metrics.READS_OUT.inc(len(reads))
+        metrics.EARLY_READS_OUT.inc(len(early))
         MESSAGES_PRODUCED.labels(SERVICE, READS.logical).inc(len(reads))
+        MESSAGES_PRODUCED.labels(SERVICE, READS_EARLY.logical).inc(len(early))
         for read in reads:
             metrics.FRAMES_PER_READ.observe(read.frames)
         metrics.OPEN_TRACKS.set(self._open_tracks())
@@ -320,11 +330,18 @@ class Normalizer:
     async def _commit(
         self,
         reads: list[reads_pb2.Read],
+        early: list[reads_pb2.Read],
         dead: list[_DeadLetter],
         touched: set[TopicPartition],
         offsets: dict[TopicPartition, int],
     ) -> None:
         async with self.producer.transaction():
+            # Early reads first: in a transaction that also closes other passes they reach the hotlist
+            # no later than those final reads.
+            for read in early:
+                await self.producer.send(
+                    self.early_topic, key=read.read_id.encode(), value=read.SerializeToString()
+                )
             for read in reads:
                 await self.producer.send(
                     self.reads_topic, key=read.read_id.encode(), value=read.SerializeToString()
@@ -373,16 +390,31 @@ class Normalizer:
             return False
         return await self.consumer.position(tp) >= end
 
-    def _to_read(self, track: Track) -> reads_pb2.Read | None:
+    def _build(self, track: Track) -> reads_pb2.Read:
         meta = self.cameras.get(track.camera_id, time.monotonic())
         camera = common_pb2.CameraInfo(camera_id=track.camera_id)
         if meta is not None:
             camera.CopyFrom(meta.info)
         if not camera.agency_id:
             camera.agency_id = track.agency_id
-        read = build_read(track, camera, self.grammar, time.time_ns(), meta.heading_deg if meta else None)
+        return build_read(track, camera, self.grammar, time.time_ns(), meta.heading_deg if meta else None)
+
+    def _to_early_read(self, track: Track) -> reads_pb2.Read:
+        read = self._build(track)
+        read.provisional = True
+        return read
+
+    def _to_read(self, track: Track) -> reads_pb2.Read | None:
+        read = self._build(track)
         reason = ""
-        if not read.plate:
+        if track.early_plate is not None:
+            # The hotlist may have alerted on the early read: the final read is always emitted (and
+            # stored), as the evidence behind that alert and so the hotlist can settle it.
+            read.provisional_plate = track.early_plate
+            read.provisional_region = track.early_region
+            if not read.plate:
+                reason = "no_text"
+        elif not read.plate:
             reason = "no_text"
         elif read.frames < self.settings.min_frames:
             reason = "min_frames"

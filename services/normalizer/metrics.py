@@ -21,3 +21,6 @@ TRANSACTION_ABORTS = Counter(
     "platewatch_normalizer_transaction_aborts_total", "Kafka transactions aborted (state rolled back)"
 )
 TRANSACTIONS = Counter("platewatch_normalizer_transactions_total", "Kafka transactions committed")
+EARLY_READS_OUT = Counter(
+    "platewatch_normalizer_early_reads_total", "Early (provisional) reads of open passes produced"
+)

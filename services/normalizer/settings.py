@@ -19,6 +19,12 @@ class NormalizerSettings(CommonSettings):
     # Passes with fewer frames or a lower consensus confidence are dropped, not emitted.
     min_frames: int = 1
     min_confidence: float = 0.0
+    # Early reads (topic READS_EARLY, for the hotlist only): once per pass, in the first transaction
+    # after its consensus text is grammar-valid and backed by one frame with at least this top-candidate
+    # confidence or by two agreeing frames (and it has `min_frames`), so hotlist hits need not wait for
+    # the pass to close (`pass_gap_s`).
+    early_reads: bool = True
+    early_read_confidence: float = 0.9
     # Stable per process instance: the Kafka transactional id is "<prefix>normalizer-<instance_id>", so a
     # restarted instance fences its previous incarnation.
     instance_id: str = Field(default_factory=socket.gethostname)

@@ -39,7 +39,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
-from services.normalizer.grammar import PlateGrammar, strip_text
+from services.normalizer.grammar import CleanPlate, PlateGrammar, strip_text
 
 # Frames kept per track for voting; a parked car would otherwise grow a track without bound.
 MAX_VOTING_FRAMES = 48
@@ -98,6 +98,24 @@ class Track:
     best_raw: reads_pb2.RawRead | None = None
     # Whether a committed state record of this track may exist (closing it then needs a tombstone).
     persisted: bool = False
+    # Plate and region of the early read emitted for this pass (None: none yet); see `early_plate`.
+    early_plate: str | None = None
+    early_region: str = ""
+    # Derived from `votes` and `best` (kept up to date by `add`) so that matching a raw read against the
+    # open tracks of its camera needs no per-comparison work: texts of the recent frames and the best
+    # one with their character sets, and the recent frames' sequence numbers.
+    match_texts: list[tuple[str, frozenset[str]]] = field(default_factory=list, repr=False)
+    recent_frames: frozenset[int] = field(default_factory=frozenset, repr=False)
+
+    def __post_init__(self) -> None:
+        self._refresh_match_keys()
+
+    def _refresh_match_keys(self) -> None:
+        recent = self.votes[-RECENT_TEXTS:]
+        texts = {v.text for v in recent}
+        texts.add(self.best.text)
+        self.match_texts = [(text, frozenset(text)) for text in texts]
+        self.recent_frames = frozenset(v.frame_sequence for v in recent)
 
     @cached_property
     def read_id(self) -> str:
@@ -118,6 +136,7 @@ class Track:
             # Drop the least confident frame; the best one always has the highest confidence.
             weakest = min(range(len(self.votes)), key=lambda i: self.votes[i].confidence)
             del self.votes[weakest]
+        self._refresh_match_keys()
 
 
 def make_read_id(camera_id: str, frame_sequence: int, plate_index: int, captured_at_ns: int) -> str:
@@ -223,6 +242,9 @@ class PassTracker:
         self.pass_gap_ns = int(pass_gap_s * 1_000_000_000)
         self.tracks: dict[str, list[Track]] = defaultdict(list)
         self.watermarks: dict[str, int] = {}
+        # Per camera, a lower bound of its open tracks' last_seen_ns: most raw reads close nothing, and
+        # this spares them a scan of the camera's open tracks.
+        self._oldest_seen: dict[str, int] = {}
         self._open = 0
         # Since the last `take_changes`: open tracks created or changed (by read_id), and the read_ids of
         # persisted tracks that closed.
@@ -240,14 +262,20 @@ class PassTracker:
         self.watermarks[camera] = watermark
         open_tracks = self.tracks[camera]
         horizon = watermark - self.pass_gap_ns
-        closed = [t for t in open_tracks if t.last_seen_ns < horizon]
-        if closed:
-            open_tracks[:] = [t for t in open_tracks if t.last_seen_ns >= horizon]
-            self._forget(closed)
+        closed: list[Track] = []
+        if open_tracks and self._oldest_seen.get(camera, horizon) < horizon:
+            closed = [t for t in open_tracks if t.last_seen_ns < horizon]
+            if closed:
+                open_tracks[:] = [t for t in open_tracks if t.last_seen_ns >= horizon]
+                self._forget(closed)
+            if open_tracks:
+                self._oldest_seen[camera] = min(t.last_seen_ns for t in open_tracks)
         if obs.candidates:
             track = self._match(open_tracks, obs)
             if track is None:
                 track = self._start(raw, obs)
+                if not open_tracks:
+                    self._oldest_seen[camera] = track.last_seen_ns
                 open_tracks.append(track)
                 self._open += 1
             else:
@@ -255,11 +283,13 @@ class PassTracker:
             self._changed[track.read_id] = track
         if not open_tracks:
             del self.tracks[camera]
+            self._oldest_seen.pop(camera, None)
         return closed
 
     def close_all(self) -> list[Track]:
         closed = [t for tracks in self.tracks.values() for t in tracks]
         self.tracks.clear()
+        self._oldest_seen.clear()
         self._forget(closed)
         return closed
 
@@ -287,28 +317,57 @@ class PassTracker:
         )
 
     def _match(self, tracks: list[Track], obs: Observation) -> Track | None:
+        """The open track `obs` continues: the smallest text distance, then the nearest box."""
         best: tuple[int, float, Track] | None = None
         limit = max(_max_text_distance(obs.text), len(obs.text) // 2)
+        gap = self.pass_gap_ns
+        captured = obs.captured_at_ns
+        frame = obs.frame_sequence
+        # (text, its length, its character set) of the two best candidates, computed once per raw read.
+        wanted = [(c.text, len(c.text), frozenset(c.text)) for c in obs.candidates[:2]]
+        nx, ny = _centre(obs.box)
         for track in tracks:
-            if abs(obs.captured_at_ns - track.last_seen_ns) > self.pass_gap_ns:
-                continue
-            if any(v.frame_sequence == obs.frame_sequence for v in track.votes[-RECENT_TEXTS:]):
-                continue  # two plates in one frame are two vehicles
-            texts = {v.text for v in track.votes[-RECENT_TEXTS:]} | {track.best.text}
-            distance = min(edit_distance(c.text, t, limit) for c in obs.candidates[:2] for t in texts)
+            if abs(captured - track.last_seen_ns) > gap or frame in track.recent_frames:
+                continue  # too far apart in time; or two plates in one frame, i.e. two vehicles
+            distance = limit + 1
+            for text, length, chars in wanted:
+                for track_text, track_chars in track.match_texts:
+                    if text == track_text:
+                        distance = 0
+                        break
+                    # Cheap lower bounds before the edit distance: the length difference, and the
+                    # characters missing from the track's text (each needs its own edit).
+                    if abs(length - len(track_text)) > limit or len(chars - track_chars) > limit:
+                        continue
+                    distance = min(distance, edit_distance(text, track_text, limit))
+                if distance == 0:
+                    break
             # The same text may reappear anywhere (occlusion, detector flicker); a similar text must
             # also continue the track's motion: two vehicles in a row can carry plates one or two
             # characters apart (fleets, sequential issues), and only the box tells them apart.
-            same_text = distance == 0
-            similar = distance <= limit
-            similar_and_continuing = similar and _box_continues(track, obs.box)
-            if not (same_text or similar_and_continuing):
+            if distance > limit or (distance > 0 and not _box_continues(track, obs.box)):
                 continue
-            (lx, ly), (nx, ny) = _centre(track.last.box), _centre(obs.box)
+            lx, ly = _centre(track.last.box)
             score = (distance, math.hypot(nx - lx, ny - ly))
             if best is None or score < best[:2]:
                 best = (*score, track)
         return best[2] if best else None
+
+    def take_early(
+        self, grammar: PlateGrammar, confident: float, min_frames: int
+    ) -> list[tuple[Track, CleanPlate]]:
+        """Open tracks changed since the last `take_changes` that now deserve an early read (see
+        `early_plate`) and had none; each is marked (`early_plate`) so it gets only one. Call before
+        `take_changes`: the marks are part of the state written with the early reads."""
+        ready: list[tuple[Track, CleanPlate]] = []
+        for track in self._changed.values():
+            if track.early_plate is not None or track.frames < min_frames:
+                continue
+            plate = early_plate(track, grammar, confident)
+            if plate is not None:
+                track.early_plate, track.early_region = plate.text, plate.region
+                ready.append((track, plate))
+        return ready
 
     # -- incremental state (the service stores it in NORMALIZER_STATE) --
 
@@ -348,6 +407,9 @@ class PassTracker:
             tracker.tracks[track.camera_id].append(track)
             tracker._changed[track.read_id] = track
         tracker._open = sum(len(t) for t in tracker.tracks.values())
+        tracker._oldest_seen = {
+            camera: min(t.last_seen_ns for t in tracks) for camera, tracks in tracker.tracks.items() if tracks
+        }
         return tracker
 
     def missing_best_frames(self) -> list[Track]:
@@ -390,6 +452,7 @@ def track_state(track: Track) -> dict[str, Any]:
         "seen": [track.first_seen_ns, track.last_seen_ns],
         "frames": track.frames,
         "votes": [_obs_to_list(v) for v in track.votes],
+        **({"early": [track.early_plate, track.early_region]} if track.early_plate is not None else {}),
     }
 
 
@@ -409,6 +472,8 @@ def _track_from_dict(item: dict[str, Any]) -> Track:
         frames=int(item["frames"]),
         votes=[_obs_from_list(v) for v in item["votes"]],
         best_raw=None,
+        early_plate=item["early"][0] if "early" in item else None,
+        early_region=item["early"][1] if "early" in item else "",
     )
 
 
@@ -462,6 +527,20 @@ def consensus(votes: list[Observation]) -> Consensus:
     others = sorted((t for t in support if t != text), key=lambda t: -support[t])
     alternatives = [(t, support[t] / len(votes)) for t in others[: CANDIDATES_PER_READ - 1]]
     return Consensus(text, confidence, [(text, confidence), *alternatives])
+
+
+def early_plate(track: Track, grammar: PlateGrammar, confident: float) -> CleanPlate | None:
+    """The plate an early read of this still-open pass may carry, or None when not sure enough yet:
+    the consensus text of the frames so far must be grammar-valid (a known plate format) and backed by
+    either one frame with top-candidate confidence >= `confident` or two frames agreeing on it."""
+    voted = consensus(track.votes)
+    if not voted.text:
+        return None
+    agreeing = [v for v in track.votes if v.text == voted.text]
+    if len(agreeing) < 2 and not any(v.confidence >= confident for v in agreeing):
+        return None
+    plate = grammar.clean(voted.text)
+    return plate if plate.format_known else None
 
 
 def direction_of_travel(

@@ -47,7 +47,7 @@ MATCH_KIND_CONFUSABLE: MatchKind
 MATCH_KIND_WILDCARD: MatchKind
 
 class Alert(_message.Message):
-    __slots__ = ("alert_id", "read", "entry", "hotlist_name", "match_kind", "region_mismatch", "stale", "list_age_seconds", "status", "raised_at", "outcome", "confirmed_by", "confirmed_at", "dispatched_by", "dispatched_at", "dismissed_by", "dismissed_at", "outcome_recorded_by", "outcome_recorded_at", "note", "updated_at")
+    __slots__ = ("alert_id", "read", "entry", "hotlist_name", "match_kind", "region_mismatch", "stale", "list_age_seconds", "status", "raised_at", "outcome", "confirmed_by", "confirmed_at", "dispatched_by", "dispatched_at", "dismissed_by", "dismissed_at", "outcome_recorded_by", "outcome_recorded_at", "note", "updated_at", "provisional", "superseded")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,8 @@ class Alert(_message.Message):
     OUTCOME_RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONAL_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     read: _reads_pb2.Read
     entry: _hotlist_pb2.HotlistEntry
@@ -90,4 +92,6 @@ class Alert(_message.Message):
     outcome_recorded_at: _timestamp_pb2.Timestamp
     note: str
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, alert_id: _Optional[str] = ..., read: _Optional[_Union[_reads_pb2.Read, _Mapping]] = ..., entry: _Optional[_Union[_hotlist_pb2.HotlistEntry, _Mapping]] = ..., hotlist_name: _Optional[str] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., region_mismatch: bool = ..., stale: bool = ..., list_age_seconds: _Optional[int] = ..., status: _Optional[_Union[AlertStatus, str]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[AlertOutcome, str]] = ..., confirmed_by: _Optional[str] = ..., confirmed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dispatched_by: _Optional[str] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dismissed_by: _Optional[str] = ..., dismissed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome_recorded_by: _Optional[str] = ..., outcome_recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    provisional: bool
+    superseded: bool
+    def __init__(self, alert_id: _Optional[str] = ..., read: _Optional[_Union[_reads_pb2.Read, _Mapping]] = ..., entry: _Optional[_Union[_hotlist_pb2.HotlistEntry, _Mapping]] = ..., hotlist_name: _Optional[str] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., region_mismatch: bool = ..., stale: bool = ..., list_age_seconds: _Optional[int] = ..., status: _Optional[_Union[AlertStatus, str]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[AlertOutcome, str]] = ..., confirmed_by: _Optional[str] = ..., confirmed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dispatched_by: _Optional[str] = ..., dispatched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dismissed_by: _Optional[str] = ..., dismissed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome_recorded_by: _Optional[str] = ..., outcome_recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provisional: bool = ..., superseded: bool = ...) -> None: ...

@@ -45,7 +45,7 @@ class RawRead(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., frame_sequence: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., plate_index: _Optional[int] = ..., box: _Optional[_Union[_common_pb2.Box, _Mapping]] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.TextCandidate, _Mapping]]] = ..., detection_confidence: _Optional[float] = ..., crop_jpeg: _Optional[bytes] = ..., frame_thumbnail_jpeg: _Optional[bytes] = ..., vehicle: _Optional[_Union[_common_pb2.Vehicle, _Mapping]] = ..., model_version: _Optional[str] = ..., inferred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Read(_message.Message):
-    __slots__ = ("read_id", "plate", "region", "format_known", "confidence", "candidates", "camera", "first_seen", "last_seen", "captured_at", "direction", "box", "crop_jpeg", "frame_thumbnail_jpeg", "vehicle", "frames", "normalized_at")
+    __slots__ = ("read_id", "plate", "region", "format_known", "confidence", "candidates", "camera", "first_seen", "last_seen", "captured_at", "direction", "box", "crop_jpeg", "frame_thumbnail_jpeg", "vehicle", "frames", "normalized_at", "provisional", "provisional_plate", "provisional_region")
     READ_ID_FIELD_NUMBER: _ClassVar[int]
     PLATE_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,9 @@ class Read(_message.Message):
     VEHICLE_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     NORMALIZED_AT_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONAL_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONAL_PLATE_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONAL_REGION_FIELD_NUMBER: _ClassVar[int]
     read_id: str
     plate: str
     region: str
@@ -80,4 +83,7 @@ class Read(_message.Message):
     vehicle: _common_pb2.Vehicle
     frames: int
     normalized_at: _timestamp_pb2.Timestamp
-    def __init__(self, read_id: _Optional[str] = ..., plate: _Optional[str] = ..., region: _Optional[str] = ..., format_known: bool = ..., confidence: _Optional[float] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.TextCandidate, _Mapping]]] = ..., camera: _Optional[_Union[_common_pb2.CameraInfo, _Mapping]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., direction: _Optional[str] = ..., box: _Optional[_Union[_common_pb2.Box, _Mapping]] = ..., crop_jpeg: _Optional[bytes] = ..., frame_thumbnail_jpeg: _Optional[bytes] = ..., vehicle: _Optional[_Union[_common_pb2.Vehicle, _Mapping]] = ..., frames: _Optional[int] = ..., normalized_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    provisional: bool
+    provisional_plate: str
+    provisional_region: str
+    def __init__(self, read_id: _Optional[str] = ..., plate: _Optional[str] = ..., region: _Optional[str] = ..., format_known: bool = ..., confidence: _Optional[float] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.TextCandidate, _Mapping]]] = ..., camera: _Optional[_Union[_common_pb2.CameraInfo, _Mapping]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., direction: _Optional[str] = ..., box: _Optional[_Union[_common_pb2.Box, _Mapping]] = ..., crop_jpeg: _Optional[bytes] = ..., frame_thumbnail_jpeg: _Optional[bytes] = ..., vehicle: _Optional[_Union[_common_pb2.Vehicle, _Mapping]] = ..., frames: _Optional[int] = ..., normalized_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provisional: bool = ..., provisional_plate: _Optional[str] = ..., provisional_region: _Optional[str] = ...) -> None: ...
