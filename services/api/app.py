@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from services.api.alert_workflow import InvalidAction, TransitionRefused, apply_action, is_update
 from services.api.backends import Backend, BackendError, Backends
 from services.api.broker import AlertBroker
+from services.api.console_routes import install_console
 from services.api.hotlist_import import router as hotlist_import_router
 from services.api.landing import LANDING_HTML
 from services.api.models import (
@@ -501,4 +502,5 @@ def create_app(
     app.add_exception_handler(BackendError, _backend_error)
     for router in (reads_router, hotlists_router, hotlist_import_router, alerts_router, system_router):
         app.include_router(router)
+    install_console(app)
     return app
