@@ -45,3 +45,18 @@ def rec_output(probs: np.ndarray, k: int = TOP_K) -> tuple[np.ndarray, np.ndarra
     order = np.argsort(-top_probs, axis=2, kind="stable")
     indices = np.take_along_axis(top, order, axis=2).astype(np.int32)
     return indices, np.take_along_axis(top_probs, order, axis=2).astype(np.float32)
+
+
+# The plate CRNN (services/inference/training): grey crops squeezed to a fixed 32 x 128, each
+# normalized by its own mean and contrast (robust to night and glare); 32 CTC steps out.
+CRNN_HEIGHT = 32
+CRNN_WIDTH = 128
+CRNN_STEPS = 32
+
+
+def crnn_input(crops: np.ndarray) -> np.ndarray:
+    """UINT8 [N, 32, 128] grey crops -> float32 [N, 1, 32, 128], zero mean and unit contrast each."""
+    tensor = crops.astype(np.float32)
+    mean = tensor.mean(axis=(1, 2), keepdims=True)
+    std = tensor.std(axis=(1, 2), keepdims=True)
+    return np.ascontiguousarray(((tensor - mean) / (std + 8.0))[:, None])

@@ -273,3 +273,13 @@ def vehicle_colour(frame: np.ndarray, box: tuple[int, int, int, int]) -> tuple[s
     names, counts = np.unique(labels.astype(str), return_counts=True)
     best = int(np.argmax(counts))
     return str(names[best]), float(counts[best] / len(region))
+
+
+def crnn_input(crop: np.ndarray) -> np.ndarray:
+    """A BGR (or grey) crop as one [32, 128] grey uint8 plate-CRNN input, squeezed to fit (the
+    model is trained on crops of every aspect, from whole US plates to single text lines)."""
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    h, w = grey.shape[:2]
+    shrinking = h > model_io.CRNN_HEIGHT and w > model_io.CRNN_WIDTH
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(grey, (model_io.CRNN_WIDTH, model_io.CRNN_HEIGHT), interpolation=interpolation)

@@ -1,0 +1,89 @@
+"""The shared openalpr dev sets as labelled plate crops, and the fixed train / held-out split.
+
+US: `openalpr-us-crops/groundtruth.csv` (`file,state,PLATE`), one plate crop per file.
+EU: `openalpr-eu/*.txt` (`file<TAB>x<TAB>y<TAB>w<TAB>h<TAB>PLATE`), crops cut from the frames' boxes.
+The datasets are AGPL: read in place, never copied into the repo.
+
+`split_of(name)` puts each file in "train" or "heldout" by a hash of its name, so the split is
+stable across runs and machines; the recognizer may be fine-tuned on "train" only, and accuracy is
+reported on "heldout".
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DATASETS_DIR = Path("/work/shared/datasets")
+
+
+@dataclass(frozen=True)
+class LabelledCrop:
+    """One plate: where it comes from, its truth, and which split it belongs to."""
+
+    dataset: str
+    name: str
+    image_path: Path
+    box: tuple[int, int, int, int] | None  # None: the whole image is the crop
+    plate: str
+
+    @property
+    def split(self) -> str:
+        return split_of(self.name)
+
+    def load(self) -> np.ndarray | None:
+        """The crop as BGR uint8, or None when the image cannot be read."""
+        image = cv2.imread(str(self.image_path), cv2.IMREAD_COLOR)
+        if image is None:
+            return None
+        if self.box is None:
+            return image
+        x, y, w, h = self.box
+        crop = image[max(0, y) : y + h, max(0, x) : x + w]
+        return crop if crop.size else None
+
+
+def split_of(name: str) -> str:
+    """ "train" or "heldout", half and half, fixed by the file name."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "train" if digest[0] % 2 == 0 else "heldout"
+
+
+def us_crops(directory: Path = DATASETS_DIR / "openalpr-us-crops") -> list[LabelledCrop]:
+    """The US crops listed in groundtruth.csv (empty when the folder is absent)."""
+    truth = directory / "groundtruth.csv"
+    if not truth.is_file():
+        return []
+    crops = []
+    with truth.open(newline="") as handle:
+        for row in csv.reader(handle):
+            if len(row) >= 3 and row[0].lower().endswith((".png", ".jpg", ".jpeg")):
+                crops.append(LabelledCrop("us", row[0], directory / row[0], None, row[2].strip().upper()))
+    return crops
+
+
+def boxed_images(directory: Path, dataset: str) -> list[LabelledCrop]:
+    """Plates of an openalpr benchmark folder (image + `.txt` per image with `file x y w h PLATE`)."""
+    crops = []
+    for label_file in sorted(directory.glob("*.txt")):
+        for line in label_file.read_text().splitlines():
+            fields = line.split()
+            if len(fields) < 6:
+                continue
+            x, y, w, h = (int(v) for v in fields[1:5])
+            crops.append(
+                LabelledCrop(
+                    dataset, fields[0], directory / fields[0], (x, y, w, h), fields[5].strip().upper()
+                )
+            )
+    return crops
+
+
+def eu_crops(directory: Path = DATASETS_DIR / "openalpr-eu") -> list[LabelledCrop]:
+    """The EU plates as crops cut from their boxes (empty when the folder is absent)."""
+    return boxed_images(directory, "eu") if directory.is_dir() else []

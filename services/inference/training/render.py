@@ -1,0 +1,530 @@
+"""Synthetic licence plates for training the plate recognizer (CRNN/CTC).
+
+`render_sample(rng, fonts)` returns a BGR crop (what a detector would hand the recognizer: the whole
+plate with some surroundings, or only the registration line) and its label: the registration
+characters only, upper case, no separators. Words printed around the registration (US state
+names, slogans, dealer frames, country codes, stickers) are drawn but never part of the label, so
+the model learns to ignore them.
+
+Formats come from `PLATE_STYLES` (data, not code branches): US (2:1, scenic backgrounds, state name
+and slogan), EU (520x110, blue band), Brazil old (grey, city line) and Mercosur (blue top band).
+Fonts: TrueType/OpenType faces found by `find_fonts()` (Debian `fonts-*` packages unpacked under
+var/fonts, plus system fonts); fonts are training inputs only and never shipped.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+
+FONT_DIRS = (Path("var/fonts/root/usr/share/fonts"), Path("/usr/share/fonts"))
+# Faces that look nothing like plate lettering (scripts, maths, monospace code fonts with slashed zeros).
+_SKIP_FONT_WORDS = ("italic", "oblique", "math", "light", "thin", "comfortaa", "code", "libertine", "mono")
+
+US_STATES = (
+    (
+        "Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia Hawaii "
+        "Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts Michigan "
+        "Minnesota Mississippi Missouri Montana Nebraska Nevada New_Hampshire New_Jersey New_Mexico "
+        "New_York North_Carolina North_Dakota Ohio Oklahoma Oregon Pennsylvania Rhode_Island "
+        "South_Carolina South_Dakota Tennessee Texas Utah Vermont Virginia Washington West_Virginia "
+        "Wisconsin Wyoming Washington_D.C."
+    )
+    .replace("_", " ")
+    .split()
+)
+US_SLOGANS = (
+    "Sunshine State",
+    "Garden State",
+    "First in Flight",
+    "Ocean State",
+    "The First State",
+    "Land of Enchantment",
+    "Live Free or Die",
+    "Great Faces. Great Places.",
+    "Famous Potatoes",
+    "Land of Lincoln",
+    "Empire State",
+    "Taxation Without Representation",
+    "The Silver State",
+    "Green Mountain State",
+    "Explore Minnesota",
+    "dmv.ca.gov",
+    "Sportsman's Paradise",
+    "Keystone State",
+    "Lone Star State",
+    "Centennial State",
+    "America's Dairyland",
+    "Virginia is for Lovers",
+    "Wild Wonderful",
+    "Grand Canyon State",
+    "Aloha State",
+    "Peach State",
+    "In God We Trust",
+    "Jamestown 1607-2007",
+)
+DEALERS = ("TOYOTA", "HONDA OF OAK LAWN", "FORD", "CHEVROLET", "AUTO MALL", "NISSAN", "SUBARU", "KIA")
+EU_COUNTRIES = ("SK", "D", "F", "I", "PL", "NL", "CZ", "A", "B", "E", "P", "H", "RO", "SLO", "HR", "LT")
+BR_CITIES = ("SP - SAO PAULO", "RJ - RIO DE JANEIRO", "MG - BELO HORIZONTE", "PR - CURITIBA", "BA - SALVADOR")
+
+
+@dataclass(frozen=True)
+class PlateStyle:
+    """One family of plates: canvas size, registration patterns (L letter, 9 digit, A either,
+    ' ' / '-' a separator spot), and the furniture around the text."""
+
+    name: str
+    size: tuple[int, int]
+    patterns: tuple[str, ...]
+    weight: float
+    text_height: tuple[float, float]  # registration cap height as a share of plate height
+    text_center_y: float  # vertical centre of the registration as a share of plate height
+
+
+PLATE_STYLES = (
+    PlateStyle(
+        "us",
+        (300, 150),
+        (
+            "LLL 999",
+            "999 LLL",
+            "9LLL999",
+            "LLL-9999",
+            "LLL 9999",
+            "99L 999",
+            "999-999",
+            "999999",
+            "9LL 99",
+            "LL-9999",
+            "LLL999",
+            "9L99999",
+            "AAAAAA",
+            "AAAAA",
+            "AAAA",
+            "AAAAAAA",
+            "LL 99999",
+            "999 9LL",
+            "L99 9LL",
+        ),
+        0.55,
+        (0.40, 0.56),
+        0.52,
+    ),
+    PlateStyle(
+        "eu",
+        (520, 112),
+        ("LL-999LL", "LL 999LL", "LLL-LL 999", "LL-999-LL", "LL 99999", "9L9 9999", "LLL 9999", "LL-LL 999"),
+        0.3,
+        (0.62, 0.72),
+        0.5,
+    ),
+    PlateStyle("br-old", (400, 130), ("LLL-9999", "LLL 9999"), 0.07, (0.48, 0.56), 0.62),
+    PlateStyle("br-mercosur", (400, 130), ("LLL9L99",), 0.08, (0.50, 0.58), 0.6),
+)
+
+
+@lru_cache(maxsize=1)
+def find_fonts(extra_dirs: tuple[Path, ...] = ()) -> tuple[Path, ...]:
+    """Plate-like font files (sans, regular to black) under FONT_DIRS and `extra_dirs`, sorted."""
+    found: set[Path] = set()
+    for directory in (*extra_dirs, *FONT_DIRS):
+        if not directory.is_dir():
+            continue
+        for path in directory.rglob("*"):
+            if path.suffix.lower() not in (".ttf", ".otf"):
+                continue
+            lower = path.name.lower()
+            if any(word in lower for word in _SKIP_FONT_WORDS):
+                continue
+            if "serif" in lower and "sans" not in lower:
+                continue
+            found.add(path)
+    # The same face shipped by two packages counts once.
+    unique = {p.name: p for p in sorted(found)}
+    return tuple(sorted(unique.values()))
+
+
+@lru_cache(maxsize=512)
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+def random_registration(rng: np.random.Generator, pattern: str) -> tuple[str, str]:
+    """(printed text with separators, label) for a pattern."""
+    printed = []
+    for symbol in pattern:
+        if symbol == "L":
+            printed.append(LETTERS[rng.integers(26)])
+        elif symbol == "9":
+            printed.append(DIGITS[rng.integers(10)])
+        elif symbol == "A":
+            printed.append(ALPHABET[rng.integers(36)])
+        else:
+            printed.append(symbol)
+    text = "".join(printed)
+    return text, "".join(ch for ch in text if ch in ALPHABET)
+
+
+def _colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(low, high, 3))  # type: ignore[return-value]
+
+
+def _dark_ink(rng: np.random.Generator) -> tuple[int, int, int]:
+    choice = rng.random()
+    if choice < 0.45:
+        return _colour(rng, 0, 50)
+    if choice < 0.7:  # navy / blue
+        return (int(rng.integers(0, 60)), int(rng.integers(0, 70)), int(rng.integers(90, 180)))
+    if choice < 0.82:  # dark red / maroon
+        return (int(rng.integers(110, 190)), int(rng.integers(0, 40)), int(rng.integers(0, 50)))
+    if choice < 0.92:  # dark green
+        return (int(rng.integers(0, 50)), int(rng.integers(70, 130)), int(rng.integers(20, 70)))
+    return _colour(rng, 0, 110)
+
+
+def _draw_text_fit(
+    canvas: Image.Image,
+    text: str,
+    font_path: Path,
+    box: tuple[int, int, int, int],
+    fill: tuple[int, int, int],
+    stroke: int = 0,
+) -> None:
+    """Draw `text` scaled to fill `box` (x, y, w, h) exactly: glyph heights to h, width squeezed or
+    stretched to w (condensed and wide plate faces)."""
+    x, y, w, h = box
+    if w < 2 or h < 2:
+        return
+    size = max(8, int(h * 1.4))
+    font = _font(str(font_path), size)
+    left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+    tw, th = max(1, right - left), max(1, bottom - top)
+    layer = Image.new("L", (int(tw) + 4, int(th) + 4), 0)
+    ImageDraw.Draw(layer).text(
+        (2 - left, 2 - top), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255
+    )
+    layer = layer.resize((w, h), Image.Resampling.BILINEAR)
+    canvas.paste(Image.new("RGB", (w, h), fill), (x, y), layer)
+
+
+def _background(rng: np.random.Generator, size: tuple[int, int], base: tuple[int, int, int]) -> Image.Image:
+    """A plate field: solid, gradient, or with soft scenic blobs (mountains, suns, sky)."""
+    w, h = size
+    field: np.ndarray = np.empty((h, w, 3), np.float32)
+    field[:] = base
+    if rng.random() < 0.5:
+        other = np.array(_colour(rng, 120, 256), np.float32)
+        t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+        mix = rng.uniform(0.2, 0.8)
+        field = field * (1 - mix * t) + other * (mix * t)
+    if rng.random() < 0.45:
+        for _ in range(int(rng.integers(1, 5))):
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+            radius = rng.uniform(0.1, 0.6) * h
+            yy, xx = np.mgrid[0:h, 0:w]
+            blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius**2))[..., None].astype(np.float32)
+            colour = np.array(_colour(rng, 60, 256), np.float32)
+            field = field * (1 - 0.6 * blob) + colour * 0.6 * blob
+    return Image.fromarray(np.clip(field, 0, 255).astype(np.uint8))
+
+
+def _separator(
+    draw: ImageDraw.ImageDraw, rng: np.random.Generator, box: tuple[int, int, int, int], ink: tuple
+) -> None:
+    """Something between character groups: a dash, a dot, or an emblem (circle, star, shield)."""
+    x, y, w, h = box
+    kind = rng.random()
+    cx, cy = x + w / 2, y + h / 2
+    if kind < 0.35:
+        draw.rectangle((cx - w * 0.3, cy - h * 0.05, cx + w * 0.3, cy + h * 0.05), fill=ink)
+    elif kind < 0.55:
+        r = h * 0.07
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=ink)
+    elif kind < 0.85:
+        r = min(w, h) * rng.uniform(0.3, 0.5)
+        draw.ellipse(
+            (cx - r, cy - r, cx + r, cy + r), fill=_colour(rng), outline=_colour(rng, 0, 120), width=2
+        )
+        if rng.random() < 0.5:
+            r2 = r * 0.5
+            draw.ellipse((cx - r2, cy - r2, cx + r2, cy + r2), fill=_colour(rng))
+    else:
+        points = []
+        r = min(w, h) * 0.45
+        for i in range(10):
+            radius = r if i % 2 == 0 else r * 0.45
+            angle = math.pi / 2 + i * math.pi / 5
+            points.append((cx + radius * math.cos(angle), cy - radius * math.sin(angle)))
+        draw.polygon(points, fill=_colour(rng))
+
+
+def _layout_registration(
+    canvas: Image.Image,
+    rng: np.random.Generator,
+    printed: str,
+    font: Path,
+    area: tuple[int, int, int, int],
+    ink: tuple[int, int, int],
+) -> tuple[int, int, int, int]:
+    """Draw the registration into `area`, groups split at separators; returns its bounding box."""
+    x, y, w, h = area
+    groups = [g for g in printed.replace("-", " ").split(" ") if g]
+    separators = max(0, len(groups) - 1)
+    n_chars = sum(len(g) for g in groups)
+    gap = rng.uniform(0.25, 0.7) if separators else 0.0
+    units = n_chars + gap * separators
+    char_w = w / max(units, 1)
+    draw = ImageDraw.Draw(canvas)
+    cursor = float(x)
+    stroke = int(rng.integers(0, 3)) if rng.random() < 0.3 else 0
+    for index, group in enumerate(groups):
+        gw = round(char_w * len(group))
+        _draw_text_fit(canvas, group, font, (round(cursor), y, gw, h), ink, stroke)
+        cursor += gw
+        if index < len(groups) - 1:
+            sw = char_w * gap
+            if rng.random() < 0.6:
+                _separator(draw, rng, (int(cursor), y, max(2, int(sw)), h), ink)
+            cursor += sw
+    return x, y, int(cursor) - x, h
+
+
+def render_plate(
+    rng: np.random.Generator, fonts: tuple[Path, ...]
+) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
+    """An un-augmented plate: (RGB array, registration box x y w h, label)."""
+    weights = np.array([s.weight for s in PLATE_STYLES])
+    style = PLATE_STYLES[int(rng.choice(len(PLATE_STYLES), p=weights / weights.sum()))]
+    w, h = style.size
+    w = int(w * rng.uniform(0.9, 1.1))
+    printed, label = random_registration(rng, style.patterns[int(rng.integers(len(style.patterns)))])
+    font = fonts[int(rng.integers(len(fonts)))]
+    small_font = fonts[int(rng.integers(len(fonts)))]
+    text_h = int(h * rng.uniform(*style.text_height))
+    cy = int(h * (style.text_center_y + rng.uniform(-0.04, 0.04)))
+    left_margin = w * rng.uniform(0.05, 0.12)
+    right_margin = w * rng.uniform(0.05, 0.12)
+
+    if style.name == "us":
+        base = _colour(rng, 170, 256) if rng.random() < 0.75 else _colour(rng, 0, 256)
+        plate = _background(rng, (w, h), base)
+        ink = _dark_ink(rng)
+        if sum(base) < 300:  # dark plate: light letters
+            ink = _colour(rng, 200, 256)
+        draw = ImageDraw.Draw(plate)
+        top_h = int(h * rng.uniform(0.12, 0.2))
+        state = US_STATES[int(rng.integers(len(US_STATES)))]
+        if rng.random() < 0.5:
+            state = state.upper()
+        sw = int(w * rng.uniform(0.35, 0.8))
+        _draw_text_fit(plate, state, small_font, ((w - sw) // 2, int(h * 0.05), sw, top_h), _dark_ink(rng))
+        if rng.random() < 0.8:
+            slogan = US_SLOGANS[int(rng.integers(len(US_SLOGANS)))]
+            bh = int(h * rng.uniform(0.08, 0.14))
+            bw = min(int(w * 0.85), int(bh * len(slogan) * rng.uniform(0.45, 0.65)))
+            _draw_text_fit(plate, slogan, small_font, ((w - bw) // 2, int(h * 0.84), bw, bh), _dark_ink(rng))
+        for corner_x in (int(w * 0.03), int(w * 0.83)):  # registration stickers
+            if rng.random() < 0.5:
+                sx, sy = corner_x + int(rng.integers(0, 10)), int(h * 0.04)
+                draw.rectangle((sx, sy, sx + int(w * 0.13), sy + int(h * 0.15)), fill=_colour(rng))
+                _draw_text_fit(
+                    plate,
+                    str(rng.integers(1, 99)),
+                    small_font,
+                    (sx + 3, sy + 3, int(w * 0.06), int(h * 0.08)),
+                    (0, 0, 0),
+                )
+        for hx in (0.2, 0.8):  # bolt holes
+            if rng.random() < 0.5:
+                r = h * 0.04
+                draw.ellipse((w * hx - r, h * 0.1 - r, w * hx + r, h * 0.1 + r), fill=_colour(rng, 0, 90))
+    elif style.name == "eu":
+        base = (int(rng.integers(225, 256)),) * 3 if rng.random() < 0.85 else (250, 210, 40)
+        plate = _background(rng, (w, h), base) if rng.random() < 0.2 else Image.new("RGB", (w, h), base)
+        ink = _colour(rng, 0, 40)
+        draw = ImageDraw.Draw(plate)
+        band = int(w * rng.uniform(0.07, 0.1))
+        draw.rectangle(
+            (0, 0, band, h),
+            fill=(int(rng.integers(0, 40)), int(rng.integers(40, 90)), int(rng.integers(140, 220))),
+        )
+        for i in range(12):
+            angle = i * math.pi / 6
+            star_x, star_y = band / 2 + band * 0.28 * math.cos(angle), h * 0.3 + band * 0.28 * math.sin(angle)
+            draw.ellipse((star_x - 2, star_y - 2, star_x + 2, star_y + 2), fill=(240, 210, 0))
+        _draw_text_fit(
+            plate,
+            EU_COUNTRIES[int(rng.integers(len(EU_COUNTRIES)))],
+            small_font,
+            (int(band * 0.2), int(h * 0.62), int(band * 0.6), int(h * 0.25)),
+            (250, 250, 250),
+        )
+        left_margin = band + w * rng.uniform(0.02, 0.05)
+        right_margin = w * rng.uniform(0.02, 0.06)
+        draw.rectangle((1, 1, w - 2, h - 2), outline=ink, width=int(rng.integers(1, 4)))
+    elif style.name == "br-old":
+        base = _colour(rng, 170, 220) if rng.random() < 0.7 else (200, 40, 40)
+        plate = Image.new("RGB", (w, h), base)
+        ink = _colour(rng, 0, 40) if base[1] > 100 else (240, 240, 240)
+        city = BR_CITIES[int(rng.integers(len(BR_CITIES)))]
+        _draw_text_fit(
+            plate, city, small_font, (int(w * 0.2), int(h * 0.05), int(w * 0.6), int(h * 0.17)), ink
+        )
+        ImageDraw.Draw(plate).rectangle((2, 2, w - 3, h - 3), outline=ink, width=3)
+    else:  # br-mercosur
+        plate = Image.new("RGB", (w, h), (int(rng.integers(230, 256)),) * 3)
+        ink = _colour(rng, 0, 40)
+        draw = ImageDraw.Draw(plate)
+        draw.rectangle((0, 0, w, int(h * 0.2)), fill=(20, 50, 160))
+        _draw_text_fit(
+            plate,
+            "BRASIL",
+            small_font,
+            (int(w * 0.38), int(h * 0.03), int(w * 0.24), int(h * 0.14)),
+            (250, 250, 250),
+        )
+        draw.rectangle((int(w * 0.88), int(h * 0.03), int(w * 0.96), int(h * 0.16)), fill=(30, 150, 60))
+        draw.rectangle((1, 1, w - 2, h - 2), outline=(20, 20, 20), width=2)
+
+    area_w = int(w - left_margin - right_margin)
+    area = (int(left_margin), max(0, cy - text_h // 2), area_w, text_h)
+    box = _layout_registration(plate, rng, printed, font, area, ink)
+    return np.asarray(plate), box, label
+
+
+def _perspective(image: np.ndarray, rng: np.random.Generator, strength: float, border: tuple) -> np.ndarray:
+    h, w = image.shape[:2]
+    jitter = strength * np.array([w, h], np.float32)
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    dst = src + rng.uniform(-1, 1, (4, 2)).astype(np.float32) * jitter
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(image, matrix, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Photometric and resolution damage on an RGB crop: glare, shadow, night, blur, low resolution,
+    noise, JPEG. Returns RGB uint8."""
+    out: np.ndarray = image.astype(np.float32)
+    h, w = out.shape[:2]
+    if rng.random() < 0.3:  # glare: a bright elliptical spot
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        sx, sy = rng.uniform(0.1, 0.6) * w, rng.uniform(0.2, 1.0) * h
+        spot = np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2))[..., None]
+        out = out + spot * rng.uniform(60, 200)
+    if rng.random() < 0.25:  # hard shadow across part of the plate
+        x0 = rng.uniform(0, w)
+        mask = (np.arange(w)[None, :] + np.arange(h)[:, None] * rng.uniform(-1, 1)) > x0
+        out[mask] *= rng.uniform(0.35, 0.75)
+    contrast, brightness = rng.uniform(0.5, 1.3), rng.uniform(-60, 40)
+    out = (out - 128) * contrast + 128 + brightness
+    if rng.random() < 0.2:  # night: dark, tinted, noisy
+        out = out * rng.uniform(0.15, 0.45) + np.array(_colour(rng, 0, 40), np.float32)
+    if rng.random() < 0.15:  # infrared-like grey
+        out[:] = out.mean(axis=2, keepdims=True)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        k = int(rng.choice([3, 5]))
+        out = cv2.GaussianBlur(out, (k, k), rng.uniform(0.3, 1.5))
+    if rng.random() < 0.2:  # horizontal motion blur
+        k = int(rng.integers(3, 9))
+        kernel = np.zeros((k, k), np.float32)
+        kernel[k // 2] = 1.0 / k
+        out = cv2.filter2D(out, -1, kernel)
+    if rng.random() < 0.5:  # low resolution
+        factor = rng.uniform(0.2, 0.7)
+        small = cv2.resize(
+            out, (max(8, int(w * factor)), max(4, int(h * factor))), interpolation=cv2.INTER_AREA
+        )
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.4:
+        noise = rng.normal(0, rng.uniform(2, 14), out.shape)
+        out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, encoded = cv2.imencode(
+            ".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 90))]
+        )
+        if ok:
+            decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+            if decoded is not None:
+                out = decoded[..., ::-1]
+    return np.ascontiguousarray(out)
+
+
+def render_sample(rng: np.random.Generator, fonts: tuple[Path, ...]) -> tuple[np.ndarray, str]:
+    """One training crop (BGR uint8, variable size) and its label."""
+    plate, (bx, by, bw, bh), label = render_plate(rng, fonts)
+    ph, pw = plate.shape[:2]
+    # The plate on a car: a frame (dealer name), then bodywork around it.
+    pad = int(ph * 0.5)
+    surround: np.ndarray = np.empty((ph + 2 * pad, pw + 2 * pad, 3), np.uint8)
+    surround[:] = _colour(rng)
+    surround = cv2.add(surround, rng.integers(0, 30, surround.shape, dtype=np.uint8))
+    if rng.random() < 0.4:
+        frame_w = int(ph * rng.uniform(0.04, 0.12))
+        frame_colour = _colour(rng, 0, 80) if rng.random() < 0.7 else _colour(rng, 150, 256)
+        cv2.rectangle(
+            surround,
+            (pad - frame_w, pad - frame_w),
+            (pad + pw + frame_w, pad + ph + frame_w),
+            frame_colour,
+            -1,
+        )
+        if rng.random() < 0.5:
+            dealer = Image.fromarray(surround)
+            fh = max(6, int(frame_w * 1.6))
+            fw = int(pw * rng.uniform(0.3, 0.6))
+            _draw_text_fit(
+                dealer,
+                DEALERS[int(rng.integers(len(DEALERS)))],
+                fonts[int(rng.integers(len(fonts)))],
+                (pad + (pw - fw) // 2, pad + ph - fh // 3, fw, fh),
+                _colour(rng, 180, 256),
+            )
+            surround = np.asarray(dealer).copy()
+    surround[pad : pad + ph, pad : pad + pw] = (
+        plate
+        if surround[pad : pad + ph, pad : pad + pw].shape == plate.shape
+        else surround[pad : pad + ph, pad : pad + pw]
+    )
+    if rng.random() < 0.55:
+        # Whole plate with a margin (like the US crops).
+        m = rng.uniform(-0.02, 0.12, 4)
+        x0, y0 = pad - m[0] * pw, pad - m[1] * ph
+        x1, y1 = pad + pw + m[2] * pw, pad + ph + m[3] * ph
+    else:
+        # The registration line only (like a text detector's box), loose or tight.
+        m = rng.uniform(-0.03, 0.25, 4)
+        x0, y0 = pad + bx - m[0] * bh, pad + by - m[1] * bh
+        x1, y1 = pad + bx + bw + m[2] * bh, pad + by + bh + m[3] * bh
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+    corners += rng.normal(0, 0.025 * (y1 - y0), (4, 2)).astype(np.float32)
+    out_h = int(rng.uniform(24, 110))
+    out_w = max(16, int(out_h * (x1 - x0) / max(1.0, y1 - y0) * rng.uniform(0.85, 1.15)))
+    target = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], np.float32)
+    matrix = cv2.getPerspectiveTransform(corners, target)
+    crop = cv2.warpPerspective(
+        surround, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    if rng.random() < 0.3:
+        crop = _perspective(crop, rng, 0.04, _colour(rng))
+    crop = augment(crop, rng)
+    return np.ascontiguousarray(crop[..., ::-1]), label
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a BGR image (debug dumps)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., ::-1]).save(buffer, format="PNG")
+    return buffer.getvalue()

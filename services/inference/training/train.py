@@ -1,0 +1,286 @@
+"""Train the plate CRNN (conv-only CTC recognizer, ~0.5M parameters) on CPU with JAX + optax.
+
+Run (background, lowest priority, one thread; resumes from <out>/latest.pkl when present):
+
+    OMP_NUM_THREADS=1 XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
+      nohup nice -n 19 var/recognizer/venv/bin/python -m services.inference.training.train \
+      --out var/recognizer/run1 --seed 1 > var/recognizer/run1.log 2>&1 &
+
+Batches mix synthetic plates (`render.py`) with the "train" half of the dev crops (`--real-share`,
+0 for synthetic only); the "heldout" half is only evaluated (exact-plate accuracy, greedy CTC) every
+`--eval-every` steps, and the best checkpoint by held-out accuracy is kept as <out>/best.pkl.
+Training-only dependencies: jax, optax (and onnx for export.py), in their own venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from services.inference import model_io, postprocess
+from services.inference.training import datasets, render
+
+CLASSES = ["blank", *render.ALPHABET]
+MAX_LABEL = 10
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.99
+
+# (name, kernel h, kernel w, in, out, pad h, pad w, pool after (h, w) or None). Every layer is
+# conv (no bias) + batch norm + ReLU except the last (conv with bias -> class logits).
+LAYERS: list[tuple[str, int, int, int, int, int, int, tuple[int, int] | None]] = [
+    ("c1", 3, 3, 1, 16, 1, 1, (2, 2)),
+    ("c2", 3, 3, 16, 32, 1, 1, (2, 2)),
+    ("c3", 3, 3, 32, 64, 1, 1, None),
+    ("c4", 3, 3, 64, 64, 1, 1, (2, 1)),
+    ("c5", 3, 3, 64, 128, 1, 1, None),
+    ("c6", 3, 3, 128, 128, 1, 1, (2, 1)),
+    ("c7", 2, 3, 128, 160, 0, 1, None),
+    ("c8", 1, 5, 160, 160, 0, 2, None),
+    ("out", 1, 1, 160, len(CLASSES), 0, 0, None),
+]
+
+
+def init_params(key: jax.Array) -> tuple[dict[str, Any], dict[str, Any]]:
+    params: dict[str, Any] = {}
+    state: dict[str, Any] = {}
+    for name, kh, kw, cin, cout, _, _, _ in LAYERS:
+        key, sub = jax.random.split(key)
+        fan_in = kh * kw * cin
+        params[name] = {"w": jax.random.normal(sub, (kh, kw, cin, cout)) * np.sqrt(2.0 / fan_in)}
+        if name == "out":
+            params[name]["b"] = jnp.zeros((cout,))
+        else:
+            params[name]["gamma"] = jnp.ones((cout,))
+            params[name]["beta"] = jnp.zeros((cout,))
+            state[name] = {"mean": jnp.zeros((cout,)), "var": jnp.ones((cout,))}
+    return params, state
+
+
+def forward(
+    params: dict[str, Any], state: dict[str, Any], x: jax.Array, train: bool
+) -> tuple[jax.Array, dict[str, Any]]:
+    """x: [N, 32, 128, 1] normalized -> logits [N, T, C], updated batch-norm state."""
+    new_state = {}
+    for name, _, _, _, _, ph, pw, pool in LAYERS:
+        x = jax.lax.conv_general_dilated(
+            x, params[name]["w"], (1, 1), ((ph, ph), (pw, pw)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        if name == "out":
+            x = x + params[name]["b"]
+            break
+        if train:
+            mean = x.mean(axis=(0, 1, 2))
+            var = x.var(axis=(0, 1, 2))
+            new_state[name] = {
+                "mean": BN_MOMENTUM * state[name]["mean"] + (1 - BN_MOMENTUM) * mean,
+                "var": BN_MOMENTUM * state[name]["var"] + (1 - BN_MOMENTUM) * var,
+            }
+        else:
+            mean, var = state[name]["mean"], state[name]["var"]
+            new_state[name] = state[name]
+        x = (x - mean) / jnp.sqrt(var + BN_EPS) * params[name]["gamma"] + params[name]["beta"]
+        x = jax.nn.relu(x)
+        if pool is not None:
+            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *pool, 1), (1, *pool, 1), "VALID")
+    return x[:, 0, :, :], new_state
+
+
+def encode_labels(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.zeros((len(labels), MAX_LABEL), np.int32)
+    paddings = np.ones((len(labels), MAX_LABEL), np.float32)
+    for i, label in enumerate(labels):
+        for j, ch in enumerate(label[:MAX_LABEL]):
+            ids[i, j] = CLASSES.index(ch)
+            paddings[i, j] = 0.0
+    return ids, paddings
+
+
+def greedy_decode(logits: np.ndarray) -> list[str]:
+    best = logits.argmax(axis=-1)
+    texts = []
+    for row in best:
+        chars = [CLASSES[c] for i, c in enumerate(row) if c != 0 and (i == 0 or c != row[i - 1])]
+        texts.append("".join(chars))
+    return texts
+
+
+def to_input(crops: list[np.ndarray]) -> np.ndarray:
+    grey = np.stack([postprocess.crnn_input(c) for c in crops])
+    return model_io.crnn_input(grey).transpose(0, 2, 3, 1)
+
+
+def real_sample(crop: np.ndarray, label: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A dev-set training crop with jittered borders and the renderer's photometric damage."""
+    h, w = crop.shape[:2]
+    x0 = int(rng.uniform(-0.05, 0.08) * w)
+    x1 = w - int(rng.uniform(-0.05, 0.08) * w)
+    y0 = int(rng.uniform(-0.05, 0.1) * h)
+    y1 = h - int(rng.uniform(-0.05, 0.1) * h)
+    padded = np.pad(crop, ((h, h), (w, w), (0, 0)), mode="edge")
+    jittered = padded[h + y0 : h + y1, w + x0 : w + x1]
+    if rng.random() < 0.7:
+        jittered = render.augment(jittered[..., ::-1], rng)[..., ::-1]
+    return np.ascontiguousarray(jittered), label
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=Path("var/recognizer/run1"))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=48)
+    parser.add_argument("--lr", type=float, default=1.5e-3)
+    parser.add_argument("--lr-half-life", type=float, default=30000.0, help="steps")
+    parser.add_argument("--steps", type=int, default=200000)
+    parser.add_argument("--real-share", type=float, default=0.25)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    fonts = render.find_fonts()
+    dev = datasets.us_crops() + datasets.eu_crops()
+    real_train = []
+    heldout: list[tuple[str, np.ndarray, str]] = []
+    for item in dev:
+        crop = item.load()
+        if crop is None:
+            continue
+        if item.split == "train":
+            if (
+                item.plate
+                and all(ch in render.ALPHABET for ch in item.plate)
+                and len(item.plate) <= MAX_LABEL
+            ):
+                real_train.append((crop, item.plate))
+        else:
+            heldout.append((item.dataset, crop, item.plate))
+    heldout_inputs = to_input([c for _, c, _ in heldout])
+
+    schedule = optax.warmup_exponential_decay_schedule(0.0, args.lr, 300, int(args.lr_half_life), 0.5)
+    optimizer = optax.chain(optax.clip_by_global_norm(5.0), optax.adam(schedule))
+
+    latest = args.out / "latest.pkl"
+    if latest.exists():
+        with latest.open("rb") as handle:
+            ckpt = pickle.load(handle)
+        params, bn_state, opt_state, step, best_acc = (
+            ckpt["params"],
+            ckpt["state"],
+            ckpt["opt_state"],
+            ckpt["step"],
+            ckpt["best_acc"],
+        )
+    else:
+        params, bn_state = init_params(jax.random.PRNGKey(args.seed))
+        opt_state = optimizer.init(params)
+        step, best_acc = 0, -1.0
+    log = (args.out / "train.jsonl").open("a")
+
+    def loss_fn(p, s, x, ids, label_pad):  # type: ignore[no-untyped-def]
+        logits, new_s = forward(p, s, x, train=True)
+        logit_pad = jnp.zeros(logits.shape[:2])
+        loss = optax.ctc_loss(logits, logit_pad, ids, label_pad, blank_id=0).mean()
+        return loss, new_s
+
+    @jax.jit
+    def train_step(p, s, o, x, ids, label_pad):  # type: ignore[no-untyped-def]
+        (loss, new_s), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, s, x, ids, label_pad)
+        updates, o = optimizer.update(grads, o, p)
+        return optax.apply_updates(p, updates), new_s, o, loss
+
+    @jax.jit
+    def infer(p, s, x):  # type: ignore[no-untyped-def]
+        return forward(p, s, x, train=False)[0]
+
+    def evaluate() -> dict[str, float]:
+        logits = np.concatenate(
+            [
+                np.asarray(infer(params, bn_state, heldout_inputs[i : i + 64]))
+                for i in range(0, len(heldout_inputs), 64)
+            ]
+        )
+        texts = greedy_decode(logits)
+        result: dict[str, float] = {}
+        for name in ("us", "eu"):
+            rows = [t == truth for (d, _, truth), t in zip(heldout, texts, strict=True) if d == name]
+            if rows:
+                result[f"heldout_{name}"] = round(sum(rows) / len(rows), 4)
+                result[f"heldout_{name}_n"] = len(rows)
+        return result
+
+    def save(path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(
+                {
+                    "params": jax.device_get(params),
+                    "state": jax.device_get(bn_state),
+                    "opt_state": jax.device_get(opt_state),
+                    "step": step,
+                    "best_acc": best_acc,
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                },
+                handle,
+            )
+        tmp.replace(path)
+
+    losses: list[float] = []
+    started = time.monotonic()
+    while step < args.steps:
+        # Data order is a function of (seed, step): a resumed run continues the same stream.
+        rng = np.random.default_rng([args.seed, step])
+        crops, labels = [], []
+        for _ in range(args.batch):
+            if real_train and rng.random() < args.real_share:
+                crop, label = real_sample(*real_train[int(rng.integers(len(real_train)))], rng)
+            else:
+                crop, label = render.render_sample(rng, fonts)
+            crops.append(crop)
+            labels.append(label)
+        ids, label_pad = encode_labels(labels)
+        params, bn_state, opt_state, loss = train_step(
+            params, bn_state, opt_state, to_input(crops), ids, label_pad
+        )
+        step += 1
+        losses.append(float(loss))
+        if step % 50 == 0:
+            elapsed = time.monotonic() - started
+            record: dict[str, Any] = {
+                "step": step,
+                "loss": round(float(np.mean(losses)), 4),
+                "lr": float(schedule(step)),
+                "samples_per_s": round(50 * args.batch / max(elapsed, 1e-6), 1),
+            }
+            losses, started = [], time.monotonic()
+            if step % args.eval_every == 0:
+                record.update(evaluate())
+                accuracy = record.get("heldout_us", 0.0) + record.get("heldout_eu", 0.0)
+                if accuracy > best_acc:
+                    best_acc = accuracy
+                    save(args.out / "best.pkl")
+                    record["best"] = True
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            print(json.dumps(record), flush=True)
+        if step % args.checkpoint_every == 0:
+            save(latest)
+    save(latest)
+
+
+if __name__ == "__main__":
+    main()
