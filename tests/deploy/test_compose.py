@@ -21,6 +21,7 @@ SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "compose-spec" / "co
 # Run-to-completion jobs: other services wait for them with service_completed_successfully.
 ONE_SHOT = {"kafka-topics", "migrate"}
 INFRASTRUCTURE = {"kafka", "clickhouse", "triton", "prometheus", "grafana"}
+Services = dict[str, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
