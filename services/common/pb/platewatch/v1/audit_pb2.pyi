@@ -172,6 +172,10 @@ class RunRetentionRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class VerifyChainRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class TransparencyDataRequest(_message.Message):
     __slots__ = ("agency_id", "to")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]

@@ -80,6 +80,11 @@ class AuditServiceStub(object):
                 request_serializer=platewatch_dot_v1_dot_audit__pb2.TransparencyDataRequest.SerializeToString,
                 response_deserializer=platewatch_dot_v1_dot_audit__pb2.JsonReport.FromString,
                 _registered_method=True)
+        self.VerifyChain = channel.unary_unary(
+                '/platewatch.v1.AuditService/VerifyChain',
+                request_serializer=platewatch_dot_v1_dot_audit__pb2.VerifyChainRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_audit__pb2.JsonReport.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer(object):
@@ -142,6 +147,14 @@ class AuditServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyChain(self, request, context):
+        """Verifies the stored chain and checkpoints server-side (a status for dashboards; outsiders run
+        `platewatch audit verify`, which checks the entries itself).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -188,6 +201,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
             'TransparencyData': grpc.unary_unary_rpc_method_handler(
                     servicer.TransparencyData,
                     request_deserializer=platewatch_dot_v1_dot_audit__pb2.TransparencyDataRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_audit__pb2.JsonReport.SerializeToString,
+            ),
+            'VerifyChain': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyChain,
+                    request_deserializer=platewatch_dot_v1_dot_audit__pb2.VerifyChainRequest.FromString,
                     response_serializer=platewatch_dot_v1_dot_audit__pb2.JsonReport.SerializeToString,
             ),
     }
@@ -434,6 +452,33 @@ class AuditService(object):
             target,
             '/platewatch.v1.AuditService/TransparencyData',
             platewatch_dot_v1_dot_audit__pb2.TransparencyDataRequest.SerializeToString,
+            platewatch_dot_v1_dot_audit__pb2.JsonReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyChain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.AuditService/VerifyChain',
+            platewatch_dot_v1_dot_audit__pb2.VerifyChainRequest.SerializeToString,
             platewatch_dot_v1_dot_audit__pb2.JsonReport.FromString,
             options,
             channel_credentials,

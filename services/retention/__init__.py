@@ -1,0 +1,1 @@
+"""Retention enforcement per agency and data class, legal holds, and the retention report."""
