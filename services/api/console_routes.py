@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from services.api.models import API_PREFIX
+from services.api.security import Principal, require
 from services.capture.registry import CameraRegistry, RegistryError, load_registry
 from services.common.settings import CommonSettings
 
@@ -197,7 +198,11 @@ def _registry(state: _CameraState, path: Path) -> CameraRegistry:
 
 
 @console_router.get(f"{API_PREFIX}/cameras", response_model=CamerasOut, tags=["cameras"])
-async def camera_status(request: Request, settings: ConsoleSettingsDep) -> CamerasOut:
+async def camera_status(
+    request: Request,
+    settings: ConsoleSettingsDep,
+    _reader: Annotated[Principal, Depends(require("cameras.read"))],
+) -> CamerasOut:
     """Every camera of the registry with its live status from the capture and normalizer metrics
     (`PLATEWATCH_CONSOLE_METRICS_URLS`). Read-only; 503 when the registry is unreadable. Rates are
     averaged since the previous call of this endpoint (null on the first)."""

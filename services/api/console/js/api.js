@@ -32,6 +32,7 @@ export function headers(purpose, extra = {}) {
     result["X-Purpose-Code"] = purpose.code;
     result["X-Case-Number"] = purpose.caseNumber;
     if (purpose.note) result["X-Purpose-Note"] = purpose.note;
+    if (purpose.approvalId) result["X-Approval-Id"] = purpose.approvalId;
   }
   return result;
 }

@@ -67,6 +67,7 @@ function askPurpose(what = "this search") {
   form.purpose_code.value = last.code || "";
   form.case_number.value = last.caseNumber || "";
   form.purpose_note.value = last.note || "";
+  form.approval_id.value = last.approvalId || "";
   document.getElementById("purpose-title").textContent = `Purpose of ${what}`;
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => {
@@ -75,6 +76,7 @@ function askPurpose(what = "this search") {
         code: form.purpose_code.value.trim(),
         caseNumber: form.case_number.value.trim(),
         note: form.purpose_note.value.trim(),
+        approvalId: form.approval_id.value.trim(),
       };
       sessionStorage.setItem(PURPOSE_KEY, JSON.stringify(purpose));
       resolve(purpose);
