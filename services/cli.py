@@ -27,6 +27,8 @@ COMPONENTS: dict[str, str] = {
     "search": "services.search.main",
     "api": "services.api.main",
     "notifier": "services.notifier.main",
+    "audit": "services.audit.main",
+    "retention": "services.retention.main",
 }
 # Components that open ClickHouse. With the embedded engine only one process may own the data
 # directory, so these must share a process (`platewatch serve writer search`); against a ClickHouse
