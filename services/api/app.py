@@ -18,6 +18,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from services.api.alert_workflow import InvalidAction, TransitionRefused, apply_action, is_update
+from services.api.auth_routes import approvals_router
+from services.api.auth_routes import router as auth_router
 from services.api.backends import Backend, BackendError, Backends
 from services.api.broker import AlertBroker
 from services.api.console_routes import install_console
@@ -42,7 +44,24 @@ from services.api.models import (
     datetime_to_timestamp,
 )
 from services.api.publisher import AlertPublisher, PublishError
+from services.api.security import (
+    AuditSink,
+    AuditUnavailable,
+    Governance,
+    GovernanceDep,
+    ImageContextDep,
+    Principal,
+    RuleRefused,
+    SearchContext,
+    SearchContextDep,
+    audit_action,
+    audit_data_access,
+    refuse_policy,
+    refuse_rule,
+    require,
+)
 from services.api.settings import ApiSettings
+from services.audit.client import AuditEvent
 from services.common.pb.platewatch.v1 import (
     alerts_pb2,
     hotlist_pb2,
@@ -50,11 +69,14 @@ from services.common.pb.platewatch.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
+from services.governance.policy import PolicyRefusal
 
 log = logging.getLogger(__name__)
 
 JPEG = "image/jpeg"
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Not authenticated"},
+    403: {"model": ErrorOut, "description": "Refused by a role, agency or policy rule (named in the body)"},
     404: {"model": ErrorOut, "description": "Not found"},
     422: {"description": "Invalid parameters"},
     503: {"model": ErrorOut, "description": "A backend service is unavailable"},
@@ -112,6 +134,25 @@ BrokerDep = Annotated[AlertBroker, Depends(get_broker)]
 PublisherDep = Annotated[AlertPublisher, Depends(get_publisher)]
 
 
+StatsReader = Annotated[Principal, Depends(require("stats.read"))]
+HotlistReader = Annotated[Principal, Depends(require("hotlists.read"))]
+HotlistWriter = Annotated[Principal, Depends(require("hotlists.write"))]
+AlertReader = Annotated[Principal, Depends(require("alerts.read"))]
+AlertActor = Annotated[Principal, Depends(require("alerts.act"))]
+
+
+def _with_agencies(message: Any, agency_ids: tuple[str, ...] | list[str]) -> Any:
+    """Fill the request's `agency_ids` (contract 2) where the message has that field."""
+    if "agency_ids" in message.DESCRIPTOR.fields_by_name:
+        del message.agency_ids[:]
+        message.agency_ids.extend(agency_ids)
+    return message
+
+
+def _route(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
+
+
 # Reads ------------------------------------------------------------------------------------------
 
 reads_router = APIRouter(prefix=API_PREFIX, tags=["reads"])
@@ -119,7 +160,10 @@ reads_router = APIRouter(prefix=API_PREFIX, tags=["reads"])
 
 @reads_router.get("/reads", response_model=SearchReadsOut, responses=ERRORS)
 async def search_reads(
+    request: Request,
     search: SearchDep,
+    context: SearchContextDep,
+    governance: GovernanceDep,
     plate: Annotated[
         str,
         Query(
@@ -129,7 +173,10 @@ async def search_reads(
         ),
     ],
     camera_id: Annotated[list[str] | None, Query(description="Repeat to match any of several.")] = None,
-    agency_id: Annotated[list[str] | None, Query(description="Repeat to match any of several.")] = None,
+    agency_id: Annotated[
+        list[str] | None,
+        Query(description="Repeat to match any of several; default: every agency the caller may search."),
+    ] = None,
     from_: Annotated[
         datetime | None, Query(alias="from", description="Captured at or after (ISO 8601).")
     ] = None,
@@ -139,13 +186,19 @@ async def search_reads(
     page_token: Annotated[str, Query(description="next_page_token of the previous page.")] = "",
 ) -> SearchReadsOut:
     """Stored reads of a plate, newest first as the search service orders them. Patterns are passed
-    to the search service unchanged (upper-cased)."""
+    to the search service unchanged (upper-cased).
+
+    Needs `X-Purpose-Code` and `X-Case-Number`; searches only the caller's agency and agencies sharing
+    reads with it for that purpose. Reads older than the policy's data-age tier need an approval
+    (`X-Approval-Id`); without one, a search with no `from` is limited to the tier."""
     if from_ is not None and to is not None and from_ > to:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'from' must not be after 'to'")
+    agencies = await _scoped_agencies(request, governance, context, agency_id)
+    from_ = await _data_age_bound(request, governance, context, from_)
     query = search_pb2.PlateQuery(
         plate=plate.strip().upper(),
         camera_ids=camera_id or [],
-        agency_ids=agency_id or [],
+        agency_ids=agencies,
         min_confidence=min_confidence,
         page_size=page_size,
         page_token=page_token,
@@ -156,44 +209,152 @@ async def search_reads(
     if to is not None:
         query.to.CopyFrom(datetime_to_timestamp(to))
     response: search_pb2.SearchReadsResponse = await search.call("SearchReads", query)
+    await audit_data_access(
+        governance,
+        context,
+        kind="search",
+        action="search reads",
+        result_count=len(response.reads),
+        details={
+            "plate": query.plate,
+            "camera_ids": list(query.camera_ids),
+            "queried_agency_ids": agencies,
+            "from": from_.isoformat() if from_ else None,
+            "to": to.isoformat() if to else None,
+            "page_token": page_token,
+        },
+        agencies_returned={read.agency_id for read in response.reads},
+    )
     return SearchReadsOut(
         reads=[ReadOut.from_proto(read) for read in response.reads],
         next_page_token=response.next_page_token or None,
     )
 
 
+async def _scoped_agencies(
+    request: Request, governance: Governance, context: SearchContext, requested: list[str] | None
+) -> list[str]:
+    """The agencies to query: all the context allows, or the requested subset (403 naming the rule
+    when a requested agency is neither the caller's nor sharing with it for this purpose)."""
+    if not requested:
+        return list(context.agency_ids)
+    outside = sorted(set(requested) - set(context.agency_ids))
+    if outside:
+        raise await refuse_rule(
+            governance,
+            "agency.not_shared",
+            f"agencies {outside} do not share {context.data_class} with {context.principal.agency_id} "
+            f"for purpose {context.purpose_code!r}",
+            status.HTTP_403_FORBIDDEN,
+            principal=context.principal,
+            action=_route(request),
+        )
+    return sorted(set(requested))
+
+
+async def _data_age_bound(
+    request: Request, governance: Governance, context: SearchContext, from_: datetime | None
+) -> datetime | None:
+    """Apply the policy's data-age tier: with a usable approval the search may reach back freely;
+    without one an explicit `from` beyond the tier is refused and a missing one is set to the tier."""
+    now = governance.clock()
+    tier = governance.policy.data_age_tier(context.principal.agency_id, from_, now)
+    if tier is None:
+        return from_
+    if from_ is None and context.approval_id is None:
+        return now - tier.older_than
+    try:
+        governance.approvals.require(
+            context.approval_id,
+            agency_id=context.principal.agency_id,
+            subject=context.principal.subject,
+            kind="data_age",
+            scope="",
+            case_number=context.case_number,
+            now=now,
+            rule="data_age.approval_required",
+            what=f"searching reads older than {tier.older_than.days} days",
+        )
+    except PolicyRefusal as exc:
+        raise await refuse_policy(
+            governance,
+            exc,
+            principal=context.principal,
+            action=_route(request),
+            purpose_code=context.purpose_code,
+            case_number=context.case_number,
+        ) from exc
+    return from_
+
+
 async def _read_image(
-    search: Backend[search_pb2_grpc.SearchServiceStub], read_id: str, kind: str
+    request: Request,
+    search: Backend[search_pb2_grpc.SearchServiceStub],
+    governance: Governance,
+    context: SearchContext,
+    read_id: str,
+    kind: str,
 ) -> Response:
-    response: search_pb2.GetReadImageResponse = await search.call(
-        "GetReadImage", search_pb2.GetReadImageRequest(read_id=read_id, kind=kind)
+    image_request = _with_agencies(
+        search_pb2.GetReadImageRequest(read_id=read_id, kind=kind), context.agency_ids
     )
+    response: search_pb2.GetReadImageResponse = await search.call("GetReadImage", image_request)
     if not response.jpeg:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"read {read_id} has no {kind} image")
+    await audit_data_access(
+        governance,
+        context,
+        kind="image_view",
+        action=f"view {kind} image",
+        result_count=1,
+        details={"read_id": read_id, "image": kind},
+    )
     # Evidence images never change, but they are personal data: private caches only.
     return Response(response.jpeg, media_type=JPEG, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @reads_router.get("/reads/{read_id}/crop.jpg", response_class=Response, responses=IMAGE_RESPONSES)
-async def read_crop(search: SearchDep, read_id: str) -> Response:
-    """The plate crop of a stored read."""
-    return await _read_image(search, read_id, "crop")
+async def read_crop(
+    request: Request, search: SearchDep, governance: GovernanceDep, context: ImageContextDep, read_id: str
+) -> Response:
+    """The plate crop of a stored read (needs the purpose headers, like a search)."""
+    return await _read_image(request, search, governance, context, read_id, "crop")
 
 
 @reads_router.get("/reads/{read_id}/frame.jpg", response_class=Response, responses=IMAGE_RESPONSES)
-async def read_frame(search: SearchDep, read_id: str) -> Response:
-    """The frame thumbnail of a stored read."""
-    return await _read_image(search, read_id, "frame")
+async def read_frame(
+    request: Request, search: SearchDep, governance: GovernanceDep, context: ImageContextDep, read_id: str
+) -> Response:
+    """The frame thumbnail of a stored read (needs the purpose headers, like a search)."""
+    return await _read_image(request, search, governance, context, read_id, "frame")
 
 
 @reads_router.get("/stats/count", response_model=CountOut, responses=ERRORS)
 async def count_reads(
+    request: Request,
     search: SearchDep,
+    governance: GovernanceDep,
+    principal: StatsReader,
     agency_id: Annotated[list[str] | None, Query(description="Repeat to count several agencies.")] = None,
 ) -> CountOut:
-    """How many reads are stored (rows, and distinct read ids)."""
+    """How many reads are stored (rows, and distinct read ids) for the caller's agency and agencies
+    sharing statistics with it. Aggregate only: the one data endpoint the oversight role may use."""
+    allowed = [
+        principal.agency_id,
+        *governance.policy.owners_sharing(principal.agency_id, "statistics", governance.clock()),
+    ]
+    outside = sorted(set(agency_id or []) - set(allowed))
+    if outside:
+        raise await refuse_rule(
+            governance,
+            "agency.not_shared",
+            f"agencies {outside} do not share statistics with {principal.agency_id}",
+            status.HTTP_403_FORBIDDEN,
+            principal=principal,
+            action=_route(request),
+        )
     response: search_pb2.CountReadsResponse = await search.call(
-        "CountReads", search_pb2.CountReadsRequest(agency_ids=agency_id or [])
+        "CountReads", search_pb2.CountReadsRequest(agency_ids=sorted(set(agency_id or allowed)))
     )
     return CountOut(reads=response.reads, distinct_read_ids=response.distinct_read_ids)
 
@@ -203,26 +364,119 @@ async def count_reads(
 hotlists_router = APIRouter(prefix=API_PREFIX, tags=["hotlists"])
 
 
-@hotlists_router.get("/hotlists", response_model=HotlistsOut, responses=ERRORS)
-async def list_hotlists(hotlist: HotlistDep, agency_id: str = "") -> HotlistsOut:
-    response: hotlist_pb2.ListHotlistsResponse = await hotlist.call(
-        "ListHotlists", hotlist_pb2.ListHotlistsRequest(agency_id=agency_id)
+def _hotlist_agencies(governance: Governance, principal: Principal) -> list[str]:
+    """Agencies whose hotlists the caller may read: its own and those sharing hotlists with it."""
+    shared = governance.policy.owners_sharing(principal.agency_id, "hotlists", governance.clock())
+    return [principal.agency_id, *[a for a in shared if a != principal.agency_id]]
+
+
+async def _find_hotlist(
+    hotlist: Backend[hotlist_pb2_grpc.HotlistServiceStub], hotlist_id: str, agencies: list[str]
+) -> hotlist_pb2.Hotlist:
+    """The hotlist among those of `agencies`; 404 otherwise (another agency's list does not exist
+    for the caller)."""
+    for agency in agencies:
+        response: hotlist_pb2.ListHotlistsResponse = await hotlist.call(
+            "ListHotlists", hotlist_pb2.ListHotlistsRequest(agency_id=agency)
+        )
+        for found in response.hotlists:
+            if found.hotlist_id == hotlist_id and found.agency_id == agency:
+                return found
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"hotlist {hotlist_id} not found")
+
+
+async def _check_sources(
+    request: Request, governance: Governance, principal: Principal, *labels: str
+) -> None:
+    """403 naming the rule when a list name / entry source matches a forbidden hotlist source."""
+    try:
+        governance.policy.check_hotlist_source(principal.agency_id, *[label for label in labels if label])
+    except PolicyRefusal as exc:
+        raise await refuse_policy(governance, exc, principal=principal, action=_route(request)) from exc
+
+
+async def _audit_hotlist_change(
+    governance: Governance, principal: Principal, action: str, hotlist_id: str, **details: Any
+) -> None:
+    await audit_action(
+        governance,
+        AuditEvent(
+            kind="hotlist_change",
+            actor=principal.subject,
+            agency_id=principal.agency_id,
+            action=action,
+            result_count=int(details.pop("count", 1)),
+            details={"hotlist_id": hotlist_id, **details},
+        ),
     )
-    return HotlistsOut(hotlists=[HotlistOut.from_proto(h) for h in response.hotlists])
+
+
+@hotlists_router.get("/hotlists", response_model=HotlistsOut, responses=ERRORS)
+async def list_hotlists(
+    request: Request,
+    hotlist: HotlistDep,
+    governance: GovernanceDep,
+    principal: HotlistReader,
+    agency_id: str = "",
+) -> HotlistsOut:
+    """Hotlists of the caller's agency and of agencies sharing hotlists with it (or of `agency_id`,
+    one of those)."""
+    allowed = _hotlist_agencies(governance, principal)
+    if agency_id and agency_id not in allowed:
+        raise await refuse_rule(
+            governance,
+            "agency.not_shared",
+            f"agency {agency_id!r} does not share hotlists with {principal.agency_id}",
+            status.HTTP_403_FORBIDDEN,
+            principal=principal,
+            action=_route(request),
+        )
+    hotlists: list[HotlistOut] = []
+    for agency in [agency_id] if agency_id else allowed:
+        response: hotlist_pb2.ListHotlistsResponse = await hotlist.call(
+            "ListHotlists", hotlist_pb2.ListHotlistsRequest(agency_id=agency)
+        )
+        hotlists += [HotlistOut.from_proto(h) for h in response.hotlists if h.agency_id == agency]
+    return HotlistsOut(hotlists=hotlists)
 
 
 @hotlists_router.post(
     "/hotlists", response_model=HotlistOut, status_code=status.HTTP_201_CREATED, responses=ERRORS
 )
-async def create_hotlist(hotlist: HotlistDep, body: HotlistIn) -> HotlistOut:
+async def create_hotlist(
+    request: Request,
+    hotlist: HotlistDep,
+    governance: GovernanceDep,
+    principal: HotlistWriter,
+    body: HotlistIn,
+) -> HotlistOut:
+    """Create a hotlist of the caller's agency (`agency_id` empty or the caller's own). The policy's
+    hotlist source rules apply to its name."""
+    if body.agency_id and body.agency_id != principal.agency_id:
+        raise await refuse_rule(
+            governance,
+            "agency.write_own",
+            f"hotlists can only be created for your own agency ({principal.agency_id})",
+            status.HTTP_403_FORBIDDEN,
+            principal=principal,
+            action=_route(request),
+        )
+    await _check_sources(request, governance, principal, body.name)
+    body = body.model_copy(update={"agency_id": principal.agency_id})
     created: hotlist_pb2.Hotlist = await hotlist.call(
         "CreateHotlist", hotlist_pb2.CreateHotlistRequest(hotlist=body.to_proto())
+    )
+    await _audit_hotlist_change(
+        governance, principal, "create hotlist", created.hotlist_id, name=created.name
     )
     return HotlistOut.from_proto(created)
 
 
 @hotlists_router.get("/hotlists/{hotlist_id}/entries", response_model=EntriesOut, responses=ERRORS)
-async def list_entries(hotlist: HotlistDep, hotlist_id: str) -> EntriesOut:
+async def list_entries(
+    hotlist: HotlistDep, governance: GovernanceDep, principal: HotlistReader, hotlist_id: str
+) -> EntriesOut:
+    await _find_hotlist(hotlist, hotlist_id, _hotlist_agencies(governance, principal))
     response: hotlist_pb2.ListEntriesResponse = await hotlist.call(
         "ListEntries", hotlist_pb2.ListEntriesRequest(hotlist_id=hotlist_id)
     )
@@ -235,12 +489,33 @@ async def list_entries(hotlist: HotlistDep, hotlist_id: str) -> EntriesOut:
     status_code=status.HTTP_201_CREATED,
     responses=ERRORS,
 )
-async def add_entries(hotlist: HotlistDep, hotlist_id: str, body: EntriesIn) -> EntriesOut:
-    """Add entries to a hotlist; the reply holds them with their assigned entry ids."""
-    request = hotlist_pb2.AddEntriesRequest(
-        hotlist_id=hotlist_id, entries=[entry.to_proto(hotlist_id) for entry in body.entries]
+async def add_entries(
+    request: Request,
+    hotlist: HotlistDep,
+    governance: GovernanceDep,
+    principal: HotlistWriter,
+    hotlist_id: str,
+    body: EntriesIn,
+) -> EntriesOut:
+    """Add entries to a hotlist of the caller's agency; the reply holds them with their assigned
+    entry ids. Entries whose source is a forbidden hotlist source are refused (nothing is added)."""
+    target = await _find_hotlist(hotlist, hotlist_id, [principal.agency_id])
+    await _check_sources(
+        request, governance, principal, target.name, *[entry.source for entry in body.entries]
     )
-    response: hotlist_pb2.AddEntriesResponse = await hotlist.call("AddEntries", request)
+    entries = [entry.model_copy(update={"agency_id": principal.agency_id}) for entry in body.entries]
+    grpc_request = hotlist_pb2.AddEntriesRequest(
+        hotlist_id=hotlist_id, entries=[entry.to_proto(hotlist_id) for entry in entries]
+    )
+    response: hotlist_pb2.AddEntriesResponse = await hotlist.call("AddEntries", grpc_request)
+    await _audit_hotlist_change(
+        governance,
+        principal,
+        "add entries",
+        hotlist_id,
+        count=len(response.entries),
+        entry_ids=[e.entry_id for e in response.entries],
+    )
     return EntriesOut(entries=[EntryOut.from_proto(e) for e in response.entries])
 
 
@@ -250,13 +525,88 @@ async def add_entries(hotlist: HotlistDep, hotlist_id: str, body: EntriesIn) -> 
     response_class=Response,
     responses=ERRORS,
 )
-async def remove_entry(hotlist: HotlistDep, hotlist_id: str, entry_id: str) -> Response:
+async def remove_entry(
+    hotlist: HotlistDep, governance: GovernanceDep, principal: HotlistWriter, hotlist_id: str, entry_id: str
+) -> Response:
+    await _find_hotlist(hotlist, hotlist_id, [principal.agency_id])
     response: hotlist_pb2.RemoveEntryResponse = await hotlist.call(
         "RemoveEntry", hotlist_pb2.RemoveEntryRequest(hotlist_id=hotlist_id, entry_id=entry_id)
     )
     if not response.removed:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"entry {entry_id} not in hotlist {hotlist_id}")
+    await _audit_hotlist_change(governance, principal, "remove entry", hotlist_id, entry_id=entry_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def guard_hotlist_import(
+    request: Request, governance: GovernanceDep, principal: HotlistWriter, hotlist_id: str
+) -> Principal:
+    """Router dependency of the CSV import: the list must be the caller's agency's, and neither the
+    list, the file name nor a source column of the file may name a forbidden hotlist source. The
+    body is read here (bounded) and cached on the request for the import route. Audited."""
+    backends = get_backends(request)
+    target = await _find_hotlist(backends.hotlist, hotlist_id, [principal.agency_id])
+    filename = request.query_params.get("filename", "")
+    body = await _read_limited_body(request)
+    await _check_sources(request, governance, principal, target.name, filename, *_csv_sources(body))
+    await _audit_hotlist_change(
+        governance,
+        principal,
+        "import csv",
+        hotlist_id,
+        filename=filename,
+        bytes=len(body),
+        replace=request.query_params.get("replace", "false"),
+    )
+    return principal
+
+
+async def _read_limited_body(request: Request) -> bytes:
+    from services.hotlist.csv_import import MAX_CSV_BYTES
+
+    declared = request.headers.get("content-length")
+    too_large = HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE, f"the file may be at most {MAX_CSV_BYTES} bytes"
+    )
+    if declared is not None and declared.isdigit() and int(declared) > MAX_CSV_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_CSV_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    # Starlette's Request.stream() replays a cached body, so the import route reads it again.
+    request._body = body
+    return body
+
+
+def _csv_sources(body: bytes) -> list[str]:
+    """Values of source-like columns (source, list, list_type, file) of a CSV extract."""
+    import csv
+    import io
+
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return []
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        return []
+    wanted = {"source", "list", "list_type", "file", "source_file"}
+    columns = [i for i, name in enumerate(header) if name.strip().lower().replace(" ", "_") in wanted]
+    if not columns:
+        return []
+    values: set[str] = set()
+    try:
+        for row in reader:
+            values.update(row[i] for i in columns if i < len(row) and row[i])
+    except csv.Error:
+        return sorted(values)
+    return sorted(values)
 
 
 # Alerts -----------------------------------------------------------------------------------------
@@ -264,11 +614,29 @@ async def remove_entry(hotlist: HotlistDep, hotlist_id: str, entry_id: str) -> R
 alerts_router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 
 
-@alerts_router.get("/alerts", response_model=AlertsOut)
-async def recent_alerts(broker: BrokerDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> AlertsOut:
+def _alert_agencies(governance: Governance, principal: Principal) -> frozenset[str]:
+    """Agencies whose alerts the caller sees: its own (the agency of the read's camera) and those
+    sharing alerts with it under an active agreement."""
+    shared = governance.policy.owners_sharing(principal.agency_id, "alerts", governance.clock())
+    return frozenset([principal.agency_id, *shared])
+
+
+def _alert_visible(alert: alerts_pb2.Alert, agencies: frozenset[str]) -> bool:
+    return alert.read.agency_id in agencies
+
+
+@alerts_router.get("/alerts", response_model=AlertsOut, responses=ERRORS)
+async def recent_alerts(
+    broker: BrokerDep,
+    governance: GovernanceDep,
+    principal: AlertReader,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> AlertsOut:
     """Alerts seen since this API process started (plus the preloaded history), newest first, one per
-    alert id."""
-    return AlertsOut(alerts=[AlertOut.from_proto(alert) for alert in broker.recent(limit)])
+    alert id; only alerts on reads of the caller's agency or of agencies sharing alerts with it."""
+    agencies = _alert_agencies(governance, principal)
+    visible = [alert for alert in broker.recent(10_000) if _alert_visible(alert, agencies)]
+    return AlertsOut(alerts=[AlertOut.from_proto(alert) for alert in visible[:limit]])
 
 
 def _alert_event(alert: alerts_pb2.Alert) -> ServerSentEvent:
@@ -282,17 +650,22 @@ def _alert_event(alert: alerts_pb2.Alert) -> ServerSentEvent:
 @alerts_router.get(
     "/alerts/stream",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERRORS},
 )
 async def alert_stream(
     broker: BrokerDep,
     settings: SettingsDep,
+    governance: GovernanceDep,
+    principal: AlertReader,
     last_event_id: Annotated[str | None, Header(description="Resume after this alert id.")] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: one `alert` event (JSON as in GET /alerts, id = alert_id) per new alert,
     one `alert_update` event (same JSON) per workflow step on an alert (confirmed, dispatched,
     dismissed, outcome recorded), and a comment line every ~15 s as heartbeat. A client that falls
-    behind loses its oldest undelivered alerts rather than slowing anyone else down."""
+    behind loses its oldest undelivered alerts rather than slowing anyone else down. Only alerts the
+    caller may see (as GET /alerts). Browsers' EventSource cannot send headers: the token may be
+    passed as `?access_token=` on this route only."""
+    agencies = _alert_agencies(governance, principal)
     # Subscribe before the response starts so nothing published meanwhile is missed.
     subscription = broker.subscribe()
     backlog = broker.since(last_event_id) if last_event_id else []
@@ -300,9 +673,11 @@ async def alert_stream(
     async def events() -> AsyncIterator[ServerSentEvent]:
         with subscription:
             for alert in backlog:
-                yield _alert_event(alert)
+                if _alert_visible(alert, agencies):
+                    yield _alert_event(alert)
             async for alert in subscription:
-                yield _alert_event(alert)
+                if _alert_visible(alert, agencies):
+                    yield _alert_event(alert)
 
     return EventSourceResponse(
         events(),
@@ -333,7 +708,13 @@ async def _current_alert(request: Request, broker: AlertBroker, alert_id: str) -
 
 @alerts_router.post("/alerts/{alert_id}/actions", response_model=AlertOut, responses=ACTION_RESPONSES)
 async def alert_action(
-    request: Request, broker: BrokerDep, publisher: PublisherDep, alert_id: str, body: AlertActionIn
+    request: Request,
+    broker: BrokerDep,
+    publisher: PublisherDep,
+    governance: GovernanceDep,
+    principal: AlertActor,
+    alert_id: str,
+    body: AlertActionIn,
 ) -> AlertOut:
     """Apply one operator step to an alert and return its new state.
 
@@ -341,7 +722,9 @@ async def alert_action(
     nothing is actionable without a recorded visual confirmation), `dismiss_misread` (from UNCONFIRMED
     or CONFIRMED_VISUAL), `record_outcome` with `outcome` stop|arrest|none (once, after a
     confirmation). Refused steps answer 409 naming the status and the allowed actions. The new version
-    is acknowledged by Kafka (ALERTS topic) before the reply; live streams get an `alert_update`."""
+    is acknowledged by Kafka (ALERTS topic) before the reply; live streams get an `alert_update`.
+    Only alerts on reads of the caller's own agency; the step is recorded under the authenticated
+    caller (`actor` in the body is kept for compatibility and ignored), and audited."""
     locks: dict[str, tuple[asyncio.Lock, int]] = request.app.state.alert_locks
     lock, users = locks.get(alert_id, (asyncio.Lock(), 0))
     locks[alert_id] = (lock, users + 1)
@@ -349,11 +732,14 @@ async def alert_action(
         # One step at a time per alert in this process, so two operators cannot both confirm.
         async with lock:
             current = await _current_alert(request, broker, alert_id)
+            if current.read.agency_id != principal.agency_id:
+                # Another agency's alert does not exist for the caller.
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found")
             try:
                 updated = apply_action(
                     current,
                     body.action,
-                    body.actor,
+                    principal.subject,
                     datetime.now(UTC),
                     outcome=body.outcome,
                     note=body.note,
@@ -379,21 +765,46 @@ async def alert_action(
         extra={
             "alert_id": alert_id,
             "action": str(body.action),
-            "actor": body.actor,
+            "actor": principal.subject,
             "status": int(updated.status),
         },
+    )
+    await audit_action(
+        governance,
+        AuditEvent(
+            kind="alert_action",
+            actor=principal.subject,
+            agency_id=principal.agency_id,
+            action=str(body.action),
+            details={
+                "alert_id": alert_id,
+                "status": alerts_pb2.AlertStatus.Name(updated.status),
+                "outcome": body.outcome,
+                "note": body.note,
+            },
+        ),
     )
     return AlertOut.from_proto(updated)
 
 
 @alerts_router.get("/alerts/{alert_id}/crop.jpg", response_class=Response, responses=IMAGE_RESPONSES)
-async def alert_crop(broker: BrokerDep, alert_id: str) -> Response:
-    """The plate crop embedded in a buffered alert."""
+async def alert_crop(
+    broker: BrokerDep, governance: GovernanceDep, context: ImageContextDep, alert_id: str
+) -> Response:
+    """The plate crop embedded in a buffered alert (an image view: needs the purpose headers)."""
     alert = broker.get(alert_id)
-    if alert is None:
+    if alert is None or not _alert_visible(alert, _alert_agencies(governance, context.principal)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} is not in the recent-alert buffer")
     if not alert.read.crop_jpeg:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} has no crop image")
+    await audit_data_access(
+        governance,
+        context,
+        kind="image_view",
+        action="view alert crop",
+        result_count=1,
+        details={"alert_id": alert_id, "read_id": alert.read.read_id},
+    )
     return Response(alert.read.crop_jpeg, media_type=JPEG, headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -447,6 +858,20 @@ async def _backend_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.http_status)
 
 
+async def _rule_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RuleRefused)
+    return JSONResponse(
+        {"detail": exc.detail, "rule": exc.rule}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _audit_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"audit log unavailable, request not served: {exc}"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
 def create_app(
     settings: ApiSettings,
     *,
@@ -454,6 +879,8 @@ def create_app(
     broker: AlertBroker | None = None,
     alert_consumer_ready: Callable[[], bool] | None = None,
     publisher: AlertPublisher | None = None,
+    governance: Governance | None = None,
+    audit: AuditSink | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -463,7 +890,11 @@ def create_app(
     `alert_consumer_ready`: readiness of that consumer; /readyz is not ready without one.
     `publisher`: writes workflow steps to ALERTS; when None the app makes one from `settings` at
     startup (it connects on first use) and closes it at shutdown.
+    `governance`: identity, policy and audit (services/api/security.py); when None it is built from
+    `settings` (policy and identity files; an invalid one raises here, so the API does not start),
+    recording audit events to `audit` or, when that is None too, to the AUDIT topic.
     """
+    governance = governance or Governance.build(settings, audit=audit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -478,6 +909,7 @@ def create_app(
         try:
             yield
         finally:
+            await governance.close()
             if owned_publisher is not None:
                 app.state.publisher = None
                 await owned_publisher.close()
@@ -499,8 +931,13 @@ def create_app(
     app.state.alert_consumer_ready = alert_consumer_ready
     app.state.publisher = publisher
     app.state.alert_locks = {}
+    app.state.governance = governance
     app.add_exception_handler(BackendError, _backend_error)
-    for router in (reads_router, hotlists_router, hotlist_import_router, alerts_router, system_router):
+    app.add_exception_handler(RuleRefused, _rule_refused)
+    app.add_exception_handler(AuditUnavailable, _audit_unavailable)
+    for router in (reads_router, hotlists_router, alerts_router, system_router, approvals_router):
         app.include_router(router)
+    app.include_router(hotlist_import_router, dependencies=[Depends(guard_hotlist_import)])
+    app.include_router(auth_router, include_in_schema=True)
     install_console(app)
     return app

@@ -21,6 +21,7 @@ services.audit.client.AuditRecorder) so tests can collect events in memory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -153,6 +154,30 @@ class AuditUnavailable(Exception):
     """An audit event could not be recorded: the audited action must not go ahead."""
 
 
+class RecorderSink:
+    """AuditRecorder started on first use (so the API starts even while Kafka is still coming up;
+    audited requests then answer 503 until it is reachable)."""
+
+    def __init__(self, recorder: AuditRecorder) -> None:
+        self._recorder = recorder
+        self._started = False
+        self._lock = asyncio.Lock()
+
+    async def record(self, event: AuditEvent) -> Any:
+        if not self._started:
+            async with self._lock:
+                if not self._started:
+                    await self._recorder.start()
+                    self._started = True
+        return await self._recorder.record(event)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._started:
+                self._started = False
+                await self._recorder.stop()
+
+
 # Governance ------------------------------------------------------------------------------------
 
 
@@ -175,8 +200,8 @@ class Governance:
     approvals: ApprovalStore
     audit_sink: AuditSink | None = None
     clock: Callable[[], datetime] = _utcnow
-    # Recorder the app starts/stops in its lifespan when it created it itself.
-    owned_recorder: AuditRecorder | None = field(default=None, repr=False)
+    # Recorder this object created itself (closed by `close`).
+    owned_recorder: RecorderSink | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -210,7 +235,7 @@ class Governance:
             )
         owned = None
         if audit is None and settings.audit_enabled:
-            owned = AuditRecorder(settings.kafka_bootstrap, settings.topic_prefix, source="api")
+            owned = RecorderSink(AuditRecorder(settings.kafka_bootstrap, settings.topic_prefix, source="api"))
             audit = owned
         return cls(
             settings=settings,
@@ -226,6 +251,10 @@ class Governance:
             clock=clock,
             owned_recorder=owned,
         )
+
+    async def close(self) -> None:
+        if self.owned_recorder is not None:
+            await self.owned_recorder.close()
 
     async def audit(self, event: AuditEvent) -> None:
         """Record `event`; AuditUnavailable when the sink does not take it."""
@@ -291,6 +320,9 @@ class Governance:
                 session_id=record.id,
             )
         scheme, _, token = authorization.partition(" ")
+        if not authorization and request.url.path.endswith("/alerts/stream"):
+            # EventSource cannot set headers; the stream alone accepts the token as a parameter.
+            scheme, token = "bearer", request.query_params.get("access_token", "")
         if scheme.lower() != "bearer" or not token.strip():
             raise IdentityError("authentication required: Authorization: Bearer <token> or X-API-Key")
         if not self.verifier.enabled:
@@ -408,7 +440,6 @@ def _purpose_dependency(permission: str, data_class: str) -> Callable[..., Await
     async def dependency(
         request: Request,
         governance: GovernanceDep,
-        principal: Annotated[Principal, Depends(require_permission)],
         purpose_code: Annotated[
             str | None,
             Header(
@@ -428,6 +459,8 @@ def _purpose_dependency(permission: str, data_class: str) -> Callable[..., Await
             str | None,
             Header(alias=APPROVAL_HEADER, description="Approval for old data or gated analytics."),
         ] = None,
+        # A default, not Annotated: the closure variable is not visible to string annotations.
+        principal: Principal = Depends(require_permission),  # noqa: B008
     ) -> SearchContext:
         action = f"{request.method} {request.url.path}"
         code = (purpose_code or "").strip()

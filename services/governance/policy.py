@@ -308,6 +308,17 @@ class Policy(_Strict):
         """Agencies (owners) sharing `data_class` with `partner` for `purpose_code` now, sorted."""
         return sorted({a.owner for a in self.agreements_for(partner, purpose_code, data_class, now)})
 
+    def owners_sharing(self, partner: str, data_class: str, now: datetime) -> list[str]:
+        """Agencies sharing `data_class` with `partner` now for any purpose (for data that is not
+        searched for a purpose: statistics, hotlists, alerts), sorted."""
+        return sorted(
+            {
+                a.owner
+                for a in self.sharing.agreements
+                if a.partner == partner and data_class in a.data_classes and a.active(now)
+            }
+        )
+
     def data_age_tier(self, agency_id: str, oldest: datetime | None, now: datetime) -> DataAgeTier | None:
         """The strictest tier a search reaching back to `oldest` (None = unbounded) falls in."""
         for tier in self.rules_for(agency_id).data_age_tiers:

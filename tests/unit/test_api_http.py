@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import httpx
@@ -23,7 +23,10 @@ from services.common.pb.platewatch.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
+from tests.governance.helpers import auth_headers, make_governance
 
+# The API's clock: the fake reads of 2024-05-01 are within the default policy's 90-day tier.
+NOW = datetime(2024, 5, 3, tzinfo=UTC)
 CROP = b"\xff\xd8\xff\xe0crop-bytes\xff\xd9"
 FRAME = b"\xff\xd8\xff\xe0frame-bytes\xff\xd9"
 
@@ -159,9 +162,14 @@ async def stack() -> AsyncIterator[Stack]:
     )
     backends = Backends.connect(settings)
     assigned = [True]
-    app = create_app(settings, backends=backends, alert_consumer_ready=lambda: assigned[0])
+    governance = make_governance(settings, clock=lambda: NOW)
+    app = create_app(
+        settings, backends=backends, alert_consumer_ready=lambda: assigned[0], governance=governance
+    )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    # A supervisor of agency-a searching for a permitted purpose: may use every route tested here.
+    headers = auth_headers(governance, "supervisor", "agency-a")
+    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as client:
         yield Stack(client, search, hotlists, search_health, assigned)
     await backends.close()
     await search_server.stop(None)
@@ -208,7 +216,9 @@ async def test_search_defaults_and_unset_times(stack: Stack) -> None:
     response = await stack.client.get("/api/v1/reads", params={"plate": "ABC123"})
     assert response.status_code == 200
     (query,) = stack.search.queries
-    assert not query.HasField("from") and not query.HasField("to")
+    # No `from`: limited to the policy's data-age tier (90 days) since no approval was sent.
+    assert getattr(query, "from").ToDatetime(tzinfo=UTC) == NOW - timedelta(days=90)
+    assert not query.HasField("to")
     assert query.page_size == 50 and query.page_token == "" and list(query.camera_ids) == []
 
 
@@ -256,9 +266,13 @@ async def test_unavailable_backend_is_503_naming_it(stack: Stack) -> None:
         grpc_timeout_seconds=5,
     )
     backends = Backends.connect(settings)
-    app = create_app(settings, backends=backends, alert_consumer_ready=lambda: True)
+    governance = make_governance(settings)
+    app = create_app(settings, backends=backends, alert_consumer_ready=lambda: True, governance=governance)
+    headers = auth_headers(governance, "supervisor", "agency-a")
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", headers=headers
+        ) as client:
             search = await client.get("/api/v1/reads", params={"plate": "ABC"})
             hotlists = await client.get("/api/v1/hotlists")
             ready = await client.get("/readyz")
@@ -288,9 +302,12 @@ async def test_missing_read_image_is_404(stack: Stack) -> None:
 
 
 async def test_count(stack: Stack) -> None:
-    response = await stack.client.get("/api/v1/stats/count", params=[("agency_id", "a"), ("agency_id", "b")])
+    response = await stack.client.get("/api/v1/stats/count", params=[("agency_id", "agency-a")])
     assert response.status_code == 200
-    assert response.json() == {"reads": 9, "distinct_read_ids": 5}
+    assert response.json() == {"reads": 8, "distinct_read_ids": 5}
+    # Without a filter: the caller's own agency (no agreements in the default policy).
+    response = await stack.client.get("/api/v1/stats/count")
+    assert response.json() == {"reads": 8, "distinct_read_ids": 5}
 
 
 async def test_hotlist_crud(stack: Stack) -> None:
@@ -342,7 +359,7 @@ async def test_hotlist_crud(stack: Stack) -> None:
 
 async def test_hotlist_errors(stack: Stack) -> None:
     missing = await stack.client.get("/api/v1/hotlists/nope/entries")
-    assert missing.status_code == 404 and missing.json()["detail"] == "no hotlist nope"
+    assert missing.status_code == 404 and missing.json()["detail"] == "hotlist nope not found"
     bad_reason = await stack.client.post(
         "/api/v1/hotlists/h1/entries", json={"entries": [{"plate": "A", "reason": "x"}]}
     )
