@@ -10,6 +10,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,9 @@ def test_console_live_alert_confirm_search_and_timeline(
     metrics = [f"http://127.0.0.1:{stack.ports.metrics[name]}/metrics" for name in ("capture", "normalizer")]
     stack.extra_env["PLATEWATCH_CONSOLE_METRICS_URLS"] = ",".join(metrics)
     stack.start_services(["storage", "hotlist", "normalizer", "inference", "api"])
-    assert stack.put_demo_plate_on_hotlist() == plate
+    # Playwright's sync API keeps an event loop running in this thread; asyncio.run needs another.
+    with ThreadPoolExecutor(1) as worker:
+        assert worker.submit(stack.put_demo_plate_on_hotlist).result() == plate
     base = f"http://127.0.0.1:{stack.ports.api}"
 
     # 1. Sign in; the live stream is connected before any footage runs, so the alert below can only

@@ -1,7 +1,7 @@
 // Search and analytics calls of the console, in one place so the views do not depend on which
 // server routes exist: plate search over GET /reads, timelines, visit frequency and convoys.
 
-import { ApiError, call } from "./api.js";
+import { API, ApiError, call } from "./api.js";
 
 const PAGE = 200;
 
@@ -21,8 +21,27 @@ export async function searchPlates(plate, mode, filters, purpose) {
   return { reads: body.reads, more: Boolean(body.next_page_token), label: pattern };
 }
 
-/** Every stored sighting of one exact plate, oldest first (up to 5 pages). */
+// The analytics routes (services/api/analytics_routes.py) where the server has them; a route the
+// server does not know answers FastAPI's plain 404 "Not Found", and the console falls back.
+export const ANALYTICS = {
+  timeline: `${API}/analytics/timeline`,
+  visits: `${API}/analytics/visits`,
+  convoy: `${API}/analytics/convoy`,
+};
+
+function missingRoute(err) {
+  return err instanceof ApiError && err.status === 404 && err.detail === "Not Found";
+}
+
+/** Every stored sighting of one exact plate, oldest first. */
 export async function timeline(plate, purpose) {
+  try {
+    const body = await call(ANALYTICS.timeline, { query: { plate, limit: 1000 }, purpose });
+    return body.sightings || body.reads || [];
+  } catch (err) {
+    if (!missingRoute(err)) throw err;
+  }
+  // Fallback: page through GET /reads (up to 5 pages) and sort.
   const reads = [];
   let token = "";
   for (let page = 0; page < 5; page += 1) {
@@ -34,8 +53,17 @@ export async function timeline(plate, purpose) {
   return reads.sort((a, b) => (a.captured_at || "").localeCompare(b.captured_at || ""));
 }
 
-/** Visits per camera: [{camera_id, visits, first_seen, last_seen}], most visited first. */
+/**
+ * Visit frequency: the server's visits (sightings grouped by gaps) when it has the route, else
+ * sightings counted per camera. Returns {kind: "visits"|"cameras", count, rows}.
+ */
 export async function visits(plate, purpose, sightings) {
+  try {
+    const body = await call(ANALYTICS.visits, { query: { plate }, purpose });
+    return { kind: "visits", count: body.visit_count ?? (body.visits || []).length, rows: body.visits || [] };
+  } catch (err) {
+    if (!missingRoute(err)) throw err;
+  }
   const byCamera = new Map();
   for (const s of sightings) {
     const v = byCamera.get(s.camera_id) || { camera_id: s.camera_id, visits: 0, first_seen: s.captured_at, last_seen: s.captured_at };
@@ -44,10 +72,17 @@ export async function visits(plate, purpose, sightings) {
     if (s.captured_at > v.last_seen) v.last_seen = s.captured_at;
     byCamera.set(s.camera_id, v);
   }
-  return [...byCamera.values()].sort((a, b) => b.visits - a.visits);
+  const rows = [...byCamera.values()].sort((a, b) => b.visits - a.visits);
+  return { kind: "cameras", count: sightings.length, rows };
 }
 
-/** Vehicles seen near this one at several places: [{plate, count, camera_ids}]. */
+/** Vehicles seen with this one at several cameras: [{plate, co_sightings, cameras, camera_ids}]. */
 export async function convoy(plate, purpose) {
-  throw new ApiError(404, "convoy analysis is not available on this server yet", null);
+  try {
+    const body = await call(ANALYTICS.convoy, { query: { plate }, purpose });
+    return body.associates || [];
+  } catch (err) {
+    if (missingRoute(err)) throw new ApiError(404, "convoy analysis is not available on this server", null);
+    throw err;
+  }
 }

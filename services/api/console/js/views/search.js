@@ -1,8 +1,8 @@
 // Search: plate (exact, partial with wildcards, fuzzy) with filters, asked for a purpose and case
 // number first; results with crops; a vehicle timeline on the map, its visit frequency and convoys.
 
-import { API, ApiError, call } from "../api.js";
-import { authImage, el, humanize, percent, setStatus, statusLine, table, when } from "../dom.js";
+import { ApiError, call } from "../api.js";
+import { age, authImage, el, humanize, percent, setStatus, statusLine, table, when } from "../dom.js";
 import { drawCameras, drawPath, fit, makeMap } from "../map.js";
 import * as analytics from "../analytics.js";
 
@@ -129,12 +129,22 @@ async function showVehicle(detail, ctx, plate, purpose) {
 }
 
 async function visitsTable(plate, purpose, sightings, cameras) {
-  const rows = await analytics.visits(plate, purpose, sightings);
-  return table(["Camera", "Visits", "First seen", "Last seen"], rows.map((v) => el("tr", {},
-    el("td", { text: (cameras.get(v.camera_id) || {}).name || v.camera_id }),
+  const name = (id) => (cameras.get(id) || {}).name || id;
+  const result = await analytics.visits(plate, purpose, sightings);
+  if (result.kind === "visits") {
+    return el("div", {}, el("p", { text: `${result.count} visit(s).` }),
+      table(["Start", "End", "Cameras", "Sightings", "Dwell"], result.rows.map((v) => el("tr", {},
+        el("td", { text: when(v.start) }),
+        el("td", { text: when(v.end) }),
+        el("td", { text: (v.camera_ids || []).map(name).join(", ") }),
+        el("td", { text: v.sightings }),
+        el("td", { text: v.dwell_known ? age(v.dwell_seconds) : "—" }))), `Visits of ${plate}`));
+  }
+  return table(["Camera", "Sightings", "First seen", "Last seen"], result.rows.map((v) => el("tr", {},
+    el("td", { text: name(v.camera_id) }),
     el("td", { text: v.visits }),
     el("td", { text: when(v.first_seen) }),
-    el("td", { text: when(v.last_seen) }))), `Visit frequency of ${plate}`);
+    el("td", { text: when(v.last_seen) }))), `Sightings of ${plate} per camera`);
 }
 
 function convoyPanel(node, plate, purpose) {
@@ -144,11 +154,14 @@ function convoyPanel(node, plate, purpose) {
     setStatus(status, "Looking for vehicles seen with this one…");
     try {
       const companions = await analytics.convoy(plate, purpose);
-      setStatus(status, `${companions.length} vehicle(s) seen with ${plate} at several places.`);
-      node.append(table(["Plate", "Seen together", "Cameras"], companions.map((c) => el("tr", {},
+      setStatus(status, `${companions.length} vehicle(s) seen with ${plate} at several cameras.`);
+      node.querySelector("#convoy-table")?.remove();
+      const result = table(["Plate", "Seen together", "Cameras"], companions.map((c) => el("tr", {},
         el("td", {}, el("span", { class: "plate", text: c.plate })),
-        el("td", { text: c.count }),
-        el("td", { text: (c.camera_ids || []).join(", ") }))), `Convoy candidates for ${plate}`));
+        el("td", { text: c.co_sightings }),
+        el("td", { text: (c.camera_ids || []).join(", ") }))), `Convoy candidates for ${plate}`);
+      result.id = "convoy-table";
+      node.append(result);
     } catch (err) {
       setStatus(status, refusal(err), "error");
     }
@@ -156,4 +169,3 @@ function convoyPanel(node, plate, purpose) {
   node.replaceChildren(el("p", { class: "muted", text: "Convoy analysis may need a second approver under your agency's policy." }), button, status);
 }
 
-export { API };
