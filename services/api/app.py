@@ -622,7 +622,7 @@ def _alert_agencies(governance: Governance, principal: Principal) -> frozenset[s
 
 
 def _alert_visible(alert: alerts_pb2.Alert, agencies: frozenset[str]) -> bool:
-    return alert.read.agency_id in agencies
+    return alert.read.camera.agency_id in agencies
 
 
 @alerts_router.get("/alerts", response_model=AlertsOut, responses=ERRORS)
@@ -732,7 +732,7 @@ async def alert_action(
         # One step at a time per alert in this process, so two operators cannot both confirm.
         async with lock:
             current = await _current_alert(request, broker, alert_id)
-            if current.read.agency_id != principal.agency_id:
+            if current.read.camera.agency_id != principal.agency_id:
                 # Another agency's alert does not exist for the caller.
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found")
             try:

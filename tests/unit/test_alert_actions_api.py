@@ -16,8 +16,10 @@ from services.api.app import create_app
 from services.api.backends import Backends
 from services.api.broker import AlertBroker
 from services.api.publisher import AlertPublisher, PublishError
+from services.api.security import Governance
 from services.api.settings import ApiSettings
-from services.common.pb.platewatch.v1 import alerts_pb2, reads_pb2, search_pb2_grpc
+from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, reads_pb2, search_pb2_grpc
+from tests.governance.helpers import audit_events, auth_headers, make_governance
 
 ACTIONS = "/api/v1/alerts/{}/actions"
 
@@ -53,12 +55,17 @@ class Api:
     broker: AlertBroker
     publisher: RecordingPublisher
     stored: StoredAlerts
+    governance: Governance
 
 
 def _alert(alert_id: str) -> alerts_pb2.Alert:
     alert = alerts_pb2.Alert(
         alert_id=alert_id,
-        read=reads_pb2.Read(read_id=f"r-{alert_id}", plate="7XY2AB"),
+        read=reads_pb2.Read(
+            read_id=f"r-{alert_id}",
+            plate="7XY2AB",
+            camera=common_pb2.CameraInfo(camera_id="cam-1", agency_id="agency-a"),
+        ),
         status=alerts_pb2.ALERT_STATUS_UNCONFIRMED,
     )
     alert.raised_at.GetCurrentTime()
@@ -76,10 +83,13 @@ async def api() -> AsyncIterator[Api]:
     backends = Backends.connect(settings)
     broker = AlertBroker()
     publisher = RecordingPublisher()
-    app = create_app(settings, backends=backends, broker=broker, publisher=publisher)
+    governance = make_governance(settings)
+    app = create_app(settings, backends=backends, broker=broker, publisher=publisher, governance=governance)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield Api(client, broker, publisher, stored)
+    # Steps are recorded under the authenticated caller (the body's actor is ignored).
+    headers = auth_headers(governance, "officer", "agency-a", subject="op-1")
+    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as client:
+        yield Api(client, broker, publisher, stored, governance)
     await backends.close()
     await server.stop(None)
 
@@ -123,6 +133,12 @@ async def test_workflow_steps_publish_new_versions_and_refuse_dispatch_first(api
         alerts_pb2.ALERT_STATUS_CONFIRMED_VISUAL,
         alerts_pb2.ALERT_STATUS_CONFIRMED_DISPATCH,
         alerts_pb2.ALERT_STATUS_CONFIRMED_DISPATCH,
+    ]
+    audited = audit_events(api.governance).of_kind("alert_action")
+    assert [(e.actor, e.action) for e in audited] == [
+        ("op-1", "confirm_visual"),
+        ("op-1", "confirm_dispatch"),
+        ("op-1", "record_outcome"),
     ]
 
 

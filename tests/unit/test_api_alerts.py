@@ -17,6 +17,7 @@ from services.api.app import create_app
 from services.api.broker import AlertBroker
 from services.api.settings import ApiSettings
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
+from tests.governance.helpers import auth_headers, make_governance
 
 CROP = b"\xff\xd8\xff\xe0alert-crop\xff\xd9"
 WAIT = 5.0
@@ -150,12 +151,20 @@ def broker() -> AlertBroker:
 @pytest.fixture
 def app(broker: AlertBroker) -> FastAPI:
     settings = ApiSettings(sse_heartbeat_seconds=0.2)
-    return create_app(settings, broker=broker, alert_consumer_ready=lambda: True)
+    governance = make_governance(settings)
+    return create_app(settings, broker=broker, alert_consumer_ready=lambda: True, governance=governance)
+
+
+def officer_headers(app: FastAPI) -> dict[str, str]:
+    """An officer of agency-a (the agency of the alerts' camera) with a purpose for image views."""
+    return auth_headers(app.state.governance, "officer", "agency-a")
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api", headers=officer_headers(app)
+    ) as client:
         yield client
 
 
@@ -249,7 +258,9 @@ async def open_stream(app: FastAPI, path: str, headers: dict[str, str] | None = 
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "headers": [
+            (k.lower().encode(), v.encode()) for k, v in {**officer_headers(app), **(headers or {})}.items()
+        ],
         "client": ("127.0.0.1", 50000),
         "server": ("api", 80),
         "state": {},
