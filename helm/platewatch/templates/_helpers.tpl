@@ -71,6 +71,8 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ printf "%s-search:%d" $full (int .Values.components.search.ports.grpc) | quote }}
 - name: PLATEWATCH_HOTLIST_GRPC_TARGET
   value: {{ printf "%s-hotlist:%d" $full (int .Values.components.hotlist.ports.grpc) | quote }}
+- name: PLATEWATCH_AUDIT_GRPC_TARGET
+  value: {{ printf "%s-audit:%d" $full (int .Values.components.audit.ports.grpc) | quote }}
 {{- range $name, $value := .Values.env }}
 - name: {{ $name }}
   value: {{ $value | quote }}
