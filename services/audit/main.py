@@ -30,8 +30,8 @@ import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from clickhouse_connect.driver.client import Client
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from grpc_health.v1 import health as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 
 from services.audit import store
 from services.audit.chain import Entry, chain_entry, load_or_create_signing_key, sign_checkpoint, to_micros
@@ -124,9 +124,8 @@ class Chainer:
                     timeout_ms=500, max_records=self.settings.audit_batch_max
                 )
                 records = [r for records in fetched.values() for r in records]
-                if records:
-                    await self.process(records)
-                await self.maybe_checkpoint()
+                entries = await self.process(records) if records else []
+                await self.maybe_checkpoint(entries)
         finally:
             if self.head.sequence > self.checkpointed:
                 await self.checkpoint()
@@ -181,18 +180,23 @@ class Chainer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def maybe_checkpoint(self) -> None:
-        new = self.head.sequence - self.checkpointed
-        if new <= 0:
+    async def maybe_checkpoint(self, entries: list[Entry] | None = None) -> None:
+        """Sign every entry whose sequence is a multiple of `audit_checkpoint_every` (so checkpoints
+        fall on the same sequences however batches are cut), and the head when the last checkpoint
+        is older than `audit_checkpoint_seconds`."""
+        every = max(1, self.settings.audit_checkpoint_every)
+        for entry in entries or ():
+            if entry.sequence % every == 0 and entry.sequence > self.checkpointed:
+                await self.checkpoint(store.Head(entry.sequence, entry.entry_hash))
+        if self.head.sequence <= self.checkpointed:
             return
-        due_by_time = time.monotonic() - self.last_checkpoint_at >= self.settings.audit_checkpoint_seconds
-        if new >= self.settings.audit_checkpoint_every or due_by_time:
+        if time.monotonic() - self.last_checkpoint_at >= self.settings.audit_checkpoint_seconds:
             await self.checkpoint()
 
-    async def checkpoint(self) -> None:
-        checkpoint = sign_checkpoint(
-            self.key, self.head.sequence, self.head.entry_hash, to_micros(self.clock())
-        )
+    async def checkpoint(self, at: store.Head | None = None) -> None:
+        """Sign and store a checkpoint over `at` (default: the head)."""
+        target = at or self.head
+        checkpoint = sign_checkpoint(self.key, target.sequence, target.entry_hash, to_micros(self.clock()))
         await asyncio.to_thread(store.insert_checkpoint, self.client, checkpoint)
         self.checkpointed = checkpoint.sequence
         self.last_checkpoint_at = time.monotonic()
