@@ -101,3 +101,32 @@ def audit_events(governance: Governance) -> MemoryAuditSink:
     sink = governance.audit_sink
     assert isinstance(sink, MemoryAuditSink)
     return sink
+
+
+# For API processes started from the environment (services.api.main.serve, the stack) --------------
+
+ISSUER_ENV = {"PLATEWATCH_DEV_ISSUER_KEY_FILE": str(TEST_KEY_FILE)}
+
+
+def process_headers(
+    role: str | Iterable[str] = "officer",
+    agency_id: str = "agency-a",
+    *,
+    purpose: str | None = DEFAULT_PURPOSE,
+    case: str | None = DEFAULT_CASE,
+    subject: str | None = None,
+) -> dict[str, str]:
+    """Headers for an API process started with ISSUER_ENV in its environment (same dev key)."""
+    from services.governance.identity import DevIssuer
+
+    issuer = DevIssuer(TEST_KEY_FILE)
+    roles = [role] if isinstance(role, str) else list(role)
+    headers = {
+        "Authorization": "Bearer "
+        + issuer.mint(subject or f"{agency_id}-{'-'.join(roles)}", agency_id, roles, amr=("pwd", "otp"))
+    }
+    if purpose is not None:
+        headers["X-Purpose-Code"] = purpose
+    if case is not None:
+        headers["X-Case-Number"] = case
+    return headers

@@ -20,6 +20,7 @@ from services.common.kafka import make_consumer, make_producer
 from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import ALERTS
+from tests.governance.helpers import ISSUER_ENV, process_headers
 from tests.waiting import until
 
 WAIT = 60.0
@@ -64,6 +65,7 @@ async def api(
         "PLATEWATCH_SEARCH_GRPC_TARGET": f"127.0.0.1:{free_port()}",
         "PLATEWATCH_HOTLIST_GRPC_TARGET": f"127.0.0.1:{free_port()}",
         "PLATEWATCH_GRPC_TIMEOUT_SECONDS": "3",
+        **ISSUER_ENV,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -76,7 +78,10 @@ async def api(
         )
         if server.done():
             server.result()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+        # Steps are recorded under the authenticated officer (op-1 unless a request says otherwise).
+        headers = process_headers("officer", "pd-test", subject="op-1")
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, timeout=20, headers=headers) as client:
             yield client
     finally:
         stop.set()
@@ -155,6 +160,7 @@ async def test_confirm_dispatch_outcome_through_kafka(
             outcome = await api.post(
                 "/api/v1/alerts/alert-1/actions",
                 json={"action": "record_outcome", "actor": "op-2", "outcome": "stop"},
+                headers=process_headers("officer", "pd-test", subject="op-2"),
             )
             assert outcome.status_code == 200, outcome.text
             listed = (await _statuses(api))["alert-1"]
@@ -167,6 +173,7 @@ async def test_confirm_dispatch_outcome_through_kafka(
             again = await api.post(
                 "/api/v1/alerts/alert-1/actions",
                 json={"action": "record_outcome", "actor": "op-2", "outcome": "arrest"},
+                headers=process_headers("officer", "pd-test", subject="op-2"),
             )
             assert again.status_code == 409 and "outcome already recorded" in again.json()["detail"]
             (last,) = [a for a in await _read(watcher, 3) if a.alert_id == "alert-1"][-1:]

@@ -19,6 +19,7 @@ from services.common.kafka import make_consumer, make_producer
 from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import ALERTS
+from tests.governance.helpers import ISSUER_ENV, process_headers
 from tests.waiting import until
 
 WAIT = 60.0
@@ -77,6 +78,7 @@ async def test_alerts_flow_from_kafka_to_http_and_sse(
         "PLATEWATCH_SEARCH_GRPC_TARGET": f"127.0.0.1:{free_port()}",
         "PLATEWATCH_HOTLIST_GRPC_TARGET": f"127.0.0.1:{free_port()}",
         "PLATEWATCH_GRPC_TIMEOUT_SECONDS": "5",
+        **ISSUER_ENV,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -90,7 +92,8 @@ async def test_alerts_flow_from_kafka_to_http_and_sse(
             lambda: (c := health.readiness()) and all(c.values()) and c, "API HTTP up and consumer assigned"
         )
         assert set(checks) == {"api_http", "api_alert_consumer"}
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        headers = process_headers("officer", "agency-a")
+        async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["checks"] == {"search": False, "hotlist": False, "alert_consumer": True}

@@ -15,6 +15,7 @@ from services.common.health import HealthState
 from services.common.net import free_port
 from services.hotlist.main import serve as serve_hotlist
 from services.hotlist.settings import HotlistSettings
+from tests.governance.helpers import audit_events, auth_headers, make_governance
 
 WAIT_S = 60
 
@@ -43,8 +44,15 @@ async def api(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[httpx.As
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("hotlist service never reported SERVING")
-        app = create_app(settings, backends=backends, alert_consumer_ready=lambda: True)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        governance = make_governance(settings)
+        app = create_app(
+            settings, backends=backends, alert_consumer_ready=lambda: True, governance=governance
+        )
+        headers = auth_headers(governance, "supervisor", "agency-a")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", headers=headers
+        ) as client:
+            client.governance = governance  # type: ignore[attr-defined]
             yield client
     finally:
         stop.set()
@@ -78,5 +86,10 @@ async def test_hotlist_crud_through_the_api(api: httpx.AsyncClient) -> None:
 
     missing = await api.get("/api/v1/hotlists/no-such-list/entries")
     assert missing.status_code == 404 and "not found" in missing.json()["detail"]
-    invalid = await api.post("/api/v1/hotlists", json={"name": "No agency"})
-    assert invalid.status_code == 422 and "agency_id" in invalid.json()["detail"]
+    # The list belongs to the caller's agency; another agency's is refused, naming the rule.
+    own = await api.post("/api/v1/hotlists", json={"name": "No agency given"})
+    assert own.status_code == 201 and own.json()["agency_id"] == "agency-a"
+    other = await api.post("/api/v1/hotlists", json={"name": "Theirs", "agency_id": "agency-b"})
+    assert other.status_code == 403 and other.json()["rule"] == "agency.write_own"
+    changes = audit_events(api.governance).of_kind("hotlist_change")  # type: ignore[attr-defined]
+    assert [e.action for e in changes] == ["create hotlist", "add entries", "remove entry", "create hotlist"]

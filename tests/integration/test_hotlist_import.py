@@ -25,6 +25,7 @@ from services.hotlist.client import HotlistClient
 from services.hotlist.csv_import import stable_entry_id
 from services.hotlist.matcher import epoch_seconds
 from tests.fixtures.hotlist_service import RunningHotlist
+from tests.governance.helpers import auth_headers, make_governance
 
 AGENCY = "pd-import"
 WAIT_S = 60.0
@@ -204,11 +205,15 @@ async def test_rest_import_answers_422_with_row_errors_and_200_with_the_summary(
     created = await client.create_hotlist("REST", AGENCY)
     settings = ApiSettings(hotlist_grpc_target=hotlist.target, search_grpc_target=f"127.0.0.1:{free_port()}")
     backends = Backends.connect(settings)
-    app = create_app(settings, backends=backends, alert_consumer_ready=lambda: True)
+    governance = make_governance(settings)
+    app = create_app(settings, backends=backends, alert_consumer_ready=lambda: True, governance=governance)
     url = f"/api/v1/hotlists/{created.hotlist_id}/import"
     headers = {"Content-Type": "text/csv"}
+    auth = auth_headers(governance, "admin", AGENCY)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", headers=auth
+        ) as http:
             refused = await http.post(url, content=TWO_BAD_ROWS, headers=headers)
             assert refused.status_code == 422, refused.text
             body = refused.json()
