@@ -1,0 +1,251 @@
+"""A small two-agency world for the governance tests: the real API (create_app) over in-process fake
+search and hotlist gRPC services that honour the agency scope they are given (contract 2), an alert
+buffer holding one alert per agency, a recording publisher and an in-memory audit sink."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from services.api.app import create_app
+from services.api.backends import Backends
+from services.api.broker import AlertBroker
+from services.api.publisher import AlertPublisher
+from services.api.security import Governance, MemoryAuditSink
+from services.api.settings import ApiSettings
+from services.common.pb.platewatch.v1 import (
+    alerts_pb2,
+    common_pb2,
+    hotlist_pb2,
+    hotlist_pb2_grpc,
+    reads_pb2,
+    search_pb2,
+    search_pb2_grpc,
+)
+from tests.governance.helpers import default_policy_dict, make_governance
+
+A, B = "agency-a", "agency-b"
+AGENCIES = (A, B)
+PLATE = "ABC123"
+JPEG = b"\xff\xd8\xff\xe0image\xff\xd9"
+READ_ID = {A: "read-a", B: "read-b"}
+HOTLIST_ID = {A: "list-a", B: "list-b"}
+ALERT_ID = {A: "alert-a", B: "alert-b"}
+IMAGE_REQUEST_HAS_AGENCIES = "agency_ids" in search_pb2.GetReadImageRequest.DESCRIPTOR.fields_by_name
+
+
+class FakeSearch(search_pb2_grpc.SearchServiceServicer):
+    """One read per agency; every query is answered only from the agencies it names."""
+
+    def __init__(self) -> None:
+        self.queries: list[Any] = []
+        self.reads: dict[str, search_pb2.StoredRead] = {}
+        for agency in AGENCIES:
+            read = search_pb2.StoredRead(
+                read_id=READ_ID[agency], plate=PLATE, camera_id=f"cam-{agency}", agency_id=agency
+            )
+            read.captured_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+            self.reads[read.read_id] = read
+
+    async def SearchReads(self, request, context):  # type: ignore[no-untyped-def]
+        self.queries.append(request)
+        if not request.agency_ids:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "agency_ids required")
+        found = [r for r in self.reads.values() if r.agency_id in request.agency_ids]
+        return search_pb2.SearchReadsResponse(reads=found)
+
+    async def CountReads(self, request, context):  # type: ignore[no-untyped-def]
+        self.queries.append(request)
+        if not request.agency_ids:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "agency_ids required")
+        count = sum(1 for r in self.reads.values() if r.agency_id in request.agency_ids)
+        return search_pb2.CountReadsResponse(reads=count, distinct_read_ids=count)
+
+    async def GetReadImage(self, request, context):  # type: ignore[no-untyped-def]
+        self.queries.append(request)
+        read = self.reads.get(request.read_id)
+        scope = list(getattr(request, "agency_ids", [])) if IMAGE_REQUEST_HAS_AGENCIES else None
+        if read is None or (scope is not None and read.agency_id not in scope):
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no read {request.read_id}")
+        return search_pb2.GetReadImageResponse(jpeg=JPEG)
+
+    async def GetAlert(self, request, context):  # type: ignore[no-untyped-def]
+        await context.abort(grpc.StatusCode.NOT_FOUND, f"alert {request.alert_id} not found")
+
+
+@dataclass
+class FakeHotlists(hotlist_pb2_grpc.HotlistServiceServicer):
+    lists: dict[str, hotlist_pb2.Hotlist] = field(default_factory=dict)
+    entries: dict[str, dict[str, hotlist_pb2.HotlistEntry]] = field(default_factory=dict)
+    imports: list[hotlist_pb2.ImportCsvRequest] = field(default_factory=list)
+    counter: int = 0
+
+    def __post_init__(self) -> None:
+        for agency in AGENCIES:
+            hotlist_id = HOTLIST_ID[agency]
+            self.lists[hotlist_id] = hotlist_pb2.Hotlist(
+                hotlist_id=hotlist_id, name=f"Stolen ({agency})", agency_id=agency
+            )
+            self.entries[hotlist_id] = {
+                "e1": hotlist_pb2.HotlistEntry(
+                    entry_id="e1", hotlist_id=hotlist_id, plate=PLATE, agency_id=agency
+                )
+            }
+
+    async def CreateHotlist(self, request, context):  # type: ignore[no-untyped-def]
+        self.counter += 1
+        created = hotlist_pb2.Hotlist()
+        created.CopyFrom(request.hotlist)
+        created.hotlist_id = f"new-{self.counter}"
+        self.lists[created.hotlist_id] = created
+        self.entries[created.hotlist_id] = {}
+        return created
+
+    async def ListHotlists(self, request, context):  # type: ignore[no-untyped-def]
+        found = [h for h in self.lists.values() if not request.agency_id or h.agency_id == request.agency_id]
+        return hotlist_pb2.ListHotlistsResponse(hotlists=found)
+
+    async def AddEntries(self, request, context):  # type: ignore[no-untyped-def]
+        added = []
+        for entry in request.entries:
+            self.counter += 1
+            stored = hotlist_pb2.HotlistEntry()
+            stored.CopyFrom(entry)
+            stored.entry_id = f"e{self.counter}"
+            self.entries[request.hotlist_id][stored.entry_id] = stored
+            added.append(stored)
+        return hotlist_pb2.AddEntriesResponse(entries=added)
+
+    async def ListEntries(self, request, context):  # type: ignore[no-untyped-def]
+        return hotlist_pb2.ListEntriesResponse(entries=list(self.entries[request.hotlist_id].values()))
+
+    async def RemoveEntry(self, request, context):  # type: ignore[no-untyped-def]
+        removed = self.entries.get(request.hotlist_id, {}).pop(request.entry_id, None)
+        return hotlist_pb2.RemoveEntryResponse(removed=removed is not None)
+
+    async def ImportCsv(self, request, context):  # type: ignore[no-untyped-def]
+        self.imports.append(request)
+        return hotlist_pb2.ImportCsvResponse(applied=True, rows=1, imported=1)
+
+
+class RecordingPublisher(AlertPublisher):
+    def __init__(self) -> None:
+        super().__init__("unused:9092")
+        self.published: list[alerts_pb2.Alert] = []
+
+    async def publish(self, alert: alerts_pb2.Alert) -> None:
+        self.published.append(alert)
+
+
+def make_alert(agency: str) -> alerts_pb2.Alert:
+    read = reads_pb2.Read(
+        read_id=READ_ID[agency],
+        plate=PLATE,
+        camera=common_pb2.CameraInfo(camera_id=f"cam-{agency}", agency_id=agency),
+        crop_jpeg=JPEG,
+    )
+    alert = alerts_pb2.Alert(
+        alert_id=ALERT_ID[agency],
+        read=read,
+        entry=hotlist_pb2.HotlistEntry(
+            entry_id="e1", hotlist_id=HOTLIST_ID[agency], plate=PLATE, agency_id=agency
+        ),
+        hotlist_name=f"Stolen ({agency})",
+        status=alerts_pb2.ALERT_STATUS_UNCONFIRMED,
+    )
+    alert.raised_at.GetCurrentTime()
+    return alert
+
+
+def sharing_policy(
+    data_classes: list[str], purposes: list[str] | None = None, **agreement: Any
+) -> dict[str, Any]:
+    """The default policy plus one agreement: agency-b shares `data_classes` with agency-a."""
+    policy = default_policy_dict()
+    policy["sharing"]["agreements"] = [
+        {
+            "id": "b-to-a",
+            "owner": B,
+            "partner": A,
+            "purposes": purposes or ["stolen-vehicle"],
+            "data_classes": data_classes,
+            "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            **agreement,
+        }
+    ]
+    return policy
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    governance: Governance
+    search: FakeSearch
+    hotlists: FakeHotlists
+    broker: AlertBroker
+    publisher: RecordingPublisher
+
+    @property
+    def audit(self) -> MemoryAuditSink:
+        sink = self.governance.audit_sink
+        assert isinstance(sink, MemoryAuditSink)
+        return sink
+
+
+async def _serve(add: Callable[..., None], servicer: object) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server()
+    add(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+@asynccontextmanager
+async def open_world(
+    policy: dict[str, Any] | None = None, clock: Callable[[], datetime] | None = None, **overrides: Any
+) -> AsyncIterator[World]:
+    search, hotlists = FakeSearch(), FakeHotlists()
+    search_server, search_port = await _serve(search_pb2_grpc.add_SearchServiceServicer_to_server, search)
+    hotlist_server, hotlist_port = await _serve(
+        hotlist_pb2_grpc.add_HotlistServiceServicer_to_server, hotlists
+    )
+    settings = ApiSettings(
+        search_grpc_target=f"127.0.0.1:{search_port}",
+        hotlist_grpc_target=f"127.0.0.1:{hotlist_port}",
+        grpc_timeout_seconds=5,
+    )
+    governance = make_governance(settings, policy=policy or default_policy_dict(), clock=clock, **overrides)
+    backends = Backends.connect(settings)
+    broker = AlertBroker()
+    for agency in AGENCIES:
+        broker.publish(make_alert(agency))
+    publisher = RecordingPublisher()
+    app = create_app(
+        settings,
+        backends=backends,
+        broker=broker,
+        publisher=publisher,
+        alert_consumer_ready=lambda: True,
+        governance=governance,
+    )
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield World(client, governance, search, hotlists, broker, publisher)
+    finally:
+        await backends.close()
+        await search_server.stop(None)
+        await hotlist_server.stop(None)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with open_world() as opened:
+        yield opened
