@@ -58,6 +58,14 @@ def _sign_in(page: Any, base: str) -> str | None:
     return str(token) if token else None
 
 
+def _give_purpose(page: Any) -> None:
+    page.wait_for_selector("#purpose-dialog[open]")
+    page.fill("#purpose-code", PURPOSE_CODE)
+    page.fill("#case-number", CASE_NUMBER)
+    page.click("#purpose-ok")
+    page.wait_for_selector("#purpose-dialog:not([open])", state="attached")
+
+
 def test_console_live_alert_confirm_search_and_timeline(
     stack_factory: Callable[..., Stack], triton_url: str, page: Any, artifacts: Path
 ) -> None:
@@ -85,7 +93,11 @@ def test_console_live_alert_confirm_search_and_timeline(
     assert card.get_attribute("data-status") == "unconfirmed"
     assert DEMO_HOTLIST_NAME in card.inner_text()
     assert "list age" in card.inner_text()
-    # The crop is fetched with the Authorization header and shown from a blob: URL.
+    # Image views need a purpose: the card asks once, then the crop is fetched with the
+    # Authorization and purpose headers and shown from a blob: URL.
+    if token:
+        card.query_selector(".crop-holder button").click()
+        _give_purpose(page)
     page.wait_for_function(
         "sel => { const img = document.querySelector(sel + ' img.crop');"
         " return img && img.src.startsWith('blob:') && img.naturalWidth > 0; }",
@@ -112,9 +124,7 @@ def test_console_live_alert_confirm_search_and_timeline(
     page.click("#search-submit")
     page.wait_for_selector("#purpose-dialog[open]")
     page.screenshot(path=str(artifacts / "04-purpose-prompt.png"))
-    page.fill("#purpose-code", PURPOSE_CODE)
-    page.fill("#case-number", CASE_NUMBER)
-    page.click("#purpose-ok")
+    _give_purpose(page)
     row_selector = f'#search-results tr:has(.plate:text-is("{plate}"))'
     page.wait_for_selector(row_selector, timeout=60_000)
     assert f"for *{plate[:4]}*" in page.inner_text("#search-status")

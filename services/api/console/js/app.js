@@ -125,6 +125,8 @@ export async function signedIn(principal) {
 function signOut(message) {
   session.token = null;
   sessionStorage.removeItem("platewatch.openUser");
+  sessionStorage.removeItem("platewatch.alertPurpose");
+  sessionStorage.removeItem(PURPOSE_KEY);
   stopAlerts();
   ctx.principal = null;
   nav.hidden = true;

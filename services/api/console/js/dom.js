@@ -58,6 +58,10 @@ export function setStatus(node, text, kind = "") {
 /** Blob URLs made for the current view; revoked when the view changes. */
 const viewBlobs = new Set();
 
+export function trackViewImage(url) {
+  viewBlobs.add(url);
+}
+
 export function revokeViewImages() {
   for (const url of viewBlobs) URL.revokeObjectURL(url);
   viewBlobs.clear();

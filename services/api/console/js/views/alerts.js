@@ -1,8 +1,8 @@
 // Live alerts: newest first, with crop, read, hotlist entry, list age, STALE and region-mismatch
 // flags and the workflow actions. New alerts and workflow steps arrive through the shared store.
 
-import { API, ApiError, call } from "../api.js";
-import { age, authImage, el, humanize, percent, setStatus, statusLine, when } from "../dom.js";
+import { API, ApiError, call, imageUrl } from "../api.js";
+import { age, el, humanize, percent, setStatus, statusLine, trackViewImage, when } from "../dom.js";
 
 const ACTION_LABELS = {
   confirm_visual: "Confirm (visual match)",
@@ -72,7 +72,7 @@ function alertCard(alert, ctx) {
     dataset: { alertId: alert.alert_id, status: alert.status },
   },
   el("div", {},
-    authImage(alert.crop_url ? alert.crop_url : null, `Plate crop of read ${alert.plate}`),
+    alertCrop(alert, ctx),
     el("div", { class: "muted", text: when(alert.captured_at) })),
   el("div", {},
     el("h2", { id: headingId, style: "margin:0" },
@@ -89,6 +89,46 @@ function alertCard(alert, ctx) {
     )),
   workflow(alert, ctx, status));
   return card;
+}
+
+const ALERT_PURPOSE_KEY = "platewatch.alertPurpose";
+
+/**
+ * The alert's crop. Image views need a purpose and case number: once given for this tab's alert
+ * monitoring, every crop loads with it (each view is audited); until then a button asks for it.
+ */
+function alertCrop(alert, ctx) {
+  const alt = `Plate crop of read ${alert.plate}`;
+  const purpose = JSON.parse(sessionStorage.getItem(ALERT_PURPOSE_KEY) || "null");
+  const holder = el("div", { class: "crop-holder" });
+  if (!alert.crop_url) { holder.append(el("span", { class: "muted", text: "no crop" })); return holder; }
+  const ask = el("button", { type: "button", class: "secondary", text: "Show crop…", "aria-label": `Show the crop of ${alert.plate}` });
+  ask.addEventListener("click", async () => {
+    const given = await ctx.askPurpose("viewing alert crops");
+    if (!given) return;
+    sessionStorage.setItem(ALERT_PURPOSE_KEY, JSON.stringify(given));
+    // Every card waiting for a purpose loads its crop now.
+    for (const waiting of document.querySelectorAll(".alert-card .crop-holder[data-needs-purpose]")) {
+      waiting.dispatchEvent(new CustomEvent("purpose-given"));
+    }
+  });
+  function load(withPurpose) {
+    imageUrl(alert.crop_url, withPurpose).then((url) => {
+      trackViewImage(url);
+      delete holder.dataset.needsPurpose;
+      holder.replaceChildren(el("img", { class: "crop", alt, src: url }));
+    }).catch((err) => {
+      if (err instanceof ApiError && (err.status === 422 || err.status === 403) && !withPurpose) {
+        holder.dataset.needsPurpose = "";
+        holder.replaceChildren(ask);
+      } else {
+        holder.replaceChildren(el("span", { class: "muted", text: `crop unavailable: ${err.message}` }));
+      }
+    });
+  }
+  holder.addEventListener("purpose-given", () => load(JSON.parse(sessionStorage.getItem(ALERT_PURPOSE_KEY))));
+  load(purpose);
+  return holder;
 }
 
 function workflowTrail(alert) {
