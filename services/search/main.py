@@ -19,6 +19,7 @@ from prometheus_client import Counter, Histogram
 
 from services.common.health import HealthState
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, search_pb2, search_pb2_grpc
+from services.search import analytics
 from services.search.query import (
     InvalidQuery,
     PageCursor,
@@ -108,11 +109,10 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         self, request: search_pb2.CountReadsRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.CountReadsResponse:
         """Rows stored and distinct read_ids (equal unless something stored a read twice)."""
-        sql = "SELECT count(), uniqExact(read_id) FROM reads"
-        params: dict[str, Any] = {}
-        if request.agency_ids:
-            sql += " WHERE agency_id IN {agencies:Array(String)}"
-            params["agencies"] = list(request.agency_ids)
+        sql = "SELECT count(), uniqExact(read_id) FROM reads WHERE agency_id IN {agencies:Array(String)}"
+        params = await self._build(
+            context, "CountReads", lambda: {"agencies": analytics.require_agencies(request.agency_ids)}
+        )
         with REQUEST_SECONDS.labels("CountReads").time():
             rows = await self._run(context, "CountReads", lambda: self.client.query(sql, params).result_rows)
             REQUESTS.labels("CountReads", "OK").inc()
@@ -199,6 +199,166 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         if crop:
             alert.read.crop_jpeg = bytes(crop[0][0])
         return alert
+
+    async def VehicleTimeline(
+        self, request: search_pb2.TimelineRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.TimelineResponse:
+        """Every sighting of one plate, oldest first (at most timeline_max_sightings)."""
+        method = "VehicleTimeline"
+        with REQUEST_SECONDS.labels(method).time():
+            limit = analytics._limit(request.limit, self.settings.timeline_max_sightings, default=1000)
+            sql, params = await self._build(
+                context,
+                method,
+                lambda: analytics.timeline_sql(request, limit, self.settings.analytics_max_days),
+            )
+            rows = await self._run(context, method, lambda: self._rows(sql, params))
+            REQUESTS.labels(method, "OK").inc()
+            return search_pb2.TimelineResponse(
+                sightings=[_stored_read(r) for r in rows[:limit]], truncated=len(rows) > limit
+            )
+
+    async def VisitFrequency(
+        self, request: search_pb2.VisitsRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.VisitsResponse:
+        """Gap-separated visits of one plate to a site, oldest first, with dwell where the visit was
+        seen by two or more cameras."""
+        method = "VisitFrequency"
+        with REQUEST_SECONDS.labels(method).time():
+            sql, params, gap = await self._build(
+                context, method, lambda: analytics.visits_sql(request, self.settings.analytics_max_days)
+            )
+            rows = await self._run(context, method, lambda: self.client.query(sql, params).result_rows)
+            spans = analytics.split_visits([(int(ts), str(cam)) for ts, cam in rows], gap)
+            response = search_pb2.VisitsResponse(visit_count=len(spans))
+            for span in spans:
+                visit = response.visits.add(
+                    camera_ids=list(span.cameras),
+                    sightings=span.sightings,
+                    dwell_seconds=span.dwell_seconds,
+                    dwell_known=span.dwell_known,
+                )
+                visit.start.FromSeconds(span.start)
+                visit.end.FromSeconds(span.end)
+            REQUESTS.labels(method, "OK").inc()
+            return response
+
+    async def FrequentVisitors(
+        self, request: search_pb2.FrequentVisitorsRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.FrequentVisitorsResponse:
+        """Plates with at least min_visits visits to a site in a window, most visits first."""
+        method = "FrequentVisitors"
+        with REQUEST_SECONDS.labels(method).time():
+            sql, params = await self._build(
+                context,
+                method,
+                lambda: analytics.frequent_visitors_sql(
+                    request, self.settings.analytics_max_days, self.settings.analytics_max_results
+                ),
+            )
+            rows = await self._run(context, method, lambda: self.client.query(sql, params).result_rows)
+            response = search_pb2.FrequentVisitorsResponse()
+            for plate, visits, sightings, first_ts, last_ts in rows:
+                visitor = response.visitors.add(plate=plate, visits=int(visits), sightings=int(sightings))
+                visitor.first_seen.FromSeconds(int(first_ts))
+                visitor.last_seen.FromSeconds(int(last_ts))
+            REQUESTS.labels(method, "OK").inc()
+            return response
+
+    async def Convoy(
+        self, request: search_pb2.ConvoyRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.ConvoyResponse:
+        """Plates travelling with the target: most cameras shared first."""
+        method = "Convoy"
+        with REQUEST_SECONDS.labels(method).time():
+            sql, params = await self._build(
+                context,
+                method,
+                lambda: analytics.convoy_sql(
+                    request, self.settings.convoy_max_days, self.settings.analytics_max_results
+                ),
+            )
+            count_sql, count_params = analytics.target_sightings_sql(request, self.settings.convoy_max_days)
+
+            def fetch() -> tuple[int, list[Any]]:
+                targets = int(self.client.query(count_sql, count_params).result_rows[0][0])
+                return targets, list(self.client.query(sql, params).result_rows) if targets else []
+
+            targets, rows = await self._run(context, method, fetch)
+            response = search_pb2.ConvoyResponse(target_sightings=targets)
+            for plate, co_sightings, cameras, camera_ids, _ in rows:
+                response.associates.add(
+                    plate=plate,
+                    co_sightings=int(co_sightings),
+                    cameras=int(cameras),
+                    camera_ids=list(camera_ids),
+                )
+            REQUESTS.labels(method, "OK").inc()
+            return response
+
+    async def MultiSite(
+        self, request: search_pb2.MultiSiteRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.MultiSiteResponse:
+        """Plates present in all (or at least min_windows) of the windows, most windows first."""
+        method = "MultiSite"
+        with REQUEST_SECONDS.labels(method).time():
+            sql, params = await self._build(
+                context,
+                method,
+                lambda: analytics.multisite_sql(
+                    request, self.settings.analytics_max_days, self.settings.analytics_max_results
+                ),
+            )
+            rows = await self._run(context, method, lambda: self.client.query(sql, params).result_rows)
+            response = search_pb2.MultiSiteResponse()
+            for plate, windows in rows:
+                response.plates.add(plate=plate, windows=[int(w) for w in windows])
+            REQUESTS.labels(method, "OK").inc()
+            return response
+
+    async def DashboardStats(
+        self, request: search_pb2.DashboardRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.DashboardResponse:
+        """Reads and hits per camera and hour, per shift or per agency, in period order."""
+        method = "DashboardStats"
+        limit = self.settings.dashboard_max_rows
+        with REQUEST_SECONDS.labels(method).time():
+            reads_sql, hits_sql, params = await self._build(
+                context,
+                method,
+                lambda: analytics.dashboard_sql(request, self.settings.analytics_max_days, limit),
+            )
+
+            def fetch() -> tuple[list[Any], list[Any]]:
+                return (
+                    list(self.client.query(reads_sql, params).result_rows),
+                    list(self.client.query(hits_sql, params).result_rows),
+                )
+
+            read_rows, hit_rows = await self._run(context, method, fetch)
+            counts: dict[tuple[str, str, int], list[int]] = {}
+            for index, rows in enumerate((read_rows, hit_rows)):
+                for agency, camera, period, value in rows[:limit]:
+                    counts.setdefault((str(agency), str(camera), int(period)), [0, 0])[index] += int(value)
+            response = search_pb2.DashboardResponse(
+                truncated=len(read_rows) > limit or len(hit_rows) > limit or len(counts) > limit
+            )
+            grouped_by_agency = request.group_by == search_pb2.STATS_GROUPING_AGENCY
+            for (agency, camera, period), (reads, hits) in sorted(
+                counts.items(), key=lambda kv: (kv[0][2], kv[0])
+            )[:limit]:
+                row = response.rows.add(agency_id=agency, camera_id=camera, reads=reads, hits=hits)
+                if not grouped_by_agency:
+                    row.period_start.FromSeconds(period)
+            REQUESTS.labels(method, "OK").inc()
+            return response
+
+    async def _build(self, context: grpc.aio.ServicerContext, method: str, build: Any) -> Any:
+        """The SQL of a request, or INVALID_ARGUMENT naming what is wrong with it."""
+        try:
+            return build()
+        except InvalidQuery as exc:
+            await self._abort(context, method, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return list(self.client.query(sql, params).named_results())

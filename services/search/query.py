@@ -104,6 +104,12 @@ def query_fingerprint(request: search_pb2.PlateQuery) -> str:
         "from": [getattr(request, "from").seconds, getattr(request, "from").nanos],
         "to": [request.to.seconds, request.to.nanos],
         "min_confidence": round(float(request.min_confidence), 6),
+        "directions": sorted(request.directions),
+        "colors": sorted(request.vehicle_colors),
+        "circle": request.circle.SerializeToString().hex() if request.HasField("circle") else "",
+        "polygon": request.polygon.SerializeToString().hex() if request.HasField("polygon") else "",
+        "fuzzy": request.fuzzy,
+        "full_scan": request.allow_full_scan,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -134,19 +140,30 @@ def _timestamp_ms(seconds: int, nanos: int) -> int:
 def build_search_sql(request: search_pb2.PlateQuery, page_size: int) -> tuple[str, dict[str, Any], str]:
     """SQL, parameters and query fingerprint for one page. Fetches page_size + 1 rows so the
     caller knows whether a next page exists."""
-    match = translate_plate(request.plate)
+    # Imported here: analytics imports this module.
+    from services.search.analytics import geo_conditions, require_agencies
+
     fingerprint = query_fingerprint(request)
-    conditions: list[str] = []
-    params: dict[str, Any] = {"limit": page_size + 1}
-    if match.exact is not None:
-        conditions.append("plate = {plate:String}")
-        params["plate"] = match.exact
-    else:
-        conditions.append("plate LIKE {pattern:String}")
-        params["pattern"] = match.like
-    if request.agency_ids:
-        conditions.append("agency_id IN {agencies:Array(String)}")
-        params["agencies"] = list(request.agency_ids)
+    params: dict[str, Any] = {"limit": page_size + 1, "agencies": require_agencies(request.agency_ids)}
+    conditions: list[str] = ["agency_id IN {agencies:Array(String)}"]
+    if normalize_plate_text(request.plate):
+        conditions.append(_plate_condition(translate_plate(request.plate), request.fuzzy, params))
+    elif not request.allow_full_scan:
+        raise InvalidQuery(
+            "plate is required (a search without a plate scans every read: set allow_full_scan)"
+        )
+    if request.directions:
+        conditions.append("direction IN {directions:Array(String)}")
+        params["directions"] = sorted(set(request.directions))
+    if request.vehicle_colors:
+        conditions.append("vehicle_color IN {colors:Array(String)}")
+        params["colors"] = sorted(set(request.vehicle_colors))
+    conditions += geo_conditions(
+        request.circle if request.HasField("circle") else None,
+        request.polygon if request.HasField("polygon") else None,
+        params,
+        "geo",
+    )
     if request.camera_ids:
         conditions.append("camera_id IN {cameras:Array(String)}")
         params["cameras"] = list(request.camera_ids)
@@ -175,6 +192,27 @@ def build_search_sql(request: search_pb2.PlateQuery, page_size: int) -> tuple[st
         "ORDER BY captured_at DESC, read_id DESC LIMIT {limit:UInt32}"
     )
     return sql, params, fingerprint
+
+
+def _plate_condition(match: PlateMatch, fuzzy: bool, params: dict[str, Any]) -> str:
+    """The plate part of a search. An exact plate uses the `reads` key directly. Patterns and fuzzy
+    searches first find matching plates in `plates` (one row per distinct plate and agency, with an
+    ngram text index: unanchored patterns need not scan reads) and then look those up by key."""
+    if match.exact is not None and not fuzzy:
+        params["plate"] = match.exact
+        return "plate = {plate:String}"
+    if fuzzy:
+        # translate() leaves LIKE wildcards and escapes alone; the mapping matches migration 0005.
+        params["pattern"] = match.exact if match.exact is not None else match.like
+        operator = "=" if match.exact is not None else "LIKE"
+        matching = f"skeleton {operator} translate({{pattern:String}}, 'ODQILBSZG', '000118526')"
+    else:
+        params["pattern"] = match.like
+        matching = "plate LIKE {pattern:String}"
+    return (
+        "plate IN (SELECT DISTINCT plate FROM plates WHERE agency_id IN {agencies:Array(String)} "
+        f"AND {matching})"
+    )
 
 
 def clamp_page_size(requested: int, default: int, maximum: int) -> int:

@@ -11,3 +11,9 @@ class SearchSettings(StorageSettings):
     search_default_page_size: int = 50
     # Larger requests are cut to this; a page is held in memory and sent in one message.
     search_max_page_size: int = 500
+    # Analytics (issue 5): longest time window a query may ask for, most result rows per answer.
+    analytics_max_days: int = 400
+    convoy_max_days: int = 100
+    analytics_max_results: int = 1000
+    timeline_max_sightings: int = 10_000
+    dashboard_max_rows: int = 50_000

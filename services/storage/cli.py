@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         settings = StorageSettings()
         configure_logging("migrate", settings.log_level)
         try:
-            applied = apply_migrations(get_client(settings))
+            applied = apply_migrations(get_client(settings), cluster=settings.clickhouse_cluster)
         except MigrationError as exc:
             typer.echo(f"migration error: {exc}", err=True)
             raise typer.Exit(1) from exc

@@ -95,7 +95,7 @@ async def open_storage(
     while not stop.is_set():
         try:
             client = await asyncio.to_thread(get_client, settings)
-            await asyncio.to_thread(apply_migrations, client)
+            await asyncio.to_thread(apply_migrations, client, cluster=settings.clickhouse_cluster)
             return client
         except Exception as exc:
             log.warning(

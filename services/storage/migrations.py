@@ -21,6 +21,8 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from services.storage.cluster import render
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -126,8 +128,10 @@ def applied_migrations(client: Client) -> list[AppliedMigration]:
     return [AppliedMigration(int(v), str(n), str(c)) for v, n, c in rows]
 
 
-def apply_migrations(client: Client, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def apply_migrations(client: Client, directory: Path = MIGRATIONS_DIR, cluster: str = "") -> list[Migration]:
     """Bring the schema up to date; returns the migrations applied now (empty when up to date).
+    With `cluster`, each statement is rendered for that cluster (services/storage/cluster.py);
+    checksums are always of the files as written.
 
     Raises MigrationError when an applied migration changed or is missing."""
     with _apply_lock:
@@ -135,7 +139,7 @@ def apply_migrations(client: Client, directory: Path = MIGRATIONS_DIR) -> list[M
         pending = pending_migrations(available, applied_migrations(client))
         for migration in pending:
             log.info("applying migration", extra={"version": migration.version, "migration": migration.name})
-            for statement in migration.statements():
+            for statement in render(migration.statements(), cluster, client.database or "default"):
                 client.command(statement)
             client.command(
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) "

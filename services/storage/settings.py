@@ -17,6 +17,9 @@ class StorageSettings(CommonSettings):
     clickhouse_database: str = "platewatch"
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
+    # Name of a ClickHouse cluster (remote_servers) to create replicated, sharded tables on; empty
+    # means one node (the embedded default). See services/storage/cluster.py.
+    clickhouse_cluster: str = ""
 
     def clickhouse_dsn(self) -> str:
         """The DSN handed to clickhouse-connect (no credentials in it)."""

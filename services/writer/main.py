@@ -275,7 +275,12 @@ class Writer:
                     table,
                     rows,
                     column_names=list(columns),
-                    settings={"insert_deduplication_token": token},
+                    # The token also deduplicates what the materialized views on `reads` derive
+                    # from a retried block (migration 0005), not only the block itself.
+                    settings={
+                        "insert_deduplication_token": token,
+                        "deduplicate_blocks_in_dependent_materialized_views": 1,
+                    },
                 )
 
         await self._with_retry(f"insert_{table}", insert)

@@ -79,8 +79,12 @@ async def search(clickhouse_client: Client, monkeypatch: pytest.MonkeyPatch) -> 
         await asyncio.wait_for(task, timeout=30)
 
 
+# Every query names the caller's agencies (contract 2); these tests see both.
+AGENCIES = ["pd-a", "pd-b"]
+
+
 async def plates(client: SearchClient, pattern: str, **filters: Any) -> list[str]:
-    return [r.plate async for r in client.iter_reads(pattern, **filters)]
+    return [r.plate async for r in client.iter_reads(pattern, agency_ids=AGENCIES, **filters)]
 
 
 async def test_exact_and_wildcard_plate_search(search: RunningSearch) -> None:
@@ -88,7 +92,7 @@ async def test_exact_and_wildcard_plate_search(search: RunningSearch) -> None:
     store(search.db, [make_read(f"r{i}", plate, i) for i, plate in enumerate(names)])
     client = search.client
 
-    exact = await client.search_reads("7XY2AB")
+    exact = await client.search_reads("7XY2AB", agency_ids=AGENCIES)
     assert [r.plate for r in exact.reads] == ["7XY2AB"]
     got = exact.reads[0]
     assert (got.read_id, got.camera_id, got.agency_id, got.region) == ("r0", "cam-1", "pd-a", "US-CA")
@@ -118,6 +122,7 @@ async def test_filters_narrow_the_results(search: RunningSearch) -> None:
     client = search.client
 
     async def ids(**filters: Any) -> list[str]:
+        filters.setdefault("agency_ids", AGENCIES)
         return [r.read_id async for r in client.iter_reads("FLT1", **filters)]
 
     assert await ids() == ["b1", "a2", "a1"]
@@ -138,7 +143,7 @@ async def test_keyset_pagination_walks_every_read_once_newest_first(search: Runn
     pages: list[list[str]] = []
     token = ""
     while True:
-        page = await client.search_reads("PAGE*", page_size=3, page_token=token)
+        page = await client.search_reads("PAGE*", agency_ids=AGENCIES, page_size=3, page_token=token)
         pages.append([r.read_id for r in page.reads])
         token = page.next_page_token
         if not token:
@@ -146,19 +151,25 @@ async def test_keyset_pagination_walks_every_read_once_newest_first(search: Runn
     assert pages == [["p5b", "p5", "p4"], ["p3", "p2", "p1"], ["p0"]]
 
     # A token only continues the query it came from.
-    first = await client.search_reads("PAGE*", page_size=3)
+    first = await client.search_reads("PAGE*", agency_ids=AGENCIES, page_size=3)
     with pytest.raises(grpc.aio.AioRpcError) as excinfo:
-        await client.search_reads("OTHER*", page_size=3, page_token=first.next_page_token)
+        await client.search_reads(
+            "OTHER*", agency_ids=AGENCIES, page_size=3, page_token=first.next_page_token
+        )
     assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_invalid_queries_are_invalid_arguments(search: RunningSearch) -> None:
     for pattern in ("", "*", "??*", "X" * 40):
         with pytest.raises(grpc.aio.AioRpcError) as excinfo:
-            await search.client.search_reads(pattern)
+            await search.client.search_reads(pattern, agency_ids=AGENCIES)
         assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT, pattern
+    for query in (search.client.search_reads("ABC"), search.client.count_reads()):  # no agencies
+        with pytest.raises(grpc.aio.AioRpcError) as excinfo:
+            await query
+        assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.aio.AioRpcError) as excinfo:
-        await search.client.search_reads("ABC", page_token="not-a-token")
+        await search.client.search_reads("ABC", agency_ids=AGENCIES, page_token="not-a-token")
     assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -174,5 +185,5 @@ async def test_read_images_and_counts(search: RunningSearch) -> None:
         await client.get_read_image("img1", kind="thumbnail")
     assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
-    counts = await client.count_reads()
+    counts = await client.count_reads(agency_ids=AGENCIES)
     assert (counts.reads, counts.distinct_read_ids) == (2, 2)

@@ -291,7 +291,7 @@ async def test_crash_after_insert_before_commit(
                 120,
                 "the restarted writer to commit every read",
             )
-            counts = await search.count_reads()
+            counts = await search.count_reads(agency_ids=["pd-test"])
     finally:
         exit_code = await asyncio.to_thread(_stop, restarted)
     assert exit_code == 0, (tmp_path / "restart.log").read_text()[-3000:]

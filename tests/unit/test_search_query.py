@@ -75,7 +75,7 @@ def test_corrupt_page_tokens_are_invalid_arguments(token: str) -> None:
 
 
 def test_page_token_adds_a_keyset_condition() -> None:
-    query = search_pb2.PlateQuery(plate="ABC")
+    query = search_pb2.PlateQuery(plate="ABC", agency_ids=["pd"])
     token = encode_page_token(PageCursor(5000, "r1"), query_fingerprint(query))
     query.page_token = token
     sql, params, _ = build_search_sql(query, page_size=2)

@@ -27,29 +27,75 @@ from services.common.pb.platewatch.v1 import alerts_pb2 as platewatch_dot_v1_dot
 from services.common.pb.platewatch.v1 import common_pb2 as platewatch_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aplatewatch/v1/search.proto\x12\rplatewatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aplatewatch/v1/alerts.proto\x1a\x1aplatewatch/v1/common.proto\"\x9e\x02\n\nStoredRead\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\r\n\x05plate\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x11\n\tcamera_id\x18\x05 \x01(\t\x12\x11\n\tagency_id\x18\x06 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdirection\x18\x08 \x01(\t\x12\x0b\n\x03lat\x18\t \x01(\x01\x12\x0b\n\x03lon\x18\n \x01(\x01\x12\'\n\x07vehicle\x18\x0b \x01(\x0b\x32\x16.platewatch.v1.Vehicle\x12\x1f\n\x03\x62ox\x18\x0c \x01(\x0b\x32\x12.platewatch.v1.Box\"\xd4\x01\n\nPlateQuery\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x12\n\nagency_ids\x18\x02 \x03(\t\x12\x12\n\ncamera_ids\x18\x03 \x03(\t\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emin_confidence\x18\x06 \x01(\x02\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"X\n\x13SearchReadsResponse\x12(\n\x05reads\x18\x01 \x03(\x0b\x32\x19.platewatch.v1.StoredRead\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x11\x43ountReadsRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\">\n\x12\x43ountReadsResponse\x12\r\n\x05reads\x18\x01 \x01(\x04\x12\x19\n\x11\x64istinct_read_ids\x18\x02 \x01(\x04\"4\n\x13GetReadImageRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"$\n\x14GetReadImageResponse\x12\x0c\n\x04jpeg\x18\x01 \x01(\x0c\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t2\xcb\x02\n\rSearchService\x12L\n\x0bSearchReads\x12\x19.platewatch.v1.PlateQuery\x1a\".platewatch.v1.SearchReadsResponse\x12Q\n\nCountReads\x12 .platewatch.v1.CountReadsRequest\x1a!.platewatch.v1.CountReadsResponse\x12W\n\x0cGetReadImage\x12\".platewatch.v1.GetReadImageRequest\x1a#.platewatch.v1.GetReadImageResponse\x12@\n\x08GetAlert\x12\x1e.platewatch.v1.GetAlertRequest\x1a\x14.platewatch.v1.Alertb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aplatewatch/v1/search.proto\x12\rplatewatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aplatewatch/v1/alerts.proto\x1a\x1aplatewatch/v1/common.proto\"\x9e\x02\n\nStoredRead\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\r\n\x05plate\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x11\n\tcamera_id\x18\x05 \x01(\t\x12\x11\n\tagency_id\x18\x06 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdirection\x18\x08 \x01(\t\x12\x0b\n\x03lat\x18\t \x01(\x01\x12\x0b\n\x03lon\x18\n \x01(\x01\x12\'\n\x07vehicle\x18\x0b \x01(\x0b\x32\x16.platewatch.v1.Vehicle\x12\x1f\n\x03\x62ox\x18\x0c \x01(\x0b\x32\x12.platewatch.v1.Box\"\xfe\x02\n\nPlateQuery\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x12\n\nagency_ids\x18\x02 \x03(\t\x12\x12\n\ncamera_ids\x18\x03 \x03(\t\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emin_confidence\x18\x06 \x01(\x02\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\x12\x12\n\ndirections\x18\t \x03(\t\x12\x16\n\x0evehicle_colors\x18\n \x03(\t\x12(\n\x06\x63ircle\x18\x0b \x01(\x0b\x32\x18.platewatch.v1.GeoCircle\x12*\n\x07polygon\x18\x0c \x01(\x0b\x32\x19.platewatch.v1.GeoPolygon\x12\r\n\x05\x66uzzy\x18\r \x01(\x08\x12\x17\n\x0f\x61llow_full_scan\x18\x0e \x01(\x08\"X\n\x13SearchReadsResponse\x12(\n\x05reads\x18\x01 \x03(\x0b\x32\x19.platewatch.v1.StoredRead\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x11\x43ountReadsRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\">\n\x12\x43ountReadsResponse\x12\r\n\x05reads\x18\x01 \x01(\x04\x12\x19\n\x11\x64istinct_read_ids\x18\x02 \x01(\x04\"4\n\x13GetReadImageRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"$\n\x14GetReadImageResponse\x12\x0c\n\x04jpeg\x18\x01 \x01(\x0c\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"7\n\tGeoCircle\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lon\x18\x02 \x01(\x01\x12\x10\n\x08radius_m\x18\x03 \x01(\x01\"$\n\x08GeoPoint\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lon\x18\x02 \x01(\x01\"5\n\nGeoPolygon\x12\'\n\x06points\x18\x01 \x03(\x0b\x32\x17.platewatch.v1.GeoPoint\"q\n\x05Place\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12(\n\x06\x63ircle\x18\x02 \x01(\x0b\x32\x18.platewatch.v1.GeoCircle\x12*\n\x07polygon\x18\x03 \x01(\x0b\x32\x19.platewatch.v1.GeoPolygon\"\x95\x01\n\x0fTimelineRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\x12\r\n\x05plate\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x05 \x01(\x05\"S\n\x10TimelineResponse\x12,\n\tsightings\x18\x01 \x03(\x0b\x32\x19.platewatch.v1.StoredRead\x12\x11\n\ttruncated\x18\x02 \x01(\x08\"\xae\x01\n\x05Visit\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncamera_ids\x18\x03 \x03(\t\x12\x11\n\tsightings\x18\x04 \x01(\x05\x12\x15\n\rdwell_seconds\x18\x05 \x01(\x03\x12\x13\n\x0b\x64well_known\x18\x06 \x01(\x08\"\xbd\x01\n\rVisitsRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\x12\r\n\x05plate\x18\x02 \x01(\t\x12\"\n\x04site\x18\x03 \x01(\x0b\x32\x14.platewatch.v1.Place\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bgap_seconds\x18\x06 \x01(\x05\"K\n\x0eVisitsResponse\x12\x13\n\x0bvisit_count\x18\x01 \x01(\x05\x12$\n\x06visits\x18\x02 \x03(\x0b\x32\x14.platewatch.v1.Visit\"\xdb\x01\n\x17\x46requentVisitorsRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\x12\"\n\x04site\x18\x02 \x01(\x0b\x32\x14.platewatch.v1.Place\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bgap_seconds\x18\x05 \x01(\x05\x12\x12\n\nmin_visits\x18\x06 \x01(\x05\x12\r\n\x05limit\x18\x07 \x01(\x05\"\x9f\x01\n\x0cVisitorCount\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x0e\n\x06visits\x18\x02 \x01(\x05\x12\x11\n\tsightings\x18\x03 \x01(\x05\x12.\n\nfirst_seen\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x18\x46requentVisitorsResponse\x12-\n\x08visitors\x18\x01 \x03(\x0b\x32\x1b.platewatch.v1.VisitorCount\"\xbf\x01\n\rConvoyRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\x12\r\n\x05plate\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdelta_seconds\x18\x05 \x01(\x05\x12\x13\n\x0bmin_cameras\x18\x06 \x01(\x05\x12\r\n\x05limit\x18\x07 \x01(\x05\"U\n\tAssociate\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x14\n\x0c\x63o_sightings\x18\x02 \x01(\x05\x12\x0f\n\x07\x63\x61meras\x18\x03 \x01(\x05\x12\x12\n\ncamera_ids\x18\x04 \x03(\t\"X\n\x0e\x43onvoyResponse\x12\x18\n\x10target_sightings\x18\x01 \x01(\x05\x12,\n\nassociates\x18\x02 \x03(\x0b\x32\x18.platewatch.v1.Associate\"\x83\x01\n\nSiteWindow\x12#\n\x05place\x18\x01 \x01(\x0b\x32\x14.platewatch.v1.Place\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\x10MultiSiteRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\x12*\n\x07windows\x18\x02 \x03(\x0b\x32\x19.platewatch.v1.SiteWindow\x12\x13\n\x0bmin_windows\x18\x03 \x01(\x05\x12\r\n\x05limit\x18\x04 \x01(\x05\"0\n\x0eMultiSiteMatch\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x0f\n\x07windows\x18\x02 \x03(\x05\"B\n\x11MultiSiteResponse\x12-\n\x06plates\x18\x01 \x03(\x0b\x32\x1d.platewatch.v1.MultiSiteMatch\"\xd7\x01\n\x10\x44\x61shboardRequest\x12\x12\n\nagency_ids\x18\x01 \x03(\t\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncamera_ids\x18\x04 \x03(\t\x12.\n\x08group_by\x18\x05 \x01(\x0e\x32\x1c.platewatch.v1.StatsGrouping\x12\x19\n\x11shift_start_hours\x18\x06 \x03(\x05\"\x7f\n\x08StatsRow\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x30\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05reads\x18\x04 \x01(\x04\x12\x0c\n\x04hits\x18\x05 \x01(\x04\"M\n\x11\x44\x61shboardResponse\x12%\n\x04rows\x18\x01 \x03(\x0b\x32\x17.platewatch.v1.StatsRow\x12\x11\n\ttruncated\x18\x02 \x01(\x08*\x84\x01\n\rStatsGrouping\x12\x1e\n\x1aSTATS_GROUPING_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSTATS_GROUPING_CAMERA_HOUR\x10\x01\x12\x18\n\x14STATS_GROUPING_SHIFT\x10\x02\x12\x19\n\x15STATS_GROUPING_AGENCY\x10\x03\x32\xbf\x06\n\rSearchService\x12L\n\x0bSearchReads\x12\x19.platewatch.v1.PlateQuery\x1a\".platewatch.v1.SearchReadsResponse\x12Q\n\nCountReads\x12 .platewatch.v1.CountReadsRequest\x1a!.platewatch.v1.CountReadsResponse\x12W\n\x0cGetReadImage\x12\".platewatch.v1.GetReadImageRequest\x1a#.platewatch.v1.GetReadImageResponse\x12@\n\x08GetAlert\x12\x1e.platewatch.v1.GetAlertRequest\x1a\x14.platewatch.v1.Alert\x12R\n\x0fVehicleTimeline\x12\x1e.platewatch.v1.TimelineRequest\x1a\x1f.platewatch.v1.TimelineResponse\x12M\n\x0eVisitFrequency\x12\x1c.platewatch.v1.VisitsRequest\x1a\x1d.platewatch.v1.VisitsResponse\x12\x63\n\x10\x46requentVisitors\x12&.platewatch.v1.FrequentVisitorsRequest\x1a\'.platewatch.v1.FrequentVisitorsResponse\x12\x45\n\x06\x43onvoy\x12\x1c.platewatch.v1.ConvoyRequest\x1a\x1d.platewatch.v1.ConvoyResponse\x12N\n\tMultiSite\x12\x1f.platewatch.v1.MultiSiteRequest\x1a .platewatch.v1.MultiSiteResponse\x12S\n\x0e\x44\x61shboardStats\x12\x1f.platewatch.v1.DashboardRequest\x1a .platewatch.v1.DashboardResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'platewatch.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_STATSGROUPING']._serialized_start=3709
+  _globals['_STATSGROUPING']._serialized_end=3841
   _globals['_STOREDREAD']._serialized_start=135
   _globals['_STOREDREAD']._serialized_end=421
   _globals['_PLATEQUERY']._serialized_start=424
-  _globals['_PLATEQUERY']._serialized_end=636
-  _globals['_SEARCHREADSRESPONSE']._serialized_start=638
-  _globals['_SEARCHREADSRESPONSE']._serialized_end=726
-  _globals['_COUNTREADSREQUEST']._serialized_start=728
-  _globals['_COUNTREADSREQUEST']._serialized_end=767
-  _globals['_COUNTREADSRESPONSE']._serialized_start=769
-  _globals['_COUNTREADSRESPONSE']._serialized_end=831
-  _globals['_GETREADIMAGEREQUEST']._serialized_start=833
-  _globals['_GETREADIMAGEREQUEST']._serialized_end=885
-  _globals['_GETREADIMAGERESPONSE']._serialized_start=887
-  _globals['_GETREADIMAGERESPONSE']._serialized_end=923
-  _globals['_GETALERTREQUEST']._serialized_start=925
-  _globals['_GETALERTREQUEST']._serialized_end=960
-  _globals['_SEARCHSERVICE']._serialized_start=963
-  _globals['_SEARCHSERVICE']._serialized_end=1294
+  _globals['_PLATEQUERY']._serialized_end=806
+  _globals['_SEARCHREADSRESPONSE']._serialized_start=808
+  _globals['_SEARCHREADSRESPONSE']._serialized_end=896
+  _globals['_COUNTREADSREQUEST']._serialized_start=898
+  _globals['_COUNTREADSREQUEST']._serialized_end=937
+  _globals['_COUNTREADSRESPONSE']._serialized_start=939
+  _globals['_COUNTREADSRESPONSE']._serialized_end=1001
+  _globals['_GETREADIMAGEREQUEST']._serialized_start=1003
+  _globals['_GETREADIMAGEREQUEST']._serialized_end=1055
+  _globals['_GETREADIMAGERESPONSE']._serialized_start=1057
+  _globals['_GETREADIMAGERESPONSE']._serialized_end=1093
+  _globals['_GETALERTREQUEST']._serialized_start=1095
+  _globals['_GETALERTREQUEST']._serialized_end=1130
+  _globals['_GEOCIRCLE']._serialized_start=1132
+  _globals['_GEOCIRCLE']._serialized_end=1187
+  _globals['_GEOPOINT']._serialized_start=1189
+  _globals['_GEOPOINT']._serialized_end=1225
+  _globals['_GEOPOLYGON']._serialized_start=1227
+  _globals['_GEOPOLYGON']._serialized_end=1280
+  _globals['_PLACE']._serialized_start=1282
+  _globals['_PLACE']._serialized_end=1395
+  _globals['_TIMELINEREQUEST']._serialized_start=1398
+  _globals['_TIMELINEREQUEST']._serialized_end=1547
+  _globals['_TIMELINERESPONSE']._serialized_start=1549
+  _globals['_TIMELINERESPONSE']._serialized_end=1632
+  _globals['_VISIT']._serialized_start=1635
+  _globals['_VISIT']._serialized_end=1809
+  _globals['_VISITSREQUEST']._serialized_start=1812
+  _globals['_VISITSREQUEST']._serialized_end=2001
+  _globals['_VISITSRESPONSE']._serialized_start=2003
+  _globals['_VISITSRESPONSE']._serialized_end=2078
+  _globals['_FREQUENTVISITORSREQUEST']._serialized_start=2081
+  _globals['_FREQUENTVISITORSREQUEST']._serialized_end=2300
+  _globals['_VISITORCOUNT']._serialized_start=2303
+  _globals['_VISITORCOUNT']._serialized_end=2462
+  _globals['_FREQUENTVISITORSRESPONSE']._serialized_start=2464
+  _globals['_FREQUENTVISITORSRESPONSE']._serialized_end=2537
+  _globals['_CONVOYREQUEST']._serialized_start=2540
+  _globals['_CONVOYREQUEST']._serialized_end=2731
+  _globals['_ASSOCIATE']._serialized_start=2733
+  _globals['_ASSOCIATE']._serialized_end=2818
+  _globals['_CONVOYRESPONSE']._serialized_start=2820
+  _globals['_CONVOYRESPONSE']._serialized_end=2908
+  _globals['_SITEWINDOW']._serialized_start=2911
+  _globals['_SITEWINDOW']._serialized_end=3042
+  _globals['_MULTISITEREQUEST']._serialized_start=3044
+  _globals['_MULTISITEREQUEST']._serialized_end=3162
+  _globals['_MULTISITEMATCH']._serialized_start=3164
+  _globals['_MULTISITEMATCH']._serialized_end=3212
+  _globals['_MULTISITERESPONSE']._serialized_start=3214
+  _globals['_MULTISITERESPONSE']._serialized_end=3280
+  _globals['_DASHBOARDREQUEST']._serialized_start=3283
+  _globals['_DASHBOARDREQUEST']._serialized_end=3498
+  _globals['_STATSROW']._serialized_start=3500
+  _globals['_STATSROW']._serialized_end=3627
+  _globals['_DASHBOARDRESPONSE']._serialized_start=3629
+  _globals['_DASHBOARDRESPONSE']._serialized_end=3706
+  _globals['_SEARCHSERVICE']._serialized_start=3844
+  _globals['_SEARCHSERVICE']._serialized_end=4675
 # @@protoc_insertion_point(module_scope)

@@ -56,6 +56,36 @@ class SearchServiceStub(object):
                 request_serializer=platewatch_dot_v1_dot_search__pb2.GetAlertRequest.SerializeToString,
                 response_deserializer=platewatch_dot_v1_dot_alerts__pb2.Alert.FromString,
                 _registered_method=True)
+        self.VehicleTimeline = channel.unary_unary(
+                '/platewatch.v1.SearchService/VehicleTimeline',
+                request_serializer=platewatch_dot_v1_dot_search__pb2.TimelineRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_search__pb2.TimelineResponse.FromString,
+                _registered_method=True)
+        self.VisitFrequency = channel.unary_unary(
+                '/platewatch.v1.SearchService/VisitFrequency',
+                request_serializer=platewatch_dot_v1_dot_search__pb2.VisitsRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_search__pb2.VisitsResponse.FromString,
+                _registered_method=True)
+        self.FrequentVisitors = channel.unary_unary(
+                '/platewatch.v1.SearchService/FrequentVisitors',
+                request_serializer=platewatch_dot_v1_dot_search__pb2.FrequentVisitorsRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_search__pb2.FrequentVisitorsResponse.FromString,
+                _registered_method=True)
+        self.Convoy = channel.unary_unary(
+                '/platewatch.v1.SearchService/Convoy',
+                request_serializer=platewatch_dot_v1_dot_search__pb2.ConvoyRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_search__pb2.ConvoyResponse.FromString,
+                _registered_method=True)
+        self.MultiSite = channel.unary_unary(
+                '/platewatch.v1.SearchService/MultiSite',
+                request_serializer=platewatch_dot_v1_dot_search__pb2.MultiSiteRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_search__pb2.MultiSiteResponse.FromString,
+                _registered_method=True)
+        self.DashboardStats = channel.unary_unary(
+                '/platewatch.v1.SearchService/DashboardStats',
+                request_serializer=platewatch_dot_v1_dot_search__pb2.DashboardRequest.SerializeToString,
+                response_deserializer=platewatch_dot_v1_dot_search__pb2.DashboardResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer(object):
@@ -87,6 +117,48 @@ class SearchServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VehicleTimeline(self, request, context):
+        """Every sighting of a plate in time order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VisitFrequency(self, request, context):
+        """Distinct visits (gap-separated) of a plate to a site.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FrequentVisitors(self, request, context):
+        """Plates that visited a site at least min_visits times.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Convoy(self, request, context):
+        """Plates seen near the target (same camera, within delta) at several cameras.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MultiSite(self, request, context):
+        """Plates seen in all (or at least k) of several place-and-time windows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DashboardStats(self, request, context):
+        """Reads and hotlist hits per camera and hour, per shift or per agency.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +181,36 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.GetAlert,
                     request_deserializer=platewatch_dot_v1_dot_search__pb2.GetAlertRequest.FromString,
                     response_serializer=platewatch_dot_v1_dot_alerts__pb2.Alert.SerializeToString,
+            ),
+            'VehicleTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.VehicleTimeline,
+                    request_deserializer=platewatch_dot_v1_dot_search__pb2.TimelineRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_search__pb2.TimelineResponse.SerializeToString,
+            ),
+            'VisitFrequency': grpc.unary_unary_rpc_method_handler(
+                    servicer.VisitFrequency,
+                    request_deserializer=platewatch_dot_v1_dot_search__pb2.VisitsRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_search__pb2.VisitsResponse.SerializeToString,
+            ),
+            'FrequentVisitors': grpc.unary_unary_rpc_method_handler(
+                    servicer.FrequentVisitors,
+                    request_deserializer=platewatch_dot_v1_dot_search__pb2.FrequentVisitorsRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_search__pb2.FrequentVisitorsResponse.SerializeToString,
+            ),
+            'Convoy': grpc.unary_unary_rpc_method_handler(
+                    servicer.Convoy,
+                    request_deserializer=platewatch_dot_v1_dot_search__pb2.ConvoyRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_search__pb2.ConvoyResponse.SerializeToString,
+            ),
+            'MultiSite': grpc.unary_unary_rpc_method_handler(
+                    servicer.MultiSite,
+                    request_deserializer=platewatch_dot_v1_dot_search__pb2.MultiSiteRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_search__pb2.MultiSiteResponse.SerializeToString,
+            ),
+            'DashboardStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.DashboardStats,
+                    request_deserializer=platewatch_dot_v1_dot_search__pb2.DashboardRequest.FromString,
+                    response_serializer=platewatch_dot_v1_dot_search__pb2.DashboardResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +322,168 @@ class SearchService(object):
             '/platewatch.v1.SearchService/GetAlert',
             platewatch_dot_v1_dot_search__pb2.GetAlertRequest.SerializeToString,
             platewatch_dot_v1_dot_alerts__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VehicleTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.SearchService/VehicleTimeline',
+            platewatch_dot_v1_dot_search__pb2.TimelineRequest.SerializeToString,
+            platewatch_dot_v1_dot_search__pb2.TimelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VisitFrequency(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.SearchService/VisitFrequency',
+            platewatch_dot_v1_dot_search__pb2.VisitsRequest.SerializeToString,
+            platewatch_dot_v1_dot_search__pb2.VisitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FrequentVisitors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.SearchService/FrequentVisitors',
+            platewatch_dot_v1_dot_search__pb2.FrequentVisitorsRequest.SerializeToString,
+            platewatch_dot_v1_dot_search__pb2.FrequentVisitorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Convoy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.SearchService/Convoy',
+            platewatch_dot_v1_dot_search__pb2.ConvoyRequest.SerializeToString,
+            platewatch_dot_v1_dot_search__pb2.ConvoyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MultiSite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.SearchService/MultiSite',
+            platewatch_dot_v1_dot_search__pb2.MultiSiteRequest.SerializeToString,
+            platewatch_dot_v1_dot_search__pb2.MultiSiteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DashboardStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/platewatch.v1.SearchService/DashboardStats',
+            platewatch_dot_v1_dot_search__pb2.DashboardRequest.SerializeToString,
+            platewatch_dot_v1_dot_search__pb2.DashboardResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""Benchmarks run against a throw-away ClickHouse database (`platewatch bench ...`)."""

@@ -1,0 +1,84 @@
+"""Cluster rendering of the migration DDL (services/storage/cluster.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.storage.cluster import SHARDING_KEYS, ClusterRenderError, render, render_statement
+from services.storage.migrations import load_migrations
+
+
+def all_statements() -> list[str]:
+    return [s for m in load_migrations() for s in m.statements()]
+
+
+def test_single_node_is_the_default_and_unchanged() -> None:
+    statements = all_statements()
+    assert render(statements, "", "platewatch") == statements
+
+
+def test_every_table_becomes_replicated_local_plus_distributed() -> None:
+    rendered = render(all_statements(), "pw", "platewatch")
+    created = [s for s in rendered if s.startswith("CREATE TABLE")]
+    locals_ = {re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", s)[1] for s in created if "Replicated" in s}  # type: ignore[index]
+    distributed = [s for s in created if "ENGINE = Distributed" in s]
+    # No single-node engine survives, every table has a local replica table and a Distributed twin.
+    assert not [s for s in rendered if re.search(r"ENGINE = (Replacing|Summing|Aggregating)?MergeTree", s)]
+    assert {f"{name}_local" for name in SHARDING_KEYS} <= locals_
+    assert len(distributed) == len(SHARDING_KEYS)
+    for statement in distributed:
+        name = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)[1]  # type: ignore[index]
+        assert f"{name}_local" in locals_
+        assert f"Distributed(`pw`, `platewatch`, {name}_local, {SHARDING_KEYS[name]})" in statement
+    reads_local = next(s for s in created if s.startswith("CREATE TABLE IF NOT EXISTS reads_local"))
+    assert (
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/platewatch/reads_local', '{replica}')"
+        in reads_local
+    )
+    assert "ORDER BY (agency_id, plate, captured_at)" in reads_local
+    alerts_local = next(s for s in created if s.startswith("CREATE TABLE IF NOT EXISTS alerts_local"))
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/platewatch/alerts_local', '{replica}', updated_at)"
+        in alerts_local
+    )
+    assert all("ON CLUSTER `pw`" in s for s in rendered if not s.startswith("INSERT"))
+
+
+def test_views_read_local_tables_and_write_where_the_target_is_sharded() -> None:
+    views = {
+        re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)", s)[1]: s  # type: ignore[index]
+        for s in render(all_statements(), "pw", "platewatch")
+        if s.startswith("CREATE MATERIALIZED VIEW")
+    }
+    assert all("FROM reads_local" in v for v in views.values())
+    # plates is sharded by plate like reads: stays on the shard; reads_by_camera is sharded by camera.
+    assert " TO plates_local AS" in views["plates_mv"]
+    assert " TO reads_by_camera AS" in views["reads_by_camera_mv"]
+
+
+def test_alter_add_column_reaches_the_distributed_table_too() -> None:
+    out = render_statement("ALTER TABLE alerts ADD COLUMN IF NOT EXISTS note String DEFAULT ''", "pw", "db")
+    assert out == [
+        "ALTER TABLE alerts_local ON CLUSTER `pw` ADD COLUMN IF NOT EXISTS note String DEFAULT ''",
+        "ALTER TABLE alerts ON CLUSTER `pw` ADD COLUMN IF NOT EXISTS note String DEFAULT ''",
+    ]
+    codec = render_statement("ALTER TABLE reads MODIFY COLUMN lat Float64 CODEC(ZSTD(1))", "pw", "db")
+    assert codec == ["ALTER TABLE reads_local ON CLUSTER `pw` MODIFY COLUMN lat Float64 CODEC(ZSTD(1))"]
+
+
+def test_tables_without_a_sharding_key_are_replicated_whole_on_every_node() -> None:
+    out = render_statement(
+        "CREATE TABLE IF NOT EXISTS small (x UInt8)\nENGINE = MergeTree\nORDER BY x", "pw", "db"
+    )
+    assert out == [
+        "CREATE TABLE IF NOT EXISTS small ON CLUSTER `pw`\n(x UInt8)\n"
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/db/small', '{replica}')\nORDER BY x"
+    ]
+
+
+@pytest.mark.parametrize("statement", ["DROP TABLE reads", "CREATE VIEW v AS SELECT 1"])
+def test_statements_it_cannot_distribute_are_errors(statement: str) -> None:
+    with pytest.raises(ClusterRenderError):
+        render_statement(statement, "pw", "db")
