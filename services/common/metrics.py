@@ -77,6 +77,8 @@ async def observe_consumer_lag(consumer: Any, service: str, prefix: str = "") ->
         position = await consumer.position(tp)
         topic = tp.topic[len(prefix) :] if prefix and tp.topic.startswith(prefix) else tp.topic
         CONSUMER_LAG.labels(service, topic, str(tp.partition)).set(max(0, end - position))
+
+
 HOTLIST_MAX_AGE = Gauge(
     "platewatch_hotlist_list_max_age_seconds",
     "Each hotlist's max_age_seconds (0 = never stale); the stale-hotlist alert compares the age to it",
