@@ -1,5 +1,6 @@
-"""`platewatch triton start|stop` (a local tritonserver for the plate models) and
-`platewatch read IMAGE...` (read plates from image files)."""
+"""`platewatch triton start|stop` (a local tritonserver for the plate models),
+`platewatch read IMAGE...` (read plates from image files) and `platewatch bench recognition`
+(exact-plate accuracy of the recognizers on the shared dev crops)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from services.common.settings import CommonSettings
+
+if TYPE_CHECKING:
+    from services.inference.engine import RecognizerName
 
 triton_app = typer.Typer(help="Run a local Triton server with the plate models (CPU, Python backend).")
 
@@ -95,14 +99,21 @@ def _process_exists(pid: int) -> bool:
         return False
 
 
-def read_images(paths: list[Path], triton: str = "") -> list[dict[str, Any]]:
+def _default_recognizer() -> str:
+    from services.inference.main import InferenceSettings
+
+    return InferenceSettings().recognizer
+
+
+def read_images(paths: list[Path], triton: str = "", recognizer_name: str = "") -> list[dict[str, Any]]:
     """Plates read from each image file: `{"file", "plates": [...]}` or `{"file", "error"}`."""
     import cv2
     import numpy as np
 
     from services.inference.engine import PlateRecognizer, make_backend
 
-    recognizer = PlateRecognizer(make_backend(triton))
+    name = _recognizer_name(recognizer_name or _default_recognizer())
+    recognizer = PlateRecognizer(make_backend(triton, recognizer=name))
     reports: list[dict[str, Any]] = []
     try:
         for path in paths:
@@ -143,9 +154,12 @@ def read(
         str, typer.Option(help="Triton gRPC address HOST:PORT; default: onnxruntime in this process")
     ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    recognizer: Annotated[
+        str, typer.Option(help="crnn or ppocr; default: PLATEWATCH_RECOGNIZER or the built-in default")
+    ] = "",
 ) -> None:
     """Print the plates read from image files. Exits non-zero only if every file failed."""
-    reports = read_images(images, triton)
+    reports = read_images(images, triton, recognizer)
     if as_json:
         typer.echo(json.dumps(reports, indent=2))
     else:
@@ -164,6 +178,43 @@ def read(
         raise typer.Exit(1)
 
 
+def _recognizer_name(value: str) -> RecognizerName:
+    from services.inference.engine import RECOGNIZERS
+
+    for name in RECOGNIZERS:
+        if value == name:
+            return name
+    raise typer.BadParameter(f"unknown recognizer {value!r}; choose one of {', '.join(RECOGNIZERS)}")
+
+
+bench_app = typer.Typer(help="Accuracy benchmarks over the shared dev datasets.")
+
+
+@bench_app.command("recognition")
+def bench_recognition(
+    recognizers: Annotated[str, typer.Option(help="comma-separated: crnn,ppocr")] = "crnn,ppocr",
+    mode: Annotated[
+        str, typer.Option(help="crop: the recognizer on the labelled crop; pipeline: detect + read the crop")
+    ] = "crop",
+    limit: Annotated[int, typer.Option(help="at most this many crops per dataset (0: all)")] = 0,
+    threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads")] = 1,
+) -> None:
+    """Print a JSON summary: exact-plate accuracy (top-1 and truth among the top 3) per dataset and
+    recognizer, over all crops and over the held-out half (the CRNN may be fine-tuned on the other
+    half; see services/inference/training/datasets.py). Skips datasets that are absent."""
+    from services.inference.bench import recognition_accuracy
+
+    names = [_recognizer_name(n.strip()) for n in recognizers.split(",") if n.strip()]
+    if mode not in ("crop", "pipeline"):
+        raise typer.BadParameter("mode must be crop or pipeline")
+    summary = recognition_accuracy(names, mode=mode, limit=limit, threads=threads)
+    typer.echo(json.dumps(summary, indent=2))
+    if not summary["datasets"]:
+        typer.echo("no dev dataset found under /work/shared/datasets", err=True)
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(triton_app, name="triton")
+    app.add_typer(bench_app, name="bench")
     app.command("read")(read)

@@ -5,6 +5,10 @@ A backend runs only the two models, with the tensor contract of `model_io`:
 (UINT8 [N, 48, 320, 3] -> top-k indices and probabilities per CTC step). `OnnxBackend` runs them in
 this process with onnxruntime; `TritonBackend` asks a Triton server for `plate_det` / `plate_rec`.
 `PlateRecognizer` does everything around them and picks the plate-like text lines.
+
+Two recognizers (PLATEWATCH_RECOGNIZER): "ppocr" (PP-OCRv4 rec, 48 x 320 BGR crops, `plate_rec`) and
+"crnn" (our plate CRNN trained on rendered plates, 32 x 128 grey crops, `plate_rec_crnn`; see
+services/inference/models/MODEL_CARD.md). Both answer in the same top-k-per-CTC-step format.
 """
 
 from __future__ import annotations
@@ -13,16 +17,26 @@ import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import onnxruntime as ort
 
 from services.inference import model_io, postprocess
 from services.inference.postprocess import Candidate
-from services.inference.triton_repo import DET_ONNX, REC_ONNX
+from services.inference.triton_repo import CRNN_ONNX, DET_ONNX, REC_ONNX
 
-MODEL_VERSION = "pp-ocrv4-det+rec/rapidocr-1.4.4"
+RecognizerName = Literal["ppocr", "crnn"]
+RECOGNIZERS: tuple[RecognizerName, ...] = ("ppocr", "crnn")
+DEFAULT_RECOGNIZER: RecognizerName = "ppocr"
+REC_ONNX_FILES: dict[str, Path] = {"ppocr": REC_ONNX, "crnn": CRNN_ONNX}
+# Triton model names per recognizer (deploy/triton/<name>/config.pbtxt).
+REC_MODEL_NAMES: dict[str, str] = {"ppocr": "plate_rec", "crnn": "plate_rec_crnn"}
+MODEL_VERSIONS: dict[str, str] = {
+    "ppocr": "pp-ocrv4-det+rec/rapidocr-1.4.4",
+    "crnn": "pp-ocrv4-det/rapidocr-1.4.4+plate-crnn",
+}
+MODEL_VERSION = MODEL_VERSIONS[DEFAULT_RECOGNIZER]
 DET_CANVAS_WIDTH = 960
 DET_CANVAS_HEIGHT = 544
 DET_MAX_BATCH = 4
@@ -33,6 +47,7 @@ class InferenceBackend(Protocol):
     """Runs the det and rec models; see the module docstring for the tensor contract."""
 
     name: str
+    recognizer: RecognizerName
 
     def detect(self, images: np.ndarray) -> np.ndarray: ...
 
@@ -43,14 +58,31 @@ class InferenceBackend(Protocol):
     def close(self) -> None: ...
 
 
-@functools.lru_cache(maxsize=1)
-def rec_characters(rec_onnx: Path = REC_ONNX) -> list[str]:
-    """The rec model's classes: blank, the dictionary stored in the ONNX metadata, then space."""
+def _onnx_dictionary(rec_onnx: Path) -> list[str]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(rec_onnx), options, providers=["CPUExecutionProvider"])
-    dictionary = session.get_modelmeta().custom_metadata_map["character"].splitlines()
-    return ["blank", *dictionary, " "]
+    return list(session.get_modelmeta().custom_metadata_map["character"].splitlines())
+
+
+@functools.lru_cache(maxsize=1)
+def rec_characters(rec_onnx: Path = REC_ONNX) -> list[str]:
+    """The PP-OCRv4 rec model's classes: blank, the dictionary in the ONNX metadata, then space."""
+    return ["blank", *_onnx_dictionary(rec_onnx), " "]
+
+
+@functools.lru_cache(maxsize=2)
+def recognizer_characters(recognizer: RecognizerName) -> list[str]:
+    """Class list of a recognizer's CTC output (index 0 is the blank)."""
+    if recognizer == "crnn":
+        return ["blank", *_onnx_dictionary(CRNN_ONNX)]
+    return rec_characters()
+
+
+def rec_batch(recognizer: RecognizerName, crops: list[np.ndarray]) -> np.ndarray:
+    """BGR crops of any size as one UINT8 rec batch in the recognizer's wire format."""
+    prepare = postprocess.crnn_input if recognizer == "crnn" else postprocess.rec_input
+    return np.stack([prepare(c) for c in crops])
 
 
 class OnnxBackend:
@@ -59,7 +91,15 @@ class OnnxBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, threads: int = 2, det_onnx: Path = DET_ONNX, rec_onnx: Path = REC_ONNX) -> None:
+    def __init__(
+        self,
+        threads: int = 2,
+        det_onnx: Path = DET_ONNX,
+        rec_onnx: Path | None = None,
+        recognizer: RecognizerName = DEFAULT_RECOGNIZER,
+    ) -> None:
+        self.recognizer = recognizer
+        rec_onnx = rec_onnx or REC_ONNX_FILES[recognizer]
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -74,7 +114,8 @@ class OnnxBackend:
         return model_io.det_output(prob)
 
     def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs = self._rec.run(None, {self._rec_input: model_io.rec_input(crops)})[0]
+        prepare = model_io.crnn_input if self.recognizer == "crnn" else model_io.rec_input
+        probs = self._rec.run(None, {self._rec_input: prepare(crops)})[0]
         return model_io.rec_output(probs)
 
     def is_ready(self) -> bool:
@@ -90,8 +131,12 @@ class TritonBackend:
 
     name = "triton"
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = 30.0, recognizer: RecognizerName = DEFAULT_RECOGNIZER
+    ) -> None:
         self.url = url
+        self.recognizer = recognizer
+        self._rec_model = REC_MODEL_NAMES[recognizer]
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._clients: list[object] = []
@@ -122,7 +167,7 @@ class TritonBackend:
         return self._infer("plate_det", "image", images, ["prob"])[0]
 
     def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        indices, probs = self._infer("plate_rec", "crop", crops, ["top_indices", "top_probs"])
+        indices, probs = self._infer(self._rec_model, "crop", crops, ["top_indices", "top_probs"])
         return indices, probs
 
     def is_ready(self) -> bool:
@@ -136,7 +181,7 @@ class TritonBackend:
             if self._probe_client is None:
                 self._probe_client = grpcclient.InferenceServerClient(self.url)
                 self._clients.append(self._probe_client)
-            return is_ready(self._probe_client)
+            return is_ready(self._probe_client, ("plate_det", self._rec_model))
 
     def close(self) -> None:
         with self._lock:
@@ -147,9 +192,13 @@ class TritonBackend:
         self._local = threading.local()
 
 
-def make_backend(triton_url: str, threads: int = 2) -> InferenceBackend:
+def make_backend(
+    triton_url: str, threads: int = 2, recognizer: RecognizerName = DEFAULT_RECOGNIZER
+) -> InferenceBackend:
     """Triton when an address is given, else in-process onnxruntime."""
-    return TritonBackend(triton_url) if triton_url else OnnxBackend(threads=threads)
+    if triton_url:
+        return TritonBackend(triton_url, recognizer=recognizer)
+    return OnnxBackend(threads=threads, recognizer=recognizer)
 
 
 @dataclass
@@ -197,7 +246,11 @@ class PlateRecognizer:
         self.canvas = canvas
         self.top_k = top_k
         self.min_text_confidence = min_text_confidence
-        self.characters = rec_characters()
+        self.characters = recognizer_characters(backend.recognizer)
+
+    @property
+    def model_version(self) -> str:
+        return MODEL_VERSIONS[self.backend.recognizer]
 
     def detect_lines(self, frames: list[np.ndarray]) -> list[_Line]:
         """Text lines with plate-like geometry in every frame, each with its rectified crop."""
@@ -216,7 +269,7 @@ class PlateRecognizer:
         """Candidates for each crop, best first."""
         results: list[list[Candidate]] = []
         for start in range(0, len(crops), REC_MAX_BATCH):
-            batch = np.stack([postprocess.rec_input(c) for c in crops[start : start + REC_MAX_BATCH]])
+            batch = rec_batch(self.backend.recognizer, crops[start : start + REC_MAX_BATCH])
             indices, probs = self.backend.recognize(batch)
             for line_indices, line_probs in zip(indices, probs, strict=True):
                 results.append(postprocess.ctc_decode(line_indices, line_probs, self.characters, self.top_k))

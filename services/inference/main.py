@@ -32,7 +32,14 @@ from services.common.pb.platewatch.v1 import common_pb2, frames_pb2, reads_pb2
 from services.common.settings import CommonSettings
 from services.common.topics import FRAMES, RAW_READS
 from services.inference import metrics
-from services.inference.engine import MODEL_VERSION, PlateRecognizer, PlateResult, make_backend
+from services.inference.engine import (
+    DEFAULT_RECOGNIZER,
+    MODEL_VERSIONS,
+    PlateRecognizer,
+    PlateResult,
+    RecognizerName,
+    make_backend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +49,12 @@ MAX_RETRY_DELAY_S = 10.0
 
 
 class InferenceSettings(CommonSettings):
-    """Env: PLATEWATCH_TRITON_URL, PLATEWATCH_BATCH_SIZE, PLATEWATCH_BATCH_TIMEOUT_MS, ..."""
+    """Env: PLATEWATCH_TRITON_URL, PLATEWATCH_RECOGNIZER, PLATEWATCH_BATCH_SIZE, ..."""
 
     # Triton gRPC address; empty runs the models in this process with onnxruntime.
     triton_url: str = "localhost:8001"
+    # Which text recognizer reads the plate lines: "crnn" (ours) or "ppocr" (PP-OCRv4 rec).
+    recognizer: RecognizerName = DEFAULT_RECOGNIZER
     batch_size: int = 4
     batch_timeout_ms: int = 50
     inference_consumer_group: str = "inference"
@@ -124,7 +133,7 @@ def build_raw_reads(
                 vehicle=common_pb2.Vehicle(
                     color=plate.vehicle_color, color_confidence=plate.vehicle_color_confidence
                 ),
-                model_version=MODEL_VERSION,
+                model_version=MODEL_VERSIONS[settings.recognizer],
                 inferred_at=inferred_at,
             )
         )
@@ -137,7 +146,7 @@ class InferenceService:
         self.health = health
         self.frames_topic = FRAMES.name(settings.topic_prefix)
         self.raw_topic = RAW_READS.name(settings.topic_prefix)
-        self.backend = make_backend(settings.triton_url, settings.onnx_threads)
+        self.backend = make_backend(settings.triton_url, settings.onnx_threads, settings.recognizer)
         self.recognizer = PlateRecognizer(self.backend)
         self.backend_ok = False
         self.producer = make_producer(settings.kafka_bootstrap)

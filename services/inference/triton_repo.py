@@ -1,11 +1,13 @@
 """Builds the Triton model repository for plate_det and plate_rec from the templates in deploy/triton/.
 
 The ONNX weights are PP-OCRv4 (PaddleOCR, Apache-2.0) as shipped in the rapidocr_onnxruntime wheel;
-they are copied from the installed wheel at build time and never committed.
+they are copied from the installed wheel at build time and never committed. The plate CRNN
+(plate_rec_crnn) is ours, trained here, committed under services/inference/models/ (a few MB).
 """
 
 from __future__ import annotations
 
+import filecmp
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,8 @@ DEFAULT_REPOSITORY = REPO_ROOT / "var" / "triton" / "models"
 WHEEL_MODELS = Path(rapidocr_onnxruntime.__file__).parent / "models"
 DET_ONNX = WHEEL_MODELS / "ch_PP-OCRv4_det_infer.onnx"
 REC_ONNX = WHEEL_MODELS / "ch_PP-OCRv4_rec_infer.onnx"
-MODEL_FILES = {"plate_det": DET_ONNX, "plate_rec": REC_ONNX}
+CRNN_ONNX = Path(__file__).parent / "models" / "plate_crnn.onnx"
+MODEL_FILES = {"plate_det": DET_ONNX, "plate_rec": REC_ONNX, "plate_rec_crnn": CRNN_ONNX}
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,9 @@ class RepositoryOptions:
 def prepare_model_repository(
     dest: Path = DEFAULT_REPOSITORY, options: RepositoryOptions | None = None
 ) -> Path:
-    """Write `<dest>/{plate_det,plate_rec}/{config.pbtxt,1/model.py,1/model_io.py,1/model.onnx}` and
-    return `dest`. Idempotent: existing files are overwritten, ONNX copies skipped when unchanged."""
+    """Write `<dest>/<model>/{config.pbtxt,1/model.py,1/model_io.py,1/model.onnx}` for every model in
+    MODEL_FILES and return `dest`. Idempotent: files are overwritten, ONNX copies skipped when
+    identical (compared by content: a retrained CRNN has the same size as the old one)."""
     options = options or RepositoryOptions()
     values = {
         "det_max_batch_size": options.det_max_batch_size,
@@ -61,6 +65,6 @@ def prepare_model_repository(
         (version_dir / "model.py").write_text(model_source)
         shutil.copyfile(model_io.__file__, version_dir / "model_io.py")
         target = version_dir / "model.onnx"
-        if not target.exists() or target.stat().st_size != onnx_path.stat().st_size:
+        if not target.exists() or not filecmp.cmp(target, onnx_path, shallow=False):
             shutil.copyfile(onnx_path, target)
     return dest

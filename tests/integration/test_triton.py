@@ -1,5 +1,5 @@
-"""A real tritonserver (session fixture) serves plate_det and plate_rec with dynamic batching, and
-reading through it gives what in-process onnxruntime gives."""
+"""A real tritonserver (session fixture) serves plate_det, plate_rec and plate_rec_crnn with dynamic
+batching, and reading through it gives what in-process onnxruntime gives, for both recognizers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
-from services.inference import postprocess
+from services.inference import model_io, postprocess
 from services.inference.engine import OnnxBackend, PlateRecognizer, TritonBackend
 from tests.unit.test_inference_postprocess import render_frame
 
@@ -21,14 +21,14 @@ def client(triton_url: str):  # type: ignore[no-untyped-def]
     client.close()
 
 
-def test_both_models_are_ready(client: grpcclient.InferenceServerClient) -> None:
+def test_all_models_are_ready(client: grpcclient.InferenceServerClient) -> None:
     assert client.is_server_ready()
-    for model in ("plate_det", "plate_rec"):
+    for model in ("plate_det", "plate_rec", "plate_rec_crnn"):
         assert client.is_model_ready(model)
 
 
 def test_dynamic_batching_config_is_loaded(client: grpcclient.InferenceServerClient) -> None:
-    for model, batch in (("plate_det", 4), ("plate_rec", 16)):
+    for model, batch in (("plate_det", 4), ("plate_rec", 16), ("plate_rec_crnn", 16)):
         config = client.get_model_config(model, as_json=True)["config"]
         assert config["backend"] == "python"
         assert config["max_batch_size"] == batch
@@ -37,7 +37,7 @@ def test_dynamic_batching_config_is_loaded(client: grpcclient.InferenceServerCli
 
 
 def test_rec_shapes_over_triton(triton_url: str) -> None:
-    backend = TritonBackend(triton_url)
+    backend = TritonBackend(triton_url, recognizer="ppocr")
     try:
         crops = np.full((3, 48, 320, 3), 128, np.uint8)
         indices, probs = backend.recognize(crops)
@@ -47,10 +47,27 @@ def test_rec_shapes_over_triton(triton_url: str) -> None:
         backend.close()
 
 
+def test_crnn_over_triton_matches_onnxruntime(triton_url: str) -> None:
+    backend = TritonBackend(triton_url, recognizer="crnn")
+    local = OnnxBackend(threads=1, recognizer="crnn")
+    crops = np.stack(
+        [postprocess.crnn_input(render_frame(text)[400:481, 480:821]) for text in ("ABC1234", "XYZ987")]
+    )
+    try:
+        assert backend.is_ready()
+        indices, probs = backend.recognize(crops)
+    finally:
+        backend.close()
+    assert indices.shape == (2, model_io.CRNN_STEPS, model_io.TOP_K)
+    local_indices, local_probs = local.recognize(crops)
+    assert np.array_equal(indices[..., 0], local_indices[..., 0])
+    assert np.allclose(probs, local_probs, atol=1e-4)
+
+
 def test_concurrent_requests_are_batched(client: grpcclient.InferenceServerClient, triton_url: str) -> None:
     """Parallel single-crop requests get merged: fewer executions than inferences."""
     before = client.get_inference_statistics("plate_rec", as_json=True)["model_stats"][0]
-    backend = TritonBackend(triton_url)
+    backend = TritonBackend(triton_url, recognizer="ppocr")
     crop = postprocess.rec_input(render_frame()[424:471, 496:749])[None]
     try:
         with ThreadPoolExecutor(8) as pool:
@@ -67,8 +84,8 @@ def test_concurrent_requests_are_batched(client: grpcclient.InferenceServerClien
 
 def test_triton_and_onnxruntime_read_the_same(triton_url: str) -> None:
     frames = [render_frame("ABC1234"), render_frame("XYZ987")]
-    via_triton = PlateRecognizer(TritonBackend(triton_url))
-    in_process = PlateRecognizer(OnnxBackend(threads=1))
+    via_triton = PlateRecognizer(TritonBackend(triton_url, recognizer="ppocr"))
+    in_process = PlateRecognizer(OnnxBackend(threads=1, recognizer="ppocr"))
     try:
         remote = via_triton.recognize(frames)
         local = in_process.recognize(frames)

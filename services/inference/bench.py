@@ -1,0 +1,72 @@
+"""Recognition accuracy on the shared dev crops (`platewatch bench recognition`).
+
+Two modes: "crop" runs only the text recognizer on each labelled crop (what the recognizer can do
+given a perfect plate box); "pipeline" runs detection + recognition on the crop image and takes the
+most confident plate (what the product reads from that crop).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from services.inference import postprocess
+from services.inference.engine import OnnxBackend, PlateRecognizer, RecognizerName
+from services.inference.training import datasets
+
+
+def _normalized(text: str) -> str:
+    """Plate-normalized text, or the bare upper-case alphanumerics when it is not plate-like."""
+    plate = postprocess.plate_text(text)
+    if plate is not None:
+        return plate
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def _readings(recognizer: PlateRecognizer, crops: list[Any], mode: str) -> list[list[str]]:
+    """Best-first candidate texts per crop."""
+    if mode == "crop":
+        return [[_normalized(c.text) for c in candidates] for candidates in recognizer.read_lines(crops)]
+    readings: list[list[str]] = []
+    for crop in crops:
+        plates = sorted(recognizer.recognize([crop])[0], key=lambda p: p.confidence, reverse=True)
+        readings.append([c.text for c in plates[0].candidates] if plates else [])
+    return readings
+
+
+def recognition_accuracy(
+    recognizers: list[RecognizerName], *, mode: str = "crop", limit: int = 0, threads: int = 1
+) -> dict[str, Any]:
+    """`{"mode", "datasets": {name: {recognizer: {...}}}}` with, for all crops and the held-out
+    half: n, exact (top-1), top3 (truth among the first three candidates), and ms per crop."""
+    sets = {"us-crops": datasets.us_crops(), "eu": datasets.eu_crops()}
+    summary: dict[str, Any] = {"mode": mode, "datasets": {}}
+    for set_name, items in sets.items():
+        items = items[:limit] if limit else items
+        loaded = [(item, item.load()) for item in items]
+        usable = [(item, crop) for item, crop in loaded if crop is not None]
+        if not usable:
+            continue
+        per_recognizer: dict[str, Any] = {}
+        for name in recognizers:
+            recognizer = PlateRecognizer(OnnxBackend(threads=threads, recognizer=name))
+            started = time.perf_counter()
+            readings = _readings(recognizer, [crop for _, crop in usable], mode)
+            elapsed = time.perf_counter() - started
+            result: dict[str, Any] = {"ms_per_crop": round(1000 * elapsed / len(usable), 2)}
+            for split in ("all", "heldout"):
+                rows = [
+                    (item.plate, texts)
+                    for (item, _), texts in zip(usable, readings, strict=True)
+                    if split == "all" or item.split == split
+                ]
+                exact = sum(bool(texts) and texts[0] == truth for truth, texts in rows)
+                top3 = sum(truth in texts[:3] for truth, texts in rows)
+                result[split] = {
+                    "n": len(rows),
+                    "exact": round(exact / max(1, len(rows)), 4),
+                    "top3": round(top3 / max(1, len(rows)), 4),
+                }
+            per_recognizer[name] = result
+        summary["datasets"][set_name] = per_recognizer
+    return summary
