@@ -26,6 +26,7 @@ from services.search.query import (
     build_search_sql,
     clamp_page_size,
     encode_page_token,
+    plate_candidates_sql,
 )
 from services.search.settings import SearchSettings
 from services.storage.client import open_storage
@@ -94,8 +95,24 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             )
             try:
                 sql, params, fingerprint = build_search_sql(request, page_size)
+                candidates = plate_candidates_sql(request, page_size)
             except InvalidQuery as exc:
                 await self._abort(context, "SearchReads", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            if candidates is not None:
+                plates = await self._run(
+                    context,
+                    "SearchReads",
+                    lambda: [row[0] for row in self.client.query(*candidates).result_rows],
+                )
+                if len(plates) > self.settings.search_max_pattern_plates:
+                    await self._abort(
+                        context,
+                        "SearchReads",
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"pattern matches {len(plates)} plates (more than "
+                        f"{self.settings.search_max_pattern_plates}): add characters or narrow the time",
+                    )
+                params["plates"] = [str(p) for p in plates]
             rows = await self._run(context, "SearchReads", lambda: self._rows(sql, params))
             response = search_pb2.SearchReadsResponse(reads=[_stored_read(r) for r in rows[:page_size]])
             if len(rows) > page_size:

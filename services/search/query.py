@@ -196,23 +196,69 @@ def build_search_sql(request: search_pb2.PlateQuery, page_size: int) -> tuple[st
 
 def _plate_condition(match: PlateMatch, fuzzy: bool, params: dict[str, Any]) -> str:
     """The plate part of a search. An exact plate uses the `reads` key directly. Patterns and fuzzy
-    searches first find matching plates in `plates` (one row per distinct plate and agency, with an
-    ngram text index: unanchored patterns need not scan reads) and then look those up by key."""
+    searches match `plates` first (`plate_candidates_sql`) and the caller binds the matching plates
+    as `plates`, so the reads are found by key (a bound array prunes by key; measured 2x faster than
+    an IN subquery)."""
     if match.exact is not None and not fuzzy:
         params["plate"] = match.exact
         return "plate = {plate:String}"
-    if fuzzy:
+    params["pattern"] = match.exact if match.exact is not None else match.like
+    return "plate IN {plates:Array(String)}"
+
+
+def plate_candidates_sql(request: search_pb2.PlateQuery, page_size: int) -> tuple[str, dict[str, Any]] | None:
+    """For a pattern or fuzzy search, the query listing matching plates (one column), else None.
+
+    On the first page of a search whose only other filters are agencies and `from`, only the
+    page_size + 1 plates seen most recently (with ties) can hold the newest page_size + 1 reads: any
+    plate outside them has at least that many newer plates, each with a newer read. So a broad
+    pattern costs a few plates' reads, not every matching plate's. Other pages and filtered searches
+    take every matching plate (the caller refuses more than a configured number)."""
+    plate = normalize_plate_text(request.plate)
+    if not plate:
+        return None
+    match = translate_plate(plate)
+    if match.exact is not None and not request.fuzzy:
+        return None
+    # Imported here: analytics imports this module.
+    from services.search.analytics import require_agencies
+
+    params: dict[str, Any] = {"agencies": require_agencies(request.agency_ids)}
+    params["pattern"] = match.exact if match.exact is not None else match.like
+    if request.fuzzy:
         # translate() leaves LIKE wildcards and escapes alone; the mapping matches migration 0005.
-        params["pattern"] = match.exact if match.exact is not None else match.like
         operator = "=" if match.exact is not None else "LIKE"
         matching = f"skeleton {operator} translate({{pattern:String}}, 'ODQILBSZG', '000118526')"
     else:
-        params["pattern"] = match.like
         matching = "plate LIKE {pattern:String}"
-    return (
-        "plate IN (SELECT DISTINCT plate FROM plates WHERE agency_id IN {agencies:Array(String)} "
-        f"AND {matching})"
+    having: list[str] = []
+    since = getattr(request, "from")
+    if request.HasField("from"):
+        params["from_s"] = since.seconds
+        having.append("max(last_seen) >= toDateTime({from_s:Int64}, 'UTC')")
+    if request.HasField("to"):
+        params["to_s"] = request.to.seconds + 1
+        having.append("min(first_seen) < toDateTime({to_s:Int64}, 'UTC')")
+    sql = (
+        f"SELECT plate FROM plates WHERE agency_id IN {{agencies:Array(String)}} AND {matching} "
+        "GROUP BY plate"
     )
+    if having:
+        sql += f" HAVING {' AND '.join(having)}"
+    unfiltered = not (
+        request.page_token
+        or request.HasField("to")
+        or request.camera_ids
+        or request.min_confidence > 0
+        or request.directions
+        or request.vehicle_colors
+        or request.HasField("circle")
+        or request.HasField("polygon")
+    )
+    if unfiltered:
+        params["top"] = page_size + 1
+        sql += " ORDER BY max(last_seen) DESC LIMIT {top:UInt32} WITH TIES"
+    return sql, params
 
 
 def clamp_page_size(requested: int, default: int, maximum: int) -> int:

@@ -11,6 +11,8 @@ class SearchSettings(StorageSettings):
     search_default_page_size: int = 50
     # Larger requests are cut to this; a page is held in memory and sent in one message.
     search_max_page_size: int = 500
+    # A pattern (or fuzzy) search matching more distinct plates than this is refused as too broad.
+    search_max_pattern_plates: int = 20_000
     # Analytics (issue 5): longest time window a query may ask for, most result rows per answer.
     analytics_max_days: int = 400
     convoy_max_days: int = 100

@@ -85,6 +85,25 @@ async def test_plate_search_exact_partial_fuzzy_and_filters(analytics: Analytics
     assert list(response.reads) == []
 
 
+async def test_broad_pattern_pages_walk_every_match_newest_first(analytics: Analytics) -> None:
+    """The first page takes only the most recently seen plates; later pages take all of them."""
+    got: list[str] = []
+    token = ""
+    while True:
+        query = search_pb2.PlateQuery(plate="*A*", agency_ids=AGENCIES, page_size=7, page_token=token)
+        page = await analytics.stub.SearchReads(query)
+        got += [r.read_id for r in page.reads]
+        token = page.next_page_token
+        if not token:
+            break
+    reads = [s for s in visible(analytics, AGENCIES) if "A" in s.plate]
+    assert got == [s.read_id for s in sorted(reads, key=lambda s: (s.at, s.read_id), reverse=True)]
+    first = await analytics.stub.SearchReads(
+        search_pb2.PlateQuery(plate="*A*", agency_ids=AGENCIES, page_size=7)
+    )
+    assert [r.read_id for r in first.reads] == got[:7]
+
+
 async def test_timeline_is_every_sighting_in_order(analytics: Analytics) -> None:
     response = await analytics.stub.VehicleTimeline(
         search_pb2.TimelineRequest(plate="YRD047", agency_ids=AGENCIES)

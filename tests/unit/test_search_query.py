@@ -13,6 +13,7 @@ from services.search.query import (
     clamp_page_size,
     decode_page_token,
     encode_page_token,
+    plate_candidates_sql,
     query_fingerprint,
     translate_plate,
 )
@@ -50,6 +51,8 @@ def test_user_text_never_reaches_the_sql_text() -> None:
     sql, params, _ = build_search_sql(request, page_size=10)
     assert "DROP" not in sql and "OR 1=1" not in sql
     assert params["pattern"].startswith("A';DROPTABLEREADS;--")
+    candidates = plate_candidates_sql(request, page_size=10)
+    assert candidates is not None and "DROP" not in candidates[0] and "OR 1=1" not in candidates[0]
     assert params["agencies"] == ["x' OR 1=1"]
     assert params["limit"] == 11
 
@@ -88,3 +91,14 @@ def test_page_size_defaults_and_is_capped() -> None:
     assert clamp_page_size(-3, 50, 500) == 50
     assert clamp_page_size(20, 50, 500) == 20
     assert clamp_page_size(10_000, 50, 500) == 500
+
+
+def test_first_unfiltered_page_of_a_pattern_takes_only_the_most_recent_plates() -> None:
+    first = plate_candidates_sql(search_pb2.PlateQuery(plate="*7X2*", agency_ids=["pd"]), page_size=50)
+    assert first is not None
+    assert "ORDER BY max(last_seen) DESC LIMIT {top:UInt32} WITH TIES" in first[0] and first[1]["top"] == 51
+    filtered = plate_candidates_sql(
+        search_pb2.PlateQuery(plate="*7X2*", agency_ids=["pd"], camera_ids=["c"]), page_size=50
+    )
+    assert filtered is not None and "LIMIT" not in filtered[0]
+    assert plate_candidates_sql(search_pb2.PlateQuery(plate="7X2", agency_ids=["pd"]), page_size=50) is None
