@@ -28,7 +28,9 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
 
-FONT_DIRS = (Path("var/fonts/root/usr/share/fonts"), Path("/usr/share/fonts"))
+# The repository root (no settings import: the training venv has only numpy, PIL, cv2, jax).
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FONT_DIRS = (REPO_ROOT / "var/fonts/root/usr/share/fonts", Path("/usr/share/fonts"))
 # Faces that look nothing like plate lettering (scripts, maths, monospace code fonts with slashed zeros).
 _SKIP_FONT_WORDS = ("italic", "oblique", "math", "light", "thin", "comfortaa", "code", "libertine", "mono")
 
@@ -155,6 +157,51 @@ def find_fonts(extra_dirs: tuple[Path, ...] = ()) -> tuple[Path, ...]:
     return tuple(sorted(unique.values()))
 
 
+# OpenCV's built-in stroke faces: always available, and what simple overlays and test frames use.
+HERSHEY_FACES = {"hershey-simplex": cv2.FONT_HERSHEY_SIMPLEX, "hershey-duplex": cv2.FONT_HERSHEY_DUPLEX}
+HERSHEY_SHARE = 0.08
+# Text that is never a registration (label ""): the model must answer blank for it.
+NEGATIVE_WORDS = (
+    "Welcome to town",
+    "Parking",
+    "Exit only",
+    "speed limit",
+    "Open 24 hours",
+    "Pizza",
+    "Main Street",
+    "No parking",
+    "Drive thru",
+    "Hotel",
+    "Police",
+    "Taxi",
+    "car wash",
+    "Sale",
+    "Service",
+    "Entrance",
+    "one way",
+    "Bus stop",
+)
+NEGATIVE_SHARE = 0.06
+
+
+def _hershey_layer(text: str, face: int, stroke: int) -> Image.Image:
+    thickness = 2 + stroke * 3
+    (tw, th), baseline = cv2.getTextSize(text, face, 3.0, thickness)
+    layer = np.zeros((th + baseline + 8, tw + 8), np.uint8)
+    cv2.putText(layer, text, (4, th + 4), face, 3.0, 255, thickness, cv2.LINE_AA)
+    rows = np.flatnonzero(layer.max(axis=1))
+    cols = np.flatnonzero(layer.max(axis=0))
+    if len(rows) and len(cols):
+        layer = layer[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return Image.fromarray(layer)
+
+
+def _pick_font(rng: np.random.Generator, fonts: tuple[Path, ...]) -> Path:
+    if rng.random() < HERSHEY_SHARE:
+        return Path(list(HERSHEY_FACES)[int(rng.integers(len(HERSHEY_FACES)))])
+    return fonts[int(rng.integers(len(fonts)))]
+
+
 @lru_cache(maxsize=512)
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
@@ -206,14 +253,17 @@ def _draw_text_fit(
     x, y, w, h = box
     if w < 2 or h < 2:
         return
-    size = max(8, int(h * 1.4))
-    font = _font(str(font_path), size)
-    left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
-    tw, th = max(1, right - left), max(1, bottom - top)
-    layer = Image.new("L", (int(tw) + 4, int(th) + 4), 0)
-    ImageDraw.Draw(layer).text(
-        (2 - left, 2 - top), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255
-    )
+    if font_path.name in HERSHEY_FACES:
+        layer = _hershey_layer(text, HERSHEY_FACES[font_path.name], stroke)
+    else:
+        size = max(8, int(h * 1.4))
+        font = _font(str(font_path), size)
+        left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+        tw, th = max(1, right - left), max(1, bottom - top)
+        layer = Image.new("L", (int(tw) + 4, int(th) + 4), 0)
+        ImageDraw.Draw(layer).text(
+            (2 - left, 2 - top), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255
+        )
     layer = layer.resize((w, h), Image.Resampling.BILINEAR)
     canvas.paste(Image.new("RGB", (w, h), fill), (x, y), layer)
 
@@ -309,7 +359,7 @@ def render_plate(
     w, h = style.size
     w = int(w * rng.uniform(0.9, 1.1))
     printed, label = random_registration(rng, style.patterns[int(rng.integers(len(style.patterns)))])
-    font = fonts[int(rng.integers(len(fonts)))]
+    font = _pick_font(rng, fonts)
     small_font = fonts[int(rng.integers(len(fonts)))]
     text_h = int(h * rng.uniform(*style.text_height))
     cy = int(h * (style.text_center_y + rng.uniform(-0.04, 0.04)))
@@ -462,8 +512,32 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def render_negative(rng: np.random.Generator, fonts: tuple[Path, ...]) -> np.ndarray:
+    """A text line that is not a registration (signage, a state name, a slogan, mixed case), BGR."""
+    kind = rng.random()
+    if kind < 0.5:
+        text = NEGATIVE_WORDS[int(rng.integers(len(NEGATIVE_WORDS)))]
+    elif kind < 0.75:
+        text = US_STATES[int(rng.integers(len(US_STATES)))]
+    else:
+        text = US_SLOGANS[int(rng.integers(len(US_SLOGANS)))]
+    # Signage stays mixed case: an upper-case word can be a vanity registration.
+    if kind >= 0.5 and rng.random() < 0.3:
+        text = text.upper()
+    h = int(rng.integers(24, 90))
+    w = max(16, int(h * len(text) * rng.uniform(0.45, 0.7)))
+    base = _colour(rng)
+    line = _background(rng, (w + h, int(h * 1.4)), base)
+    ink = _colour(rng, 0, 70) if sum(base) > 380 else _colour(rng, 190, 256)
+    _draw_text_fit(line, text, _pick_font(rng, fonts), (h // 2, int(h * 0.2), w, h), ink)
+    out = augment(np.asarray(line), rng)
+    return np.ascontiguousarray(out[..., ::-1])
+
+
 def render_sample(rng: np.random.Generator, fonts: tuple[Path, ...]) -> tuple[np.ndarray, str]:
-    """One training crop (BGR uint8, variable size) and its label."""
+    """One training crop (BGR uint8, variable size) and its label ("" for a non-plate line)."""
+    if rng.random() < NEGATIVE_SHARE:
+        return render_negative(rng, fonts), ""
     plate, (bx, by, bw, bh), label = render_plate(rng, fonts)
     ph, pw = plate.shape[:2]
     # The plate on a car: a frame (dealer name), then bodywork around it.
