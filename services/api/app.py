@@ -18,6 +18,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from services.api.alert_workflow import InvalidAction, TransitionRefused, apply_action, is_update
+from services.api.analytics_routes import polygon_proto
+from services.api.analytics_routes import router as analytics_router
 from services.api.auth_routes import approvals_router
 from services.api.auth_routes import router as auth_router
 from services.api.backends import Backend, BackendError, Backends
@@ -184,6 +186,16 @@ async def search_reads(
     min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
     page_token: Annotated[str, Query(description="next_page_token of the previous page.")] = "",
+    fuzzy: Annotated[bool, Query(description="Confusables match: 0/O/D/Q, 1/I/L, 8/B, 5/S, 2/Z.")] = False,
+    direction: Annotated[list[str] | None, Query(description="Repeat to match any of several.")] = None,
+    vehicle_color: Annotated[list[str] | None, Query(description="Repeat to match any of several.")] = None,
+    near: Annotated[
+        str | None, Query(description="Circle 'lat,lon,radius_m': reads taken within it.", max_length=80)
+    ] = None,
+    within: Annotated[
+        str | None,
+        Query(description="Closed polygon 'lat,lon;lat,lon;...' (last point = first).", max_length=8000),
+    ] = None,
 ) -> SearchReadsOut:
     """Stored reads of a plate, newest first as the search service orders them. Patterns are passed
     to the search service unchanged (upper-cased).
@@ -202,7 +214,11 @@ async def search_reads(
         min_confidence=min_confidence,
         page_size=page_size,
         page_token=page_token,
+        fuzzy=fuzzy,
+        directions=direction or [],
+        vehicle_colors=vehicle_color or [],
     )
+    _geo_filters(query, near, within)
     if from_ is not None:
         # `from` is a Python keyword, hence getattr.
         getattr(query, "from").CopyFrom(datetime_to_timestamp(from_))
@@ -229,6 +245,28 @@ async def search_reads(
         reads=[ReadOut.from_proto(read) for read in response.reads],
         next_page_token=response.next_page_token or None,
     )
+
+
+def _numbers(text: str, what: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{what}: not numbers") from None
+
+
+def _geo_filters(query: search_pb2.PlateQuery, near: str | None, within: str | None) -> None:
+    """`near=lat,lon,radius_m` and `within=lat,lon;lat,lon;...` (the search service checks ranges
+    and that the polygon closes)."""
+    if near:
+        values = _numbers(near, "near")
+        if len(values) != 3:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "near: lat,lon,radius_m")
+        query.circle.CopyFrom(search_pb2.GeoCircle(lat=values[0], lon=values[1], radius_m=values[2]))
+    if within:
+        points = [_numbers(point, "within") for point in within.split(";")]
+        if any(len(point) != 2 for point in points):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "within: lat,lon;lat,lon;...")
+        query.polygon.CopyFrom(polygon_proto([(point[0], point[1]) for point in points]))
 
 
 async def _scoped_agencies(
@@ -937,6 +975,7 @@ def create_app(
     app.add_exception_handler(AuditUnavailable, _audit_unavailable)
     for router in (reads_router, hotlists_router, alerts_router, system_router, approvals_router):
         app.include_router(router)
+    app.include_router(analytics_router)
     app.include_router(hotlist_import_router, dependencies=[Depends(guard_hotlist_import)])
     app.include_router(auth_router, include_in_schema=True)
     install_console(app)
