@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 import math
@@ -55,7 +56,8 @@ from services.common.kafka_admin import ensure_topics
 from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
 from services.common.settings import REPO_ROOT
-from services.common.topics import ALERTS, RAW_READS, READS
+from services.common.topics import ALERTS, RAW_READS, READS, READS_EARLY
+from services.normalizer.tracking import make_read_id
 from services.stack import ManagedProcess, Stack, StackPorts, wait_until
 
 AGENCY = "loadtest"
@@ -111,9 +113,13 @@ class Pass:
     camera: str
     plate: str
     frames: list[bytes]
+    # captured_at of the first and last frame; frame i is captured (and produced) FRAME_STEP_NS later
+    # than frame i - 1.
+    first_ns: int
     last_ns: int
     hot: bool
     once_seen: bool
+    read_id: str
 
 
 class PassGenerator:
@@ -150,7 +156,8 @@ class PassGenerator:
             return self._zipf_rank()
         return rank
 
-    def next_pass(self) -> Pass:
+    def next_pass(self, start_ns: int | None = None) -> Pass:
+        """A pass whose first frame is captured at `start_ns` (default: now)."""
         draw = self.random.random()
         hot = bool(self.hot_plates) and draw < self.hot_fraction
         once_seen = False
@@ -164,7 +171,7 @@ class PassGenerator:
             once_seen = True
         camera = self.random.choice(self.cameras)
         frames = 2 + (self.random.random() < 0.5)
-        now_ns = time.time_ns()
+        start_ns = time.time_ns() if start_ns is None else start_ns
         x, y = self.random.randint(100, 900), self.random.randint(300, 500)
         serialized = []
         for i in range(frames):
@@ -185,11 +192,13 @@ class PassGenerator:
             )
             raw.candidates.add(text=plate, confidence=confidence, char_confidences=[confidence] * len(plate))
             raw.vehicle.color = "silver"
-            captured_ns = now_ns - (frames - 1 - i) * FRAME_STEP_NS
+            captured_ns = start_ns + i * FRAME_STEP_NS
             raw.captured_at.FromNanoseconds(captured_ns)
-            raw.inferred_at.FromNanoseconds(now_ns)
+            raw.inferred_at.FromNanoseconds(captured_ns)
             serialized.append(raw.SerializeToString())
-        return Pass(camera, plate, serialized, now_ns, hot, once_seen)
+        last_ns = start_ns + (frames - 1) * FRAME_STEP_NS
+        read_id = make_read_id(camera, self.sequence[camera] - frames + 1, 0, start_ns)
+        return Pass(camera, plate, serialized, start_ns, last_ns, hot, once_seen, read_id)
 
 
 def generator_cpu_rate(generator: PassGenerator, seconds: float = 1.0) -> float:
@@ -252,6 +261,7 @@ class Options:
     pass_gap_s: float | None
     log_level: str
     keep_var: bool
+    profile_normalizer: bool = False
 
 
 @dataclass
@@ -263,6 +273,12 @@ class Results:
     produce_seconds: float = 0.0
     alert_latencies_ms: list[float] = field(default_factory=list)
     alert_after_close_ms: list[float] = field(default_factory=list)
+    alert_from_first_ms: list[float] = field(default_factory=list)
+    alert_from_last_ms: list[float] = field(default_factory=list)
+    alert_versions: int = 0
+    superseded_alerts: int = 0
+    provisional_first: int = 0
+    alerts_unknown_pass: int = 0
     searchable_ms: list[float] = field(default_factory=list)
     search_samples_lost: int = 0
     match_kinds: Counter[str] = field(default_factory=Counter)
@@ -291,13 +307,15 @@ class LoadRun:
         )
         self.groups = {
             "normalizer": (f"{self.prefix}normalizer", [RAW_READS]),
-            "hotlist": (f"{self.prefix}hotlist", [READS]),
+            "hotlist": (f"{self.prefix}hotlist", [READS, READS_EARLY]),
             "writer": (f"{self.prefix}writer", [READS, ALERTS]),
         }
         self.producing = True
         self.pending_samples: list[tuple[str, str, int]] = []
         self.sample_every = max(1, int(options.rate * options.duration / max(1, options.search_samples)))
         self.seen_alerts: set[str] = set()
+        # read_id -> (first, last frame's captured_at ns) of every hot pass produced.
+        self.hot_passes: dict[str, tuple[int, int]] = {}
         self.pass_gap_s = options.pass_gap_s if options.pass_gap_s is not None else DEFAULT_PASS_GAP_S
 
     # -- producing --
@@ -314,12 +332,21 @@ class LoadRun:
             results.started = time.monotonic()
             deadline = results.started + options.duration
             next_report = results.started + 5
-            while (now := time.monotonic()) < deadline:
-                due = int((now - results.started) * options.rate) - results.passes
+            # Frames not yet captured: (captured_at ns, order, camera, serialized RawRead). Each frame is
+            # produced when the wall clock reaches its captured_at, as a camera would deliver it.
+            scheduled: list[tuple[int, int, bytes, bytes]] = []
+            order = 0
+            while (now := time.monotonic()) < deadline or scheduled:
+                due = int((now - results.started) * options.rate) - results.passes if now < deadline else 0
+                start_ns = time.time_ns()
                 for _ in range(due):
-                    vehicle = self.generator.next_pass()
-                    for frame in vehicle.frames:
-                        await producer.send(topic, value=frame, key=vehicle.camera.encode())
+                    vehicle = self.generator.next_pass(start_ns)
+                    camera = vehicle.camera.encode()
+                    for i, frame in enumerate(vehicle.frames):
+                        order += 1
+                        heapq.heappush(scheduled, (start_ns + i * FRAME_STEP_NS, order, camera, frame))
+                    if vehicle.hot:
+                        self.hot_passes[vehicle.read_id] = (vehicle.first_ns, vehicle.last_ns)
                     results.passes += 1
                     results.raw_reads += len(vehicle.frames)
                     results.hot_passes += vehicle.hot
@@ -329,6 +356,10 @@ class LoadRun:
                         and len(self.pending_samples) < MAX_PENDING_SAMPLES
                     ):
                         self.pending_samples.append((vehicle.plate, vehicle.camera, vehicle.last_ns))
+                now_ns = time.time_ns()
+                while scheduled and scheduled[0][0] <= now_ns:
+                    _, _, camera, frame = heapq.heappop(scheduled)
+                    await producer.send(topic, value=frame, key=camera)
                 if now >= next_report:
                     next_report += 5
                     self.report_progress(now)
@@ -368,14 +399,29 @@ class LoadRun:
                 for records in batches.values():
                     for record in records:
                         alert = alerts_pb2.Alert.FromString(record.value or b"")
-                        if alert.read.camera.agency_id != AGENCY or alert.alert_id in self.seen_alerts:
+                        if alert.read.camera.agency_id != AGENCY:
                             continue
+                        r = self.results
+                        r.alert_versions += 1
+                        r.superseded_alerts += alert.superseded
+                        if alert.alert_id in self.seen_alerts:
+                            continue
+                        # The first version of an alert: when the operator is told.
                         self.seen_alerts.add(alert.alert_id)
-                        self.results.match_kinds[alerts_pb2.MatchKind.Name(alert.match_kind)] += 1
-                        last_ns = alert.read.last_seen.ToNanoseconds()
+                        r.provisional_first += alert.provisional
+                        r.match_kinds[alerts_pb2.MatchKind.Name(alert.match_kind)] += 1
+                        # The read's newest frame: for an early read the frame that made its text
+                        # confident (or the one after, when both were in one normalizer batch).
+                        confident_ns = alert.read.last_seen.ToNanoseconds()
                         normalized_ns = alert.read.normalized_at.ToNanoseconds()
-                        self.results.alert_latencies_ms.append((arrived_ns - last_ns) / 1e6)
-                        self.results.alert_after_close_ms.append((arrived_ns - normalized_ns) / 1e6)
+                        r.alert_latencies_ms.append((arrived_ns - confident_ns) / 1e6)
+                        r.alert_after_close_ms.append((arrived_ns - normalized_ns) / 1e6)
+                        first_last = self.hot_passes.get(alert.read.read_id)
+                        if first_last is None:
+                            r.alerts_unknown_pass += 1
+                            continue
+                        r.alert_from_first_ms.append((arrived_ns - first_last[0]) / 1e6)
+                        r.alert_from_last_ms.append((arrived_ns - first_last[1]) / 1e6)
         finally:
             await consumer.stop()
 
@@ -413,7 +459,7 @@ class LoadRun:
         await reader.start()
         partitions = {
             topic: [TopicPartition(topic.name(self.prefix), p) for p in range(topic.partitions)]
-            for topic in (RAW_READS, READS, ALERTS)
+            for topic in (RAW_READS, READS, READS_EARLY, ALERTS)
         }
         try:
             while True:
@@ -485,6 +531,17 @@ def write_cameras(path: Path, count: int) -> list[str]:
     return ids
 
 
+def profile_normalizer(stack: Stack, path: Path) -> None:
+    """Restart the normalizer under cProfile (stats written to `path` when it stops)."""
+    process = stack.processes["normalizer"]
+    process.stop()
+    serve_args = process.argv[process.argv.index("-m") + 1 :]
+    process.argv = [sys.executable, "-m", "cProfile", "-o", str(path), "-m", *serve_args]
+    process.start()
+    wait_until(process.ready, 120, "the profiled normalizer to be ready")
+    say(f"normalizer runs under cProfile; stats in {path}")
+
+
 def add_second_normalizer(stack: Stack) -> ManagedProcess:
     """A second normalizer process: own metrics port and instance id (hence its own transactional id)."""
     first = stack.processes["normalizer"]
@@ -543,6 +600,7 @@ def summarize(options: Options, run: LoadRun, rss: dict[str, int], cpu: dict[str
         lag_growth[name] = (half[-1] - half[0]) if len(half) >= 2 else 0
     per_second_input = {"normalizer": r.raw_reads / seconds, "hotlist": r.passes / seconds}
     per_second_input["writer"] = per_second_input["hotlist"]
+    per_second_input["hotlist"] *= 2  # an early and a final read per pass
     flat = all(lag_growth[n] <= 2 * per_second_input[n] for n in lag_growth)
     return {
         "reads_per_s": round(r.passes / seconds),
@@ -552,11 +610,22 @@ def summarize(options: Options, run: LoadRun, rss: dict[str, int], cpu: dict[str
         "normalizers": options.normalizers,
         "sustained": flat,
         "lag_growth_second_half": lag_growth,
+        # From the raw read that made the pass's text confident (the alerting read's newest frame).
         "read_to_alert_p50_ms": percentile(r.alert_latencies_ms, 50),
         "read_to_alert_p99_ms": percentile(r.alert_latencies_ms, 99),
-        "read_to_alert_after_close_p50_ms": percentile(r.alert_after_close_ms, 50),
-        "read_to_alert_after_close_p99_ms": percentile(r.alert_after_close_ms, 99),
+        # From the pass's first raw read (frame 1), and from its last one (negative: alerted earlier).
+        "read_to_alert_from_first_raw_p50_ms": percentile(r.alert_from_first_ms, 50),
+        "read_to_alert_from_first_raw_p99_ms": percentile(r.alert_from_first_ms, 99),
+        "read_to_alert_from_last_raw_p50_ms": percentile(r.alert_from_last_ms, 50),
+        "read_to_alert_from_last_raw_p99_ms": percentile(r.alert_from_last_ms, 99),
+        # From the alerting read's emission by the normalizer (normalized_at).
+        "read_to_alert_after_emit_p50_ms": percentile(r.alert_after_close_ms, 50),
+        "read_to_alert_after_emit_p99_ms": percentile(r.alert_after_close_ms, 99),
         "alerts": len(r.alert_latencies_ms),
+        "alerts_first_provisional": r.provisional_first,
+        "alert_versions": r.alert_versions,
+        "alerts_superseded": r.superseded_alerts,
+        "alerts_unknown_pass": r.alerts_unknown_pass,
         "hot_passes": r.hot_passes,
         "read_to_searchable_p50_ms": percentile(r.searchable_ms, 50),
         "read_to_searchable_p99_ms": percentile(r.searchable_ms, 99),
@@ -608,6 +677,8 @@ def run(options: Options) -> dict[str, Any]:
         else:
             stack.start_kafka()
         stack.start_services(["storage", "hotlist", "normalizer"])
+        if options.profile_normalizer:
+            profile_normalizer(stack, var_dir / "normalizer.prof")
         if options.normalizers == 2:
             say("starting normalizer-2")
             add_second_normalizer(stack)
@@ -654,6 +725,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--pass-gap", type=float, default=None, help="normalizer PASS_GAP_S (default 2)")
     parser.add_argument("--log-level", default="INFO", help="services' log level")
     parser.add_argument("--keep-var", action="store_true", help="do not wipe var/loadtest first")
+    parser.add_argument(
+        "--profile-normalizer", action="store_true", help="run the normalizer under cProfile (slower)"
+    )
     args = parser.parse_args(argv)
     return Options(
         rate=args.rate,
@@ -672,6 +746,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         pass_gap_s=args.pass_gap,
         log_level=args.log_level,
         keep_var=args.keep_var,
+        profile_normalizer=args.profile_normalizer,
     )
 
 

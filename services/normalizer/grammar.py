@@ -31,6 +31,8 @@ LETTER_TO_DIGIT = {"O": "0", "D": "0", "I": "1", "B": "8", "S": "5", "Z": "2", "
 _CLASS_TOKENS = {"[A-Z]": LETTER, "[0-9]": DIGIT, "[A-Z0-9]": EITHER}
 _TOKEN = re.compile(r"(\[A-Z0-9\]|\[A-Z\]|\[0-9\]|[A-Z0-9])(?:\{(\d+)(?:,(\d+))?\})?")
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
+# Results of `PlateGrammar.clean` kept per grammar (cleared when full).
+CACHE_SIZE = 100_000
 
 
 def strip_text(text: str) -> str:
@@ -110,6 +112,8 @@ class PlateGrammar:
     def __init__(self, formats: list[PlateFormat]) -> None:
         self.formats = formats
         self._by_length: dict[int, list[PlateFormat]] = {}
+        # Texts repeat (every frame of a pass, its early and final read): remember recent results.
+        self._cache: dict[str, CleanPlate] = {}
         for fmt in formats:
             self._by_length.setdefault(len(fmt.positions), []).append(fmt)
 
@@ -123,6 +127,14 @@ class PlateGrammar:
         return cls(formats)
 
     def clean(self, text: str) -> CleanPlate:
+        cached = self._cache.get(text)
+        if cached is None:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            cached = self._cache[text] = self._clean(text)
+        return cached
+
+    def _clean(self, text: str) -> CleanPlate:
         stripped = strip_text(text)
         best: list[tuple[str, PlateFormat]] = []
         best_fixes = -1

@@ -62,7 +62,7 @@ from services.normalizer import metrics
 from services.normalizer.cameras import CameraDirectory
 from services.normalizer.grammar import default_grammar
 from services.normalizer.settings import NormalizerSettings
-from services.normalizer.tracking import PassTracker, Track, build_read, track_state
+from services.normalizer.tracking import PassTracker, Track, build_read, track_state_json
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +153,7 @@ class Normalizer:
                 extra={"transactional_id": self.transactional_id, "cameras": len(self.cameras)},
             )
             while not stop.is_set():
-                batches = await self.consumer.getmany(
-                    timeout_ms=POLL_MS, max_records=self.settings.normalizer_max_batch
-                )
+                batches = await self._fetch()
                 async with self.lock:
                     if self.fatal is not None:
                         raise self.fatal
@@ -166,6 +164,26 @@ class Normalizer:
             await self.reader.stop()
             await self.producer.stop()
             log.info("normalizer stopped", extra={"open_tracks": self._open_tracks()})
+
+    async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """One batch: what arrives within `normalizer_batch_linger_ms` of the first record (at most
+        `normalizer_max_batch` records). Each batch is one transaction, whose fixed cost (broker round
+        trips, a state record per partition) would dominate if every few records paid it."""
+        limit = self.settings.normalizer_max_batch
+        batches = await self.consumer.getmany(timeout_ms=POLL_MS, max_records=limit)
+        count = sum(len(records) for records in batches.values())
+        deadline = time.monotonic() + self.settings.normalizer_batch_linger_ms / 1000
+        while count and count < limit and (remaining := deadline - time.monotonic()) > 0:
+            more = await self.consumer.getmany(
+                timeout_ms=max(1, int(remaining * 1000)), max_records=limit - count
+            )
+            for tp, records in more.items():
+                have = batches.setdefault(tp, [])
+                # A rebalance between two fetches can deliver records again: keep offsets increasing.
+                newer = [r for r in records if not have or r.offset > have[-1].offset]
+                have.extend(newer)
+                count += len(newer)
+        return batches
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.lock:  # waits for the in-flight transaction to commit
@@ -355,17 +373,24 @@ class Normalizer:
                     service=SERVICE,
                     prefix=self.settings.topic_prefix,
                 )
-            state_topic = self.state_tp.topic
+            state_topic, state_partition = self.state_tp.topic, self.state_tp.partition
             for tp in touched:
                 tracker = self.trackers[tp]
                 changed, closed_ids = tracker.take_changes()
+                # NORMALIZER_STATE has one partition: naming it spares hashing every key.
                 for track in changed:
                     key = track_key(tp, track.read_id).encode()
-                    await self.producer.send(state_topic, key=key, value=_json(track_state(track)))
+                    await self.producer.send(
+                        state_topic, key=key, value=track_state_json(track), partition=state_partition
+                    )
                 for read_id in closed_ids:
-                    await self.producer.send(state_topic, key=track_key(tp, read_id).encode(), value=None)
+                    key = track_key(tp, read_id).encode()
+                    await self.producer.send(state_topic, key=key, value=None, partition=state_partition)
                 await self.producer.send(
-                    state_topic, key=state_key(tp).encode(), value=_json(tracker.partition_state())
+                    state_topic,
+                    key=state_key(tp).encode(),
+                    value=_json(tracker.partition_state()),
+                    partition=state_partition,
                 )
             if offsets:
                 await self.producer.send_offsets_to_transaction(offsets, self.group_id)

@@ -31,4 +31,7 @@ class NormalizerSettings(CommonSettings):
     # Consumer group on the raw reads topic (the topic prefix is put in front).
     normalizer_consumer_group: str = "normalizer"
     # Most raw reads handled per transaction.
-    normalizer_max_batch: int = 2000
+    normalizer_max_batch: int = 5000
+    # A batch (one transaction) takes what arrives within this many ms of its first record: bigger
+    # transactions cost much less per raw read; this bounds the latency they add.
+    normalizer_batch_linger_ms: int = 50

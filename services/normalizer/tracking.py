@@ -30,6 +30,7 @@ time and replaying the same raw reads gives the same ids.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -70,14 +71,21 @@ class Observation:
     candidates: list[Candidate]
     # Source offset of the raw read, so the best frame's images can be fetched again after a restart.
     offset: int
+    # The top candidate's text and confidence ("" and 0.0 without candidates); candidates never change.
+    text: str = field(init=False)
+    confidence: float = field(init=False)
+    # This observation's part of a track's state record, encoded once (see `track_state_json`).
+    _json: str | None = field(default=None, init=False, repr=False)
 
-    @property
-    def confidence(self) -> float:
-        return self.candidates[0].confidence if self.candidates else 0.0
+    def __post_init__(self) -> None:
+        top = self.candidates[0] if self.candidates else None
+        self.text = top.text if top else ""
+        self.confidence = top.confidence if top else 0.0
 
-    @property
-    def text(self) -> str:
-        return self.candidates[0].text if self.candidates else ""
+    def state_json(self) -> str:
+        if self._json is None:
+            self._json = json.dumps(_obs_to_list(self), separators=(",", ":"))
+        return self._json
 
 
 @dataclass(eq=False)
@@ -103,9 +111,12 @@ class Track:
     early_region: str = ""
     # Derived from `votes` and `best` (kept up to date by `add`) so that matching a raw read against the
     # open tracks of its camera needs no per-comparison work: texts of the recent frames and the best
-    # one with their character sets, and the recent frames' sequence numbers.
-    match_texts: list[tuple[str, frozenset[str]]] = field(default_factory=list, repr=False)
+    # one with their character masks, and the recent frames' sequence numbers.
+    match_texts: frozenset[str] = field(default_factory=frozenset, repr=False)
+    match_masks: list[tuple[str, int]] = field(default_factory=list, repr=False)
     recent_frames: frozenset[int] = field(default_factory=frozenset, repr=False)
+    # Texts under which the tracker's exact-text index lists this track.
+    indexed_texts: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self._refresh_match_keys()
@@ -114,7 +125,8 @@ class Track:
         recent = self.votes[-RECENT_TEXTS:]
         texts = {v.text for v in recent}
         texts.add(self.best.text)
-        self.match_texts = [(text, frozenset(text)) for text in texts]
+        self.match_texts = frozenset(texts)
+        self.match_masks = [(text, char_mask(text)) for text in texts]
         self.recent_frames = frozenset(v.frame_sequence for v in recent)
 
     @cached_property
@@ -145,6 +157,15 @@ def make_read_id(camera_id: str, frame_sequence: int, plate_index: int, captured
     ).hexdigest()
     epoch_ms = captured_at_ns // 1_000_000
     return f"{epoch_ms & 0xFFFFFFFFFFFF:012x}{digest}"
+
+
+def char_mask(text: str) -> int:
+    """The set of characters of a stripped text (A-Z, 0-9) as bits: `(a & ~b).bit_count()` is how many
+    distinct characters of `a` are missing from `b`, a lower bound of their edit distance."""
+    mask = 0
+    for char in text:
+        mask |= 1 << (ord(char) & 63)
+    return mask
 
 
 def timestamp_ns(ts: Timestamp) -> int:
@@ -189,6 +210,10 @@ def edit_distance(a: str, b: str, limit: int | None = None) -> int:
 
 def _strip_candidate(candidate: common_pb2.TextCandidate) -> Candidate:
     confs = list(candidate.char_confidences)
+    text = candidate.text
+    if text.isascii() and text.isalnum() and not text.islower() and text == text.upper():
+        # Already clean (the usual case): nothing to strip.
+        return Candidate(text, candidate.confidence, confs if len(confs) == len(text) else [])
     if len(confs) != len(candidate.text):
         return Candidate(strip_text(candidate.text), candidate.confidence, [])
     chars: list[str] = []
@@ -245,6 +270,9 @@ class PassTracker:
         # Per camera, a lower bound of its open tracks' last_seen_ns: most raw reads close nothing, and
         # this spares them a scan of the camera's open tracks.
         self._oldest_seen: dict[str, int] = {}
+        # (camera, text) -> open tracks that had that text among their `match_texts` (a superset: the
+        # match verifies), so a raw read reading the same as its track finds it without a scan.
+        self._by_text: dict[tuple[str, str], set[Track]] = {}
         self._open = 0
         # Since the last `take_changes`: open tracks created or changed (by read_id), and the read_ids of
         # persisted tracks that closed.
@@ -271,7 +299,7 @@ class PassTracker:
             if open_tracks:
                 self._oldest_seen[camera] = min(t.last_seen_ns for t in open_tracks)
         if obs.candidates:
-            track = self._match(open_tracks, obs)
+            track = self._match(camera, open_tracks, obs)
             if track is None:
                 track = self._start(raw, obs)
                 if not open_tracks:
@@ -280,6 +308,7 @@ class PassTracker:
                 self._open += 1
             else:
                 track.add(obs, raw)
+            self._index(track)
             self._changed[track.read_id] = track
         if not open_tracks:
             del self.tracks[camera]
@@ -290,12 +319,32 @@ class PassTracker:
         closed = [t for tracks in self.tracks.values() for t in tracks]
         self.tracks.clear()
         self._oldest_seen.clear()
+        self._by_text.clear()
+        for track in closed:
+            track.indexed_texts = set()
         self._forget(closed)
         return closed
+
+    def _index(self, track: Track) -> None:
+        for text in track.match_texts:
+            if text not in track.indexed_texts:
+                track.indexed_texts.add(text)
+                self._by_text.setdefault((track.camera_id, text), set()).add(track)
+
+    def _unindex(self, track: Track) -> None:
+        for text in track.indexed_texts:
+            key = (track.camera_id, text)
+            bucket = self._by_text.get(key)
+            if bucket is not None:
+                bucket.discard(track)
+                if not bucket:
+                    del self._by_text[key]
+        track.indexed_texts = set()
 
     def _forget(self, closed: list[Track]) -> None:
         self._open -= len(closed)
         for track in closed:
+            self._unindex(track)
             self._changed.pop(track.read_id, None)
             if track.persisted:
                 self._closed_ids.add(track.read_id)
@@ -316,36 +365,48 @@ class PassTracker:
             best_raw=raw,
         )
 
-    def _match(self, tracks: list[Track], obs: Observation) -> Track | None:
+    def _match(self, camera: str, tracks: list[Track], obs: Observation) -> Track | None:
         """The open track `obs` continues: the smallest text distance, then the nearest box."""
         best: tuple[int, float, Track] | None = None
         limit = max(_max_text_distance(obs.text), len(obs.text) // 2)
         gap = self.pass_gap_ns
         captured = obs.captured_at_ns
         frame = obs.frame_sequence
-        # (text, its length, its character set) of the two best candidates, computed once per raw read.
-        wanted = [(c.text, len(c.text), frozenset(c.text)) for c in obs.candidates[:2]]
+        texts = [c.text for c in obs.candidates[:2]]
         nx, ny = _centre(obs.box)
+        # A track is usable when not too far apart in time and not holding a plate of the same frame
+        # (two plates in one frame are two vehicles). Distance 0 beats any similar text, so the common
+        # case (a pass's next frame reads the same) is an index lookup, no scan, no edit distance.
+        for text in texts:
+            for track in self._by_text.get((camera, text), ()):
+                if (
+                    text in track.match_texts
+                    and abs(captured - track.last_seen_ns) <= gap
+                    and frame not in track.recent_frames
+                ):
+                    lx, ly = _centre(track.last.box)
+                    score = (0, math.hypot(nx - lx, ny - ly))
+                    if best is None or score < best[:2]:
+                        best = (*score, track)
+        if best is not None:
+            return best[2]
+        # (text, length, character mask) of the candidates, computed once per raw read.
+        wanted = [(text, len(text), char_mask(text)) for text in texts]
         for track in tracks:
             if abs(captured - track.last_seen_ns) > gap or frame in track.recent_frames:
-                continue  # too far apart in time; or two plates in one frame, i.e. two vehicles
+                continue
             distance = limit + 1
-            for text, length, chars in wanted:
-                for track_text, track_chars in track.match_texts:
-                    if text == track_text:
-                        distance = 0
-                        break
+            for text, length, mask in wanted:
+                for track_text, track_mask in track.match_masks:
                     # Cheap lower bounds before the edit distance: the length difference, and the
                     # characters missing from the track's text (each needs its own edit).
-                    if abs(length - len(track_text)) > limit or len(chars - track_chars) > limit:
+                    if abs(length - len(track_text)) > limit or (mask & ~track_mask).bit_count() > limit:
                         continue
                     distance = min(distance, edit_distance(text, track_text, limit))
-                if distance == 0:
-                    break
-            # The same text may reappear anywhere (occlusion, detector flicker); a similar text must
-            # also continue the track's motion: two vehicles in a row can carry plates one or two
-            # characters apart (fleets, sequential issues), and only the box tells them apart.
-            if distance > limit or (distance > 0 and not _box_continues(track, obs.box)):
+            # A similar text must also continue the track's motion: two vehicles in a row can carry
+            # plates one or two characters apart (fleets, sequential issues), and only the box tells
+            # them apart. (The same text may reappear anywhere: occlusion, detector flicker.)
+            if distance > limit or not _box_continues(track, obs.box):
                 continue
             lx, ly = _centre(track.last.box)
             score = (distance, math.hypot(nx - lx, ny - ly))
@@ -410,6 +471,9 @@ class PassTracker:
         tracker._oldest_seen = {
             camera: min(t.last_seen_ns for t in tracks) for camera, tracks in tracker.tracks.items() if tracks
         }
+        for open_tracks in tracker.tracks.values():
+            for open_track in open_tracks:
+                tracker._index(open_track)
         return tracker
 
     def missing_best_frames(self) -> list[Track]:
@@ -456,6 +520,28 @@ def track_state(track: Track) -> dict[str, Any]:
     }
 
 
+def track_state_json(track: Track) -> bytes:
+    """`track_state` encoded as compact JSON, reusing each observation's encoding (a track's frames
+    are written again in every transaction that changes the track)."""
+    head = json.dumps(
+        {
+            "camera_id": track.camera_id,
+            "agency_id": track.agency_id,
+            "frame_size": [track.frame_width, track.frame_height],
+            "first_box": list(track.first_box),
+            "seen": [track.first_seen_ns, track.last_seen_ns],
+            "frames": track.frames,
+            **({"early": [track.early_plate, track.early_region]} if track.early_plate is not None else {}),
+        },
+        separators=(",", ":"),
+    )
+    votes = ",".join(v.state_json() for v in track.votes)
+    return (
+        f'{head[:-1]},"founder":{track.founder.state_json()},"last":{track.last.state_json()},'
+        f'"best":{track.best.state_json()},"votes":[{votes}]}}'
+    ).encode()
+
+
 def _track_from_dict(item: dict[str, Any]) -> Track:
     box = item["first_box"]
     return Track(
@@ -497,7 +583,7 @@ def consensus(votes: list[Observation]) -> Consensus:
     if not length_weight:
         return Consensus("", 0.0, [])
     length = max(length_weight, key=lambda n: (length_weight[n], n))
-    voters = [obs for obs in votes if obs.candidates and len(obs.text) == length]
+    voters = [obs for obs in votes if obs.candidates and len(obs.text) == length] if len(votes) > 1 else []
     if len(voters) < 2:
         best = max(votes, key=lambda o: o.confidence)
         text, confidence = best.text, best.confidence
@@ -533,6 +619,10 @@ def early_plate(track: Track, grammar: PlateGrammar, confident: float) -> CleanP
     """The plate an early read of this still-open pass may carry, or None when not sure enough yet:
     the consensus text of the frames so far must be grammar-valid (a known plate format) and backed by
     either one frame with top-candidate confidence >= `confident` or two frames agreeing on it."""
+    # Cheap necessary condition first: some frame confident enough, or some text read twice.
+    tops = [v.text for v in track.votes]
+    if not any(v.confidence >= confident for v in track.votes) and len(set(tops)) == len(tops):
+        return None
     voted = consensus(track.votes)
     if not voted.text:
         return None
