@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -102,14 +103,18 @@ class Chainer:
         self.head = store.Head(0, "")
         self.checkpointed = 0
         self.last_checkpoint_at = time.monotonic()
+        # event_ids of the last DEDUP_WINDOW entries (set for lookup, deque to forget the oldest).
         self.seen: set[str] = set()
+        self._seen_order: deque[str] = deque()
         self.clickhouse_ok = True
 
     async def load(self) -> None:
         self.head = await asyncio.to_thread(store.read_head, self.client)
-        self.seen = await asyncio.to_thread(
+        recent = await asyncio.to_thread(
             store.recent_event_ids, self.client, max(0, self.head.sequence - DEDUP_WINDOW)
         )
+        for event_id in recent:
+            self._remember(event_id)
         latest = await asyncio.to_thread(store.get_checkpoint, self.client, 0)
         self.checkpointed = latest.sequence if latest else 0
         log.info(
@@ -129,6 +134,12 @@ class Chainer:
         finally:
             if self.head.sequence > self.checkpointed:
                 await self.checkpoint()
+
+    def _remember(self, event_id: str) -> None:
+        self.seen.add(event_id)
+        self._seen_order.append(event_id)
+        while len(self._seen_order) > DEDUP_WINDOW:
+            self.seen.discard(self._seen_order.popleft())
 
     async def process(self, records: list[ConsumerRecord]) -> list[Entry]:
         """Chain, store and commit one fetched batch (single partition: records are in order)."""
@@ -152,7 +163,7 @@ class Chainer:
             sequence += 1
             entry = chain_entry(sequence, prev_hash, now_us, event_fields(event))
             entries.append(entry)
-            self.seen.add(event.event_id)
+            self._remember(event.event_id)
             prev_hash = entry.entry_hash
         if entries:
             await self._insert(entries)

@@ -153,3 +153,18 @@ def test_pruned_prefix_is_accepted_only_when_declared(start: int) -> None:
     log = make_log(10)[3:]
     found = kinds(log, start_sequence=start)
     assert found == (set() if start == 4 else {(1, "deleted"), (2, "deleted"), (3, "deleted")})
+
+
+def test_audit_retention_prefix_is_accepted_when_the_log_declares_it() -> None:
+    from services.audit.verify import verify_entries
+
+    log = make_log(10)
+    marker_fields = {**log[-1].to_json(), "event_id": "prune", "kind": "retention_delete"}
+    marker_fields["details_json"] = '{"data_class":"audit","through_sequence":4}'
+    marker = chain_entry(11, log[-1].entry_hash, T0 + 11_000, marker_fields)
+    pruned = [*log[4:], marker]
+    assert verify_entries(pruned, []).ok
+    # Without the declaration the same gap is a deletion.
+    assert {(f.sequence, f.kind) for f in verify_entries(log[4:], []).findings} == {
+        (seq, "deleted") for seq in range(1, 5)
+    }
