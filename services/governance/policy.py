@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from services.common.settings import REPO_ROOT
 
@@ -36,6 +44,7 @@ Jurisdiction = Literal["in_state", "out_of_state", "federal"]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|y)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+_ISO_DURATION = TypeAdapter(timedelta)
 # Audit entries are kept at least a year whatever a profile says.
 MIN_AUDIT_RETENTION = timedelta(days=365)
 
@@ -56,6 +65,12 @@ def parse_duration(value: Any) -> timedelta:
         match = _DURATION.match(value)
         if match:
             return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        if value.strip().upper().startswith("P"):
+            # ISO 8601 (how a dumped Policy writes durations back).
+            try:
+                return _ISO_DURATION.validate_python(value.strip())
+            except ValidationError:
+                pass
     raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '5m', '12h', '21d', '2w', '1y')")
 
 

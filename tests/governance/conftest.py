@@ -211,6 +211,10 @@ async def _serve(add: Callable[..., None], servicer: object) -> tuple[grpc.aio.S
 async def open_world(
     policy: dict[str, Any] | None = None, clock: Callable[[], datetime] | None = None, **overrides: Any
 ) -> AsyncIterator[World]:
+    # Built first: an invalid policy raises before any server is started.
+    governance = make_governance(
+        ApiSettings(), policy=policy or default_policy_dict(), clock=clock, **overrides
+    )
     search, hotlists = FakeSearch(), FakeHotlists()
     search_server, search_port = await _serve(search_pb2_grpc.add_SearchServiceServicer_to_server, search)
     hotlist_server, hotlist_port = await _serve(
@@ -221,7 +225,6 @@ async def open_world(
         hotlist_grpc_target=f"127.0.0.1:{hotlist_port}",
         grpc_timeout_seconds=5,
     )
-    governance = make_governance(settings, policy=policy or default_policy_dict(), clock=clock, **overrides)
     backends = Backends.connect(settings)
     broker = AlertBroker()
     for agency in AGENCIES:
