@@ -191,3 +191,28 @@ async def test_retention_deletes_past_limit_keeps_held_and_audits(
     assert sum(d["rows"] for d in deletions if d["data_class"] == "non_hit_reads") == 5
     assert all(e.actor == "retention" for e in entries if e.kind == "retention_delete")
     assert verify_stored(client, audit_component.public_key).ok
+
+
+async def test_retention_component_enforces_on_its_own(
+    clickhouse_client: Client, audit_component: RunningAudit, policy: Policy
+) -> None:
+    from services.common.health import HealthState
+    from services.retention.main import run_periodically
+    from services.retention.settings import RetentionSettings
+
+    base = datetime.now(UTC)
+    seed(clickhouse_client, base)
+    stop = asyncio.Event()
+    settings = RetentionSettings(retention_interval_seconds=3600)
+    task = asyncio.create_task(run_periodically(settings, stop, HealthState(), clock=lambda: base))
+    try:
+        await until(lambda: "a-old-nonhit" not in ids(clickhouse_client, "reads"), "the first pass", 60)
+        await until(
+            lambda: any(e.kind == "retention_delete" for e in store.iter_entries(clickhouse_client)),
+            "its deletions in the audit chain",
+            30,
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    assert retention_report(clickhouse_client, policy, base)["compliant"]
