@@ -11,15 +11,16 @@ statement is rewritten before it is sent:
   inserts) and writes to the local target when the target is sharded like the source, else to the
   Distributed target so rows reach the shard that owns them.
 * `ALTER TABLE t` applies to `t_local ON CLUSTER c`; an ADD COLUMN also goes to the Distributed `t`.
+* `DROP VIEW/TABLE IF EXISTS` drops on the cluster (a sharded table: Distributed, then local).
 * Backfill `INSERT ... SELECT` statements run once, through the Distributed tables, unchanged.
 
 Sharding keys (SHARDING_KEYS) and why:
 * reads, plates: cityHash64(plate). All sightings of a plate live on one shard, so exact search,
   timelines, visits of a plate and the plate step of partial search touch one shard (with
   `optimize_skip_unused_shards`), and the per-plate aggregation of `plates` stays local.
-* reads_by_camera, read_counts_hourly, cameras: cityHash64(camera_id). A camera's reads live on
-  one shard, so site, convoy and multi-site questions are per-camera local work on every shard in
-  parallel, and `cameras` versions fold on one shard.
+* camera_reads (reads_by_camera before it), read_counts_hourly, cameras: cityHash64(camera_id).
+  A camera's reads live on one shard, so site, convoy and multi-site questions are per-camera
+  local work on every shard in parallel, and `cameras` versions fold on one shard.
 * alerts: cityHash64(alert_id): every version of an alert meets on one shard (ReplacingMergeTree).
 * read_images: cityHash64(read_id): fetched one read at a time by id.
 * hotlist_entries: cityHash64(hotlist_id, entry_id): versions of an entry fold on one shard.
@@ -38,6 +39,7 @@ SHARDING_KEYS: dict[str, str] = {
     "reads": "cityHash64(plate)",
     "plates": "cityHash64(plate)",
     "reads_by_camera": "cityHash64(camera_id)",
+    "camera_reads": "cityHash64(camera_id)",
     "read_counts_hourly": "cityHash64(camera_id)",
     "cameras": "cityHash64(camera_id)",
     "alerts": "cityHash64(alert_id)",
@@ -54,6 +56,7 @@ _CREATE_MV = re.compile(
     r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (?P<name>\w+) TO (?P<target>\w+) AS(?P<select>.*)$", re.DOTALL
 )
 _FROM = re.compile(r"\bFROM (?P<source>\w+)\b")
+_DROP = re.compile(r"^DROP (?P<kind>TABLE|VIEW) IF EXISTS (?P<name>\w+)$")
 _ALTER = re.compile(r"^ALTER TABLE (?P<name>\w+) (?P<rest>.*)$", re.DOTALL)
 
 
@@ -111,6 +114,15 @@ def render_statement(statement: str, cluster: str, database: str) -> list[str]:
         if name in SHARDING_KEYS and rest.startswith("ADD COLUMN"):
             out.append(f"ALTER TABLE {name} {on} {rest}")
         return out
+    if match := _DROP.match(text):
+        name = match["name"]
+        if match["kind"] == "VIEW" or name not in SHARDING_KEYS:
+            return [f"DROP {match['kind']} IF EXISTS {name} {on} SYNC"]
+        # The Distributed table first, so nothing writes through it to a dropped local table.
+        return [
+            f"DROP TABLE IF EXISTS {name} {on} SYNC",
+            f"DROP TABLE IF EXISTS {local_name(name)} {on} SYNC",
+        ]
     if text.startswith("INSERT INTO "):
         return [text]
     raise ClusterRenderError(f"cannot render for a cluster: {text[:80]!r}")

@@ -40,8 +40,8 @@ def test_every_table_becomes_replicated_local_plus_distributed() -> None:
     assert "ORDER BY (agency_id, plate, captured_at)" in reads_local
     alerts_local = next(s for s in created if s.startswith("CREATE TABLE IF NOT EXISTS alerts_local"))
     assert (
-        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/platewatch/alerts_local', '{replica}', updated_at)"
-        in alerts_local
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/platewatch/alerts_local', '{replica}', "
+        "updated_at)" in alerts_local
     )
     assert all("ON CLUSTER `pw`" in s for s in rendered if not s.startswith("INSERT"))
 
@@ -53,9 +53,9 @@ def test_views_read_local_tables_and_write_where_the_target_is_sharded() -> None
         if s.startswith("CREATE MATERIALIZED VIEW")
     }
     assert all("FROM reads_local" in v for v in views.values())
-    # plates is sharded by plate like reads: stays on the shard; reads_by_camera is sharded by camera.
+    # plates is sharded by plate like reads: stays on the shard; camera_reads is sharded by camera.
     assert " TO plates_local AS" in views["plates_mv"]
-    assert " TO reads_by_camera AS" in views["reads_by_camera_mv"]
+    assert " TO camera_reads AS" in views["camera_reads_mv"]
 
 
 def test_alter_add_column_reaches_the_distributed_table_too() -> None:
@@ -82,3 +82,13 @@ def test_tables_without_a_sharding_key_are_replicated_whole_on_every_node() -> N
 def test_statements_it_cannot_distribute_are_errors(statement: str) -> None:
     with pytest.raises(ClusterRenderError):
         render_statement(statement, "pw", "db")
+
+
+def test_drops_reach_every_node() -> None:
+    assert render_statement("DROP VIEW IF EXISTS reads_by_camera_mv", "pw", "db") == [
+        "DROP VIEW IF EXISTS reads_by_camera_mv ON CLUSTER `pw` SYNC"
+    ]
+    assert render_statement("DROP TABLE IF EXISTS reads_by_camera", "pw", "db") == [
+        "DROP TABLE IF EXISTS reads_by_camera ON CLUSTER `pw` SYNC",
+        "DROP TABLE IF EXISTS reads_by_camera_local ON CLUSTER `pw` SYNC",
+    ]
