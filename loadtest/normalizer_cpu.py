@@ -19,11 +19,10 @@ import pstats
 import time
 import zlib
 
+from loadtest.stream import FRAME_STEP_NS, PassGenerator, hot_plate
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
 from services.normalizer.grammar import default_grammar
 from services.normalizer.tracking import PassTracker, build_read, track_state_json
-
-from loadtest.stream import FRAME_STEP_NS, PassGenerator, hot_plate
 
 PARTITIONS = 4
 
@@ -94,7 +93,9 @@ def run(rate: float, seconds: float, cameras: int, batch_ms: float) -> dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=5000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--cameras", type=int, default=200)

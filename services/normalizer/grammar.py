@@ -106,16 +106,24 @@ def _fit(text: str, positions: tuple[str, ...]) -> tuple[str, int] | None:
     return "".join(out), fixes
 
 
+def _exact_pattern(positions: tuple[str, ...]) -> re.Pattern[str]:
+    classes = {LETTER: "[A-Z]", DIGIT: "[0-9]", EITHER: "[A-Z0-9]"}
+    return re.compile("".join(classes.get(kind, re.escape(kind)) for kind in positions))
+
+
 class PlateGrammar:
     """The set of known plate formats; see the module docstring for the cleanup rules."""
 
     def __init__(self, formats: list[PlateFormat]) -> None:
         self.formats = formats
         self._by_length: dict[int, list[PlateFormat]] = {}
+        # Per length, one regex per format matching the text as it is (no look-alike fix needed).
+        self._exact: dict[int, list[tuple[re.Pattern[str], PlateFormat]]] = {}
         # Texts repeat (every frame of a pass, its early and final read): remember recent results.
         self._cache: dict[str, CleanPlate] = {}
         for fmt in formats:
             self._by_length.setdefault(len(fmt.positions), []).append(fmt)
+            self._exact.setdefault(len(fmt.positions), []).append((_exact_pattern(fmt.positions), fmt))
 
     @classmethod
     def from_yaml(cls, path: Path = GRAMMARS_FILE) -> PlateGrammar:
@@ -138,6 +146,11 @@ class PlateGrammar:
         stripped = strip_text(text)
         best: list[tuple[str, PlateFormat]] = []
         best_fixes = -1
+        # Fast path: formats the text fits without any fix are the best there can be.
+        exact = [fmt for pattern, fmt in self._exact.get(len(stripped), []) if pattern.fullmatch(stripped)]
+        if exact:
+            regions = {fmt.region for fmt in exact}
+            return CleanPlate(stripped, regions.pop() if len(regions) == 1 else "", True, 0)
         for fmt in self._by_length.get(len(stripped), []):
             fitted = _fit(stripped, fmt.positions)
             if fitted is None:

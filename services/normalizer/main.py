@@ -3,13 +3,20 @@ exactly once.
 
 Why raw aiokafka and not faust: faust's per-event overhead is too high for the raw-read rate we
 expect, and its table changelogs are not written in the same Kafka transaction as the output and
-the consumed offsets, so a crash could emit a pass twice or lose its open tracks. Here every poll
-batch is one Kafka transaction (consume-transform-produce):
+the consumed offsets, so a crash could emit a pass twice or lose its open tracks. Here every batch
+is one Kafka transaction (consume-transform-produce):
 
-1. `getmany` a batch from RAW_READS (group "normalizer", read_committed, no auto-commit);
+1. `getmany` a batch from RAW_READS (group "normalizer", read_committed, no auto-commit): what arrives
+   within `normalizer_batch_linger_ms` of its first record, at most `normalizer_max_batch` records;
 2. feed it to the per-partition `PassTracker`s (tracking.py) and close passes whose event-time gap
    elapsed, or (in the same loop, at least every 200 ms) whose partition had no input for
    `idle_close_s` of wall clock while the consumer is caught up on it;
+2b. early reads: every open pass of the batch that now has a confident, grammar-valid text and had no
+   early read gets one (`Read` with `provisional` true, the read_id of its final read) on READS_EARLY,
+   sent at once, outside the transaction, for the hotlist only (at least once: a failed transaction
+   re-sends them under the same read_ids). The final read of such a pass carries the early plate
+   (`provisional_plate`/`provisional_region`) and is emitted even below `min_frames`/`min_confidence`,
+   as the evidence behind a possible alert. Only final reads (READS) are stored: one per pass.
 3. in ONE transaction: produce the closed passes' `Read`s to READS (key read_id), dead letters
    (`unknown_camera`, `undecodable`) to RAW_READS' dead-letter topic, the state changes of every
    partition touched to the compacted NORMALIZER_STATE topic, and the consumed offsets
@@ -127,6 +134,8 @@ class Normalizer:
         self.group_id = f"{prefix}{settings.normalizer_consumer_group}"
         self.transactional_id = f"{prefix}{SERVICE}-{settings.instance_id}"
         self.producer = make_producer(settings.kafka_bootstrap, transactional_id=self.transactional_id)
+        # Early reads are not part of the transaction (see `_send_early`): no linger, they are urgent.
+        self.early_producer = make_producer(settings.kafka_bootstrap, linger_ms=0)
         self.consumer = make_consumer(settings.kafka_bootstrap, self.group_id)
         # Group-less reader for restoring state and re-fetching best frames.
         self.reader = AIOKafkaConsumer(
@@ -145,6 +154,7 @@ class Normalizer:
         # its open transaction, so the state and offsets read below are final.
         await self.producer.start()
         try:
+            await self.early_producer.start()
             await self.reader.start()
             await self.consumer.start()
             self.consumer.subscribe([self.raw_topic], listener=_Rebalance(self))
@@ -162,6 +172,7 @@ class Normalizer:
             self.health.set_ready(SERVICE, False)
             await self.consumer.stop()
             await self.reader.stop()
+            await self.early_producer.stop()
             await self.producer.stop()
             log.info("normalizer stopped", extra={"open_tracks": self._open_tracks()})
 
@@ -325,8 +336,9 @@ class Normalizer:
                     self.grammar, self.settings.early_read_confidence, self.settings.min_frames
                 ):
                     early.append(self._to_early_read(track))
+            await self._send_early(early)
         try:
-            await self._commit(reads, early, dead, touched, offsets)
+            await self._commit(reads, dead, touched, offsets)
         except ProducerFenced:
             log.error("fenced by a newer normalizer with the same instance id; exiting")
             raise
@@ -348,18 +360,11 @@ class Normalizer:
     async def _commit(
         self,
         reads: list[reads_pb2.Read],
-        early: list[reads_pb2.Read],
         dead: list[_DeadLetter],
         touched: set[TopicPartition],
         offsets: dict[TopicPartition, int],
     ) -> None:
         async with self.producer.transaction():
-            # Early reads first: in a transaction that also closes other passes they reach the hotlist
-            # no later than those final reads.
-            for read in early:
-                await self.producer.send(
-                    self.early_topic, key=read.read_id.encode(), value=read.SerializeToString()
-                )
             for read in reads:
                 await self.producer.send(
                     self.reads_topic, key=read.read_id.encode(), value=read.SerializeToString()
@@ -424,6 +429,18 @@ class Normalizer:
             camera.agency_id = track.agency_id
         return build_read(track, camera, self.grammar, time.time_ns(), meta.heading_deg if meta else None)
 
+    async def _send_early(self, early: list[reads_pb2.Read]) -> None:
+        """Early reads go out at once, outside the transaction, so an alert does not wait for the
+        commit. They are hints, delivered at least once: if the transaction then fails, the tracks are
+        restored without their early mark and the same early reads (same read_ids, hence the same alert
+        ids in the hotlist) are sent again. A failed send is logged and counted, never retried: the
+        final read still reaches the hotlist."""
+        for read in early:
+            delivery = await self.early_producer.send(
+                self.early_topic, key=read.read_id.encode(), value=read.SerializeToString()
+            )
+            delivery.add_done_callback(_early_delivered)
+
     def _to_early_read(self, track: Track) -> reads_pb2.Read:
         read = self._build(track)
         read.provisional = True
@@ -452,6 +469,15 @@ class Normalizer:
 
     def _open_tracks(self) -> int:
         return sum(tracker.open_count() for tracker in self.trackers.values())
+
+
+def _early_delivered(delivery: asyncio.Future[Any]) -> None:
+    if delivery.cancelled() or delivery.exception() is not None:
+        metrics.EARLY_READS_FAILED.inc()
+        log.warning(
+            "early read not delivered; its final read still follows",
+            extra={"error": repr(None if delivery.cancelled() else delivery.exception())},
+        )
 
 
 def _json(value: Any) -> bytes:

@@ -24,3 +24,7 @@ TRANSACTIONS = Counter("platewatch_normalizer_transactions_total", "Kafka transa
 EARLY_READS_OUT = Counter(
     "platewatch_normalizer_early_reads_total", "Early (provisional) reads of open passes produced"
 )
+EARLY_READS_FAILED = Counter(
+    "platewatch_normalizer_early_reads_failed_total",
+    "Early reads the broker did not acknowledge (not retried)",
+)

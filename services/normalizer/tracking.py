@@ -576,6 +576,15 @@ class Consensus:
 def consensus(votes: list[Observation]) -> Consensus:
     """Per-position character voting weighted by confidence over the texts of the most supported
     length; confidence = mean winning share per position x mean confidence of the voting frames."""
+    texts = {cand.text for obs in votes for cand in obs.candidates}
+    if len(texts) == 1:
+        # Every frame read the same text (the usual pass): every position's vote is unanimous.
+        (text,) = texts
+        voters = [obs for obs in votes if obs.candidates]
+        confidence = sum(o.confidence for o in voters) / len(voters)
+        if len(voters) < 2:
+            confidence = max(o.confidence for o in voters)
+        return Consensus(text, confidence, [(text, confidence)])
     length_weight: dict[int, float] = defaultdict(float)
     for obs in votes:
         for cand in obs.candidates:

@@ -1,0 +1,46 @@
+"""The normalizer's shortcuts give exactly what the long way gives: the grammar's no-fix fast path and
+the state record encoded from cached observation encodings."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
+from services.normalizer.grammar import PlateGrammar
+from services.normalizer.tracking import PassTracker, ns_timestamp, track_state, track_state_json
+
+T0_NS = 1_700_000_000 * 1_000_000_000
+
+
+def test_grammar_fast_path_matches_the_full_search() -> None:
+    fast = PlateGrammar.from_yaml()
+    slow = PlateGrammar.from_yaml()
+    slow._exact = {}  # every text takes the format-by-format search
+    rng = random.Random(3)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    texts = ["AB12CDE", "7ABC123", "MH12AB1234", "WX12345", "B MW 123", "ab-12 cde", "0O0O0O"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 10))) for _ in range(3000)]
+    for text in texts:
+        assert fast.clean(text) == slow.clean(text), text
+
+
+def test_track_state_json_equals_track_state() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    for frame in range(5):
+        raw = reads_pb2.RawRead(
+            camera_id="cam-1",
+            agency_id="agency",
+            frame_sequence=frame,
+            captured_at=ns_timestamp(T0_NS + frame * 100_000_000),
+            box=common_pb2.Box(x=600, y=600 - 10 * frame, width=120, height=40),
+            frame_width=1280,
+            frame_height=720,
+        )
+        text = "AB12CDE" if frame != 2 else "AB12C0E"
+        raw.candidates.add(text=text, confidence=0.8 + frame / 100, char_confidences=[0.912345678] * 7)
+        raw.candidates.add(text="A812CDE", confidence=0.1)
+        tracker.add(raw, frame)
+    (track,) = tracker.tracks["cam-1"]
+    track.early_plate, track.early_region = "AB12CDE", "UK"
+    assert json.loads(track_state_json(track)) == json.loads(json.dumps(track_state(track)))
