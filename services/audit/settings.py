@@ -18,9 +18,8 @@ class AuditSettings(StorageSettings):
     # A signed checkpoint after this many new entries, or after this many seconds with new entries.
     audit_checkpoint_every: int = 1000
     audit_checkpoint_seconds: float = 300.0
-    # Entries chained and inserted per ClickHouse insert, and the longest a batch waits.
+    # Most entries chained and inserted per ClickHouse insert (one fetch from Kafka).
     audit_batch_max: int = 500
-    audit_batch_seconds: float = 0.2
 
     def signing_key_path(self) -> Path:
         return self.audit_signing_key_file or self.var_dir / "audit" / "signing-key.pem"
