@@ -910,6 +910,46 @@ async def _audit_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+PUBLIC_PATHS = ("/healthz", "/readyz", "/auth/dev/", "/console")
+
+
+def _document_security(app: FastAPI) -> None:
+    """Post-process the OpenAPI schema once: bearer / API-key security on every protected
+    operation with its 401 and 403 answers, and 422 answers documented as either a validation error
+    or a refusal ({"detail": str, "rule"?}) since policy rules refuse some requests with 422."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {}).update(
+            {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            }
+        )
+        error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if not path.startswith(PUBLIC_PATHS):
+                    operation["security"] = [{"bearer": []}, {"apiKey": []}]
+                    responses.setdefault("401", {"description": "Not authenticated"})
+                    responses.setdefault("403", {"description": "Refused by a rule (named in the body)"})
+                    for code in ("401", "403"):
+                        responses[code]["content"] = {"application/json": {"schema": error_ref}}
+                if "422" in responses:
+                    content = responses["422"].setdefault("content", {}).setdefault("application/json", {})
+                    options = [content["schema"]] if "schema" in content else []
+                    content["schema"] = {"anyOf": [*options, error_ref]}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: ApiSettings,
     *,
@@ -978,5 +1018,6 @@ def create_app(
     app.include_router(analytics_router)
     app.include_router(hotlist_import_router, dependencies=[Depends(guard_hotlist_import)])
     app.include_router(auth_router, include_in_schema=True)
+    _document_security(app)
     install_console(app)
     return app

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health, health_pb2_grpc
 
 from services.api.app import create_app
 from services.api.backends import Backends
@@ -202,6 +203,8 @@ class World:
 async def _serve(add: Callable[..., None], servicer: object) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server()
     add(servicer, server)
+    # SERVING for the whole server, so /readyz is ready.
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return server, port
