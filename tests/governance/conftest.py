@@ -145,7 +145,7 @@ class RecordingPublisher(AlertPublisher):
         self.published.append(alert)
 
 
-def make_alert(agency: str) -> alerts_pb2.Alert:
+def make_alert(agency: str, alert_id: str | None = None) -> alerts_pb2.Alert:
     read = reads_pb2.Read(
         read_id=READ_ID[agency],
         plate=PLATE,
@@ -153,7 +153,7 @@ def make_alert(agency: str) -> alerts_pb2.Alert:
         crop_jpeg=JPEG,
     )
     alert = alerts_pb2.Alert(
-        alert_id=ALERT_ID[agency],
+        alert_id=alert_id or ALERT_ID[agency],
         read=read,
         entry=hotlist_pb2.HotlistEntry(
             entry_id="e1", hotlist_id=HOTLIST_ID[agency], plate=PLATE, agency_id=agency

@@ -308,3 +308,38 @@ async def test_expired_agreement_shares_nothing() -> None:
         alerts = await world.client.get("/api/v1/alerts", headers=headers)
         assert alert_agencies(alerts) == {A}
         assert world.audit.of_kind("sharing") == []
+
+
+@pytest.mark.parametrize("sharing", ["none", "everything"])
+async def test_alert_stream_carries_only_visible_alerts(sharing: str) -> None:
+    from tests.governance.conftest import make_alert
+    from tests.unit.test_api_alerts import open_stream
+
+    classes = set(SHARING[sharing])
+    async with open_world(sharing_policy(SHARING[sharing]) if classes else None) as world:
+        app = world.client.app  # type: ignore[attr-defined]
+        refused = await open_stream(
+            app, "/api/v1/alerts/stream", auth_headers(world.governance, "oversight", A)
+        )
+        assert refused.start["status"] == 403
+        await refused.close()
+        # An officer of agency-b never sees agency-a's alerts; agency-a sees b's only when shared.
+        stream = await open_stream(app, "/api/v1/alerts/stream", auth_headers(world.governance, "officer", B))
+        stream_a = await open_stream(
+            app, "/api/v1/alerts/stream", auth_headers(world.governance, "officer", A)
+        )
+        try:
+            assert stream.start["status"] == 200
+            world.broker.publish(make_alert(A, alert_id="live-a"))
+            world.broker.publish(make_alert(B, alert_id="live-b"))
+            _, event_id, _ = await stream.next_event()
+            assert event_id == "live-b"
+            _, first_for_a, _ = await stream_a.next_event()
+            expected = "live-a"
+            assert first_for_a == expected
+            if shared(A, "alerts", classes):
+                _, second_for_a, _ = await stream_a.next_event()
+                assert second_for_a == "live-b"
+        finally:
+            await stream.close()
+            await stream_a.close()
