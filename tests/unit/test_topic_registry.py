@@ -12,7 +12,14 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.kafka import MAX_REQUEST_BYTES, DeadLetterError, decode
-from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, frames_pb2, hotlist_pb2, reads_pb2
+from services.common.pb.platewatch.v1 import (
+    alerts_pb2,
+    audit_pb2,
+    common_pb2,
+    frames_pb2,
+    hotlist_pb2,
+    reads_pb2,
+)
 from services.common.topics import (
     CAMERA_STATUS,
     PIPELINE_TOPICS,
@@ -157,6 +164,20 @@ EXAMPLES: dict[type[Message], Message] = {
     ),
     hotlist_pb2.HotlistChange: hotlist_pb2.HotlistChange(
         entry=HOTLIST_ENTRY, deleted=False, at=_ts(1_767_225_000)
+    ),
+    audit_pb2.AuditEvent: audit_pb2.AuditEvent(
+        event_id="5f0c2a9e8b7d4c31a6e2f0b9d8c7a615",
+        kind="search",
+        actor="officer-17",
+        agency_id="demo-pd",
+        action="GET /api/v1/reads",
+        outcome="allowed",
+        purpose_code="stolen-vehicle",
+        case_number="CASE-2026-0042",
+        result_count=3,
+        details_json='{"agency_ids":["demo-pd"],"plate":"ABC123"}',
+        occurred_at=_ts(1_767_225_604),
+        source="api",
     ),
 }
 
