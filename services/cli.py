@@ -31,9 +31,9 @@ COMPONENTS: dict[str, str] = {
     "retention": "services.retention.main",
 }
 # Components that open ClickHouse. With the embedded engine only one process may own the data
-# directory, so these must share a process (`platewatch serve writer search`); against a ClickHouse
-# server each can be its own deployment.
-STORAGE_COMPONENTS = frozenset({"writer", "search"})
+# directory, so these must share a process (`platewatch serve writer search audit retention`);
+# against a ClickHouse server each can be its own deployment.
+STORAGE_COMPONENTS = frozenset({"writer", "search", "audit", "retention"})
 
 log = logging.getLogger("platewatch")
 

@@ -132,6 +132,7 @@ class StackPorts:
     triton_metrics: int = 8002
     search_grpc: int = 50051
     hotlist_grpc: int = 50052
+    audit_grpc: int = 50053
     api: int = 8080
     # Prometheus endpoints of the service processes.
     metrics: dict[str, int] = field(
@@ -158,10 +159,11 @@ class StackPorts:
         return ports
 
 
-# Process name -> components it serves. Writer and search share one process because the embedded
-# ClickHouse allows one owner per data directory; against a ClickHouse server they can be split.
+# Process name -> components it serves. Writer, search, audit and retention share one process because
+# the embedded ClickHouse allows one owner per data directory; against a ClickHouse server they can be
+# split.
 SERVICE_PROCESSES: dict[str, list[str]] = {
-    "storage": ["writer", "search"],
+    "storage": ["writer", "search", "audit", "retention"],
     "hotlist": ["hotlist"],
     "normalizer": ["normalizer"],
     "inference": ["inference"],
@@ -252,6 +254,12 @@ class Stack:
             "PLATEWATCH_HOTLIST_GRPC_PORT": str(self.ports.hotlist_grpc),
             "PLATEWATCH_SEARCH_GRPC_TARGET": f"127.0.0.1:{self.ports.search_grpc}",
             "PLATEWATCH_HOTLIST_GRPC_TARGET": f"127.0.0.1:{self.ports.hotlist_grpc}",
+            "PLATEWATCH_AUDIT_GRPC_PORT": str(self.ports.audit_grpc),
+            "PLATEWATCH_AUDIT_GRPC_TARGET": f"127.0.0.1:{self.ports.audit_grpc}",
+            # The console's camera status reads these processes' counters.
+            "PLATEWATCH_CONSOLE_METRICS_URLS": ",".join(
+                f"http://127.0.0.1:{self.ports.metrics[name]}/metrics" for name in ("capture", "normalizer")
+            ),
             "PLATEWATCH_TRITON_URL": self.triton_url,
             "PLATEWATCH_API_PORT": str(self.ports.api),
             "PLATEWATCH_LOOP_FILES": "true",
