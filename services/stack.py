@@ -36,6 +36,9 @@ log = logging.getLogger("platewatch.stack")
 DEMO_MANIFEST = REPO_ROOT / "deploy" / "demo" / "manifest.yaml"
 DEMO_HOTLIST_ID = "demo-stolen-vehicles"
 DEMO_HOTLIST_NAME = "Demo stolen vehicles"
+# Searches need a purpose code and a case number (deploy/policies); the demo checks its own footage.
+DEMO_PURPOSE = "stolen-vehicle"
+DEMO_CASE_NUMBER = "DEMO-0001"
 
 
 def say(message: str) -> None:
@@ -198,6 +201,7 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         self._external_bootstrap = kafka_bootstrap
         self._external_triton = triton_url
+        self._api_token: str | None = None
 
     # ---- infrastructure -------------------------------------------------------------------------
 
@@ -360,7 +364,16 @@ class Stack:
         return found
 
     def api_get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.ports.api}{path}", timeout=5) as response:
+        """GET an API path as the demo officer (dev issuer), with the demo case's search purpose."""
+        from services.api.auth_routes import auth_headers, dev_login  # the API's deps load only here
+
+        base = f"http://127.0.0.1:{self.ports.api}"
+        if self._api_token is None:
+            self._api_token = dev_login(base, "officer")
+        request = urllib.request.Request(
+            f"{base}{path}", headers=auth_headers(self._api_token, DEMO_PURPOSE, DEMO_CASE_NUMBER)
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
 
