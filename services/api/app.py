@@ -13,20 +13,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from services.api.alert_workflow import InvalidAction, TransitionRefused, apply_action, is_update
 from services.api.analytics_routes import polygon_proto
 from services.api.analytics_routes import router as analytics_router
+from services.api.audit_routes import router as audit_router
 from services.api.auth_routes import approvals_router
 from services.api.auth_routes import router as auth_router
 from services.api.backends import Backend, BackendError, Backends
 from services.api.broker import AlertBroker
 from services.api.console_routes import install_console
+from services.api.docs_routes import install_offline_docs
 from services.api.hotlist_import import router as hotlist_import_router
-from services.api.landing import LANDING_HTML
 from services.api.models import (
     API_PREFIX,
     AlertActionIn,
@@ -872,9 +873,10 @@ async def readyz(request: Request, backends: BackendsDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@system_router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def landing() -> HTMLResponse:
-    return HTMLResponse(LANDING_HTML)
+@system_router.get("/", include_in_schema=False)
+async def landing() -> RedirectResponse:
+    """People start at the web console."""
+    return RedirectResponse("/console/", status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 
 
 # Application ------------------------------------------------------------------------------------
@@ -1000,6 +1002,9 @@ def create_app(
         version="1",
         summary="Plate search, hotlists and live hotlist alerts.",
         lifespan=lifespan,
+        # /docs is served from vendored assets (install_offline_docs); ReDoc would load a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.backends = backends
@@ -1018,6 +1023,8 @@ def create_app(
     app.include_router(analytics_router)
     app.include_router(hotlist_import_router, dependencies=[Depends(guard_hotlist_import)])
     app.include_router(auth_router, include_in_schema=True)
+    app.include_router(audit_router)
     _document_security(app)
     install_console(app)
+    install_offline_docs(app)
     return app

@@ -421,11 +421,16 @@ async def test_health_and_readiness(stack: Stack) -> None:
     assert not_ready.json()["checks"] == {"search": False, "hotlist": True, "alert_consumer": False}
 
 
-async def test_landing_page_is_self_contained(stack: Stack) -> None:
-    response = await stack.client.get("/")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
-    page = response.text
-    assert 'const API = "/api/v1"' in page
-    assert 'new EventSource(API + "/alerts/stream")' in page and 'fetch(API + "/reads?"' in page
-    assert '<label for="plate"' in page
-    assert "http://" not in page and "https://" not in page
+async def test_root_sends_people_to_the_console(stack: Stack) -> None:
+    response = await stack.client.get("/", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/console/"
+
+
+async def test_docs_are_served_without_a_cdn(stack: Stack) -> None:
+    page = await stack.client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        served = await stack.client.get(f"/docs-assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 10_000
+    assert (await stack.client.get("/redoc")).status_code == 404
