@@ -65,6 +65,7 @@ from services.api.security import (
 )
 from services.api.settings import ApiSettings
 from services.audit.client import AuditEvent
+from services.common.metrics import ALERT_ACTIONS
 from services.common.pb.platewatch.v1 import (
     alerts_pb2,
     hotlist_pb2,
@@ -793,6 +794,7 @@ async def alert_action(
                 raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
             # Read-your-writes: the consumer's copy of this version is then a duplicate.
             broker.publish(updated)
+            ALERT_ACTIONS.labels(str(body.action), str(body.outcome or "")).inc()
     finally:
         lock, users = locks[alert_id]
         if users <= 1:

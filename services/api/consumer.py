@@ -22,7 +22,7 @@ from prometheus_client import Counter
 
 from services.api.broker import AlertBroker
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
-from services.common.metrics import MESSAGES_CONSUMED
+from services.common.metrics import MESSAGES_CONSUMED, observe_consumer_lag
 from services.common.pb.platewatch.v1 import alerts_pb2
 from services.common.topics import ALERTS
 
@@ -130,6 +130,7 @@ class AlertConsumer:
             consumer.subscribe([self.topic], listener=_PreloadOnAssign(self))
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
+                await observe_consumer_lag(consumer, SERVICE, self.topic_prefix)
                 for records in batches.values():
                     for record in records:
                         await self._handle(record)
