@@ -12,6 +12,8 @@ statement is rewritten before it is sent:
   Distributed target so rows reach the shard that owns them.
 * `ALTER TABLE t` applies to `t_local ON CLUSTER c`; an ADD COLUMN also goes to the Distributed `t`.
 * `DROP VIEW/TABLE IF EXISTS` drops on the cluster (a sharded table: Distributed, then local).
+* `RENAME TABLE a TO b` renames the local tables on the cluster and re-creates the Distributed
+  tables over them (a Distributed table names its local table).
 * Backfill `INSERT ... SELECT` statements run once, through the Distributed tables, unchanged.
 
 Sharding keys (SHARDING_KEYS) and why:
@@ -37,6 +39,9 @@ import re
 
 SHARDING_KEYS: dict[str, str] = {
     "reads": "cityHash64(plate)",
+    # Names `reads` passes through in migration 0008.
+    "reads_by_plate": "cityHash64(plate)",
+    "reads_0001": "cityHash64(plate)",
     "plates": "cityHash64(plate)",
     "reads_by_camera": "cityHash64(camera_id)",
     "camera_reads": "cityHash64(camera_id)",
@@ -57,6 +62,7 @@ _CREATE_MV = re.compile(
 )
 _FROM = re.compile(r"\bFROM (?P<source>\w+)\b")
 _DROP = re.compile(r"^DROP (?P<kind>TABLE|VIEW) IF EXISTS (?P<name>\w+)$")
+_RENAME = re.compile(r"^RENAME TABLE (?P<pairs>\w+ TO \w+(?:\s*,\s*\w+ TO \w+)*)$")
 _ALTER = re.compile(r"^ALTER TABLE (?P<name>\w+) (?P<rest>.*)$", re.DOTALL)
 
 
@@ -122,6 +128,23 @@ def render_statement(statement: str, cluster: str, database: str) -> list[str]:
         return [
             f"DROP TABLE IF EXISTS {name} {on} SYNC",
             f"DROP TABLE IF EXISTS {local_name(name)} {on} SYNC",
+        ]
+    if match := _RENAME.match(text):
+        pairs = [tuple(part.split(" TO ")) for part in re.split(r"\s*,\s*", match["pairs"])]
+        if any((old in SHARDING_KEYS) != (new in SHARDING_KEYS) for old, new in pairs):
+            raise ClusterRenderError(f"rename between sharded and unsharded tables: {text[:80]!r}")
+        renames = ", ".join(f"{_physical(old)} TO {_physical(new)}" for old, new in pairs)
+        sharded = [(old, new) for old, new in pairs if old in SHARDING_KEYS]
+        # A Distributed table names its local table, so it is dropped and created again over the
+        # renamed local table rather than renamed.
+        return [
+            *(f"DROP TABLE IF EXISTS {old} {on} SYNC" for old, _ in sharded),
+            f"RENAME TABLE {renames} {on}",
+            *(
+                f"CREATE TABLE IF NOT EXISTS {new} {on} AS {local_name(new)}\n"
+                f"ENGINE = Distributed(`{cluster}`, `{database}`, {local_name(new)}, {SHARDING_KEYS[new]})"
+                for _, new in sharded
+            ),
         ]
     if text.startswith("INSERT INTO "):
         return [text]

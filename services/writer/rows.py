@@ -27,8 +27,10 @@ READS_COLUMNS = (
     "lon",
     "direction",
     "captured_at",
-    "first_seen",
-    "last_seen",
+    # first_seen, last_seen, normalized_at and ingested_at are stored as offsets from captured_at
+    # (migration 0008) and read back under their names through ALIAS columns.
+    "first_seen_before_ms",
+    "last_seen_after_ms",
     "vehicle_color",
     "vehicle_color_confidence",
     "vehicle_make",
@@ -40,8 +42,8 @@ READS_COLUMNS = (
     "frames",
     "candidate_texts",
     "candidate_confidences",
-    "normalized_at",
-    "ingested_at",
+    "normalized_after_ms",
+    "ingested_after_ms",
 )
 READ_IMAGES_COLUMNS = ("read_id", "crop_jpeg", "frame_jpeg", "captured_at")
 ALERTS_COLUMNS = (
@@ -86,6 +88,18 @@ class ReadRows:
     captured_at: datetime
     read_row: list[Any]
     image_row: list[Any]
+
+
+UINT32_MAX = 2**32 - 1
+
+
+def _milliseconds(delta: timedelta) -> int:
+    return delta // timedelta(milliseconds=1)
+
+
+def _offset_ms(later: datetime, earlier: datetime, maximum: int) -> int:
+    """later - earlier in whole milliseconds, clamped to [0, maximum] (a column's range)."""
+    return min(max(_milliseconds(later - earlier), 0), maximum)
 
 
 def _timestamp(ts: Timestamp) -> datetime:
@@ -146,8 +160,8 @@ def read_rows(read: reads_pb2.Read, now: datetime) -> ReadRows:
         read.camera.lon,
         read.direction,
         captured_at,
-        first_seen,
-        last_seen,
+        _offset_ms(captured_at, first_seen, UINT32_MAX),
+        _offset_ms(last_seen, captured_at, UINT32_MAX),
         read.vehicle.color,
         read.vehicle.color_confidence,
         read.vehicle.make,
@@ -159,8 +173,8 @@ def read_rows(read: reads_pb2.Read, now: datetime) -> ReadRows:
         read.frames,
         [c.text for c in read.candidates],
         [c.confidence for c in read.candidates],
-        normalized_at,
-        now,
+        _milliseconds(normalized_at - captured_at),
+        _milliseconds(now - captured_at),
     ]
     image_row = [read.read_id, read.crop_jpeg, read.frame_thumbnail_jpeg, captured_at]
     return ReadRows(read.read_id, captured_at, read_row, image_row)

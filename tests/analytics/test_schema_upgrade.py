@@ -48,11 +48,45 @@ def test_upgrade_backfills_and_views_derive_each_insert_once(
     for path in sorted(MIGRATIONS_DIR.glob("000[1-4]_*.sql")):
         shutil.copy(path, old / path.name)
     apply_migrations(client, old)
-    client.insert("reads", _rows("OLD1", 30, 0), column_names=list(READS_COLUMNS))
+    # The 0001 layout: times as DateTime64 columns.
+    client.insert(
+        "reads",
+        [
+            [
+                f"{i:032x}",
+                "OLD1",
+                "pd-a",
+                "cam-01",
+                datetime(2025, 5, 1, 8, i, 1, tzinfo=UTC),
+                datetime(2025, 5, 1, 8, i, 0, 250000, tzinfo=UTC),
+                datetime(2025, 5, 1, 9, 0, tzinfo=UTC),
+            ]
+            for i in range(30)
+        ],
+        column_names=[
+            "read_id",
+            "plate",
+            "agency_id",
+            "camera_id",
+            "captured_at",
+            "first_seen",
+            "ingested_at",
+        ],
+    )
 
     applied = [m.version for m in apply_migrations(client)]
-    assert applied[:3] == [5, 6, 7]
+    assert applied[:4] == [5, 6, 7, 8]
     assert _counts(client) == (30, 30, 30, 30)
+    # The copied times read back unchanged through the ALIAS columns of 0008.
+    first = client.query(
+        "SELECT first_seen, last_seen, ingested_at FROM reads WHERE read_id = {id:String}",
+        {"id": f"{3:032x}"},
+    ).result_rows[0]
+    assert [t.replace(tzinfo=UTC) for t in first] == [
+        datetime(2025, 5, 1, 8, 3, 0, 250000, tzinfo=UTC),
+        datetime(2025, 5, 1, 8, 3, 1, tzinfo=UTC),
+        datetime(2025, 5, 1, 9, 0, tzinfo=UTC),
+    ]
 
     block = _rows("NEW1", 10, 1000)
     settings = {"insert_deduplication_token": "t-1", "deduplicate_blocks_in_dependent_materialized_views": 1}

@@ -26,11 +26,13 @@ def test_every_table_becomes_replicated_local_plus_distributed() -> None:
     distributed = [s for s in created if "ENGINE = Distributed" in s]
     # No single-node engine survives, every table has a local replica table and a Distributed twin.
     assert not [s for s in rendered if re.search(r"ENGINE = (Replacing|Summing|Aggregating)?MergeTree", s)]
-    assert {f"{name}_local" for name in SHARDING_KEYS} <= locals_
-    assert len(distributed) == len(SHARDING_KEYS)
+    # reads_0001 only ever exists by renaming (migration 0008).
+    assert {f"{name}_local" for name in SHARDING_KEYS if name != "reads_0001"} <= locals_
+    distributed_names = {re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", s)[1] for s in distributed}  # type: ignore[index]
+    assert distributed_names == set(SHARDING_KEYS)
     for statement in distributed:
         name = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)[1]  # type: ignore[index]
-        assert f"{name}_local" in locals_
+        assert f"{name}_local" in locals_ or name == "reads_0001"
         assert f"Distributed(`pw`, `platewatch`, {name}_local, {SHARDING_KEYS[name]})" in statement
     reads_local = next(s for s in created if s.startswith("CREATE TABLE IF NOT EXISTS reads_local"))
     assert (
@@ -91,4 +93,17 @@ def test_drops_reach_every_node() -> None:
     assert render_statement("DROP TABLE IF EXISTS reads_by_camera", "pw", "db") == [
         "DROP TABLE IF EXISTS reads_by_camera ON CLUSTER `pw` SYNC",
         "DROP TABLE IF EXISTS reads_by_camera_local ON CLUSTER `pw` SYNC",
+    ]
+
+
+def test_rename_moves_local_tables_and_rebuilds_their_distributed_tables() -> None:
+    out = render_statement("RENAME TABLE reads TO reads_0001, reads_by_plate TO reads", "pw", "db")
+    assert out == [
+        "DROP TABLE IF EXISTS reads ON CLUSTER `pw` SYNC",
+        "DROP TABLE IF EXISTS reads_by_plate ON CLUSTER `pw` SYNC",
+        "RENAME TABLE reads_local TO reads_0001_local, reads_by_plate_local TO reads_local ON CLUSTER `pw`",
+        "CREATE TABLE IF NOT EXISTS reads_0001 ON CLUSTER `pw` AS reads_0001_local\n"
+        "ENGINE = Distributed(`pw`, `db`, reads_0001_local, cityHash64(plate))",
+        "CREATE TABLE IF NOT EXISTS reads ON CLUSTER `pw` AS reads_local\n"
+        "ENGINE = Distributed(`pw`, `db`, reads_local, cityHash64(plate))",
     ]

@@ -52,8 +52,9 @@ def test_a_read_becomes_one_reads_row_and_one_images_row() -> None:
     assert by_name["plate"] == "7XY2AB"
     assert by_name["camera_id"] == "cam-1" and by_name["agency_id"] == "pd"
     assert by_name["captured_at"] == NOW - timedelta(seconds=5)
-    # Missing first/last seen fall back to the capture time, not to 1970.
-    assert by_name["first_seen"] == by_name["captured_at"] == by_name["last_seen"]
+    # Missing first/last seen fall back to the capture time, not to 1970 (stored as offsets from it).
+    assert by_name["first_seen_before_ms"] == by_name["last_seen_after_ms"] == 0
+    assert by_name["ingested_after_ms"] == 5000
     assert by_name["candidate_texts"] == ["7XY2AB", "7XY2A8"]
     assert by_name["candidate_confidences"] == pytest.approx([0.8, 0.1])
     assert rows.image_row[:2] == ["r1", b"\xff\xd8crop"]
