@@ -21,6 +21,7 @@ Checkpoints (Ed25519 over the head) are written every `audit_checkpoint_every` e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -38,9 +39,15 @@ from services.audit import store
 from services.audit.chain import Entry, chain_entry, load_or_create_signing_key, sign_checkpoint, to_micros
 from services.audit.grpc_service import AuditServicer
 from services.audit.settings import AuditSettings
+from services.audit.verify import verify_stored
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
-from services.common.metrics import AUDIT_ENTRIES, MESSAGES_CONSUMED
+from services.common.metrics import (
+    AUDIT_CHAIN_LAST_VERIFIED,
+    AUDIT_CHAIN_VERIFIED,
+    AUDIT_ENTRIES,
+    MESSAGES_CONSUMED,
+)
 from services.common.pb.platewatch.v1 import audit_pb2, audit_pb2_grpc
 from services.common.topics import AUDIT
 from services.storage.client import open_storage
@@ -217,6 +224,30 @@ class Chainer:
         )
 
 
+async def verify_periodically(client: Client, every_seconds: float, stop: asyncio.Event) -> None:
+    """Verify the stored chain now and then every `every_seconds` until `stop` (at least once); publish the outcome
+    on the AUDIT_CHAIN_VERIFIED / AUDIT_CHAIN_LAST_VERIFIED gauges so a break pages someone."""
+    while True:
+        try:
+            result = await asyncio.to_thread(verify_stored, client)
+        except Exception:  # a failed run is not a broken chain; the staleness alert covers it
+            log.exception("audit chain verification could not run")
+        else:
+            AUDIT_CHAIN_VERIFIED.set(1 if result.ok else 0)
+            AUDIT_CHAIN_LAST_VERIFIED.set(time.time())
+            log.log(
+                logging.INFO if result.ok else logging.ERROR,
+                "audit chain verified" if result.ok else "audit chain verification found problems",
+                extra={"entries": result.entries, "findings": len(result.findings)},
+            )
+        if stop.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_seconds)
+        if stop.is_set():
+            return
+
+
 async def serve(stop: asyncio.Event, health: HealthState) -> None:
     """Chain audit events and serve AuditService on `audit_grpc_port` until `stop`."""
     settings = AuditSettings()
@@ -234,6 +265,7 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
     log.info("audit gRPC listening", extra={"port": port})
     consumer: AIOKafkaConsumer | None = None
     producer: AIOKafkaProducer | None = None
+    verifier: asyncio.Task[None] | None = None
     try:
         client = await open_storage(settings, stop, SERVICE)
         if client is None:
@@ -248,8 +280,14 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
         for name in ("", GRPC_SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         health.set_ready(SERVICE, True)
+        if settings.audit_verify_seconds > 0:
+            verifier = asyncio.create_task(verify_periodically(client, settings.audit_verify_seconds, stop))
         await chainer.run()
+        if verifier is not None:
+            await verifier
     finally:
+        if verifier is not None and not verifier.done():
+            verifier.cancel()
         health.set_ready(SERVICE, False)
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace=5)

@@ -20,6 +20,9 @@ class AuditSettings(StorageSettings):
     audit_checkpoint_seconds: float = 300.0
     # Most entries chained and inserted per ClickHouse insert (one fetch from Kafka).
     audit_batch_max: int = 500
+    # The audit component re-verifies the stored chain this often and exports the result as the
+    # platewatch_audit_chain_verified gauge (alerted on by deploy/prometheus); 0 turns it off.
+    audit_verify_seconds: float = 900.0
 
     def signing_key_path(self) -> Path:
         return self.audit_signing_key_file or self.var_dir / "audit" / "signing-key.pem"

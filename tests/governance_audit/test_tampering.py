@@ -146,3 +146,26 @@ def test_cli_verifies_an_export_and_names_tampering(clickhouse_client: Client, t
     assert tampered.exit_code == 1
     assert "sequence 5: reordered" in tampered.output
     assert "sequence 9: edited" in tampered.output
+
+
+async def test_periodic_verification_exports_the_chain_state(clickhouse_client: Client) -> None:
+    """The audit component's verifier sets the gauges Prometheus alerts on: 1 for a clean chain, 0 once
+    an entry is edited."""
+    import asyncio
+
+    from services.audit.main import verify_periodically
+    from services.common.metrics import AUDIT_CHAIN_LAST_VERIFIED, AUDIT_CHAIN_VERIFIED
+
+    build_log(clickhouse_client)
+
+    async def one_run() -> float:
+        stop = asyncio.Event()
+        stop.set()  # run once, then return instead of waiting for the next period
+        await verify_periodically(clickhouse_client, 3600, stop)
+        return float(AUDIT_CHAIN_VERIFIED._value.get())
+
+    AUDIT_CHAIN_LAST_VERIFIED.set(0)
+    assert await one_run() == 1.0
+    assert AUDIT_CHAIN_LAST_VERIFIED._value.get() > 0
+    mutate(clickhouse_client, "ALTER TABLE audit_log UPDATE actor = 'someone-else' WHERE sequence = 3")
+    assert await one_run() == 0.0
