@@ -225,8 +225,8 @@ class Chainer:
 
 
 async def verify_periodically(client: Client, every_seconds: float, stop: asyncio.Event) -> None:
-    """Verify the stored chain now and then every `every_seconds` until `stop` (at least once); publish the outcome
-    on the AUDIT_CHAIN_VERIFIED / AUDIT_CHAIN_LAST_VERIFIED gauges so a break pages someone."""
+    """Verify the stored chain now, then every `every_seconds` until `stop` (at least once); publish
+    the outcome on the AUDIT_CHAIN_VERIFIED / AUDIT_CHAIN_LAST_VERIFIED gauges so a break pages someone."""
     while True:
         try:
             result = await asyncio.to_thread(verify_stored, client)
