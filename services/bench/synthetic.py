@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
+from services.writer.rows import READS_COLUMNS
+
 CAMERAS = 2000
 AGENCIES = ("agency-0", "agency-1", "agency-2", "agency-3")
 DAYS = 90
@@ -74,7 +76,8 @@ PLATE_SQL = (
 
 
 def _read_columns(ts: str, plate: str, camera: str, seed: str) -> str:
-    """The SELECT list of a `reads` row from SQL expressions for time, plate, camera number, seed."""
+    """The SELECT list of a `reads` row (services/writer/rows.py READS_COLUMNS order) from SQL
+    expressions for time, plate, camera number and a seed."""
     return f"""
         lower(concat(leftPad(hex(toUnixTimestamp64Milli({ts})), 12, '0'),
                      substring(hex(cityHash64({seed}, 'id')), 1, 16),
@@ -91,8 +94,8 @@ def _read_columns(ts: str, plate: str, camera: str, seed: str) -> str:
         ['northbound', 'southbound', 'eastbound', 'westbound'][1 + (({camera}) % 2) * 2
             + (cityHash64({seed}, 'd') % 2)] AS direction,
         {ts} AS captured_at,
-        {ts} - toIntervalMillisecond(400 + cityHash64({seed}, 'f') % 800) AS first_seen,
-        {ts} + toIntervalMillisecond(200 + cityHash64({seed}, 'l') % 600) AS last_seen,
+        toUInt32(400 + cityHash64({seed}, 'f') % 800) AS first_seen_before_ms,
+        toUInt32(200 + cityHash64({seed}, 'l') % 600) AS last_seen_after_ms,
         ['white', 'black', 'silver', 'grey', 'blue', 'red'][1 + cityHash64({seed}, 'v') % 6] AS vehicle_color,
         toFloat32(0.7) AS vehicle_color_confidence,
         '' AS vehicle_make,
@@ -104,8 +107,8 @@ def _read_columns(ts: str, plate: str, camera: str, seed: str) -> str:
         toInt32(3 + cityHash64({seed}, 'n') % 8) AS frames,
         CAST([], 'Array(String)') AS candidate_texts,
         CAST([], 'Array(Float32)') AS candidate_confidences,
-        {ts} + toIntervalMillisecond(1500) AS normalized_at,
-        {ts} + toIntervalMillisecond(2500) AS ingested_at"""
+        toInt64(1200 + cityHash64({seed}, 'z') % 600) AS normalized_after_ms,
+        toInt64(2000 + cityHash64({seed}, 'i') % 1500) AS ingested_after_ms"""
 
 
 @dataclass
@@ -145,7 +148,7 @@ def build(client: Client, reads: int) -> Planted:
     ts = f"fromUnixTimestamp64Milli(toInt64({start_ms} + cityHash64(number, 't') % {span_ms}), 'UTC')"
     client.command(
         f"""
-        INSERT INTO reads
+        INSERT INTO reads ({", ".join(READS_COLUMNS)})
         SELECT {_read_columns(ts, PLATE_SQL, "cam", "number")}
         FROM (SELECT number, {plate_number} AS pn, cityHash64(pn, 'plate') AS h, {camera} AS cam
               FROM numbers({reads}))
@@ -199,7 +202,20 @@ def _plant(client: Client, start_ms: int) -> None:
             f"SELECT {_read_columns(ts, repr(MULTI_PLATE), str(cam), f'number + {940000000 + j}')} "
             "FROM numbers(1)"
         )
-    client.command("INSERT INTO reads " + " UNION ALL ".join(rows))
+    client.command(f"INSERT INTO reads ({', '.join(READS_COLUMNS)}) " + " UNION ALL ".join(rows))
+
+
+def merge(client: Client, tables: tuple[str, ...]) -> None:
+    """Merge each table's parts, one partition at a time (bounded memory), as background merges
+    would in a table in service; the benchmark then measures steady-state layouts."""
+    for table in tables:
+        partitions = client.query(
+            "SELECT DISTINCT partition_id FROM system.parts WHERE active AND database = currentDatabase() "
+            "AND table = {table:String} ORDER BY partition_id",
+            {"table": table},
+        ).result_rows
+        for (partition_id,) in partitions:
+            client.command(f"OPTIMIZE TABLE {table} PARTITION ID '{partition_id}' FINAL")
 
 
 def bytes_per_read(client: Client, tables: tuple[str, ...]) -> dict[str, float]:
