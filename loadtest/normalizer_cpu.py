@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import time
@@ -101,7 +102,16 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=200)
     parser.add_argument("--batch-ms", type=float, default=100)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=50_000,
+        help="gen0 GC threshold, as the service sets it (0: default)",
+    )
     args = parser.parse_args()
+    if args.gc_threshold:
+        gc.freeze()
+        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     if args.profile:
         profiler = cProfile.Profile()
         result = profiler.runcall(run, args.rate, args.seconds, args.cameras, args.batch_ms)

@@ -35,3 +35,6 @@ class NormalizerSettings(CommonSettings):
     # A batch (one transaction) takes what arrives within this many ms of its first record: bigger
     # transactions cost much less per raw read; this bounds the latency they add.
     normalizer_batch_linger_ms: int = 50
+    # Allocations between young-generation garbage collections (Python's default is 700); 0 leaves the
+    # interpreter's setting alone. See `serve` in main.py.
+    normalizer_gc_gen0_threshold: int = 50_000

@@ -114,6 +114,7 @@ class Track:
     # one with their character masks, and the recent frames' sequence numbers.
     match_texts: frozenset[str] = field(default_factory=frozenset, repr=False)
     match_masks: list[tuple[str, int]] = field(default_factory=list, repr=False)
+    match_union: int = field(default=0, repr=False)  # every character of `match_texts`
     recent_frames: frozenset[int] = field(default_factory=frozenset, repr=False)
     # Texts under which the tracker's exact-text index lists this track.
     indexed_texts: set[str] = field(default_factory=set, repr=False)
@@ -127,6 +128,10 @@ class Track:
         texts.add(self.best.text)
         self.match_texts = frozenset(texts)
         self.match_masks = [(text, char_mask(text)) for text in texts]
+        union = 0
+        for _, mask in self.match_masks:
+            union |= mask
+        self.match_union = union
         self.recent_frames = frozenset(v.frame_sequence for v in recent)
 
     @cached_property
@@ -392,6 +397,15 @@ class PassTracker:
             return best[2]
         # (text, length, character mask) of the candidates, computed once per raw read.
         wanted = [(text, len(text), char_mask(text)) for text in texts]
+        # Pre-filter in one comprehension (the fuzzy search scans every open track of the camera): a
+        # track can only be within `limit` when at most `limit` distinct characters of a candidate are
+        # missing from all of its texts together.
+        if len(wanted) == 1:
+            mask = wanted[0][2]
+            tracks = [t for t in tracks if (mask & ~t.match_union).bit_count() <= limit]
+        else:
+            masks = [m for _, _, m in wanted]
+            tracks = [t for t in tracks if min((m & ~t.match_union).bit_count() for m in masks) <= limit]
         for track in tracks:
             if abs(captured - track.last_seen_ns) > gap or frame in track.recent_frames:
                 continue
