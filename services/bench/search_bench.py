@@ -24,7 +24,7 @@ from services.common.pb.platewatch.v1 import search_pb2
 from services.search import analytics
 from services.search.query import build_search_sql, plate_candidates_sql
 
-DERIVED_TABLES = ("reads", "camera_reads", "plates", "read_counts_hourly", "cameras")
+DERIVED_TABLES = ("reads", "reads_by_camera", "plates", "read_counts_hourly", "cameras")
 # The keys of the --json line, in the order the issue lists them.
 JSON_QUERIES = (
     "exact",

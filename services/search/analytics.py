@@ -5,7 +5,7 @@ from fixed fragments. Every query is limited to the request's agencies (contract
 query either names a plate or a set of cameras, so none of them scans all reads by accident.
 
 Tables (services/storage/migrations 0005): `reads` ordered by (agency_id, plate, captured_at) for
-plate-scoped questions, `camera_reads` ordered by (camera_id, captured_at) for site and time
+plate-scoped questions, `reads_by_camera` ordered by (camera_id, captured_at) for site and time
 questions, `plates` for partial and fuzzy plate matching, `read_counts_hourly` and `alerts` for
 dashboards, `cameras` for geo places.
 """
@@ -292,7 +292,7 @@ def frequent_visitors_sql(
             SELECT plate, arraySort(groupArray(toInt64(toUnixTimestamp(captured_at)))) AS ts,
                 length(arrayFilter((t, p) -> t - p > {{gap:Int64}},
                     ts, arrayPushFront(arrayPopBack(ts), toInt64(0)))) AS visits
-            FROM camera_reads
+            FROM reads_by_camera
             WHERE {" AND ".join(conditions)}
             GROUP BY plate
             HAVING count() >= {{min_visits:UInt32}}
@@ -315,7 +315,7 @@ def convoy_sql(
     Sightings are matched through time buckets of `delta` seconds (a target sighting in bucket b can
     only meet reads in b-1, b, b+1), then checked exactly. The bucket array is cast to UInt32 on
     purpose: ClickHouse 26.9 types the literal `[b - 1, b, b + 1]` as an Array(Variant(...)), which
-    silently matches nothing in a join or IN. The (camera, bucket) IN filter lets the camera_reads
+    silently matches nothing in a join or IN. The (camera, bucket) IN filter lets the reads_by_camera
     key (camera_id, captured_at; 256-row granules) skip all but the minutes around each sighting."""
     if request.delta_seconds < 0 or request.delta_seconds > MAX_DELTA_S:
         raise InvalidQuery(f"delta_seconds must be in [0, {MAX_DELTA_S}]")
@@ -347,7 +347,7 @@ def convoy_sql(
         SELECT r.plate AS plate, uniqExact(t.camera_id, t.ts) AS co_sightings,
             uniqExact(r.camera_id) AS cameras, arraySort(groupUniqArray(r.camera_id)) AS camera_ids,
             (SELECT count() FROM target) AS target_sightings
-        FROM camera_reads AS r
+        FROM reads_by_camera AS r
         INNER JOIN buckets AS t
             ON r.camera_id = t.camera_id AND intDiv(toUInt32(r.captured_at), {{delta:UInt32}}) = t.bucket
         WHERE r.agency_id IN {{agencies:Array(String)}}
@@ -403,7 +403,8 @@ def multisite_sql(
             time_window(window, max_days, required=True), "captured_at", params, f"w{index}"
         )
         selects.append(
-            f"SELECT DISTINCT plate, toUInt8({index}) AS w FROM camera_reads WHERE {' AND '.join(conditions)}"
+            f"SELECT DISTINCT plate, toUInt8({index}) AS w FROM reads_by_camera "
+            f"WHERE {' AND '.join(conditions)}"
         )
     sql = f"""
         SELECT plate, arraySort(groupUniqArray(w)) AS windows

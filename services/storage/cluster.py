@@ -20,7 +20,7 @@ Sharding keys (SHARDING_KEYS) and why:
 * reads, plates: cityHash64(plate). All sightings of a plate live on one shard, so exact search,
   timelines, visits of a plate and the plate step of partial search touch one shard (with
   `optimize_skip_unused_shards`), and the per-plate aggregation of `plates` stays local.
-* camera_reads (reads_by_camera before it), read_counts_hourly, cameras: cityHash64(camera_id).
+* reads_by_camera (named camera_reads in 0007-0008), read_counts_hourly, cameras: cityHash64(camera_id).
   A camera's reads live on one shard, so site, convoy and multi-site questions are per-camera
   local work on every shard in parallel, and `cameras` versions fold on one shard.
 * alerts: cityHash64(alert_id): every version of an alert meets on one shard (ReplacingMergeTree).
@@ -42,6 +42,9 @@ SHARDING_KEYS: dict[str, str] = {
     # Names `reads` passes through in migration 0008.
     "reads_by_plate": "cityHash64(plate)",
     "reads_0001": "cityHash64(plate)",
+    # Names `plates` passes through in migration 0009.
+    "plates_1024": "cityHash64(plate)",
+    "plates_0005": "cityHash64(plate)",
     "plates": "cityHash64(plate)",
     "reads_by_camera": "cityHash64(camera_id)",
     "camera_reads": "cityHash64(camera_id)",
@@ -62,7 +65,7 @@ _CREATE_MV = re.compile(
 )
 _FROM = re.compile(r"\bFROM (?P<source>\w+)\b")
 _DROP = re.compile(r"^DROP (?P<kind>TABLE|VIEW) IF EXISTS (?P<name>\w+)$")
-_RENAME = re.compile(r"^RENAME TABLE (?P<pairs>\w+ TO \w+(?:\s*,\s*\w+ TO \w+)*)$")
+_RENAME = re.compile(r"^RENAME TABLE (?P<if_exists>IF EXISTS )?(?P<pairs>\w+ TO \w+(?:\s*,\s*\w+ TO \w+)*)$")
 _ALTER = re.compile(r"^ALTER TABLE (?P<name>\w+) (?P<rest>.*)$", re.DOTALL)
 
 
@@ -139,7 +142,7 @@ def render_statement(statement: str, cluster: str, database: str) -> list[str]:
         # renamed local table rather than renamed.
         return [
             *(f"DROP TABLE IF EXISTS {old} {on} SYNC" for old, _ in sharded),
-            f"RENAME TABLE {renames} {on}",
+            f"RENAME TABLE {match['if_exists'] or ''}{renames} {on}",
             *(
                 f"CREATE TABLE IF NOT EXISTS {new} {on} AS {local_name(new)}\n"
                 f"ENGINE = Distributed(`{cluster}`, `{database}`, {local_name(new)}, {SHARDING_KEYS[new]})"

@@ -26,13 +26,14 @@ def test_every_table_becomes_replicated_local_plus_distributed() -> None:
     distributed = [s for s in created if "ENGINE = Distributed" in s]
     # No single-node engine survives, every table has a local replica table and a Distributed twin.
     assert not [s for s in rendered if re.search(r"ENGINE = (Replacing|Summing|Aggregating)?MergeTree", s)]
-    # reads_0001 only ever exists by renaming (migration 0008).
-    assert {f"{name}_local" for name in SHARDING_KEYS if name != "reads_0001"} <= locals_
+    # These only ever exist by renaming (migrations 0008, 0009).
+    renamed_only = {"reads_0001", "plates_0005"}
+    assert {f"{name}_local" for name in SHARDING_KEYS if name not in renamed_only} <= locals_
     distributed_names = {re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", s)[1] for s in distributed}  # type: ignore[index]
     assert distributed_names == set(SHARDING_KEYS)
     for statement in distributed:
         name = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)[1]  # type: ignore[index]
-        assert f"{name}_local" in locals_ or name == "reads_0001"
+        assert f"{name}_local" in locals_ or name in renamed_only
         assert f"Distributed(`pw`, `platewatch`, {name}_local, {SHARDING_KEYS[name]})" in statement
     reads_local = next(s for s in created if s.startswith("CREATE TABLE IF NOT EXISTS reads_local"))
     assert (
@@ -55,9 +56,9 @@ def test_views_read_local_tables_and_write_where_the_target_is_sharded() -> None
         if s.startswith("CREATE MATERIALIZED VIEW")
     }
     assert all("FROM reads_local" in v for v in views.values())
-    # plates is sharded by plate like reads: stays on the shard; camera_reads is sharded by camera.
+    # plates is sharded by plate like reads: stays on the shard; reads_by_camera is sharded by camera.
     assert " TO plates_local AS" in views["plates_mv"]
-    assert " TO camera_reads AS" in views["camera_reads_mv"]
+    assert " TO reads_by_camera AS" in views["reads_by_camera_mv"]
 
 
 def test_alter_add_column_reaches_the_distributed_table_too() -> None:
@@ -107,3 +108,8 @@ def test_rename_moves_local_tables_and_rebuilds_their_distributed_tables() -> No
         "CREATE TABLE IF NOT EXISTS reads ON CLUSTER `pw` AS reads_local\n"
         "ENGINE = Distributed(`pw`, `db`, reads_local, cityHash64(plate))",
     ]
+
+
+def test_rename_if_exists_keeps_its_guard() -> None:
+    out = render_statement("RENAME TABLE IF EXISTS camera_reads TO reads_by_camera", "pw", "db")
+    assert out[1] == "RENAME TABLE IF EXISTS camera_reads_local TO reads_by_camera_local ON CLUSTER `pw`"
