@@ -158,7 +158,7 @@ def _retries_logged(log_path: Path) -> int:
 def _count(target: str) -> tuple[int, int]:
     with grpc.insecure_channel(target) as channel:
         reply = search_pb2_grpc.SearchServiceStub(channel).CountReads(
-            search_pb2.CountReadsRequest(), timeout=10
+            search_pb2.CountReadsRequest(agency_ids=[AGENCY]), timeout=10
         )
     return reply.reads, reply.distinct_read_ids
 
