@@ -28,7 +28,7 @@ from services.inference.triton_repo import CRNN_ONNX, DET_ONNX, REC_ONNX
 
 RecognizerName = Literal["ppocr", "crnn"]
 RECOGNIZERS: tuple[RecognizerName, ...] = ("ppocr", "crnn")
-DEFAULT_RECOGNIZER: RecognizerName = "ppocr"
+DEFAULT_RECOGNIZER: RecognizerName = "crnn"
 REC_ONNX_FILES: dict[str, Path] = {"ppocr": REC_ONNX, "crnn": CRNN_ONNX}
 # Triton model names per recognizer (deploy/triton/<name>/config.pbtxt).
 REC_MODEL_NAMES: dict[str, str] = {"ppocr": "plate_rec", "crnn": "plate_rec_crnn"}

@@ -10,7 +10,13 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from services.inference import model_io, postprocess
-from services.inference.engine import OnnxBackend, PlateRecognizer, TritonBackend
+from services.inference.engine import (
+    RECOGNIZERS,
+    OnnxBackend,
+    PlateRecognizer,
+    RecognizerName,
+    TritonBackend,
+)
 from tests.unit.test_inference_postprocess import render_frame
 
 
@@ -82,10 +88,11 @@ def test_concurrent_requests_are_batched(client: grpcclient.InferenceServerClien
     assert executions < inferences
 
 
-def test_triton_and_onnxruntime_read_the_same(triton_url: str) -> None:
+@pytest.mark.parametrize("recognizer", RECOGNIZERS)
+def test_triton_and_onnxruntime_read_the_same(triton_url: str, recognizer: RecognizerName) -> None:
     frames = [render_frame("ABC1234"), render_frame("XYZ987")]
-    via_triton = PlateRecognizer(TritonBackend(triton_url, recognizer="ppocr"))
-    in_process = PlateRecognizer(OnnxBackend(threads=1, recognizer="ppocr"))
+    via_triton = PlateRecognizer(TritonBackend(triton_url, recognizer=recognizer))
+    in_process = PlateRecognizer(OnnxBackend(threads=1, recognizer=recognizer))
     try:
         remote = via_triton.recognize(frames)
         local = in_process.recognize(frames)
