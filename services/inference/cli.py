@@ -133,6 +133,7 @@ def read_images(paths: list[Path], triton: str = "", recognizer_name: str = "") 
                 {
                     "text": p.text,
                     "confidence": round(p.confidence, 4),
+                    "char_confidences": [round(v, 4) for v in p.candidates[0].char_confidences],
                     "candidates": [
                         {"text": c.text, "confidence": round(c.confidence, 4)} for c in p.candidates
                     ],

@@ -276,7 +276,8 @@ class PlateRecognizer:
         return results
 
     def recognize(self, frames: list[np.ndarray]) -> list[list[PlateResult]]:
-        """Plates per frame (BGR uint8 images of any size), in the order of `frames`."""
+        """Plates per frame (BGR uint8 images of any size), in the order of `frames`; within a frame,
+        most confident first."""
         results: list[list[PlateResult]] = [[] for _ in frames]
         if not frames:
             return results
@@ -293,6 +294,8 @@ class PlateRecognizer:
             results[line.frame_index].append(
                 PlateResult(box, plates, line.score, line.crop, colour, colour_confidence)
             )
+        for plates_of_frame in results:
+            plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
         return results
 
     def _plate_candidates(self, candidates: list[Candidate]) -> list[Candidate]:

@@ -220,9 +220,27 @@ def plate_text(text: str) -> str | None:
     if any(ch.islower() and ch not in _CASE_AMBIGUOUS for ch in compact):
         return None
     compact = compact.upper()
-    if compact in NOT_PLATES:
+    if compact in NOT_PLATES or _misread_word(compact):
         return None
     return compact if _PLATE_TEXT.match(compact) else None
+
+
+def _misread_word(text: str) -> bool:
+    """A long state or sign word read with one character wrong ("AIASKA", "0HIO" stays a plate:
+    only words of six or more letters, where one edit is still unmistakable)."""
+    if len(text) < 6:
+        return False
+    return any(len(word) >= 6 and _within_one_edit(text, word) for word in NOT_PLATES)
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """Levenshtein distance <= 1."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def plate_like_geometry(width: float, height: float) -> bool:

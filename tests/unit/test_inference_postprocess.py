@@ -76,6 +76,10 @@ def test_rec_output_is_sorted_top_k() -> None:
         ("AB€123", None),
         ("NEW YORK", None),  # state name on the plate, not the registration
         ("TEXAS", None),
+        ("AIASKA", None),  # a state name with one character misread
+        ("NEVADAA", None),
+        ("0HI0", "0HI0"),  # short words need an exact match
+        ("ALASK4X", "ALASK4X"),  # two edits away: a registration
     ],
 )
 def test_plate_text_filter(text: str, expected: str | None) -> None:
