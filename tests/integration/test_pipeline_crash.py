@@ -94,7 +94,7 @@ async def _unconsumed(bootstrap: str, prefix: str) -> int:
 def _count(target: str) -> tuple[int, int]:
     with grpc.insecure_channel(target) as channel:
         reply = search_pb2_grpc.SearchServiceStub(channel).CountReads(
-            search_pb2.CountReadsRequest(), timeout=10
+            search_pb2.CountReadsRequest(agency_ids=["agency-a"]), timeout=10
         )
     return reply.reads, reply.distinct_read_ids
 
