@@ -100,6 +100,17 @@ class _DeadLetter:
     error: DeadLetterError
 
 
+@dataclass
+class _Batch:
+    """What one transaction will commit."""
+
+    closed: list[Track] = field(default_factory=list)
+    dead: list[_DeadLetter] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
+    touched: set[TopicPartition] = field(default_factory=set)
+    records: int = 0
+
+
 class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, normalizer: Normalizer) -> None:
         self.normalizer = normalizer
@@ -131,6 +142,8 @@ class Normalizer:
         self.next_offset: dict[TopicPartition, int] = {}
         # A failure inside a rebalance callback (aiokafka only logs those); the main loop re-raises it.
         self.fatal: BaseException | None = None
+        # Bumped by every rebalance callback: a batch fed across one is dropped (see `_batch`).
+        self.generation = 0
         # Both carry the topic prefix so stacks sharing a broker neither rebalance nor fence each other.
         self.group_id = f"{prefix}{settings.normalizer_consumer_group}"
         self.transactional_id = f"{prefix}{SERVICE}-{settings.instance_id}"
@@ -164,11 +177,7 @@ class Normalizer:
                 extra={"transactional_id": self.transactional_id, "cameras": len(self.cameras)},
             )
             while not stop.is_set():
-                batches = await self._fetch()
-                async with self.lock:
-                    if self.fatal is not None:
-                        raise self.fatal
-                    await self._process(batches)
+                await self._batch()
         finally:
             self.health.set_ready(SERVICE, False)
             await self.consumer.stop()
@@ -177,28 +186,42 @@ class Normalizer:
             await self.producer.stop()
             log.info("normalizer stopped", extra={"open_tracks": self._open_tracks()})
 
-    async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """One batch: what arrives within `normalizer_batch_linger_ms` of the first record (at most
-        `normalizer_max_batch` records). Each batch is one transaction, whose fixed cost (broker round
-        trips, a state record per partition) would dominate if every few records paid it."""
+    async def _batch(self) -> None:
+        """One batch, one transaction: what arrives within `normalizer_batch_linger_ms` of its first
+        record (at most `normalizer_max_batch` records; each transaction has a fixed cost in broker
+        round trips and state records that would dominate if every few records paid it). Records are
+        tracked as they arrive and early reads leave at once; closed passes, state and offsets are
+        committed at the end. If partitions change hands meanwhile, the batch is dropped: the
+        rebalance restored every assigned partition from the committed state, and the consumer
+        re-fetches from the committed offsets."""
         limit = self.settings.normalizer_max_batch
-        batches = await self.consumer.getmany(timeout_ms=POLL_MS, max_records=limit)
-        count = sum(len(records) for records in batches.values())
+        chunk = await self.consumer.getmany(timeout_ms=POLL_MS, max_records=limit)
+        batch = _Batch()
+        async with self.lock:
+            if self.fatal is not None:
+                raise self.fatal
+            generation = self.generation
+            await self._feed(chunk, batch)
         deadline = time.monotonic() + self.settings.normalizer_batch_linger_ms / 1000
-        while count and count < limit and (remaining := deadline - time.monotonic()) > 0:
-            more = await self.consumer.getmany(
-                timeout_ms=max(1, int(remaining * 1000)), max_records=limit - count
+        while batch.records and batch.records < limit and (remaining := deadline - time.monotonic()) > 0:
+            chunk = await self.consumer.getmany(
+                timeout_ms=max(1, int(remaining * 1000)), max_records=limit - batch.records
             )
-            for tp, records in more.items():
-                have = batches.setdefault(tp, [])
-                # A rebalance between two fetches can deliver records again: keep offsets increasing.
-                newer = [r for r in records if not have or r.offset > have[-1].offset]
-                have.extend(newer)
-                count += len(newer)
-        return batches
+            async with self.lock:
+                if self.generation != generation:
+                    break
+                await self._feed(chunk, batch)
+        async with self.lock:
+            if self.fatal is not None:
+                raise self.fatal
+            if self.generation != generation:
+                log.info("partitions changed hands during a batch; it is dropped and re-read")
+                return
+            await self._finish(batch)
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.lock:  # waits for the in-flight transaction to commit
+            self.generation += 1
             self.health.set_ready(SERVICE, False)
             for tp in revoked:
                 self.trackers.pop(tp, None)
@@ -208,6 +231,7 @@ class Normalizer:
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self.lock:
+            self.generation += 1
             try:
                 await self._restore(assigned)
             except Exception as exc:
@@ -291,22 +315,23 @@ class Normalizer:
 
     # -- the batch --
 
-    async def _process(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _feed(self, chunk: dict[TopicPartition, list[ConsumerRecord]], batch: _Batch) -> None:
+        """Track one fetch's records into `batch`, then send the early reads they made due."""
         now = time.monotonic()
-        closed: list[Track] = []
-        dead: list[_DeadLetter] = []
-        offsets: dict[TopicPartition, int] = {}
-        touched: set[TopicPartition] = set()
-        for tp, records in batches.items():
+        fed: set[TopicPartition] = set()
+        for tp, records in chunk.items():
             tracker = self.trackers.get(tp)
             if tracker is None:
                 continue  # revoked meanwhile: not committed here, the new owner reprocesses it
-            records = [r for r in records if r.offset >= self.next_offset[tp]]
+            # Offsets only increase: a rebalance can deliver records again.
+            start = max(self.next_offset[tp], batch.offsets.get(tp, 0))
+            records = [r for r in records if r.offset >= start]
             if not records:
                 continue
             self.last_input[tp] = now
-            touched.add(tp)
-            offsets[tp] = records[-1].offset + 1
+            fed.add(tp)
+            batch.offsets[tp] = records[-1].offset + 1
+            batch.records += len(records)
             metrics.RAW_READS_IN.inc(len(records))
             MESSAGES_CONSUMED.labels(SERVICE, RAW_READS.logical).inc(len(records))
             for record in records:
@@ -316,9 +341,26 @@ class Normalizer:
                     if self.cameras.get(raw.camera_id, now) is None:
                         raise DeadLetterError("unknown_camera", raw.camera_id)
                 except DeadLetterError as exc:
-                    dead.append(_DeadLetter(record, exc))
+                    batch.dead.append(_DeadLetter(record, exc))
                     continue
-                closed.extend(tracker.add(raw, record.offset))
+                batch.closed.extend(tracker.add(raw, record.offset))
+        batch.touched |= fed
+        if self.settings.early_reads and fed:
+            early = [
+                self._to_early_read(track)
+                for tp in fed
+                for track, _ in self.trackers[tp].take_early(
+                    self.grammar, self.settings.early_read_confidence, self.settings.min_frames
+                )
+            ]
+            await self._send_early(early)
+            metrics.EARLY_READS_OUT.inc(len(early))
+            MESSAGES_PRODUCED.labels(SERVICE, READS_EARLY.logical).inc(len(early))
+
+    async def _finish(self, batch: _Batch) -> None:
+        """Idle-close, then commit the batch's closed passes, dead letters, state and offsets."""
+        now = time.monotonic()
+        closed, dead, offsets, touched = batch.closed, batch.dead, batch.offsets, batch.touched
         for tp, tracker in self.trackers.items():
             if (
                 now - self.last_input.get(tp, now) >= self.settings.idle_close_s
@@ -330,14 +372,6 @@ class Normalizer:
         if not touched and not dead:
             return
         reads = [read for read in (self._to_read(track) for track in closed) if read is not None]
-        early: list[reads_pb2.Read] = []
-        if self.settings.early_reads:
-            for tp in touched:
-                for track, _ in self.trackers[tp].take_early(
-                    self.grammar, self.settings.early_read_confidence, self.settings.min_frames
-                ):
-                    early.append(self._to_early_read(track))
-            await self._send_early(early)
         try:
             await self._commit(reads, dead, touched, offsets)
         except ProducerFenced:
@@ -351,9 +385,7 @@ class Normalizer:
         self.next_offset.update(offsets)
         metrics.TRANSACTIONS.inc()
         metrics.READS_OUT.inc(len(reads))
-        metrics.EARLY_READS_OUT.inc(len(early))
         MESSAGES_PRODUCED.labels(SERVICE, READS.logical).inc(len(reads))
-        MESSAGES_PRODUCED.labels(SERVICE, READS_EARLY.logical).inc(len(early))
         for read in reads:
             metrics.FRAMES_PER_READ.observe(read.frames)
         metrics.OPEN_TRACKS.set(self._open_tracks())

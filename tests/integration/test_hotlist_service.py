@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
-from services.common.topics import READS
+from services.common.topics import READS, READS_EARLY
 from services.hotlist.alerts import alert_id
 from tests.fixtures.hotlist_service import RunningHotlist
 
@@ -209,3 +209,60 @@ async def test_cli_creates_and_lists(hotlist: RunningHotlist) -> None:
 
 def client_entry(plate: str, priority: int) -> hotlist_pb2.HotlistEntry:
     return hotlist_pb2.HotlistEntry(plate=plate, priority=priority)
+
+
+async def test_early_read_alerts_before_the_final_read_and_a_misread_is_superseded(
+    hotlist: RunningHotlist,
+    kafka_producer: AIOKafkaProducer,
+    alerts_reader: AIOKafkaConsumer,
+    topic_prefix: str,
+) -> None:
+    client = await hotlist.start()
+    try:
+        created = await client.create_hotlist("Stolen vehicles", AGENCY)
+        first = await client.add_entry(
+            created.hotlist_id, plate="ABC123", reason="stolen_vehicle", priority=1
+        )
+        second = await client.add_entry(
+            created.hotlist_id, plate="XYZ789", reason="stolen_vehicle", priority=1
+        )
+
+        # A pass whose early read hits and whose final read agrees: one alert, two versions.
+        early = make_read("ABC123")
+        early.provisional = True
+        await kafka_producer.send_and_wait(
+            READS_EARLY.name(topic_prefix), key=early.read_id.encode(), value=early.SerializeToString()
+        )
+        [raised] = await next_alerts(alerts_reader, early.read_id)
+        assert raised.provisional and not raised.superseded
+        assert raised.alert_id == alert_id(early.read_id, first.entry_id)
+        final = reads_pb2.Read()
+        final.CopyFrom(early)
+        final.provisional, final.provisional_plate, final.frames = False, "ABC123", 4
+        await publish_read(kafka_producer, topic_prefix, final)
+        [refined] = await next_alerts(alerts_reader, final.read_id)
+        assert refined.alert_id == raised.alert_id and refined.raised_at == raised.raised_at
+        assert not refined.provisional and not refined.superseded and refined.read.frames == 4
+
+        # A pass whose early frames read a listed plate but whose consensus is another listed plate:
+        # the first alert is superseded, the second one raised.
+        misread = make_read("ABC123")
+        misread.provisional = True
+        await kafka_producer.send_and_wait(
+            READS_EARLY.name(topic_prefix), key=misread.read_id.encode(), value=misread.SerializeToString()
+        )
+        [early_alert] = await next_alerts(alerts_reader, misread.read_id)
+        corrected = make_read("XYZ789")
+        corrected.read_id, corrected.provisional_plate = misread.read_id, "ABC123"
+        corrected.provisional_region = misread.region
+        await publish_read(kafka_producer, topic_prefix, corrected)
+        alerts = await next_alerts(alerts_reader, corrected.read_id)
+        while len(alerts) < 2:
+            alerts += await next_alerts(alerts_reader, corrected.read_id)
+        by_entry = {alert.entry.entry_id: alert for alert in alerts}
+        assert by_entry[first.entry_id].alert_id == early_alert.alert_id
+        assert by_entry[first.entry_id].superseded and by_entry[first.entry_id].read.plate == "XYZ789"
+        assert by_entry[second.entry_id].alert_id == alert_id(misread.read_id, second.entry_id)
+        assert not by_entry[second.entry_id].superseded and not by_entry[second.entry_id].provisional
+    finally:
+        await client.close()

@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.net import free_port
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
-from services.common.topics import RAW_READS, READS
+from services.common.topics import RAW_READS, READS, READS_EARLY
 from services.normalizer.tracking import make_read_id, ns_timestamp
 
 CAMERAS = ["cam-north", "cam-east", "cam-south", "cam-west"]
@@ -296,6 +296,23 @@ async def test_one_read_per_pass_and_dead_letters(
 
     dead = await read_all(kafka_bootstrap, RAW_READS.dead_letter.name(topic_prefix), 1)  # type: ignore[union-attr]
     assert sorted(headers["reason"].decode() for _, _, headers in dead) == ["undecodable", "unknown_camera"]
+
+    # Early reads: at most one per pass (no failure here), under its final read_id, never on READS. A
+    # pass that closed in the batch that opened it has none (its final read went out as soon).
+    early = [
+        reads_pb2.Read.FromString(value or b"")
+        for _, value, _ in await read_all(
+            kafka_bootstrap, READS_EARLY.name(topic_prefix), READS_EARLY.partitions
+        )
+    ]
+    early_by_id = {read.read_id: read for read in early}
+    assert len(early_by_id) == len(early) >= len(CAMERAS)  # at least each camera's last pass
+    assert set(early_by_id) <= set(by_id)
+    assert not any(read.provisional for read in reads)
+    for read_id, read in early_by_id.items():
+        assert read.provisional and read.plate == by_id[read_id].plate and read.format_known
+        assert by_id[read_id].provisional_plate == read.plate
+    assert all(not read.provisional_plate for read_id, read in by_id.items() if read_id not in early_by_id)
     assert normalizer.terminate() == 0
 
 
