@@ -337,7 +337,11 @@ async def place_legal_hold(request: Request, principal: HoldManager, body: Legal
     return _hold_out(hold)
 
 
-@router.post("/legal-holds/{hold_id}/release", response_model=LegalHoldOut, responses=ERRORS)
+@router.post(
+    "/legal-holds/{hold_id}/release",
+    response_model=LegalHoldOut,
+    responses={404: {"model": ErrorOut, "description": "No such active hold"}, **ERRORS},
+)
 async def release_legal_hold(request: Request, principal: HoldManager, hold_id: str) -> LegalHoldOut:
     listed = await _call(
         request, "ListLegalHolds", audit_pb2.ListLegalHoldsRequest(agency_id=principal.agency_id)

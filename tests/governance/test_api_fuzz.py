@@ -3,7 +3,8 @@ requests (valid and invalid) sent as an authenticated supervisor must never prod
 undocumented status code, a wrong content type or a body that violates the documented schema.
 
 The app runs under uvicorn in a background thread, over the fake two-agency search and hotlist
-services of conftest.py, so the whole HTTP stack (routing, validation, auth, policy) is exercised.
+services of conftest.py and a real AuditService (embedded ClickHouse, real Kafka for the audit
+events it records), so the whole HTTP stack (routing, validation, auth, policy) is exercised.
 Examples per operation are bounded (FUZZ_EXAMPLES) to keep the suite fast."""
 
 from __future__ import annotations
@@ -14,17 +15,24 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pytest
 import uvicorn
+from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 
+from services.audit.grpc_service import AuditServicer
+from services.audit.settings import AuditSettings
 from services.common.net import free_port
+from services.common.pb.platewatch.v1 import audit_pb2_grpc
 from tests.governance.conftest import open_world
 from tests.governance.helpers import auth_headers
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a dev dependency")
 from schemathesis import checks as st_checks  # noqa: E402
 from schemathesis.specs.openapi import checks as openapi_checks  # noqa: E402
+
+pytestmark = pytest.mark.integration  # the AuditService behind /api/v1/audit records to Kafka
 
 FUZZ_EXAMPLES = int(os.environ.get("PLATEWATCH_FUZZ_EXAMPLES", "12"))
 CHECKS = [
@@ -38,7 +46,8 @@ CHECKS = [
 class _Server:
     """The world's app under uvicorn on a free port, in its own thread and event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, audit_client: Client) -> None:
+        self.audit_client = audit_client
         self.port = free_port()
         self.headers: dict[str, str] = {}
         self._ready = threading.Event()
@@ -57,8 +66,17 @@ class _Server:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        audit = AuditServicer(AuditSettings())
+        await audit.attach(self.audit_client)
+        audit_server = grpc.aio.server()
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(audit, audit_server)
+        audit_port = audit_server.add_insecure_port("127.0.0.1:0")
+        await audit_server.start()
         async with open_world() as world:
             app = world.client.app  # type: ignore[attr-defined]
+            app.state.audit_stub = audit_pb2_grpc.AuditServiceStub(
+                grpc.aio.insecure_channel(f"127.0.0.1:{audit_port}")
+            )
             self.headers = auth_headers(world.governance, "supervisor", "agency-a")
             config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off")
             server = uvicorn.Server(config)
@@ -71,6 +89,8 @@ class _Server:
             await self._stop.wait()
             server.should_exit = True
             await task
+        await audit_server.stop(None)
+        await audit.close()
 
     def __enter__(self) -> _Server:
         self._thread.start()
@@ -84,9 +104,13 @@ class _Server:
         self._thread.join(30)
 
 
-@pytest.fixture(scope="module")
-def api_server() -> Iterator[_Server]:
-    with _Server() as server:
+@pytest.fixture
+def api_server(
+    clickhouse_client: Client, kafka_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[_Server]:
+    for name, value in kafka_env.items():
+        monkeypatch.setenv(name, value)
+    with _Server(clickhouse_client) as server:
         yield server
 
 
