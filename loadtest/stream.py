@@ -13,12 +13,19 @@ prints one JSON object as its last line.
 Traffic: a "read" is one vehicle pass = 2-3 raw reads of the same plate at one camera 200 ms apart
 (boxes moving), so the normalizer collapses them into one `Read`. Plate popularity: `--repeat-fraction`
 of passes draw from a Zipf-distributed pool (a few plates very often), the rest are plates seen once;
-`--hot-fraction` of passes carry a plate from the hotlist. Each raw read's `captured_at` is the wall
-clock when its pass was produced (the last frame's is the produce time), so the harness can time:
+`--hot-fraction` of passes carry a plate from the hotlist. Each raw read is produced when the wall clock
+reaches its `captured_at` (frame 1 when the pass starts, frame 2 200 ms later, ...), as a camera feed
+would deliver them, so the harness can time:
 
-* read_to_alert: Alert arrival on ALERTS (consumed here) minus the pass's last raw read produce time.
-  It includes the wait for the pass to close (`pass_gap_s` of event time with no frame of that plate at
-  that camera, default 2 s); `..._after_close_...` is arrival minus the Read's `normalized_at`.
+* read_to_alert: the first version of each alert arriving on ALERTS (consumed here) minus the
+  `last_seen` of the read it carries. For an alert raised from the pass's early read (the normal case)
+  that is the raw read that made the pass's text confident (frame 1 if its confidence is >= 0.9, else
+  frame 2, which agrees with it), or a later frame when the normalizer, behind, fetched them together
+  (then this figure flatters; `..._from_first_raw_...` never does); for an alert from a final read, the
+  pass's last raw read.
+  `..._from_first_raw_...` is from the pass's first raw read, `..._from_last_raw_...` from its last one
+  (negative when the alert came before the last frame), `..._after_emit_...` from the read's
+  `normalized_at` (the normalizer emitting it).
 * read_to_searchable: ~`--search-samples` passes of once-seen plates are polled through the search gRPC
   API (exact plate + camera) every 250 ms until stored.
 * consumer lag per group (normalizer, hotlist, writer): end offsets minus committed offsets, every second.
