@@ -72,7 +72,7 @@ def _ts(message: Any, field: str) -> datetime | None:
 
 
 def time_window(message: Any, max_days: int, required: bool, start_field: str = "from") -> Window:
-    """The [from, to) window of a request. Absurd windows are refused: before 2000, more than a day
+    """The [from, to) window of a request. Absurd windows are refused: before 2000, more than a year
     in the future, empty or reversed, or longer than `max_days`."""
     start, end = _ts(message, start_field), _ts(message, "to")
     if required and (start is None or end is None):
@@ -442,18 +442,26 @@ def _period_sql(grouping: int, column: str) -> str:
     return f"toInt64(toUnixTimestamp({column}))"
 
 
+def _whole_hours(window: Window) -> Window:
+    """The window widened to whole hours (counts are kept per hour; reads and hits must agree)."""
+    assert window.start is not None and window.end is not None
+    start = window.start.replace(minute=0, second=0, microsecond=0)
+    end = window.end.replace(minute=0, second=0, microsecond=0)
+    return Window(start, end if end == window.end else end + timedelta(hours=1))
+
+
 def dashboard_sql(
     request: search_pb2.DashboardRequest, max_days: int, max_rows: int
 ) -> tuple[str, str, dict[str, Any]]:
     """Two queries (reads from the hourly counts, hits from alerts) grouped the same way; each row
-    is (agency_id, camera_id, period_start_s, count)."""
+    is (agency_id, camera_id, period_start_s, count). The window is widened to whole hours."""
     grouping = request.group_by or search_pb2.STATS_GROUPING_CAMERA_HOUR
     if grouping not in search_pb2.StatsGrouping.values():
         raise InvalidQuery("unknown group_by")
     params: dict[str, Any] = {"agencies": require_agencies(request.agency_ids), "limit": max_rows + 1}
     if grouping == search_pb2.STATS_GROUPING_SHIFT:
         params["shifts"] = shift_hours(request.shift_start_hours)
-    window = time_window(request, max_days, required=True)
+    window = _whole_hours(time_window(request, max_days, required=True))
     cameras = sorted({c for c in request.camera_ids if c})
     camera_condition = ""
     if cameras:

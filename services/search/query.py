@@ -141,7 +141,11 @@ def build_search_sql(request: search_pb2.PlateQuery, page_size: int) -> tuple[st
     """SQL, parameters and query fingerprint for one page. Fetches page_size + 1 rows so the
     caller knows whether a next page exists."""
     # Imported here: analytics imports this module.
-    from services.search.analytics import geo_conditions, require_agencies
+    from services.search.analytics import geo_conditions, require_agencies, time_window
+
+    # Reversed windows and times before 2000 or far in the future are refused; any length is fine
+    # here because a plate search is bounded by its plates.
+    time_window(request, max_days=100 * 366, required=False)
 
     fingerprint = query_fingerprint(request)
     params: dict[str, Any] = {"limit": page_size + 1, "agencies": require_agencies(request.agency_ids)}

@@ -288,6 +288,11 @@ async def test_bad_requests_are_invalid_arguments(
 
 
 async def test_absurd_time_ranges_are_refused(analytics: Analytics) -> None:
+    reversed_search = search_pb2.PlateQuery(plate="CVY100", agency_ids=AGENCIES)
+    _window(reversed_search, BASE, BASE - timedelta(days=1))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await analytics.stub.SearchReads(reversed_search)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     for start, end in (
         (BASE, BASE - timedelta(hours=1)),
         (datetime(1970, 1, 2, tzinfo=UTC), BASE),

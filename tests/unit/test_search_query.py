@@ -102,3 +102,16 @@ def test_first_unfiltered_page_of_a_pattern_takes_only_the_most_recent_plates() 
     )
     assert filtered is not None and "LIMIT" not in filtered[0]
     assert plate_candidates_sql(search_pb2.PlateQuery(plate="7X2", agency_ids=["pd"]), page_size=50) is None
+
+
+def test_dashboard_window_is_widened_to_whole_hours() -> None:
+    from datetime import UTC, datetime
+
+    from services.search.analytics import dashboard_sql
+
+    request = search_pb2.DashboardRequest(agency_ids=["pd"])
+    getattr(request, "from").FromDatetime(datetime(2025, 1, 1, 8, 20, tzinfo=UTC))
+    request.to.FromDatetime(datetime(2025, 1, 1, 10, 5, tzinfo=UTC))
+    _, _, params = dashboard_sql(request, max_days=400, max_rows=10)
+    assert params["w_from"] == int(datetime(2025, 1, 1, 8, tzinfo=UTC).timestamp() * 1000)
+    assert params["w_to"] == int(datetime(2025, 1, 1, 11, tzinfo=UTC).timestamp() * 1000)
