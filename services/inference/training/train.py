@@ -6,6 +6,9 @@ Run (background, lowest priority, one thread; resumes from <out>/latest.pkl when
       nohup nice -n 19 var/recognizer/venv/bin/python -m services.inference.training.train \
       --out var/recognizer/run1 --seed 1 > var/recognizer/run1.log 2>&1 &
 
+To finish a run, resume it with a cosine learning-rate anneal (e.g. `--anneal-from 3000
+--anneal-steps 2000 --steps 5000`); the flags apply from the resumed step on.
+
 Batches mix synthetic plates (`render.py`) with the "train" half of the dev crops (`--real-share`,
 0 for synthetic only); the "heldout" half is only evaluated (exact-plate accuracy, greedy CTC) every
 `--eval-every` steps, and the best checkpoint by held-out accuracy is kept as <out>/best.pkl.
@@ -146,6 +149,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--lr-half-life", type=float, default=30000.0, help="steps")
     parser.add_argument("--steps", type=int, default=200000)
+    parser.add_argument(
+        "--anneal-from", type=int, default=0, help="step where the cosine anneal starts (0: none)"
+    )
+    parser.add_argument("--anneal-steps", type=int, default=2000)
     parser.add_argument("--real-share", type=float, default=0.25)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--checkpoint-every", type=int, default=250)
@@ -171,7 +178,15 @@ def main() -> None:
             heldout.append((item.dataset, crop, item.plate))
     heldout_inputs = to_input([c for _, c, _ in heldout])
 
-    schedule = optax.warmup_exponential_decay_schedule(0.0, args.lr, 300, int(args.lr_half_life), 0.5)
+    base_schedule = optax.warmup_exponential_decay_schedule(0.0, args.lr, 300, int(args.lr_half_life), 0.5)
+
+    def schedule(count: Any) -> Any:
+        """The base schedule, annealed by a cosine to 2% over --anneal-steps from --anneal-from."""
+        if not args.anneal_from:
+            return base_schedule(count)
+        progress = jnp.clip((count - args.anneal_from) / args.anneal_steps, 0.0, 1.0)
+        return base_schedule(count) * (0.02 + 0.98 * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)))
+
     optimizer = optax.chain(optax.clip_by_global_norm(5.0), optax.adam(schedule))
 
     latest = args.out / "latest.pkl"
