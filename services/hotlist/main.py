@@ -181,15 +181,23 @@ async def _match_reads(
     await consumer.start()
     log.info("matching reads", extra={"topics": topics})
     pass_alerts = PassAlerts()
+    # Offsets whose alerts are durable but not yet committed: committing after every poll would put a
+    # broker round trip in front of the next (possibly urgent) read; a replay re-raises the same ids.
+    done: dict[TopicPartition, OffsetAndMetadata] = {}
+    last_commit = time.monotonic()
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=settings.hotlist_max_batch)
-            if not batches:
-                continue
-            await _match_batch(batches, settings, changelog.index, producer, pass_alerts)
-            await consumer.commit(
-                {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batches.items()}
-            )
+            if batches:
+                await _match_batch(batches, settings, changelog.index, producer, pass_alerts)
+                done.update(
+                    {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batches.items()}
+                )
+            if done and time.monotonic() - last_commit >= settings.hotlist_commit_interval_ms / 1000:
+                await consumer.commit(done)
+                done, last_commit = {}, time.monotonic()
+        if done:
+            await consumer.commit(done)
     finally:
         await consumer.stop()
 

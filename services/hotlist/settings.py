@@ -19,13 +19,15 @@ class HotlistSettings(CommonSettings):
     hotlist_consumer_group: str = "hotlist"
     # How long a gRPC write waits for its own change to come back through the change log.
     hotlist_write_timeout_s: float = 10.0
-    # Most reads handled per matching batch (one commit per batch, after every alert is acknowledged).
+    # Most reads handled per matching batch (its alerts are acknowledged before its offsets commit).
     hotlist_max_batch: int = 500
     # Also match the normalizer's early reads of open passes (READS_EARLY), so a hit is raised before
     # the pass closes; see services/hotlist/alerts.py.
     hotlist_early_reads: bool = True
     # Longest the broker holds a fetch waiting for data: bounds the alert latency added here.
     hotlist_fetch_max_wait_ms: int = 100
+    # Read offsets are committed at most this often (always after their alerts are acknowledged).
+    hotlist_commit_interval_ms: int = 500
     # CSV imports (ImportCsv): the largest file in bytes and the most data rows accepted.
     hotlist_import_max_bytes: int = 20 * 1024 * 1024
     hotlist_import_max_rows: int = 100_000
