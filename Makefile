@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock loadtest loadtest-faust proto proto-check lint test test-unit test-integration run stop migrate clean
+.PHONY: install lock loadtest loadtest-faust bench bench-recognition proto proto-check lint test test-unit test-integration run stop migrate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo ">> creating virtualenv and installing dependencies (first run downloads ~1 GB; progress below)"
@@ -31,7 +31,7 @@ proto: $(STAMP)
 proto-check: $(STAMP)
 	$(BIN)/python proto/generate.py --check
 
-LINT_PATHS := services tests proto $(wildcard loadtest)
+LINT_PATHS := services tests proto deploy/grafana $(wildcard loadtest)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -62,6 +62,16 @@ loadtest: $(STAMP)
 loadtest-faust: $(STAMP)
 	$(BIN)/pip install -e '.[bench]'
 	$(BIN)/python -m loadtest.faust_bench $(LOADTEST_ARGS)
+
+# Search/analytics benchmark (not a test): synthetic reads built inside a throw-away embedded ClickHouse;
+# prints p50/p95 per query and one JSON object last. Example: make bench BENCH_ARGS="--reads 100000000"
+BENCH_ARGS ?= --reads 10000000
+bench: $(STAMP)
+	$(BIN)/platewatch bench search --json $(BENCH_ARGS)
+
+# Recognition accuracy on the shared dev datasets (../shared/datasets), both recognizers, JSON.
+bench-recognition: $(STAMP)
+	$(BIN)/platewatch bench recognition
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
