@@ -38,7 +38,7 @@ from clickhouse_connect.driver.client import Client
 
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
-from services.common.metrics import MESSAGES_CONSUMED
+from services.common.metrics import MESSAGES_CONSUMED, STAGE_LATENCY, observe_consumer_lag
 from services.common.pb.platewatch.v1 import alerts_pb2, reads_pb2
 from services.common.topics import ALERTS, READS, Topic
 from services.storage.client import open_storage
@@ -133,6 +133,7 @@ class Writer:
                     timeout_ms=self._fetch_timeout_ms(),
                     max_records=max(1, self.settings.batch_max_rows - self.batch.messages),
                 )
+                await observe_consumer_lag(self.consumer, SERVICE, self.settings.topic_prefix)
                 async with self.lock:
                     for tp, records in fetched.items():
                         for record in records:
@@ -221,6 +222,11 @@ class Writer:
         token = self._token(tp, items[0][0], items[-1][0])
         await self._insert("read_images", [rows.image_row for _, rows in items], READ_IMAGES_COLUMNS, token)
         await self._insert("reads", [rows.read_row for _, rows in items], READS_COLUMNS, token)
+        # Capture -> stored, for the pipeline dashboard (from the pass's capture time).
+        now = time.time()
+        stored = STAGE_LATENCY.labels("stored")
+        for _, rows in items:
+            stored.observe(max(0.0, now - rows.captured_at.timestamp()))
         return len(items)
 
     async def _store_alerts(self, tp: TopicPartition, items: list[tuple[int, list[Any]]]) -> int:
