@@ -80,8 +80,7 @@ def _read_columns(ts: str, plate: str, camera: str, seed: str) -> str:
     expressions for time, plate, camera number and a seed."""
     return f"""
         lower(concat(leftPad(hex(toUnixTimestamp64Milli({ts})), 12, '0'),
-                     substring(hex(cityHash64({seed}, 'id')), 1, 16),
-                     substring(hex(cityHash64({seed})), 1, 4)))
+                     substring(hex(cityHash64({seed}, 'id')), 1, 12)))
             AS read_id,
         {plate} AS plate,
         'US-TX' AS region,

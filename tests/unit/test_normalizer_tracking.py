@@ -145,7 +145,7 @@ def test_read_id_stable_and_time_ordered() -> None:
     first, again = ids(), ids()
     assert first == again
     assert len(first) == 2 and first[0] < first[1]
-    assert all(len(i) == 32 and int(i, 16) >= 0 for i in first)
+    assert all(len(i) == 24 and int(i, 16) >= 0 for i in first)
     assert first[0][:12] == f"{T0_NS // 1_000_000:012x}"
     assert make_read_id("cam-1", 0, 0, T0_NS) != make_read_id("cam-1", 0, 1, T0_NS)
 
