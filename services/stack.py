@@ -407,7 +407,8 @@ def run() -> None:
         say(f"first searchable read: {first[0]['plate']} at camera {first[0]['camera_id']}")
         alerts = wait_until(lambda: stack.api_get("/api/v1/alerts")["alerts"], 120, "an alert")
         say(f"live alert: {alerts[0]['plate']} on hotlist '{alerts[0]['hotlist_name']}'")
-        say(f"stack is running. Web: {api}/  Ctrl-C or `make stop` to shut down")
+        say(f"stack is running. Web console: {api}/console/  Ctrl-C or `make stop` to shut down")
+        say("development sign-in: officer / platewatch-dev, code 123456 (searches ask for a purpose)")
         while all(p.running() for p in stack.processes.values()):
             time.sleep(1)
         crashed = [name for name, p in stack.processes.items() if not p.running()]
