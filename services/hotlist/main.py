@@ -21,7 +21,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
-from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY
+from services.common.metrics import (
+    HOTLIST_MAX_AGE,
+    MESSAGES_CONSUMED,
+    MESSAGES_PRODUCED,
+    STAGE_LATENCY,
+    observe_consumer_lag,
+)
 from services.common.pb.platewatch.v1 import alerts_pb2, hotlist_pb2, hotlist_pb2_grpc, reads_pb2
 from services.common.topics import ALERTS, READS, READS_EARLY
 from services.hotlist.alerts import PassAlerts
@@ -188,6 +194,7 @@ async def _match_reads(
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=settings.hotlist_max_batch)
+            await observe_consumer_lag(consumer, SERVICE, settings.topic_prefix)
             if batches:
                 await _match_batch(batches, settings, changelog.index, producer, pass_alerts)
                 done.update(
@@ -288,8 +295,10 @@ async def _update_gauges(stop: asyncio.Event, index: HotlistIndex) -> None:
         HOTLISTS.set(len(index.lists))
         HOTLIST_ENTRIES.clear()
         HOTLIST_AGE.clear()
+        HOTLIST_MAX_AGE.clear()
         for hotlist_id, hotlist in index.lists.items():
             HOTLIST_ENTRIES.labels(hotlist_id).set(index.entry_count(hotlist_id))
             HOTLIST_AGE.labels(hotlist_id).set(list_age_seconds(hotlist, now))
+            HOTLIST_MAX_AGE.labels(hotlist_id).set(hotlist.max_age_seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), GAUGE_INTERVAL_S)

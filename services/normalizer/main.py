@@ -63,7 +63,13 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
-from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED
+from services.common.metrics import (
+    MESSAGES_CONSUMED,
+    MESSAGES_PRODUCED,
+    READS_BY_CAMERA,
+    STAGE_LATENCY,
+    observe_consumer_lag,
+)
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
 from services.common.topics import NORMALIZER_STATE, RAW_READS, READS, READS_EARLY
 from services.normalizer import metrics
@@ -196,6 +202,7 @@ class Normalizer:
         re-fetches from the committed offsets."""
         limit = self.settings.normalizer_max_batch
         chunk = await self.consumer.getmany(timeout_ms=POLL_MS, max_records=limit)
+        await observe_consumer_lag(self.consumer, SERVICE, self.settings.topic_prefix)
         batch = _Batch()
         async with self.lock:
             if self.fatal is not None:
@@ -386,8 +393,13 @@ class Normalizer:
         metrics.TRANSACTIONS.inc()
         metrics.READS_OUT.inc(len(reads))
         MESSAGES_PRODUCED.labels(SERVICE, READS.logical).inc(len(reads))
+        committed_at = time.time()
+        normalized = STAGE_LATENCY.labels("normalized")
         for read in reads:
             metrics.FRAMES_PER_READ.observe(read.frames)
+            READS_BY_CAMERA.labels(read.camera.camera_id, read.camera.agency_id).inc()
+            # Capture (the pass's last frame) -> the read committed, for the pipeline dashboard.
+            normalized.observe(max(0.0, committed_at - read.last_seen.ToNanoseconds() / 1e9))
         metrics.OPEN_TRACKS.set(self._open_tracks())
 
     async def _commit(
