@@ -281,6 +281,10 @@ class AlertOut(BaseModel):
     stale: bool
     list_age_seconds: int
     region_mismatch: bool
+    # Raised on an early read of a pass still in view; the pass's final read replaces it (same alert_id).
+    provisional: bool = False
+    # The pass's final consensus text no longer matches this entry: a probable misread in early frames.
+    superseded: bool = False
     status: str
     # Null when the alert carries no crop image.
     crop_url: str | None
@@ -326,6 +330,8 @@ class AlertOut(BaseModel):
             stale=alert.stale,
             list_age_seconds=alert.list_age_seconds,
             region_mismatch=alert.region_mismatch,
+            provisional=alert.provisional,
+            superseded=alert.superseded,
             status=alert_status_name(alert.status),
             crop_url=f"{API_PREFIX}/alerts/{alert.alert_id}/crop.jpg" if read.crop_jpeg else None,
             outcome=outcome_name(alert.outcome),

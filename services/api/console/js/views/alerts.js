@@ -62,6 +62,8 @@ function alertCard(alert, ctx) {
   const flags = [];
   if (alert.stale) flags.push(el("span", { class: "flag", title: "The hotlist was not refreshed within its maximum age", text: "STALE LIST" }));
   if (alert.region_mismatch) flags.push(el("span", { class: "flag", title: "The read's region differs from the entry's", text: "REGION MISMATCH" }));
+  if (alert.superseded) flags.push(el("span", { class: "flag", title: "The vehicle's final consensus read no longer matches this entry: probable misread", text: "SUPERSEDED: PROBABLE MISREAD" }));
+  else if (alert.provisional) flags.push(el("span", { class: "flag", title: "Raised on an early frame while the vehicle is still in view; the final read follows", text: "EARLY READ" }));
   if (alert.match_kind && alert.match_kind !== "exact") flags.push(el("span", { class: "flag", text: `${humanize(alert.match_kind).toUpperCase()} MATCH` }));
   const headingId = `alert-${alert.alert_id}-heading`;
   const status = el("p", { class: "workflow-status muted", role: "status", tabindex: "-1" },
