@@ -39,8 +39,8 @@ from clickhouse_connect.driver.client import Client
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
 from services.common.metrics import MESSAGES_CONSUMED, STAGE_LATENCY, observe_consumer_lag
-from services.common.pb.platewatch.v1 import alerts_pb2, reads_pb2
-from services.common.topics import ALERTS, READS, Topic
+from services.common.pb.platewatch.v1 import alerts_pb2, hotlist_pb2, reads_pb2
+from services.common.topics import ALERTS, HOTLIST_CHANGES, READS, Topic
 from services.storage.client import open_storage
 from services.writer.metrics import (
     BATCH_MESSAGES,
@@ -51,10 +51,12 @@ from services.writer.metrics import (
 )
 from services.writer.rows import (
     ALERTS_COLUMNS,
+    HOTLIST_ENTRIES_COLUMNS,
     READ_IMAGES_COLUMNS,
     READS_COLUMNS,
     ReadRows,
     alert_row,
+    hotlist_entry_row,
     read_rows,
 )
 from services.writer.settings import WriterSettings
@@ -79,6 +81,9 @@ class Batch:
 
     reads: dict[TopicPartition, list[tuple[int, ReadRows]]] = field(default_factory=lambda: defaultdict(list))
     alerts: dict[TopicPartition, list[tuple[int, list[Any]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    hotlist_entries: dict[TopicPartition, list[tuple[int, list[Any]]]] = field(
         default_factory=lambda: defaultdict(list)
     )
     last_offsets: dict[TopicPartition, int] = field(default_factory=dict)
@@ -121,6 +126,9 @@ class Writer:
         self.lock = asyncio.Lock()
         self._reads_topic = READS.name(settings.topic_prefix)
         self._alerts_topic = ALERTS.name(settings.topic_prefix)
+        self._hotlist_topic = HOTLIST_CHANGES.name(settings.topic_prefix)
+        # hotlist_id -> name, learnt from list records, for the entries' mirror rows.
+        self._hotlist_names: dict[str, str] = {}
 
     def ready(self) -> bool:
         return self.clickhouse_ok and bool(self.consumer.assignment())
@@ -161,6 +169,9 @@ class Writer:
 
     async def _add(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         """Put one message's rows in the batch, or send it to its dead-letter topic."""
+        if record.topic == self._hotlist_topic:
+            self._add_hotlist_change(tp, record)
+            return
         topic: Topic = READS if record.topic == self._reads_topic else ALERTS
         MESSAGES_CONSUMED.labels(SERVICE, topic.logical).inc()
         now = datetime.now(UTC)
@@ -180,6 +191,26 @@ class Writer:
             )
         self.batch.note(tp, record.offset)
 
+    def _add_hotlist_change(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        """Mirror one hotlist change into hotlist_entries. The compacted topic stays the source of
+        truth (it has no dead-letter topic), so a record that cannot be mirrored is logged and
+        skipped; compaction tombstones carry nothing to mirror."""
+        MESSAGES_CONSUMED.labels(SERVICE, HOTLIST_CHANGES.logical).inc()
+        if record.value is not None:
+            try:
+                change = decode(HOTLIST_CHANGES, record.value)
+                assert isinstance(change, hotlist_pb2.HotlistChange)
+                row = hotlist_entry_row(change, self._hotlist_names)
+            except DeadLetterError as error:
+                log.warning(
+                    "hotlist change not mirrored",
+                    extra={"offset": record.offset, "reason": error.reason, "detail": error.detail},
+                )
+                row = None
+            if row is not None:
+                self.batch.hotlist_entries[tp].append((record.offset, row))
+        self.batch.note(tp, record.offset)
+
     async def flush(self) -> None:
         """Insert the batch, then commit its offsets. Call with `self.lock` held."""
         batch = self.batch
@@ -191,6 +222,11 @@ class Writer:
             inserted["reads"] += await self._store_reads(tp, items)
         for tp, alert_items in batch.alerts.items():
             inserted["alerts"] += await self._store_alerts(tp, alert_items)
+        for tp, entry_items in batch.hotlist_entries.items():
+            token = self._token(tp, entry_items[0][0], entry_items[-1][0])
+            await self._insert(
+                "hotlist_entries", [row for _, row in entry_items], HOTLIST_ENTRIES_COLUMNS, token
+            )
         if self.settings.test_crash_after_insert and (inserted["reads"] or inserted["alerts"]):
             log.warning("test hook: exiting after insert, before commit", extra={"rows": inserted})
             logging.shutdown()
@@ -359,7 +395,12 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
     consumer = make_consumer(settings.kafka_bootstrap, settings.topic_prefix + CONSUMER_GROUP)
     listener = _FlushOnRevoke()
     consumer.subscribe(
-        [READS.name(settings.topic_prefix), ALERTS.name(settings.topic_prefix)], listener=listener
+        [
+            READS.name(settings.topic_prefix),
+            ALERTS.name(settings.topic_prefix),
+            HOTLIST_CHANGES.name(settings.topic_prefix),
+        ],
+        listener=listener,
     )
     await producer.start()
     try:

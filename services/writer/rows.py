@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.kafka import DeadLetterError
-from services.common.pb.platewatch.v1 import alerts_pb2, reads_pb2
+from services.common.pb.platewatch.v1 import alerts_pb2, hotlist_pb2, reads_pb2
 
 READS_COLUMNS = (
     "read_id",
@@ -242,3 +242,46 @@ def alert_row(alert: alerts_pb2.Alert, now: datetime, kafka_timestamp_ms: int) -
         alert.note,
         _alert_without_images(alert),
     ]
+
+
+HOTLIST_ENTRIES_COLUMNS = (
+    "hotlist_id",
+    "entry_id",
+    "plate",
+    "hotlist_name",
+    "agency_id",
+    "reason",
+    "active",
+    "updated_at",
+)
+
+
+def hotlist_entry_row(change: hotlist_pb2.HotlistChange, list_names: dict[str, str]) -> list[Any] | None:
+    """The hotlist_entries mirror row of one HOTLIST_CHANGES record, or None for a record with no
+    change. A list record becomes the list's own row (entry_id ""), which carries its name for
+    analytics joins and remembers it in `list_names` for the entries that follow; deletions are
+    rows with active = false (ReplacingMergeTree keeps the latest version)."""
+    updated_at = _timestamp(change.at) if change.HasField("at") else datetime.now(UTC)
+    active = not change.deleted
+    kind = change.WhichOneof("change")
+    if kind == "hotlist":
+        hotlist = change.hotlist
+        _require_id(hotlist.hotlist_id, "hotlist.hotlist_id")
+        if hotlist.name:
+            list_names[hotlist.hotlist_id] = hotlist.name
+        return [hotlist.hotlist_id, "", "", hotlist.name, hotlist.agency_id, "", active, updated_at]
+    if kind == "entry":
+        entry = change.entry
+        _require_id(entry.hotlist_id, "entry.hotlist_id")
+        _require_id(entry.entry_id, "entry.entry_id")
+        return [
+            entry.hotlist_id,
+            entry.entry_id,
+            entry.plate,
+            list_names.get(entry.hotlist_id, ""),
+            entry.agency_id,
+            _enum_name(hotlist_pb2.ReasonCode, entry.reason),
+            active,
+            updated_at,
+        ]
+    return None

@@ -32,7 +32,7 @@ from services.common.health import HealthState
 from services.common.kafka import make_producer
 from services.common.net import free_port
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
-from services.common.topics import ALERTS, READS, Topic
+from services.common.topics import ALERTS, HOTLIST_CHANGES, READS, Topic
 from services.search.client import SearchClient
 from services.storage.client import close_client, get_client
 from services.storage.settings import StorageSettings
@@ -199,6 +199,59 @@ async def test_writer_stores_reads_and_alerts_and_dead_letters_bad_messages(
     ).result_rows
     assert alert_row == [
         ("alert-1", valid[5].read_id, "list-1", "entry-1", "MATCH_KIND_EXACT", "ALERT_STATUS_UNCONFIRMED")
+    ]
+
+
+async def test_writer_mirrors_hotlist_changes(
+    clickhouse_client: Client, kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HOTLIST_CHANGES (the hotlist service's compacted log) lands in hotlist_entries: the list's own
+    row with its name, entries named after their list, a removal as the latest, inactive version."""
+    monkeypatch.setenv("PLATEWATCH_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("PLATEWATCH_TOPIC_PREFIX", topic_prefix)
+    monkeypatch.setenv("PLATEWATCH_BATCH_MAX_SECONDS", "0.3")
+
+    def at(change: hotlist_pb2.HotlistChange, second: int) -> bytes:
+        change.at.FromDatetime(datetime(2026, 11, 1, 12, 0, second, tzinfo=UTC))
+        return change.SerializeToString()
+
+    hotlist = hotlist_pb2.Hotlist(hotlist_id="list-9", name="Stolen vehicles", agency_id="pd-test")
+    stolen = hotlist_pb2.HotlistEntry(
+        entry_id="e-1",
+        hotlist_id="list-9",
+        plate="ABC1234",
+        agency_id="pd-test",
+        reason=hotlist_pb2.REASON_CODE_STOLEN_VEHICLE,
+    )
+    removed = hotlist_pb2.HotlistEntry(entry_id="e-2", hotlist_id="list-9", plate="XYZ9", agency_id="pd-test")
+    await produce(
+        kafka_bootstrap,
+        HOTLIST_CHANGES,
+        topic_prefix,
+        [
+            (b"list/list-9", at(hotlist_pb2.HotlistChange(hotlist=hotlist), 0)),
+            (b"entry/e-1", at(hotlist_pb2.HotlistChange(entry=stolen), 1)),
+            (b"entry/e-2", at(hotlist_pb2.HotlistChange(entry=removed), 2)),
+            (b"entry/e-2", at(hotlist_pb2.HotlistChange(entry=removed, deleted=True), 3)),
+            (b"garbage", b"\x0a\x10abc"),
+        ],
+    )
+    stop = asyncio.Event()
+    writer = asyncio.create_task(serve(stop, HealthState()))
+    # One version per entry after FINAL (the removal replaces e-2's earlier version).
+    query = "SELECT count() FROM hotlist_entries FINAL"
+    await wait_for(
+        lambda: asyncio.to_thread(lambda: _count(clickhouse_client, query) == 3), 60, "3 mirrored rows"
+    )
+    stop.set()
+    await asyncio.wait_for(writer, timeout=30)
+    rows = clickhouse_client.query(
+        "SELECT entry_id, plate, hotlist_name, reason, active FROM hotlist_entries FINAL ORDER BY entry_id"
+    ).result_rows
+    assert rows == [
+        ("", "", "Stolen vehicles", "", True),
+        ("e-1", "ABC1234", "Stolen vehicles", "REASON_CODE_STOLEN_VEHICLE", True),
+        ("e-2", "XYZ9", "Stolen vehicles", "REASON_CODE_UNSPECIFIED", False),
     ]
 
 
