@@ -24,6 +24,7 @@ from services.api.security import (
     analytics_context,
     audit_data_access,
     refuse_policy,
+    search_context,
 )
 from services.common.pb.platewatch.v1 import search_pb2, search_pb2_grpc
 from services.governance.policy import PolicyRefusal
@@ -31,6 +32,10 @@ from services.governance.policy import PolicyRefusal
 API_PREFIX = "/api/v1"
 router = APIRouter(prefix=f"{API_PREFIX}/analytics", tags=["analytics"])
 AnalyticsContextDep = Annotated[SearchContext, Depends(analytics_context)]
+# A timeline is one plate's reads in time order: the same data as a plate search, so the same
+# permission (officers too); the pattern analytics (visits, convoy, multi-site, dashboards) need
+# analytics.run.
+PlateSearchContextDep = Annotated[SearchContext, Depends(search_context)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Not authenticated"},
     403: {"model": ErrorOut, "description": "Refused by a role, agency, approval or policy rule"},
@@ -296,7 +301,7 @@ def timeline_geojson(plate: str, sightings: list[ReadOut]) -> dict[str, Any]:
 async def vehicle_timeline(
     request: Request,
     search: SearchDep,
-    context: AnalyticsContextDep,
+    context: PlateSearchContextDep,
     governance: GovernanceDep,
     plate: Annotated[str, Query(min_length=1, max_length=32)],
     from_: Annotated[datetime | None, Query(alias="from")] = None,

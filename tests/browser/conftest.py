@@ -60,9 +60,11 @@ def chromium_executable() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(chromium_executable: str) -> Iterator[Any]:
-    """A headless Chromium (playwright sync API) for the session."""
+    """A headless Chromium (playwright sync API) for one test. Not longer: while the sync API is
+    active its event loop runs in the main thread, and every later asyncio test would fail with
+    "cannot be called from a running event loop"."""
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is a dev dependency: pip install playwright"
     )

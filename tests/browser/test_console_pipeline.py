@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.stack import DEMO_HOTLIST_NAME, DEMO_MANIFEST, Stack
+from services.stack import DEMO_HOTLIST_NAME, DEMO_MANIFEST, Stack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -26,6 +26,13 @@ DEV_PASSWORD = "platewatch-dev"
 DEV_OTP = "123456"
 PURPOSE_CODE = "stolen-vehicle"
 CASE_NUMBER = "CASE-2026-0042"
+
+# True once the element's crop is shown from a blob: URL (fetched with the Authorization and purpose
+# headers). Takes the element handle: playwright-only selectors (:text-is) do not work in querySelector.
+CROP_SHOWN = (
+    "el => { const img = el && el.querySelector('img.crop');"
+    " return !!img && img.src.startsWith('blob:') && img.naturalWidth > 0; }"
+)
 
 
 def _api_status(url: str, token: str | None = None) -> tuple[int, Any]:
@@ -98,11 +105,7 @@ def test_console_live_alert_confirm_search_and_timeline(
     if token:
         card.query_selector(".crop-holder button").click()
         _give_purpose(page)
-    page.wait_for_function(
-        "sel => { const img = document.querySelector(sel + ' img.crop');"
-        " return img && img.src.startsWith('blob:') && img.naturalWidth > 0; }",
-        arg=card_selector,
-    )
+    page.wait_for_function(CROP_SHOWN, arg=card)
     assert page.inner_text("#announcer").startswith(f"New alert: plate {plate}")
     page.screenshot(path=str(artifacts / "02-live-alert.png"))
 
@@ -117,7 +120,10 @@ def test_console_live_alert_confirm_search_and_timeline(
     assert status == 200
     assert {a["alert_id"]: a["status"] for a in body["alerts"]}[alert_id] == "confirmed_visual"
 
-    # 3. Partial-plate search: the purpose prompt comes first, then results with crops.
+    # 3. Partial-plate search: the purpose prompt comes first, then results with crops. The alert can
+    #    come from an early read while the vehicle is still in view, before its pass is stored, so
+    #    wait (through the API) until the read is searchable.
+    wait_until(lambda: any(r["plate"] == plate for r in stack.demo_reads()), 180, f"the read of {plate}")
     page.click('#nav a[data-view="search"]')
     page.fill("#search-plate", plate[:4])
     page.check('input[name="mode"][value="partial"]')
@@ -126,13 +132,9 @@ def test_console_live_alert_confirm_search_and_timeline(
     page.screenshot(path=str(artifacts / "04-purpose-prompt.png"))
     _give_purpose(page)
     row_selector = f'#search-results tr:has(.plate:text-is("{plate}"))'
-    page.wait_for_selector(row_selector, timeout=60_000)
+    row = page.wait_for_selector(row_selector, timeout=60_000)
     assert f"for *{plate[:4]}*" in page.inner_text("#search-status")
-    page.wait_for_function(
-        "sel => { const img = document.querySelector(sel + ' img.crop');"
-        " return img && img.src.startsWith('blob:') && img.naturalWidth > 0; }",
-        arg=row_selector,
-    )
+    page.wait_for_function(CROP_SHOWN, arg=row)
     page.screenshot(path=str(artifacts / "05-search-results.png"), full_page=True)
 
     # 4. The vehicle's timeline: sightings listed and drawn on the (tile-less) map.

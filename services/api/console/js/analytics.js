@@ -58,11 +58,16 @@ export async function timeline(plate, purpose) {
  * sightings counted per camera. Returns {kind: "visits"|"cameras", count, rows}.
  */
 export async function visits(plate, purpose, sightings) {
-  try {
-    const body = await call(ANALYTICS.visits, { query: { plate }, purpose });
-    return { kind: "visits", count: body.visit_count ?? (body.visits || []).length, rows: body.visits || [] };
-  } catch (err) {
-    if (!missingRoute(err)) throw err;
+  // The site is every camera the vehicle was seen at; visits are gap-separated runs of sightings.
+  const cameraIds = [...new Set(sightings.map((s) => s.camera_id).filter(Boolean))];
+  if (cameraIds.length) {
+    try {
+      const body = await call(ANALYTICS.visits, { method: "POST", json: { plate, site: { camera_ids: cameraIds } }, purpose });
+      return { kind: "visits", count: body.visit_count ?? (body.visits || []).length, rows: body.visits || [] };
+    } catch (err) {
+      // A role without analytics.run still sees the sightings it was allowed to search: count them.
+      if (!missingRoute(err) && !(err instanceof ApiError && err.status === 403)) throw err;
+    }
   }
   const byCamera = new Map();
   for (const s of sightings) {
@@ -79,7 +84,7 @@ export async function visits(plate, purpose, sightings) {
 /** Vehicles seen with this one at several cameras: [{plate, co_sightings, cameras, camera_ids}]. */
 export async function convoy(plate, purpose) {
   try {
-    const body = await call(ANALYTICS.convoy, { query: { plate }, purpose });
+    const body = await call(ANALYTICS.convoy, { method: "POST", json: { plate }, purpose });
     return body.associates || [];
   } catch (err) {
     if (missingRoute(err)) throw new ApiError(404, "convoy analysis is not available on this server", null);

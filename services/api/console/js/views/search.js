@@ -120,7 +120,11 @@ async function showVehicle(detail, ctx, plate, purpose) {
     fit(map, [path, cameraLayer]);
     list.replaceChildren(...points.map((p) => el("li", { text: p.label })));
     setStatus(timelineStatus, `${sightings.length} sighting(s) of ${plate}.`, "ok");
-    visits.replaceChildren(await visitsTable(plate, purpose, sightings, byId));
+    try {
+      visits.replaceChildren(await visitsTable(plate, purpose, sightings, byId));
+    } catch (err) {
+      visits.replaceChildren(el("p", { class: "error", role: "status", text: refusal(err) }));
+    }
   } catch (err) {
     fit(map, [cameraLayer]);
     setStatus(timelineStatus, refusal(err), "error");
