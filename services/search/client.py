@@ -114,11 +114,15 @@ class SearchClient:
         )
         return response
 
-    async def get_read_image(self, read_id: str, kind: str = "crop") -> bytes | None:
-        """The JPEG bytes of a read's "crop" or "frame", or None when the read has none stored."""
+    async def get_read_image(
+        self, read_id: str, kind: str = "crop", agency_ids: Sequence[str] = ()
+    ) -> bytes | None:
+        """The JPEG bytes of a read's "crop" or "frame", or None when the read has none stored or
+        belongs to none of `agency_ids` (required, contract 2)."""
         try:
             response = await self._stub.GetReadImage(
-                search_pb2.GetReadImageRequest(read_id=read_id, kind=kind), timeout=self.timeout
+                search_pb2.GetReadImageRequest(read_id=read_id, kind=kind, agency_ids=list(agency_ids)),
+                timeout=self.timeout,
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:

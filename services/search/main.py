@@ -140,18 +140,24 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
     ) -> search_pb2.GetReadImageResponse:
         """The crop (kind "crop" or empty) or frame thumbnail (kind "frame") JPEG of a read."""
         column = IMAGE_COLUMNS.get(request.kind)
-        if column is None or not request.read_id:
+        if column is None or not request.read_id or not request.agency_ids:
             await self._abort(
-                context, "GetReadImage", grpc.StatusCode.INVALID_ARGUMENT, "need read_id and kind crop|frame"
+                context,
+                "GetReadImage",
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "need read_id, kind crop|frame and agency_ids",
             )
-        # `column` comes from IMAGE_COLUMNS, never from the request text.
+        # `column` comes from IMAGE_COLUMNS, never from the request text. read_images has no agency:
+        # the read's own row says whose it is (reads' read_id bloom filter keeps this cheap).
         sql = (
             f"SELECT {column} FROM read_images WHERE read_id = {{read_id:String}} "
-            f"AND length({column}) > 0 LIMIT 1"
+            f"AND length({column}) > 0 AND read_id IN (SELECT read_id FROM reads "
+            "WHERE read_id = {read_id:String} AND agency_id IN {agency_ids:Array(String)}) LIMIT 1"
         )
+        parameters = {"read_id": request.read_id, "agency_ids": list(request.agency_ids)}
 
         def fetch() -> list[Any]:
-            result = self.client.query(sql, {"read_id": request.read_id}, column_formats={column: "bytes"})
+            result = self.client.query(sql, parameters, column_formats={column: "bytes"})
             return list(result.result_rows)
 
         with REQUEST_SECONDS.labels("GetReadImage").time():

@@ -39,7 +39,6 @@ JPEG = b"\xff\xd8\xff\xe0image\xff\xd9"
 READ_ID = {A: "read-a", B: "read-b"}
 HOTLIST_ID = {A: "list-a", B: "list-b"}
 ALERT_ID = {A: "alert-a", B: "alert-b"}
-IMAGE_REQUEST_HAS_AGENCIES = "agency_ids" in search_pb2.GetReadImageRequest.DESCRIPTOR.fields_by_name
 
 
 class FakeSearch(search_pb2_grpc.SearchServiceServicer):
@@ -72,8 +71,7 @@ class FakeSearch(search_pb2_grpc.SearchServiceServicer):
     async def GetReadImage(self, request, context):  # type: ignore[no-untyped-def]
         self.queries.append(request)
         read = self.reads.get(request.read_id)
-        scope = list(getattr(request, "agency_ids", [])) if IMAGE_REQUEST_HAS_AGENCIES else None
-        if read is None or (scope is not None and read.agency_id not in scope):
+        if read is None or read.agency_id not in request.agency_ids:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no read {request.read_id}")
         return search_pb2.GetReadImageResponse(jpeg=JPEG)
 

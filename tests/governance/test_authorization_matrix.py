@@ -17,7 +17,6 @@ from tests.governance.conftest import (
     AGENCIES,
     ALERT_ID,
     HOTLIST_ID,
-    IMAGE_REQUEST_HAS_AGENCIES,
     PLATE,
     READ_ID,
     A,
@@ -254,11 +253,6 @@ async def test_matrix(sharing: str, role: str) -> None:
     assert mismatches == [], "\n".join(mismatches)
 
 
-@pytest.mark.xfail(
-    not IMAGE_REQUEST_HAS_AGENCIES,
-    strict=True,
-    reason="GetReadImageRequest has no agency_ids yet (contract 2): the search service cannot scope images",
-)
 @pytest.mark.parametrize("sharing", ["none", "reads-only", "everything"])
 async def test_other_agencys_read_images_only_under_an_images_agreement(sharing: str) -> None:
     classes = set(SHARING[sharing])

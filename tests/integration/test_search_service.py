@@ -177,13 +177,19 @@ async def test_read_images_and_counts(search: RunningSearch) -> None:
     store(search.db, [make_read("img1", "IMG1", 0), make_read("img2", "IMG2", 1)])
     client = search.client
 
-    assert await client.get_read_image("img1") == CROP + b"img1"
-    assert await client.get_read_image("img2", kind="crop") == CROP + b"img2"
-    assert await client.get_read_image("img1", kind="frame") is None  # no frame stored
-    assert await client.get_read_image("missing") is None
-    with pytest.raises(grpc.aio.AioRpcError) as excinfo:
-        await client.get_read_image("img1", kind="thumbnail")
-    assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await client.get_read_image("img1", agency_ids=AGENCIES) == CROP + b"img1"
+    assert await client.get_read_image("img2", kind="crop", agency_ids=AGENCIES) == CROP + b"img2"
+    assert await client.get_read_image("img1", kind="frame", agency_ids=AGENCIES) is None  # no frame
+    assert await client.get_read_image("missing", agency_ids=AGENCIES) is None
+    # Another agency's read image does not exist for the caller.
+    assert await client.get_read_image("img1", agency_ids=["someone-else"]) is None
+    for bad in (
+        client.get_read_image("img1", kind="thumbnail", agency_ids=AGENCIES),
+        client.get_read_image("img1"),  # no agencies
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as excinfo:
+            await bad
+        assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     counts = await client.count_reads(agency_ids=AGENCIES)
     assert (counts.reads, counts.distinct_read_ids) == (2, 2)

@@ -105,12 +105,14 @@ class CountReadsResponse(_message.Message):
     def __init__(self, reads: _Optional[int] = ..., distinct_read_ids: _Optional[int] = ...) -> None: ...
 
 class GetReadImageRequest(_message.Message):
-    __slots__ = ("read_id", "kind")
+    __slots__ = ("read_id", "kind", "agency_ids")
     READ_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDS_FIELD_NUMBER: _ClassVar[int]
     read_id: str
     kind: str
-    def __init__(self, read_id: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+    agency_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, read_id: _Optional[str] = ..., kind: _Optional[str] = ..., agency_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetReadImageResponse(_message.Message):
     __slots__ = ("jpeg",)
