@@ -35,9 +35,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at emit time, not the object it was when configured: a CLI
+    command run in-process (tests, embedding) must not leave logging bound to a stream that has
+    since been replaced and closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """StreamHandler assigns its stream; the current sys.stderr always wins."""
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route all logging (ours and libraries') through the JSON formatter."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Route all logging (ours and libraries') through the JSON formatter, on stderr."""
+    handler = _CurrentStderrHandler()
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
