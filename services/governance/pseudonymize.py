@@ -25,7 +25,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,15 +82,20 @@ class PeriodKeyStore:
         return folder / f"{period}.key", folder / f"{period}.destroyed"
 
     def existing_key(self, agency_id: str, period: int) -> bytes | None:
-        """The key if it exists; None if it was never made or was destroyed."""
+        """The key if it exists; None if it was never made or was destroyed. The file is checked
+        on every call (a stat): another store object or process may have shredded it since."""
+        key_path, _ = self._paths(agency_id, period)
         with self._lock:
+            if not key_path.exists():
+                self._cache.pop((agency_id, period), None)
+                return None
             cached = self._cache.get((agency_id, period))
             if cached is not None:
                 return cached
-            key_path, _ = self._paths(agency_id, period)
-            if not key_path.exists():
+            try:
+                key = key_path.read_bytes()
+            except FileNotFoundError:
                 return None
-            key = key_path.read_bytes()
             self._cache[(agency_id, period)] = key
             return key
 
@@ -135,20 +140,53 @@ class PeriodKeyStore:
             return True
 
     def periods(self, agency_id: str) -> Iterator[int]:
-        """Periods of the agency that still have a key."""
-        folder = self.root / agency_id
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.key")):
-                yield int(path.stem)
+        """Periods of the agency that still have a key, ascending."""
+        yield from self._listed(agency_id, ".key")
 
-    def destroy_expired(self, agency_id: str, now: datetime, retention: timedelta) -> list[int]:
+    def destroyed_periods(self, agency_id: str) -> Iterator[int]:
+        """Periods of the agency whose key was destroyed (tombstones), ascending."""
+        yield from self._listed(agency_id, ".destroyed")
+
+    def _listed(self, agency_id: str, suffix: str) -> Iterator[int]:
+        folder = self.root / agency_id
+        if not _AGENCY.match(agency_id) or not folder.is_dir():
+            return
+        found = []
+        for path in folder.glob(f"*{suffix}"):
+            try:
+                found.append(int(path.stem))
+            except ValueError:
+                continue  # not one of ours
+        yield from sorted(found)
+
+    def has_agency(self, agency_id: str) -> bool:
+        """Whether the agency ever had a key (live or destroyed)."""
+        return bool(_AGENCY.match(agency_id)) and (self.root / agency_id).is_dir()
+
+    def agencies(self) -> list[str]:
+        """Agencies with a key folder (live or destroyed keys), sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _AGENCY.match(p.name))
+
+    def expired_periods(self, agency_id: str, now: datetime, retention: timedelta) -> list[int]:
+        """Periods with a live key whose whole period lies before `now - retention`."""
+        cutoff = (now if now.tzinfo else now.replace(tzinfo=UTC)) - retention
+        return [p for p in self.periods(agency_id) if self.period_bounds(p)[1] <= cutoff]
+
+    def destroy_expired(
+        self,
+        agency_id: str,
+        now: datetime,
+        retention: timedelta,
+        keep: Collection[int] = (),
+    ) -> list[int]:
         """Shred every key whose whole period lies before `now - retention` (non-hit reads of those
-        periods are past retention anyway); returns the periods shredded."""
-        cutoff = now if now.tzinfo else now.replace(tzinfo=UTC)
-        cutoff -= retention
+        periods are past retention anyway), except the periods in `keep` (e.g. a legal hold needs
+        a held read's plate); returns the periods shredded."""
         shredded = []
-        for period in list(self.periods(agency_id)):
-            if self.period_bounds(period)[1] <= cutoff and self.destroy_period(agency_id, period):
+        for period in self.expired_periods(agency_id, now, retention):
+            if period not in keep and self.destroy_period(agency_id, period):
                 shredded.append(period)
         return shredded
 
@@ -170,12 +208,19 @@ class Pseudonymizer:
         period = self.keys.period_of(captured_at)
         return self._token(self.keys.key_for(agency_id, period), period, plate)
 
-    def search_tokens(self, agency_id: str, plate: str, start: datetime, end: datetime) -> list[str]:
-        """Tokens of `plate` in every period overlapping [start, end) whose key exists. Periods
-        without a key (never used, or shredded) contribute nothing: their plates cannot match."""
-        first, last = self.keys.period_of(start), self.keys.period_of(end - timedelta(microseconds=1))
+    def search_tokens(
+        self, agency_id: str, plate: str, start: datetime | None, end: datetime | None
+    ) -> list[str]:
+        """Tokens of `plate` in every period overlapping [start, end) (None: open) whose key
+        exists, oldest period first. Periods without a key (never used, or shredded) contribute
+        nothing: their plates cannot match. Only the agency's existing keys are looked at, so an
+        open window costs one directory listing, not one check per period since the epoch."""
+        first = self.keys.period_of(start) if start is not None else None
+        last = self.keys.period_of(end - timedelta(microseconds=1)) if end is not None else None
         tokens = []
-        for period in range(first, last + 1):
+        for period in self.keys.periods(agency_id):
+            if (first is not None and period < first) or (last is not None and period > last):
+                continue
             key = self.keys.existing_key(agency_id, period)
             if key is not None:
                 tokens.append(self._token(key, period, plate))

@@ -31,6 +31,14 @@ def _duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def _periods(periods: list[dict[str, Any]]) -> str:
+    """'3 (2026-11-20 .. 2026-11-22)': how many key periods and the first and last start."""
+    if not periods:
+        return "0"
+    first, last = periods[0]["start"][:16], periods[-1]["start"][:16]
+    return f"{len(periods)} ({first}{' .. ' + last if last != first else ''})"
+
+
 def print_report(report: dict[str, Any]) -> None:
     """A readable table: per agency and class, the oldest row and the rows past their limit."""
     typer.echo(f"retention report at {report['at']}")
@@ -42,6 +50,13 @@ def print_report(report: dict[str, Any]) -> None:
                 f"  {data_class:<14} limit {limit:>8}"
                 f"  rows {row['rows']:>8}  oldest {row['oldest'] or '-':<32}"
                 f"  past limit {row['past_limit']:>6}  held {row['held_past_limit']:>4}"
+            )
+        keys = report.get("pseudonym_keys", {}).get(agency)
+        if keys and (keys["live"] or keys["destroyed"] or keys["pseudonymized"]):
+            typer.echo(
+                f"  {'pseudonym keys':<14} rotation {_duration(keys['rotation_seconds'])}"
+                f"  live {_periods(keys['live'])}  destroyed {_periods(keys['destroyed'])}"
+                f"  past limit {keys['past_limit']}  held {keys['held_past_limit']}"
             )
     audit = report["audit"]
     typer.echo(

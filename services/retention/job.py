@@ -24,6 +24,15 @@ disk, not just hidden), waiting for it to finish.
 Every deletion is recorded in the audit log (kind "retention_delete", details: data_class, cutoff,
 rows, held rows kept) BEFORE it runs, so no deletion goes unaudited. Derived copies of reads made
 by materialized views (reads_by_camera, plates), when present, are trimmed to the reads that remain.
+
+Crypto-shredding (issue 6): after an agency's reads are trimmed, every pseudonym key of the agency
+(services/governance/pseudonymize.py, under PLATEWATCH_PSEUDONYM_KEYS_DIR) whose whole period lies
+before the non-hit cutoff is destroyed, each recorded first as a "retention_delete" of data class
+"pseudonym_keys" (action retention.shred_key). Tokens of that period then name no plate any more:
+hit reads stay findable through their alerts (which carry the plate), everything else is gone. A
+period holding a tokenized read under an active legal hold keeps its key until the hold is released
+(the hold must keep exactly that read, plate included). The report lists live, destroyed and
+past-limit key periods per agency; a live key past its limit makes the report non-compliant.
 """
 
 from __future__ import annotations
@@ -38,7 +47,9 @@ from clickhouse_connect.driver.client import Client
 
 from services.audit.client import AuditEvent, AuditRecorder
 from services.governance.policy import MIN_AUDIT_RETENTION, Policy
+from services.governance.pseudonymize import TOKEN_PREFIX, PeriodKeyStore, token_period
 from services.retention.holds import held_reads_sql
+from services.retention.policy_source import configured_key_store
 from services.retention.settings import RetentionSettings
 
 log = logging.getLogger(__name__)
@@ -184,11 +195,86 @@ def _trim_derived(client: Client, params: dict[str, Any]) -> None:
         )
 
 
+def configured_keys(policy: Policy) -> PeriodKeyStore:
+    """The storage process's pseudonym keys (PLATEWATCH_PSEUDONYM_KEYS_DIR, the policy's rotation)."""
+    return configured_key_store(RetentionSettings(), policy)
+
+
+def held_key_periods(client: Client, agency_id: str) -> set[int]:
+    """Key periods of the agency's tokenized reads under an active legal hold."""
+    rows = client.query(
+        f"SELECT DISTINCT plate FROM reads WHERE agency_id = {{agency:String}} "
+        f"AND startsWith(plate, '{TOKEN_PREFIX}:') AND read_id IN {_HELD}",
+        parameters={"agency": agency_id},
+    ).result_rows
+    periods = set()
+    for (plate,) in rows:
+        try:
+            periods.add(token_period(str(plate)))
+        except ValueError:
+            continue  # starts like a token but is not one: nothing to keep
+    return periods
+
+
+def _period_record(keys: PeriodKeyStore, agency: str, period: int) -> dict[str, Any]:
+    start, end = keys.period_bounds(period)
+    return {"agency_id": agency, "period": period, "start": start.isoformat(), "end": end.isoformat()}
+
+
+async def shred_expired_keys(
+    client: Client,
+    policy: Policy,
+    keys: PeriodKeyStore,
+    agencies: list[str],
+    now: datetime,
+    recorder: AuditRecorder | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Destroy the agencies' keys whose period ended before their non-hit cutoff (audited first),
+    except periods with held tokenized reads. Returns {"destroyed": [...], "kept_for_holds": [...]}."""
+    destroyed: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    for agency in sorted(set(agencies) | set(keys.agencies())):
+        limit = policy.retention_for(agency).non_hit_reads
+        expired = keys.expired_periods(agency, now, limit)
+        if not expired:
+            continue
+        held = await asyncio.to_thread(held_key_periods, client, agency)
+        for period in expired:
+            record = _period_record(keys, agency, period)
+            if period in held:
+                kept.append(record)
+                continue
+            record["cutoff"] = (now - limit).astimezone(UTC).isoformat()
+            if recorder is not None:
+                details = {"data_class": "pseudonym_keys", **record}
+                await recorder.record(
+                    AuditEvent(
+                        kind="retention_delete",
+                        actor=ACTOR,
+                        agency_id=agency,
+                        action="retention.shred_key",
+                        result_count=1,
+                        details=details,
+                    )
+                )
+            if await asyncio.to_thread(keys.destroy_period, agency, period):
+                destroyed.append(record)
+                log.info("pseudonym key destroyed", extra=record)
+    return {"destroyed": destroyed, "kept_for_holds": kept}
+
+
 async def run_retention(
-    client: Client, policy: Policy, now: datetime, recorder: AuditRecorder | None
+    client: Client,
+    policy: Policy,
+    now: datetime,
+    recorder: AuditRecorder | None,
+    keys: PeriodKeyStore | None = None,
 ) -> dict[str, Any]:
     """One retention pass at time `now`. Returns {"at", "deleted": [{agency_id, data_class, rows,
-    held_kept, cutoff}], "audit": {...}}. Blocking ClickHouse calls run in worker threads."""
+    held_kept, cutoff}], "keys": {"destroyed": [{agency_id, period, start, end, cutoff}],
+    "kept_for_holds": [...]}, "audit": {...}}. `keys`: the pseudonym keys (default: the configured
+    ones, `configured_keys`). Blocking ClickHouse calls run in worker threads."""
+    keys = keys if keys is not None else configured_keys(policy)
     deleted: list[dict[str, Any]] = []
     agencies = await asyncio.to_thread(known_agencies, client, policy)
     scopes = _scopes()
@@ -224,8 +310,10 @@ async def run_retention(
             log.info("retention deleted rows", extra=record)
         if any_reads_deleted:
             await asyncio.to_thread(_trim_derived, client, params)
+    # After the reads are gone: a shredded key must not leave non-hit reads it could still name.
+    shredded = await shred_expired_keys(client, policy, keys, agencies, now, recorder)
     audit = await _prune_audit(client, policy, agencies, now, recorder)
-    return {"at": now.isoformat(), "deleted": deleted, "audit": audit}
+    return {"at": now.isoformat(), "deleted": deleted, "keys": shredded, "audit": audit}
 
 
 def _deletion_event(agency: str, data_class: str, rows: int, details: dict[str, Any]) -> AuditEvent:
@@ -265,13 +353,42 @@ async def _prune_audit(
     return summary
 
 
+def key_report(
+    client: Client, policy: Policy, keys: PeriodKeyStore, agency_id: str, now: datetime
+) -> dict[str, Any]:
+    """One agency's pseudonym keys: rotation, live and destroyed periods (with their start), and
+    live periods past the non-hit limit (0 after a pass, except those kept by a legal hold)."""
+    expired = keys.expired_periods(agency_id, now, policy.retention_for(agency_id).non_hit_reads)
+    held = held_key_periods(client, agency_id) if expired else set()
+
+    def listed(periods: list[int]) -> list[dict[str, Any]]:
+        return [_period_record(keys, agency_id, p) for p in periods]
+
+    return {
+        "pseudonymized": policy.pseudonymization.enabled,
+        "rotation_seconds": int(keys.rotation.total_seconds()),
+        "live": listed(list(keys.periods(agency_id))),
+        "destroyed": listed(list(keys.destroyed_periods(agency_id))),
+        "past_limit": len([p for p in expired if p not in held]),
+        "held_past_limit": len([p for p in expired if p in held]),
+    }
+
+
 def retention_report(
-    client: Client, policy: Policy, now: datetime, agency_id: str | None = None
+    client: Client,
+    policy: Policy,
+    now: datetime,
+    agency_id: str | None = None,
+    keys: PeriodKeyStore | None = None,
 ) -> dict[str, Any]:
     """Per agency and class: limit, cutoff, rows, oldest row, rows past the limit (must be 0 after
-    a pass), rows past the limit kept by a legal hold; plus the audit log's. `compliant` is true
-    when nothing unheld is past its limit."""
-    agencies = [agency_id] if agency_id else known_agencies(client, policy)
+    a pass), rows past the limit kept by a legal hold; per agency its pseudonym keys (`key_report`,
+    in result["pseudonym_keys"][agency]); plus the audit log's. `compliant` is true when
+    nothing unheld is past its limit."""
+    keys = keys if keys is not None else configured_keys(policy)
+    agencies = (
+        [agency_id] if agency_id else sorted(set(known_agencies(client, policy)) | set(keys.agencies()))
+    )
     scopes = _scopes()
     result: dict[str, Any] = {"at": now.isoformat(), "agencies": {}, "compliant": True}
     for agency in agencies:
@@ -296,6 +413,10 @@ def retention_report(
             if past:
                 result["compliant"] = False
         result["agencies"][agency] = classes
+        key_state = key_report(client, policy, keys, agency, now)
+        if key_state["past_limit"]:
+            result["compliant"] = False
+        result.setdefault("pseudonym_keys", {})[agency] = key_state
     limit = audit_limit(policy, known_agencies(client, policy))
     cutoff_us = int((now - limit).timestamp() * 1_000_000)
     row = client.query(

@@ -1,4 +1,5 @@
-"""Retention settings (env `PLATEWATCH_<FIELD>`)."""
+"""Retention settings (env `PLATEWATCH_<FIELD>`), and the policy and pseudonym-key settings every
+storage component shares (writer, search, retention)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,22 @@ from pathlib import Path
 from services.storage.settings import StorageSettings
 
 
-class RetentionSettings(StorageSettings):
+class PolicySettings(StorageSettings):
+    """Which policy the storage components enforce and where the pseudonym keys live."""
+
     # The policy profile (deploy/policies/<name>.yaml) or an explicit file; the same variables the
     # API reads, so every component enforces one policy.
     policy_profile: str = "default"
     policy_file: Path | None = None
+    # Per-agency, per-period HMAC keys of pseudonymized plates (services/governance/pseudonymize.py).
+    # Owned by the storage process; empty = `<var_dir>/pseudonym-keys`. Keep it on an encrypted
+    # volume, and out of backups that outlive the non-hit retention (a copied key undoes shredding).
+    pseudonym_keys_dir: Path | None = None
+
+    def keys_dir(self) -> Path:
+        return self.pseudonym_keys_dir or self.var_dir / "pseudonym-keys"
+
+
+class RetentionSettings(PolicySettings):
     # Seconds between retention passes (the shortest profile keeps non-hit reads 3 minutes).
     retention_interval_seconds: float = 60.0

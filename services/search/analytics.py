@@ -20,7 +20,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.pb.platewatch.v1 import search_pb2
-from services.search.query import InvalidQuery, translate_plate
+from services.search.query import InvalidQuery, exact_plate_sql, translate_plate
 
 # Confusable characters fold to one representative; must equal the `skeleton` of migration 0005.
 CONFUSABLE_FROM = "ODQILBSZG"
@@ -187,14 +187,15 @@ TIMELINE_COLUMNS = (
 
 
 def timeline_sql(
-    request: search_pb2.TimelineRequest, limit: int, max_days: int
+    request: search_pb2.TimelineRequest, limit: int, max_days: int, plate_forms: Sequence[str] | None = None
 ) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {
-        "agencies": require_agencies(request.agency_ids),
-        "plate": exact_plate(request.plate),
-        "limit": limit + 1,
-    }
-    conditions = ["agency_id IN {agencies:Array(String)}", "plate = {plate:String}"]
+    """Sightings of one plate, oldest first. `plate_forms` (here and in the other one-plate
+    questions): the plate's stored forms including pseudonym tokens (search/pseudonyms.py)."""
+    params: dict[str, Any] = {"agencies": require_agencies(request.agency_ids), "limit": limit + 1}
+    conditions = [
+        "agency_id IN {agencies:Array(String)}",
+        exact_plate_sql(exact_plate(request.plate), plate_forms, params),
+    ]
     conditions += window_conditions(time_window(request, max_days, required=False), "captured_at", params)
     sql = (
         f"SELECT {TIMELINE_COLUMNS} FROM reads WHERE {' AND '.join(conditions)} "
@@ -212,18 +213,17 @@ def gap_seconds(requested: int) -> int:
     return requested or DEFAULT_GAP_S
 
 
-def visits_sql(request: search_pb2.VisitsRequest, max_days: int) -> tuple[str, dict[str, Any], int]:
+def visits_sql(
+    request: search_pb2.VisitsRequest, max_days: int, plate_forms: Sequence[str] | None = None
+) -> tuple[str, dict[str, Any], int]:
     """Sightings of one plate at a site, oldest first; the caller splits them with `split_visits`."""
     gap = gap_seconds(request.gap_seconds)
-    params: dict[str, Any] = {
-        "agencies": require_agencies(request.agency_ids),
-        "plate": exact_plate(request.plate),
-    }
+    params: dict[str, Any] = {"agencies": require_agencies(request.agency_ids)}
     if not request.HasField("site"):
         raise InvalidQuery("site is required")
     conditions = [
         "agency_id IN {agencies:Array(String)}",
-        "plate = {plate:String}",
+        exact_plate_sql(exact_plate(request.plate), plate_forms, params),
         place_condition(request.site, params, "site"),
     ]
     conditions += window_conditions(time_window(request, max_days, required=False), "captured_at", params)
@@ -307,7 +307,7 @@ def frequent_visitors_sql(
 
 
 def convoy_sql(
-    request: search_pb2.ConvoyRequest, max_days: int, max_limit: int
+    request: search_pb2.ConvoyRequest, max_days: int, max_limit: int, plate_forms: Sequence[str] | None = None
 ) -> tuple[str, dict[str, Any]]:
     """Associates of a plate: other plates at the same camera within `delta` seconds of one of its
     sightings (target sightings in [from, to)), at >= `min_cameras` distinct cameras.
@@ -322,15 +322,16 @@ def convoy_sql(
     delta = request.delta_seconds or DEFAULT_DELTA_S
     params: dict[str, Any] = {
         "agencies": require_agencies(request.agency_ids),
-        "plate": exact_plate(request.plate),
         "delta": delta,
         "min_cameras": max(1, request.min_cameras or 2),
         "limit": _limit(request.limit, max_limit),
     }
     window = time_window(request, max_days, required=True)
     assert window.start is not None and window.end is not None
-    target = ["agency_id IN {agencies:Array(String)}", "plate = {plate:String}"]
+    plate = exact_plate(request.plate)
+    target = ["agency_id IN {agencies:Array(String)}", exact_plate_sql(plate, plate_forms, params)]
     target += window_conditions(window, "captured_at", params)
+    not_target = exact_plate_sql(plate, plate_forms, params, column="r.plate", negate=True)
     params["near_from"] = _ms(window.start) - delta * 1000
     params["near_to"] = _ms(window.end) + delta * 1000
     sql = f"""
@@ -355,7 +356,7 @@ def convoy_sql(
                 IN (SELECT camera_id, bucket FROM buckets)
             AND r.captured_at >= fromUnixTimestamp64Milli({{near_from:Int64}}, 'UTC')
             AND r.captured_at < fromUnixTimestamp64Milli({{near_to:Int64}}, 'UTC')
-            AND r.plate != {{plate:String}}
+            AND {not_target}
             AND abs(toInt64(toUInt32(r.captured_at)) - toInt64(t.ts)) <= {{delta:UInt32}}
         GROUP BY r.plate
         HAVING cameras >= {{min_cameras:UInt32}}
@@ -364,12 +365,14 @@ def convoy_sql(
     return sql, params
 
 
-def target_sightings_sql(request: search_pb2.ConvoyRequest, max_days: int) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {
-        "agencies": require_agencies(request.agency_ids),
-        "plate": exact_plate(request.plate),
-    }
-    conditions = ["agency_id IN {agencies:Array(String)}", "plate = {plate:String}"]
+def target_sightings_sql(
+    request: search_pb2.ConvoyRequest, max_days: int, plate_forms: Sequence[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"agencies": require_agencies(request.agency_ids)}
+    conditions = [
+        "agency_id IN {agencies:Array(String)}",
+        exact_plate_sql(exact_plate(request.plate), plate_forms, params),
+    ]
     conditions += window_conditions(time_window(request, max_days, required=True), "captured_at", params)
     return f"SELECT count() FROM reads WHERE {' AND '.join(conditions)}", params
 

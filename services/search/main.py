@@ -2,12 +2,19 @@
 
 Blocking ClickHouse calls run in worker threads on the process-wide client (shared with the writer
 when both run in one process, as they must with the embedded engine).
+
+Questions about one exact plate (SearchReads with an exact plate, VehicleTimeline, VisitFrequency,
+Convoy's target) also match the plate's pseudonym tokens and show the plate, not the token
+(services/search/pseudonyms.py). Pattern and fuzzy searches never match tokens; questions that list
+other vehicles (Convoy associates, FrequentVisitors, MultiSite, a full scan) show a pseudonymized
+vehicle as its token, which names it within one key period and agency only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import grpc
@@ -19,7 +26,9 @@ from prometheus_client import Counter, Histogram
 
 from services.common.health import HealthState
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, search_pb2, search_pb2_grpc
-from services.search import analytics
+from services.governance.pseudonymize import Pseudonymizer
+from services.retention.policy_source import configured_key_store, load_configured_policy
+from services.search import analytics, pseudonyms
 from services.search.query import (
     InvalidQuery,
     PageCursor,
@@ -27,6 +36,7 @@ from services.search.query import (
     clamp_page_size,
     encode_page_token,
     plate_candidates_sql,
+    translate_plate,
 )
 from services.search.settings import SearchSettings
 from services.storage.client import open_storage
@@ -70,11 +80,25 @@ def _stored_read(row: dict[str, Any]) -> search_pb2.StoredRead:
     )
 
 
+def _window(message: Any, start_field: str = "from") -> tuple[datetime | None, datetime | None]:
+    """A request's [from, to) as aware datetimes (None where unset), for choosing key periods."""
+    start = getattr(message, start_field).ToDatetime(tzinfo=UTC) if message.HasField(start_field) else None
+    end = message.to.ToDatetime(tzinfo=UTC) if message.HasField("to") else None
+    return start, end
+
+
 class SearchService(search_pb2_grpc.SearchServiceServicer):
-    def __init__(self, settings: SearchSettings, client: Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: SearchSettings,
+        client: Client | None = None,
+        pseudonymizer: Pseudonymizer | None = None,
+    ) -> None:
         # None until storage is open and migrated; RPCs answer UNAVAILABLE meanwhile.
         self._client = client
         self.settings = settings
+        # The storage process's pseudonym keys; None = plates are only ever stored in clear.
+        self.pseudonymizer = pseudonymizer
 
     @property
     def client(self) -> Client:
@@ -93,8 +117,13 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             page_size = clamp_page_size(
                 request.page_size, self.settings.search_default_page_size, self.settings.search_max_page_size
             )
+            exact = None if request.fuzzy else self._exact_plate(request.plate)
+            forms = None
+            if exact is not None:
+                start, end = _window(request)
+                forms = await self._plate_forms(context, "SearchReads", exact, request.agency_ids, start, end)
             try:
-                sql, params, fingerprint = build_search_sql(request, page_size)
+                sql, params, fingerprint = build_search_sql(request, page_size, forms)
                 candidates = plate_candidates_sql(request, page_size)
             except InvalidQuery as exc:
                 await self._abort(context, "SearchReads", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -114,6 +143,8 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
                     )
                 params["plates"] = [str(p) for p in plates]
             rows = await self._run(context, "SearchReads", lambda: self._rows(sql, params))
+            if exact is not None:
+                pseudonyms.reveal(rows, exact)
             response = search_pb2.SearchReadsResponse(reads=[_stored_read(r) for r in rows[:page_size]])
             if len(rows) > page_size:
                 last = rows[page_size - 1]
@@ -230,12 +261,19 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         method = "VehicleTimeline"
         with REQUEST_SECONDS.labels(method).time():
             limit = analytics._limit(request.limit, self.settings.timeline_max_sightings, default=1000)
+            exact = self._exact_plate(request.plate)
+            forms = None
+            if exact is not None:
+                start, end = _window(request)
+                forms = await self._plate_forms(context, method, exact, request.agency_ids, start, end)
             sql, params = await self._build(
                 context,
                 method,
-                lambda: analytics.timeline_sql(request, limit, self.settings.analytics_max_days),
+                lambda: analytics.timeline_sql(request, limit, self.settings.analytics_max_days, forms),
             )
             rows = await self._run(context, method, lambda: self._rows(sql, params))
+            if exact is not None:
+                pseudonyms.reveal(rows, exact)
             REQUESTS.labels(method, "OK").inc()
             return search_pb2.TimelineResponse(
                 sightings=[_stored_read(r) for r in rows[:limit]], truncated=len(rows) > limit
@@ -248,8 +286,15 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         seen by two or more cameras."""
         method = "VisitFrequency"
         with REQUEST_SECONDS.labels(method).time():
+            exact = self._exact_plate(request.plate)
+            forms = None
+            if exact is not None:
+                start, end = _window(request)
+                forms = await self._plate_forms(context, method, exact, request.agency_ids, start, end)
             sql, params, gap = await self._build(
-                context, method, lambda: analytics.visits_sql(request, self.settings.analytics_max_days)
+                context,
+                method,
+                lambda: analytics.visits_sql(request, self.settings.analytics_max_days, forms),
             )
             rows = await self._run(context, method, lambda: self.client.query(sql, params).result_rows)
             spans = analytics.split_visits([(int(ts), str(cam)) for ts, cam in rows], gap)
@@ -294,14 +339,21 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         """Plates travelling with the target: most cameras shared first."""
         method = "Convoy"
         with REQUEST_SECONDS.labels(method).time():
+            exact = self._exact_plate(request.plate)
+            forms = None
+            if exact is not None:
+                start, end = _window(request)
+                forms = await self._plate_forms(context, method, exact, request.agency_ids, start, end)
             sql, params = await self._build(
                 context,
                 method,
                 lambda: analytics.convoy_sql(
-                    request, self.settings.convoy_max_days, self.settings.analytics_max_results
+                    request, self.settings.convoy_max_days, self.settings.analytics_max_results, forms
                 ),
             )
-            count_sql, count_params = analytics.target_sightings_sql(request, self.settings.convoy_max_days)
+            count_sql, count_params = analytics.target_sightings_sql(
+                request, self.settings.convoy_max_days, forms
+            )
 
             def fetch() -> tuple[int, list[Any]]:
                 targets = int(self.client.query(count_sql, count_params).result_rows[0][0])
@@ -376,6 +428,37 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             REQUESTS.labels(method, "OK").inc()
             return response
 
+    @staticmethod
+    def _exact_plate(text: str) -> str | None:
+        """The normalized plate when `text` is one exact plate; None for patterns and bad input
+        (the SQL builders refuse bad input with the reason)."""
+        try:
+            return translate_plate(text).exact
+        except InvalidQuery:
+            return None
+
+    async def _plate_forms(
+        self,
+        context: grpc.aio.ServicerContext,
+        method: str,
+        plate: str,
+        agency_ids: Any,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[str] | None:
+        """The stored forms of an exact plate for the request's agencies (pseudonyms.plate_forms);
+        None when no agency ever pseudonymized, so the query stays `plate = ...`."""
+        agencies = sorted({a for a in agency_ids if a})
+        if not pseudonyms.uses_tokens(self.pseudonymizer, agencies):
+            return None
+        return list(
+            await self._run(
+                context,
+                method,
+                lambda: pseudonyms.plate_forms(self.client, self.pseudonymizer, plate, agencies, start, end),
+            )
+        )
+
     async def _build(self, context: grpc.aio.ServicerContext, method: str, build: Any) -> Any:
         """The SQL of a request, or INVALID_ARGUMENT naming what is wrong with it."""
         try:
@@ -405,8 +488,12 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
     """Serve SearchService and grpc.health.v1 on `search_grpc_port` until `stop`."""
     settings = SearchSettings()
     health.set_ready(SERVICE, False)
+    # Loaded (and validated) at start: the key rotation gives the period of a time. The keys are
+    # read whether or not the policy pseudonymizes now, so tokens stored earlier stay findable.
+    policy = load_configured_policy(settings)
+    pseudonymizer = Pseudonymizer(configured_key_store(settings, policy))
     server = grpc.aio.server()
-    service = SearchService(settings)
+    service = SearchService(settings, pseudonymizer=pseudonymizer)
     search_pb2_grpc.add_SearchServiceServicer_to_server(service, server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

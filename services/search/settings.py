@@ -1,11 +1,14 @@
-"""Search settings (env `PLATEWATCH_<FIELD>`)."""
+"""Search settings (env `PLATEWATCH_<FIELD>`).
+
+From PolicySettings: `POLICY_PROFILE` / `POLICY_FILE` (the pseudonym key rotation) and
+`PSEUDONYM_KEYS_DIR` (default <var_dir>/pseudonym-keys), shared with the writer in this process."""
 
 from __future__ import annotations
 
-from services.storage.settings import StorageSettings
+from services.retention.settings import PolicySettings
 
 
-class SearchSettings(StorageSettings):
+class SearchSettings(PolicySettings):
     search_grpc_port: int = 50051
     search_grpc_host: str = "0.0.0.0"
     search_default_page_size: int = 50

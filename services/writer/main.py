@@ -16,6 +16,18 @@ layer (b) never skips images that are missing.
 
 ClickHouse failures are retried with capped exponential backoff while the assigned partitions
 are paused (nothing more is fetched, so memory stays bounded) and nothing is committed.
+
+Pseudonymization (issue 6, policy `pseudonymization.enabled`, `PseudonymizingTokenizer`): every
+read of a pseudonymizing agency is stored with its plate only as `pt1:<period>:<HMAC-SHA256>` under
+the agency's key for the capture period, and without the recognizer's candidate texts; so are the
+tables fed from `reads` by materialized views (reads_by_camera, plates, read_counts_hourly has no
+plate). The writer does not try to tell hits from non-hits: when a read is written its alert may
+not exist yet (the hotlist raises it concurrently, on another topic, and may match it through a
+confusable or partial entry that no mirror of the lists would reproduce). A hit keeps its plate in
+clear through its alert instead (`alerts.plate`, the alert protobuf), which the search service uses
+to find hit reads whose key was shredded. A read whose period key was already destroyed (a late or
+replayed read past the non-hit retention) is not stored. Plates of pseudonymized reads are never
+logged.
 """
 
 from __future__ import annotations
@@ -41,12 +53,17 @@ from services.common.kafka import DeadLetterError, decode, make_consumer, make_p
 from services.common.metrics import MESSAGES_CONSUMED, STAGE_LATENCY, observe_consumer_lag
 from services.common.pb.platewatch.v1 import alerts_pb2, hotlist_pb2, reads_pb2
 from services.common.topics import ALERTS, HOTLIST_CHANGES, READS, Topic
+from services.governance.policy import Policy
+from services.governance.pseudonymize import KeyDestroyed, Pseudonymizer
+from services.retention.policy_source import configured_key_store, load_configured_policy, pseudonymizes
 from services.storage.client import open_storage
 from services.writer.metrics import (
     BATCH_MESSAGES,
     DUPLICATES_SKIPPED,
     INSERT_FAILURES,
     INSERT_SECONDS,
+    READS_PSEUDONYMIZED,
+    READS_SHREDDED,
     ROWS_INSERTED,
 )
 from services.writer.rows import (
@@ -54,6 +71,7 @@ from services.writer.rows import (
     HOTLIST_ENTRIES_COLUMNS,
     READ_IMAGES_COLUMNS,
     READS_COLUMNS,
+    PlateTokenizer,
     ReadRows,
     alert_row,
     hotlist_entry_row,
@@ -101,6 +119,22 @@ class Batch:
         return self.messages == 0
 
 
+class PseudonymizingTokenizer:
+    """The writer's PlateTokenizer: the token of the plate for agencies the policy pseudonymizes,
+    the plate itself otherwise. KeyDestroyed passes through (the read must not be stored)."""
+
+    def __init__(self, policy: Policy, pseudonymizer: Pseudonymizer) -> None:
+        self.policy = policy
+        self.pseudonymizer = pseudonymizer
+
+    def __call__(self, agency_id: str, plate: str, captured_at: datetime) -> str:
+        if not pseudonymizes(self.policy, agency_id):
+            return plate
+        token = self.pseudonymizer.tokenize(agency_id, plate, captured_at)
+        READS_PSEUDONYMIZED.inc()
+        return token
+
+
 def insert_token(tp: TopicPartition, first_offset: int, last_offset: int) -> str:
     """The deduplication token of an insert holding the rows of offsets first..last of one partition."""
     return f"{tp.topic}/{tp.partition}/{first_offset}-{last_offset}"
@@ -114,8 +148,11 @@ class Writer:
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
         stop: asyncio.Event,
+        tokenize: PlateTokenizer | None = None,
     ) -> None:
         self.settings = settings
+        # None: plates stored as read. See the module docstring.
+        self.tokenize = tokenize
         self.client = client
         self.consumer = consumer
         self.producer = producer
@@ -179,8 +216,16 @@ class Writer:
             if topic is READS:
                 read = decode(READS, record.value)
                 assert isinstance(read, reads_pb2.Read)
-                rows = read_rows(read, now)
-                self.batch.reads[tp].append((record.offset, rows))
+                try:
+                    rows = read_rows(read, now, self.tokenize)
+                except KeyDestroyed:
+                    READS_SHREDDED.inc()
+                    log.warning(
+                        "read not stored: its period's pseudonym key was destroyed",
+                        extra={"read_id": read.read_id, "agency_id": read.camera.agency_id},
+                    )
+                else:
+                    self.batch.reads[tp].append((record.offset, rows))
             else:
                 alert = decode(ALERTS, record.value)
                 assert isinstance(alert, alerts_pb2.Alert)
@@ -387,6 +432,11 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
     """Run the writer until `stop`; then store and commit the current batch and close."""
     settings = WriterSettings()
     health.set_ready(SERVICE, False)
+    # Loaded (and validated) at start like the API's: a bad policy stops the component.
+    policy = load_configured_policy(settings)
+    tokenize: PlateTokenizer | None = None
+    if policy.pseudonymization.enabled:
+        tokenize = PseudonymizingTokenizer(policy, Pseudonymizer(configured_key_store(settings, policy)))
     client = await open_storage(settings, stop, "writer", settings.retry_max_seconds)
     if client is None:
         return
@@ -405,7 +455,7 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
     await producer.start()
     try:
         await consumer.start()
-        writer = Writer(settings, client, consumer, producer, stop)
+        writer = Writer(settings, client, consumer, producer, stop, tokenize)
         listener.writer = writer
         health.set_ready(SERVICE, True)
         health.add_check(f"{SERVICE}_storage_and_assignment", writer.ready)
@@ -415,6 +465,8 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
                 "batch_max_rows": settings.batch_max_rows,
                 "batch_max_seconds": settings.batch_max_seconds,
                 "deduplicate": settings.deduplicate,
+                "pseudonymize": tokenize is not None,
+                "policy": policy.profile,
             },
         )
         await writer.run()

@@ -24,3 +24,10 @@ INSERT_SECONDS = Histogram(
 INSERT_FAILURES = Counter(
     "platewatch_writer_insert_failures_total", "Failed ClickHouse calls (each retry counts)", ["operation"]
 )
+READS_PSEUDONYMIZED = Counter(
+    "platewatch_writer_reads_pseudonymized_total", "Reads stored with their plate as a token only"
+)
+READS_SHREDDED = Counter(
+    "platewatch_writer_reads_dropped_shredded_key_total",
+    "Reads not stored because their capture period's pseudonym key was already destroyed",
+)

@@ -6,6 +6,7 @@ DeadLetterError; the writer dead-letters it and carries on with the batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,8 +137,16 @@ def _require_id(value: str, field: str) -> None:
         raise DeadLetterError("invalid_message", f"{field} longer than {MAX_ID_LENGTH}")
 
 
-def read_rows(read: reads_pb2.Read, now: datetime) -> ReadRows:
-    """The reads row and read_images row of one read; DeadLetterError when it cannot be stored."""
+# (agency_id, plate, captured_at) -> the plate's stored token; see services/writer/main.py.
+PlateTokenizer = Callable[[str, str, datetime], str]
+
+
+def read_rows(read: reads_pb2.Read, now: datetime, tokenize: PlateTokenizer | None = None) -> ReadRows:
+    """The reads row and read_images row of one read; DeadLetterError when it cannot be stored.
+
+    With `tokenize` the plate is stored only as its token and the recognizer's candidate texts
+    (other readings of the same plate, in clear) are not stored at all. `tokenize` may raise
+    services.governance.pseudonymize.KeyDestroyed, which the caller handles."""
     _require_id(read.read_id, "read_id")
     _require_id(read.camera.camera_id, "camera.camera_id")
     if not read.plate:
@@ -148,9 +157,17 @@ def read_rows(read: reads_pb2.Read, now: datetime) -> ReadRows:
     first_seen = _checked_time(read.first_seen, "first_seen", captured_at, required=False)
     last_seen = _checked_time(read.last_seen, "last_seen", captured_at, required=False)
     normalized_at = _checked_time(read.normalized_at, "normalized_at", now, required=False)
+    if tokenize is not None:
+        plate = tokenize(read.camera.agency_id, read.plate, captured_at)
+        candidate_texts: list[str] = []
+        candidate_confidences: list[float] = []
+    else:
+        plate = read.plate
+        candidate_texts = [c.text for c in read.candidates]
+        candidate_confidences = [c.confidence for c in read.candidates]
     read_row = [
         read.read_id,
-        read.plate,
+        plate,
         read.region,
         read.format_known,
         read.confidence,
@@ -171,8 +188,8 @@ def read_rows(read: reads_pb2.Read, now: datetime) -> ReadRows:
         read.box.width,
         read.box.height,
         read.frames,
-        [c.text for c in read.candidates],
-        [c.confidence for c in read.candidates],
+        candidate_texts,
+        candidate_confidences,
         _milliseconds(normalized_at - captured_at),
         _milliseconds(now - captured_at),
     ]

@@ -1,11 +1,14 @@
-"""Writer settings (env `PLATEWATCH_<FIELD>`)."""
+"""Writer settings (env `PLATEWATCH_<FIELD>`).
+
+From PolicySettings: `POLICY_PROFILE` / `POLICY_FILE` (whether plates are pseudonymized and the key
+rotation) and `PSEUDONYM_KEYS_DIR` (default <var_dir>/pseudonym-keys)."""
 
 from __future__ import annotations
 
-from services.storage.settings import StorageSettings
+from services.retention.settings import PolicySettings
 
 
-class WriterSettings(StorageSettings):
+class WriterSettings(PolicySettings):
     # A batch is inserted when it holds this many messages or its first message is this old.
     batch_max_rows: int = 500
     batch_max_seconds: float = 1.0
