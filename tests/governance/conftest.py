@@ -4,6 +4,7 @@ buffer holding one alert per agency, a recording publisher and an in-memory audi
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from services.api.security import Governance, MemoryAuditSink
 from services.api.settings import ApiSettings
 from services.common.pb.platewatch.v1 import (
     alerts_pb2,
+    audit_pb2,
+    audit_pb2_grpc,
     common_pb2,
     hotlist_pb2,
     hotlist_pb2_grpc,
@@ -39,6 +42,9 @@ JPEG = b"\xff\xd8\xff\xe0image\xff\xd9"
 READ_ID = {A: "read-a", B: "read-b"}
 HOTLIST_ID = {A: "list-a", B: "list-b"}
 ALERT_ID = {A: "alert-a", B: "alert-b"}
+# Plates that only one agency's analytics answers contain (so a response tells whose data it holds).
+AGENCY_PLATE = {A: "AAA111", B: "BBB222"}
+HOLD_ID = {A: "hold-a", B: "hold-b"}
 
 
 class FakeSearch(search_pb2_grpc.SearchServiceServicer):
@@ -77,6 +83,159 @@ class FakeSearch(search_pb2_grpc.SearchServiceServicer):
 
     async def GetAlert(self, request, context):  # type: ignore[no-untyped-def]
         await context.abort(grpc.StatusCode.NOT_FOUND, f"alert {request.alert_id} not found")
+
+    # Analytics: every answer holds one item per agency in scope, marked with that agency.
+
+    async def _scope(self, request, context) -> list[str]:  # type: ignore[no-untyped-def]
+        self.queries.append(request)
+        if not request.agency_ids:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "agency_ids required")
+        return [agency for agency in AGENCIES if agency in request.agency_ids]
+
+    async def VehicleTimeline(self, request, context):  # type: ignore[no-untyped-def]
+        scope = await self._scope(request, context)
+        sightings = [r for r in self.reads.values() if r.agency_id in scope and r.plate == request.plate]
+        return search_pb2.TimelineResponse(sightings=sightings)
+
+    async def VisitFrequency(self, request, context):  # type: ignore[no-untyped-def]
+        scope = await self._scope(request, context)
+        visits = []
+        for agency in scope:
+            visit = search_pb2.Visit(camera_ids=[f"cam-{agency}"], sightings=1)
+            visit.start.FromDatetime(datetime.now(UTC) - timedelta(hours=1))
+            visit.end.FromDatetime(datetime.now(UTC))
+            visits.append(visit)
+        return search_pb2.VisitsResponse(visit_count=len(visits), visits=visits)
+
+    async def FrequentVisitors(self, request, context):  # type: ignore[no-untyped-def]
+        scope = await self._scope(request, context)
+        visitors = []
+        for agency in scope:
+            visitor = search_pb2.VisitorCount(plate=AGENCY_PLATE[agency], visits=2, sightings=2)
+            visitor.first_seen.FromDatetime(datetime.now(UTC) - timedelta(hours=1))
+            visitor.last_seen.FromDatetime(datetime.now(UTC))
+            visitors.append(visitor)
+        return search_pb2.FrequentVisitorsResponse(visitors=visitors)
+
+    async def Convoy(self, request, context):  # type: ignore[no-untyped-def]
+        scope = await self._scope(request, context)
+        associates = [
+            search_pb2.Associate(
+                plate=AGENCY_PLATE[agency], co_sightings=2, cameras=1, camera_ids=[f"cam-{agency}"]
+            )
+            for agency in scope
+        ]
+        return search_pb2.ConvoyResponse(target_sightings=len(scope), associates=associates)
+
+    async def MultiSite(self, request, context):  # type: ignore[no-untyped-def]
+        scope = await self._scope(request, context)
+        plates = [search_pb2.MultiSiteMatch(plate=AGENCY_PLATE[agency], windows=[0, 1]) for agency in scope]
+        return search_pb2.MultiSiteResponse(plates=plates)
+
+    async def DashboardStats(self, request, context):  # type: ignore[no-untyped-def]
+        scope = await self._scope(request, context)
+        return search_pb2.DashboardResponse(
+            rows=[search_pb2.StatsRow(agency_id=agency, reads=1, hits=0) for agency in scope]
+        )
+
+
+class FakeAudit(audit_pb2_grpc.AuditServiceServicer):
+    """One audit entry and one legal hold per agency. Like the real AuditService it filters by the
+    agency the request names and lists every agency when it names none, so a route that forgets the
+    caller's agency shows up as a leak."""
+
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+        self.entries = []
+        self.holds: dict[str, audit_pb2.LegalHold] = {}
+        for sequence, agency in enumerate(AGENCIES, start=1):
+            event = audit_pb2.AuditEvent(
+                event_id=f"event-{agency}",
+                kind="search",
+                actor=f"{agency}-officer",
+                agency_id=agency,
+                action="search reads",
+                outcome="allowed",
+                details_json=json.dumps({"plate": PLATE}),
+            )
+            event.occurred_at.GetCurrentTime()
+            entry = audit_pb2.AuditEntry(
+                sequence=sequence, prev_hash="0" * 64, entry_hash=f"{sequence:064x}", event=event
+            )
+            entry.chained_at.GetCurrentTime()
+            self.entries.append(entry)
+            self.holds[HOLD_ID[agency]] = audit_pb2.LegalHold(
+                hold_id=HOLD_ID[agency], agency_id=agency, case_number="CASE-1", read_ids=[READ_ID[agency]]
+            )
+
+    async def ListEntries(self, request, context):  # type: ignore[no-untyped-def]
+        self.requests.append(request)
+        for entry in self.entries:
+            if not request.agency_id or entry.event.agency_id == request.agency_id:
+                yield entry
+
+    async def GetCheckpoint(self, request, context):  # type: ignore[no-untyped-def]
+        checkpoint = audit_pb2.AuditCheckpoint(
+            sequence=2, entry_hash=f"{2:064x}", key_id="0" * 16, signature=b"s" * 64, public_key=b"k" * 32
+        )
+        checkpoint.created_at.GetCurrentTime()
+        return checkpoint
+
+    async def VerifyChain(self, request, context):  # type: ignore[no-untyped-def]
+        report = {
+            "ok": True,
+            "entries": len(self.entries),
+            "first_sequence": 1,
+            "last_sequence": len(self.entries),
+            "head_hash": self.entries[-1].entry_hash,
+            "checkpoints_checked": 0,
+            "findings": [],
+            "verified_at": datetime.now(UTC).isoformat(),
+        }
+        return audit_pb2.JsonReport(json=json.dumps(report))
+
+    async def RetentionReport(self, request, context):  # type: ignore[no-untyped-def]
+        self.requests.append(request)
+        agencies = [request.agency_id] if request.agency_id else list(AGENCIES)
+        return audit_pb2.JsonReport(json=json.dumps({"agencies": agencies, "classes": []}))
+
+    async def TransparencyData(self, request, context):  # type: ignore[no-untyped-def]
+        self.requests.append(request)
+        agencies = [request.agency_id] if request.agency_id else list(AGENCIES)
+        return audit_pb2.JsonReport(json=json.dumps({"agencies": agencies, "reads": len(agencies)}))
+
+    async def ListLegalHolds(self, request, context):  # type: ignore[no-untyped-def]
+        self.requests.append(request)
+        holds = [
+            h
+            for h in self.holds.values()
+            if (not request.agency_id or h.agency_id == request.agency_id)
+            and (request.include_released or not h.released)
+        ]
+        return audit_pb2.ListLegalHoldsResponse(holds=holds)
+
+    async def PlaceLegalHold(self, request, context):  # type: ignore[no-untyped-def]
+        self.requests.append(request)
+        hold = audit_pb2.LegalHold(
+            hold_id=f"hold-{len(self.holds) + 1}",
+            agency_id=request.agency_id,
+            case_number=request.case_number,
+            read_ids=request.read_ids,
+            reason=request.reason,
+            placed_by=request.actor,
+        )
+        hold.placed_at.GetCurrentTime()
+        self.holds[hold.hold_id] = hold
+        return hold
+
+    async def ReleaseLegalHold(self, request, context):  # type: ignore[no-untyped-def]
+        self.requests.append(request)
+        hold = self.holds.get(request.hold_id)
+        if hold is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no hold {request.hold_id}")
+        hold.released = True
+        hold.released_by = request.actor
+        return hold
 
 
 @dataclass
@@ -190,6 +349,7 @@ class World:
     hotlists: FakeHotlists
     broker: AlertBroker
     publisher: RecordingPublisher
+    audit_service: FakeAudit
 
     @property
     def audit(self) -> MemoryAuditSink:
@@ -221,6 +381,9 @@ async def open_world(
     hotlist_server, hotlist_port = await _serve(
         hotlist_pb2_grpc.add_HotlistServiceServicer_to_server, hotlists
     )
+    audit_service = FakeAudit()
+    audit_server, audit_port = await _serve(audit_pb2_grpc.add_AuditServiceServicer_to_server, audit_service)
+    audit_channel = grpc.aio.insecure_channel(f"127.0.0.1:{audit_port}")
     settings = ApiSettings(
         search_grpc_target=f"127.0.0.1:{search_port}",
         hotlist_grpc_target=f"127.0.0.1:{hotlist_port}",
@@ -239,14 +402,18 @@ async def open_world(
         alert_consumer_ready=lambda: True,
         governance=governance,
     )
+    # The audit routes' AuditService (a test may replace it with a real one).
+    app.state.audit_stub = audit_pb2_grpc.AuditServiceStub(audit_channel)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
             client.app = app  # type: ignore[attr-defined]
-            yield World(client, governance, search, hotlists, broker, publisher)
+            yield World(client, governance, search, hotlists, broker, publisher, audit_service)
     finally:
         await backends.close()
+        await audit_channel.close()
         await search_server.stop(None)
         await hotlist_server.stop(None)
+        await audit_server.stop(None)
 
 
 @pytest.fixture
