@@ -17,6 +17,13 @@ Every refusal is an HTTP error whose JSON body is `{"detail": ..., "rule": ...}`
 `Governance` (one per app, `app.state.governance`) holds the policy, the identity machinery, the
 approval store and the audit sink. Audit goes through `AuditSink` (an adapter over
 services.audit.client.AuditRecorder) so tests can collect events in memory.
+
+Approvals and failed-login lockouts are shared by every API replica through the compacted
+GOVERNANCE_STATE topic once `Governance.start_state()` has run (the app's lifespan calls it;
+routes that need governance answer 503 until the replay has caught up). A request that changed
+them is answered only after Kafka has the change: `Governance.audit` flushes the state journal
+first, and every such change is audited.
+Without `start_state` (tests over ASGI, tools) they stay in this process's memory.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -34,8 +41,10 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from services.api.settings import ApiSettings
 from services.audit.client import AuditEvent, AuditRecorder
 from services.common.metrics import REFUSALS, SEARCHES
+from services.governance.approvals import JOURNAL_KIND as APPROVAL_JOURNAL_KIND
 from services.governance.approvals import ApprovalStore
 from services.governance.identity import (
+    LOGIN_JOURNAL_KIND,
     ROLES,
     ApiKeyRecord,
     DevIssuer,
@@ -52,10 +61,13 @@ from services.governance.identity import (
     load_dev_users,
 )
 from services.governance.policy import Policy, PolicyRefusal, load_policy
+from services.governance.state_journal import JournalUnavailable, KafkaStateJournal
 
 log = logging.getLogger(__name__)
 
 PrincipalKind = Literal["human", "machine"]
+# Pause between attempts to load the shared governance state while Kafka is unreachable.
+STATE_RETRY_SECONDS = 2.0
 
 # Which roles grant what. Oversight sees aggregate statistics only; auditors read the audit log
 # (GOV-AUDIT's routes) and statistics, never plates or images.
@@ -202,6 +214,10 @@ class Governance:
     clock: Callable[[], datetime] = _utcnow
     # Recorder this object created itself (closed by `close`).
     owned_recorder: RecorderSink | None = field(default=None, repr=False)
+    # Shared approval/lockout state (`start_state`); None: this process's memory only.
+    state_journal: KafkaStateJournal | None = field(default=None, repr=False)
+    # Loads the shared state, then sweeps expired entries out of it (`start_state`).
+    _state_runner: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -252,12 +268,95 @@ class Governance:
             owned_recorder=owned,
         )
 
+    async def start_state(self) -> None:
+        """Share approvals and lockouts with the other API replicas (when
+        `governance_state_journal` is set): in the background, replay GOVERNANCE_STATE (retrying
+        until Kafka answers), then write every change to it and keep applying the others'. Until
+        the replay has caught up `state_ready()` is false and every route that needs governance
+        answers 503 (`get_governance`), so no request sees half-loaded approvals or lockouts."""
+        if not self.settings.governance_state_journal or self._state_runner is not None:
+            return
+        self._state_runner = asyncio.create_task(self._run_state(), name="governance-state")
+
+    def state_ready(self) -> bool:
+        """True when approvals and lockouts are complete: in memory only (no `start_state`), or
+        the shared state is replayed and still followed."""
+        if self._state_runner is None:
+            return True
+        return self.state_journal is not None and self.state_journal.healthy
+
+    async def _run_state(self) -> None:
+        timeout = self.settings.governance_state_start_timeout_seconds
+        while True:
+            journal = KafkaStateJournal(
+                self.settings.kafka_bootstrap,
+                self.settings.topic_prefix,
+                {
+                    APPROVAL_JOURNAL_KIND: self.approvals.apply_record,
+                    LOGIN_JOURNAL_KIND: self.login_guard.apply_record,
+                },
+                write_timeout_s=self.settings.governance_state_write_timeout_seconds,
+                topic_wait_s=timeout,
+            )
+            try:
+                await journal.start()
+                # Started means the topic answers: wait for the replay however long it takes.
+                await journal.wait_ready()
+                break
+            except asyncio.CancelledError:
+                await journal.stop()
+                raise
+            except Exception as exc:
+                await journal.stop()
+                log.warning(
+                    "governance state not loaded yet, retrying",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
+                await asyncio.sleep(STATE_RETRY_SECONDS)
+        self.approvals.attach_journal(journal)
+        self.login_guard.attach_journal(journal)
+        self.state_journal = journal
+        log.info("governance state shared with the other API replicas", extra={"topic": journal.topic})
+        keep_for = timedelta(hours=self.settings.approval_retention_hours)
+        while True:
+            await asyncio.sleep(self.settings.governance_state_sweep_seconds)
+            try:
+                approvals = self.approvals.sweep(self.clock(), keep_for)
+                logins = self.login_guard.sweep()
+                await self.persist_state()
+            except Exception as exc:
+                log.warning("governance state sweep failed", extra={"error": str(exc)})
+                continue
+            if approvals or logins:
+                log.info("governance state swept", extra={"approvals": len(approvals), "logins": len(logins)})
+
+    async def persist_state(self) -> None:
+        """Wait until every approval/lockout change made so far is in Kafka (no-op in memory);
+        JournalUnavailable otherwise."""
+        if self.state_journal is not None:
+            await self.state_journal.flush()
+
     async def close(self) -> None:
+        if self._state_runner is not None:
+            self._state_runner.cancel()
+            await asyncio.gather(self._state_runner, return_exceptions=True)
+        if self.state_journal is not None:
+            journal, self.state_journal = self.state_journal, None
+            self.approvals.attach_journal(None)
+            self.login_guard.attach_journal(None)
+            await journal.stop()
         if self.owned_recorder is not None:
             await self.owned_recorder.close()
 
     async def audit(self, event: AuditEvent) -> None:
-        """Record `event`; AuditUnavailable when the sink does not take it."""
+        """Record `event`; AuditUnavailable when the sink does not take it, or when the approval or
+        lockout change it records could not be made durable first (every such change is audited,
+        so this is where a request that made one waits for Kafka)."""
+        try:
+            await self.persist_state()
+        except JournalUnavailable as exc:
+            log.error("governance state not persisted", extra={"kind": event.kind, "error": str(exc)})
+            raise AuditUnavailable(f"governance state not persisted: {exc}") from exc
         if self.audit_sink is None:
             log.info("audit (no sink)", extra={"kind": event.kind, "action": event.action})
             return
@@ -358,7 +457,15 @@ class RuleRefused(HTTPException):
 
 
 def get_governance(request: Request) -> Governance:
+    """The app's Governance; 503 while the replicas' shared approvals and lockouts are still being
+    loaded (a lockout or approval must not be missed because this replica has just started)."""
     governance: Governance = request.app.state.governance
+    if not governance.state_ready():
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "governance state (approvals, login lockouts) is loading from Kafka: try again shortly",
+            headers={"Retry-After": "2"},
+        )
     return governance
 
 

@@ -65,6 +65,18 @@ class ApiSettings(CommonSettings):
     policy_file: Path | None = None
     # Audit events go to the AUDIT topic; false only for tests/tools that supply their own sink.
     audit_enabled: bool = True
+    # Approvals and failed-login lockouts live in the compacted GOVERNANCE_STATE topic, shared by
+    # every API replica and replayed at start (authenticated routes answer 503 until caught up).
+    # False keeps them in this process's memory (one replica, forgotten on restart).
+    governance_state_journal: bool = True
+    # How long one attempt waits for the state topic to appear before it is retried.
+    governance_state_start_timeout_seconds: float = 60.0
+    # A request that changed approvals or lockouts fails (503) unless Kafka took the change in time.
+    governance_state_write_timeout_seconds: float = 10.0
+    # How often expired state is swept out (tombstoned), and how long settled approvals (expired,
+    # denied or never decided) stay listed, and refused as expired, before that.
+    governance_state_sweep_seconds: float = 60.0
+    approval_retention_hours: float = 168.0
 
     def dev_issuer_key_path(self) -> Path:
         return self.dev_issuer_key_file or self.var_dir / "identity" / "dev-issuer-key.pem"

@@ -153,6 +153,16 @@ AUDIT = Topic(
     description="Audit events from the API, hotlist and retention job to the audit component (chain).",
 )
 
+GOVERNANCE_STATE = Topic(
+    logical="platewatch.governance-state.v1",
+    key="approval/<approval_id> or login/<sha256 of username>",
+    schema=None,
+    partitions=1,
+    retention_ms=-1,
+    compacted=True,
+    description="Compacted approvals and failed-login lockouts (JSON) shared by every API replica.",
+)
+
 PIPELINE_TOPICS: tuple[Topic, ...] = (
     FRAMES,
     CAMERA_STATUS,
@@ -163,6 +173,7 @@ PIPELINE_TOPICS: tuple[Topic, ...] = (
     HOTLIST_CHANGES,
     NORMALIZER_STATE,
     AUDIT,
+    GOVERNANCE_STATE,
 )
 
 

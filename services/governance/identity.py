@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import jwt
@@ -38,6 +38,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from services.governance.state_journal import StateJournal
 
 log = logging.getLogger(__name__)
 
@@ -407,39 +410,150 @@ class TokenVerifier:
 # Login protection and sessions -------------------------------------------------------------------
 
 
+LOGIN_JOURNAL_KIND = "login"
+LOGIN_RECORD_VERSION = 1
+
+
+def login_key(username: str) -> str:
+    """The state key of a username: its SHA-256, so what people typed into the username field
+    (sometimes a password) is not written to Kafka in clear."""
+    return hashlib.sha256(username.encode()).hexdigest()
+
+
+@dataclass
+class LoginFailures:
+    """One username's failed logins: `failures` maps a failure id to its time (epoch seconds);
+    `cleared_at`: the last successful login, which voids every failure up to it."""
+
+    failures: dict[str, float] = field(default_factory=dict)
+    cleared_at: float | None = None
+
+    def merge(self, other: LoginFailures) -> None:
+        """Join `other` in (a union: order-independent and idempotent, so replicas converge
+        whatever order they apply each other's records in)."""
+        if other.cleared_at is not None:
+            self.cleared_at = max(self.cleared_at or other.cleared_at, other.cleared_at)
+        self.failures.update(other.failures)
+        self.prune(None)
+
+    def prune(self, cutoff: float | None) -> None:
+        """Drop failures at or before `cutoff` or voided by a success."""
+        floors = [f for f in (cutoff, self.cleared_at) if f is not None]
+        if floors:
+            floor = max(floors)
+            self.failures = {fid: at for fid, at in self.failures.items() if at > floor}
+
+    def encode(self) -> bytes:
+        record = {
+            "v": LOGIN_RECORD_VERSION,
+            "failures": [[fid, at] for fid, at in sorted(self.failures.items(), key=lambda f: f[1])],
+            "cleared_at": self.cleared_at,
+        }
+        return json.dumps(record, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, value: bytes) -> LoginFailures:
+        """Inverse of `encode`; ValueError for anything else."""
+        try:
+            record = json.loads(value)
+            if not isinstance(record, dict) or record.get("v") != LOGIN_RECORD_VERSION:
+                raise ValueError("login record: unknown version")
+            failures = {str(fid): float(at) for fid, at in record["failures"]}
+            cleared = record["cleared_at"]
+            return cls(failures=failures, cleared_at=None if cleared is None else float(cleared))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"invalid login record: {exc}") from exc
+
+
 class LoginGuard:
-    """Locks a username for `lockout_seconds` after `max_failures` failed logins within that time."""
+    """Locks a username for `lockout_seconds` after `max_failures` failed logins within that time.
+
+    `clock`: epoch seconds (failure times are shared between replicas, so wall-clock time).
+    With a journal attached (the API does so at start) every change is written under
+    `login/<login_key(username)>` and `apply_record` merges every replica's records, so failures
+    spread over several API replicas add up and a lockout survives restarts."""
 
     def __init__(
-        self, max_failures: int, lockout_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        max_failures: int,
+        lockout_seconds: float,
+        clock: Callable[[], float] = time.time,
+        journal: StateJournal | None = None,
     ) -> None:
         self._max = max_failures
         self._lockout = lockout_seconds
         self._clock = clock
-        self._failures: dict[str, list[float]] = {}
+        self._state: dict[str, LoginFailures] = {}
         self._lock = threading.Lock()
+        self._journal = journal
+
+    def attach_journal(self, journal: StateJournal | None) -> None:
+        self._journal = journal
 
     def locked(self, username: str) -> bool:
         with self._lock:
-            recent = self._recent(username)
-            return self._max > 0 and len(recent) >= self._max
+            return self._max > 0 and self._recent(login_key(username)) >= self._max
 
     def failed(self, username: str) -> None:
+        key = login_key(username)
         with self._lock:
-            self._failures[username] = [*self._recent(username), self._clock()]
+            self._recent(key)
+            state = self._state.setdefault(key, LoginFailures())
+            state.failures[secrets.token_hex(8)] = self._clock()
+            self._write(key, state)
 
     def succeeded(self, username: str) -> None:
+        key = login_key(username)
         with self._lock:
-            self._failures.pop(username, None)
+            if key not in self._state:
+                return
+            if self._journal is None:
+                del self._state[key]
+                return
+            # Kept (until `sweep`) so that the success also voids failures of this username that
+            # other replicas recorded before it but that reach this one later.
+            state = self._state[key] = LoginFailures(cleared_at=self._clock())
+            self._write(key, state)
 
-    def _recent(self, username: str) -> list[float]:
+    def apply_record(self, key: str, value: bytes | None) -> None:
+        """Merge a journal record (any replica's); a tombstone forgets the username's state."""
+        if value is None:
+            with self._lock:
+                self._state.pop(key, None)
+            return
+        incoming = LoginFailures.decode(value)
+        with self._lock:
+            self._state.setdefault(key, LoginFailures()).merge(incoming)
+            self._recent(key)
+
+    def sweep(self) -> list[str]:
+        """Forget (and tombstone) usernames with no failure inside the lockout window whose last
+        success is older than the window too. Returns their keys."""
         cutoff = self._clock() - self._lockout
-        recent = [at for at in self._failures.get(username, []) if at > cutoff]
-        if recent:
-            self._failures[username] = recent
-        else:
-            self._failures.pop(username, None)
-        return recent
+        with self._lock:
+            stale = [
+                key
+                for key, state in self._state.items()
+                if (state.cleared_at is None or state.cleared_at <= cutoff)
+                and all(at <= cutoff for at in state.failures.values())
+            ]
+            for key in stale:
+                del self._state[key]
+                if self._journal is not None:
+                    self._journal.append(f"{LOGIN_JOURNAL_KIND}/{key}", None)
+        return stale
+
+    def _write(self, key: str, state: LoginFailures) -> None:
+        if self._journal is not None:
+            self._journal.append(f"{LOGIN_JOURNAL_KIND}/{key}", state.encode())
+
+    def _recent(self, key: str) -> int:
+        """Failures of `key` inside the window (pruning older ones); lock held."""
+        state = self._state.get(key)
+        if state is None:
+            return 0
+        state.prune(self._clock() - self._lockout)
+        return len(state.failures)
 
 
 class IdleSessions:
