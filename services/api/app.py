@@ -18,7 +18,6 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from services.api.alert_workflow import InvalidAction, TransitionRefused, apply_action, is_update
-from services.api.analytics_routes import polygon_proto
 from services.api.analytics_routes import router as analytics_router
 from services.api.audit_routes import router as audit_router
 from services.api.auth_routes import approvals_router
@@ -27,6 +26,7 @@ from services.api.backends import Backend, BackendError, Backends
 from services.api.broker import AlertBroker
 from services.api.console_routes import install_console
 from services.api.docs_routes import install_offline_docs
+from services.api.export_routes import router as export_router
 from services.api.hotlist_import import router as hotlist_import_router
 from services.api.models import (
     API_PREFIX,
@@ -44,9 +44,9 @@ from services.api.models import (
     ReadinessOut,
     ReadOut,
     SearchReadsOut,
-    datetime_to_timestamp,
 )
 from services.api.publisher import AlertPublisher, PublishError
+from services.api.read_filters import ReadFilters, data_age_bound, plate_query
 from services.api.security import (
     AuditSink,
     AuditUnavailable,
@@ -168,36 +168,9 @@ async def search_reads(
     search: SearchDep,
     context: SearchContextDep,
     governance: GovernanceDep,
-    plate: Annotated[
-        str,
-        Query(
-            min_length=1,
-            max_length=32,
-            description="Exact plate, or a pattern with '?' (one character) and '*' (any run).",
-        ),
-    ],
-    camera_id: Annotated[list[str] | None, Query(description="Repeat to match any of several.")] = None,
-    agency_id: Annotated[
-        list[str] | None,
-        Query(description="Repeat to match any of several; default: every agency the caller may search."),
-    ] = None,
-    from_: Annotated[
-        datetime | None, Query(alias="from", description="Captured at or after (ISO 8601).")
-    ] = None,
-    to: Annotated[datetime | None, Query(description="Captured before (ISO 8601).")] = None,
-    min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
+    filters: Annotated[ReadFilters, Depends()],
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
     page_token: Annotated[str, Query(description="next_page_token of the previous page.")] = "",
-    fuzzy: Annotated[bool, Query(description="Confusables match: 0/O/D/Q, 1/I/L, 8/B, 5/S, 2/Z.")] = False,
-    direction: Annotated[list[str] | None, Query(description="Repeat to match any of several.")] = None,
-    vehicle_color: Annotated[list[str] | None, Query(description="Repeat to match any of several.")] = None,
-    near: Annotated[
-        str | None, Query(description="Circle 'lat,lon,radius_m': reads taken within it.", max_length=80)
-    ] = None,
-    within: Annotated[
-        str | None,
-        Query(description="Closed polygon 'lat,lon;lat,lon;...' (last point = first).", max_length=8000),
-    ] = None,
 ) -> SearchReadsOut:
     """Stored reads of a plate, newest first as the search service orders them. Patterns are passed
     to the search service unchanged (upper-cased).
@@ -205,42 +178,17 @@ async def search_reads(
     Needs `X-Purpose-Code` and `X-Case-Number`; searches only the caller's agency and agencies sharing
     reads with it for that purpose. Reads older than the policy's data-age tier need an approval
     (`X-Approval-Id`); without one, a search with no `from` is limited to the tier."""
-    if from_ is not None and to is not None and from_ > to:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'from' must not be after 'to'")
-    agencies = await _scoped_agencies(request, governance, context, agency_id)
-    from_ = await _data_age_bound(request, governance, context, from_)
-    query = search_pb2.PlateQuery(
-        plate=plate.strip().upper(),
-        camera_ids=camera_id or [],
-        agency_ids=agencies,
-        min_confidence=min_confidence,
-        page_size=page_size,
-        page_token=page_token,
-        fuzzy=fuzzy,
-        directions=direction or [],
-        vehicle_colors=vehicle_color or [],
+    scoped = await plate_query(
+        request, governance, context, filters, page_size=page_size, page_token=page_token
     )
-    _geo_filters(query, near, within)
-    if from_ is not None:
-        # `from` is a Python keyword, hence getattr.
-        getattr(query, "from").CopyFrom(datetime_to_timestamp(from_))
-    if to is not None:
-        query.to.CopyFrom(datetime_to_timestamp(to))
-    response: search_pb2.SearchReadsResponse = await search.call("SearchReads", query)
+    response: search_pb2.SearchReadsResponse = await search.call("SearchReads", scoped.query)
     await audit_data_access(
         governance,
         context,
         kind="search",
         action="search reads",
         result_count=len(response.reads),
-        details={
-            "plate": query.plate,
-            "camera_ids": list(query.camera_ids),
-            "queried_agency_ids": agencies,
-            "from": from_.isoformat() if from_ else None,
-            "to": to.isoformat() if to else None,
-            "page_token": page_token,
-        },
+        details={**scoped.audit_details(), "page_token": page_token},
         agencies_returned={read.agency_id for read in response.reads},
     )
     return SearchReadsOut(
@@ -249,82 +197,8 @@ async def search_reads(
     )
 
 
-def _numbers(text: str, what: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{what}: not numbers") from None
-
-
-def _geo_filters(query: search_pb2.PlateQuery, near: str | None, within: str | None) -> None:
-    """`near=lat,lon,radius_m` and `within=lat,lon;lat,lon;...` (the search service checks ranges
-    and that the polygon closes)."""
-    if near:
-        values = _numbers(near, "near")
-        if len(values) != 3:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "near: lat,lon,radius_m")
-        query.circle.CopyFrom(search_pb2.GeoCircle(lat=values[0], lon=values[1], radius_m=values[2]))
-    if within:
-        points = [_numbers(point, "within") for point in within.split(";")]
-        if any(len(point) != 2 for point in points):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "within: lat,lon;lat,lon;...")
-        query.polygon.CopyFrom(polygon_proto([(point[0], point[1]) for point in points]))
-
-
-async def _scoped_agencies(
-    request: Request, governance: Governance, context: SearchContext, requested: list[str] | None
-) -> list[str]:
-    """The agencies to query: all the context allows, or the requested subset (403 naming the rule
-    when a requested agency is neither the caller's nor sharing with it for this purpose)."""
-    if not requested:
-        return list(context.agency_ids)
-    outside = sorted(set(requested) - set(context.agency_ids))
-    if outside:
-        raise await refuse_rule(
-            governance,
-            "agency.not_shared",
-            f"agencies {outside} do not share {context.data_class} with {context.principal.agency_id} "
-            f"for purpose {context.purpose_code!r}",
-            status.HTTP_403_FORBIDDEN,
-            principal=context.principal,
-            action=_route(request),
-        )
-    return sorted(set(requested))
-
-
-async def _data_age_bound(
-    request: Request, governance: Governance, context: SearchContext, from_: datetime | None
-) -> datetime | None:
-    """Apply the policy's data-age tier: with a usable approval the search may reach back freely;
-    without one an explicit `from` beyond the tier is refused and a missing one is set to the tier."""
-    now = governance.clock()
-    tier = governance.policy.data_age_tier(context.principal.agency_id, from_, now)
-    if tier is None:
-        return from_
-    if from_ is None and context.approval_id is None:
-        return now - tier.older_than
-    try:
-        governance.approvals.require(
-            context.approval_id,
-            agency_id=context.principal.agency_id,
-            subject=context.principal.subject,
-            kind="data_age",
-            scope="",
-            case_number=context.case_number,
-            now=now,
-            rule="data_age.approval_required",
-            what=f"searching reads older than {tier.older_than.days} days",
-        )
-    except PolicyRefusal as exc:
-        raise await refuse_policy(
-            governance,
-            exc,
-            principal=context.principal,
-            action=_route(request),
-            purpose_code=context.purpose_code,
-            case_number=context.case_number,
-        ) from exc
-    return from_
+# The analytics routes apply the same data-age rule (they import it from here).
+_data_age_bound = data_age_bound
 
 
 async def _read_image(
@@ -1025,6 +899,7 @@ def create_app(
     for router in (reads_router, hotlists_router, alerts_router, system_router, approvals_router):
         app.include_router(router)
     app.include_router(analytics_router)
+    app.include_router(export_router)
     app.include_router(hotlist_import_router, dependencies=[Depends(guard_hotlist_import)])
     app.include_router(auth_router, include_in_schema=True)
     app.include_router(audit_router)
