@@ -22,7 +22,7 @@ from typing import Literal, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from services.inference import model_io, postprocess
+from services.inference import decoding, model_io, postprocess
 from services.inference.postprocess import Candidate
 from services.inference.triton_repo import CRNN_ONNX, DET_ONNX, REC_ONNX
 
@@ -266,13 +266,14 @@ class PlateRecognizer:
         return lines
 
     def read_lines(self, crops: list[np.ndarray]) -> list[list[Candidate]]:
-        """Candidates for each crop, best first."""
+        """Candidates for each crop, best first (CTC beam search, then the region grammar's choice among
+        look-alike readings: `services.inference.decoding`)."""
         results: list[list[Candidate]] = []
         for start in range(0, len(crops), REC_MAX_BATCH):
             batch = rec_batch(self.backend.recognizer, crops[start : start + REC_MAX_BATCH])
             indices, probs = self.backend.recognize(batch)
             for line_indices, line_probs in zip(indices, probs, strict=True):
-                results.append(postprocess.ctc_decode(line_indices, line_probs, self.characters, self.top_k))
+                results.append(decoding.read_line(line_indices, line_probs, self.characters, self.top_k))
         return results
 
     def recognize(self, frames: list[np.ndarray]) -> list[list[PlateResult]]:

@@ -1,0 +1,219 @@
+"""Reading a plate from the recognizer's top-k-per-step CTC output: candidate generation by a CTC
+prefix beam search, then a choice among the candidates guided by the region grammar.
+
+The grammar is the normalizer's (`services.normalizer.grammar`, formats as data in
+`services/normalizer/grammars.yaml`): one set of formats for the whole product, so what the
+recognizer prefers here is what the normalizer would accept downstream.
+
+Contract of `read_plate`:
+- candidates come from a prefix beam search over the K classes kept per step (the probability mass
+  outside the top K is ignored), ranked by their most likely single alignment (so the first one is
+  the greedy reading); each candidate's `confidence` is the mean of its per-character confidences
+  (each character's best step probability on that alignment), as before;
+- the grammar then rewrites each candidate (look-alike fixes O/0, I/1, B/8, S/5, Z/2, D/0, G/6 only
+  where a format dictates the kind of a position) and, when the best reading fits no format, the
+  first candidate that fits one exactly and differs from it only in look-alike characters wins,
+  provided its alignment is at least `format_ratio` times as likely; otherwise the best reading is
+  kept as read (an unknown format is still returned, marked `format_known=False`). The grammar
+  only chooses among the model's own readings: it never rewrites a character the model did not
+  offer, and never changes how many characters a plate has.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.inference.postprocess import Candidate, plate_text
+from services.normalizer.grammar import DIGIT_TO_LETTER, LETTER_TO_DIGIT, PlateGrammar, default_grammar
+
+BEAM_WIDTH = 10
+MIN_CLASS_PROB = 1e-3
+# A known-format candidate may win over a better-scoring unknown one only when it is at least this
+# likely relative to it: the grammar is a prior, not a veto (vanity plates exist).
+FORMAT_RATIO = 0.1
+# Character pairs a format may decide between (both directions), as the normalizer's grammar fixes them.
+LOOK_ALIKES = frozenset(
+    {*DIGIT_TO_LETTER.items(), *LETTER_TO_DIGIT.items()}
+    | {(b, a) for a, b in (*DIGIT_TO_LETTER.items(), *LETTER_TO_DIGIT.items())}
+)
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    """One reading with its CTC log-probability and, after the grammar, its format status."""
+
+    candidate: Candidate
+    log_prob: float
+    region: str = ""
+    format_known: bool = False
+    # Log-probability of the single most likely alignment (what greedy decoding maximizes).
+    path_log_prob: float = 0.0
+
+
+@dataclass
+class _Beam:
+    p_blank: float
+    p_char: float
+    # Per-character confidence along the most likely alignment of this prefix.
+    confidences: tuple[float, ...]
+    best_path: float
+
+    @property
+    def total(self) -> float:
+        return self.p_blank + self.p_char
+
+
+def beam_search(
+    indices: np.ndarray, probs: np.ndarray, characters: Sequence[str], beam_width: int = BEAM_WIDTH
+) -> list[ScoredCandidate]:
+    """CTC prefix beam search over the per-step top-k classes ([T, K], class 0 the blank). Returns
+    the surviving prefixes, the one with the most likely single alignment first, each with its total
+    and best-alignment log-probabilities."""
+    beams: dict[tuple[int, ...], _Beam] = {(): _Beam(1.0, 0.0, (), 1.0)}
+    all_classes: list[list[int]] = indices.tolist()
+    all_probs: list[list[float]] = probs.tolist()
+    for step_all_classes, step_all_probs in zip(all_classes, all_probs, strict=True):
+        # Classes this unlikely cannot lift a prefix into the beam; skipping them keeps it fast.
+        kept = [(c, p) for c, p in zip(step_all_classes, step_all_probs, strict=True) if p >= MIN_CLASS_PROB]
+        step_classes = [c for c, _ in kept]
+        step_probs = [p for _, p in kept]
+        blank_prob = next((p for c, p in kept if c == 0), 0.0)
+        following: dict[tuple[int, ...], _Beam] = {}
+        for prefix, beam in beams.items():
+            # Blank: the prefix stays.
+            if blank_prob > 0.0:
+                target = _entry(following, prefix, beam)
+                target.p_blank += beam.total * blank_prob
+                _keep_best(target, beam.confidences, beam.best_path * blank_prob)
+            last = prefix[-1] if prefix else None
+            for cls, p in zip(step_classes, step_probs, strict=True):
+                if cls == 0 or cls >= len(characters) or p <= 0.0:
+                    continue
+                if cls == last:
+                    # The same character again without a blank between: the prefix stays...
+                    target = _entry(following, prefix, beam)
+                    target.p_char += beam.p_char * p
+                    raised = (*beam.confidences[:-1], max(beam.confidences[-1], p))
+                    _keep_best(target, raised, beam.best_path * p)
+                    # ...unless a blank separated them: a doubled character.
+                    if beam.p_blank > 0.0:
+                        grown = _entry(following, (*prefix, cls), beam)
+                        grown.p_char += beam.p_blank * p
+                        _keep_best(grown, (*beam.confidences, p), beam.best_path * p)
+                    continue
+                grown = _entry(following, (*prefix, cls), beam)
+                grown.p_char += beam.total * p
+                _keep_best(grown, (*beam.confidences, p), beam.best_path * p)
+        ranked = sorted(following.items(), key=lambda item: item[1].total, reverse=True)
+        beams = dict(ranked[:beam_width])
+    results: list[ScoredCandidate] = []
+    # Ranked by the best single alignment, the criterion of greedy decoding: the top reading is the
+    # greedy one whenever that survives the beam (a blank crop with faint characters spread over many
+    # steps reads as nothing, as before), and the beam adds the alternatives.
+    for prefix, beam in sorted(beams.items(), key=lambda item: item[1].best_path, reverse=True):
+        if beam.total <= 0.0:
+            continue
+        text = "".join(characters[c] for c in prefix)
+        confidence = float(np.mean(beam.confidences)) if beam.confidences else 0.0
+        results.append(
+            ScoredCandidate(
+                Candidate(text, confidence, beam.confidences),
+                math.log(beam.total),
+                path_log_prob=math.log(beam.best_path) if beam.best_path > 0.0 else -math.inf,
+            )
+        )
+    return results or [ScoredCandidate(Candidate("", 0.0), 0.0)]
+
+
+def _entry(beams: dict[tuple[int, ...], _Beam], prefix: tuple[int, ...], like: _Beam) -> _Beam:
+    """The beam of `prefix` for the next step, created empty on first use."""
+    found = beams.get(prefix)
+    if found is None:
+        found = beams[prefix] = _Beam(0.0, 0.0, like.confidences, 0.0)
+    return found
+
+
+def _keep_best(target: _Beam, confidences: tuple[float, ...], path_prob: float) -> None:
+    """Remember the per-character confidences of the most likely single alignment into `target`."""
+    if path_prob >= target.best_path:
+        target.best_path = path_prob
+        target.confidences = confidences
+
+
+def choose(
+    scored: list[ScoredCandidate],
+    grammar: PlateGrammar | None = None,
+    *,
+    format_ratio: float = FORMAT_RATIO,
+    rewrite: bool = False,
+) -> list[ScoredCandidate]:
+    """The candidates rewritten by the grammar and reordered: the most probable candidate that fits
+    a known format first when it is within `format_ratio` of the best one, then the rest by
+    probability, duplicates (after rewriting) dropped. Empty readings are left alone."""
+    grammar = grammar or default_grammar()
+    rewritten: list[ScoredCandidate] = []
+    seen: set[str] = set()
+    for item in scored:
+        compact = plate_text(item.candidate.text)
+        if compact is None:
+            # Not plate-like (empty, signage, lower case): the grammar has nothing to say.
+            if item.candidate.text not in seen:
+                seen.add(item.candidate.text)
+                rewritten.append(item)
+            continue
+        plate = grammar.clean(compact)
+        fits = plate.format_known and (rewrite or plate.fixes == 0)
+        text = plate.text if fits else compact
+        if text in seen:
+            continue
+        seen.add(text)
+        confidences = item.candidate.char_confidences
+        if len(confidences) != len(text):
+            confidences = ()
+        rewritten.append(
+            ScoredCandidate(
+                Candidate(text, item.candidate.confidence, confidences),
+                item.log_prob,
+                plate.region if fits else "",
+                fits,
+                item.path_log_prob,
+            )
+        )
+    if not rewritten:
+        return scored
+    best = rewritten[0]
+    if best.format_known or not best.candidate.text:
+        return rewritten
+    threshold = best.path_log_prob + math.log(format_ratio)
+    for position, item in enumerate(rewritten[1:], start=1):
+        if item.path_log_prob < threshold:
+            break
+        if item.format_known and look_alike_variant(best.candidate.text, item.candidate.text):
+            return [item, *rewritten[:position], *rewritten[position + 1 :]]
+    return rewritten
+
+
+def look_alike_variant(text: str, other: str) -> bool:
+    """`other` is `text` with only look-alike characters swapped (O/0, D/0, I/1, B/8, S/5, Z/2, G/6):
+    the same length, every difference a pair the grammar may fix. The grammar decides which of two
+    such readings a format allows; it never decides how many characters a plate has."""
+    if len(text) != len(other) or text == other:
+        return False
+    return all(a == b or (a, b) in LOOK_ALIKES for a, b in zip(text, other, strict=True))
+
+
+def read_line(
+    indices: np.ndarray,
+    probs: np.ndarray,
+    characters: Sequence[str],
+    top_k: int = 3,
+    grammar: PlateGrammar | None = None,
+) -> list[Candidate]:
+    """The best `top_k` readings of one text line (at least one, possibly empty text), best first:
+    `beam_search` then `choose` (see the module docstring)."""
+    chosen = choose(beam_search(indices, probs, characters), grammar)
+    return [item.candidate for item in chosen[:top_k]]

@@ -1,0 +1,104 @@
+"""CTC beam search and the grammar's choice among look-alike readings (services/inference/decoding)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from services.inference import decoding, postprocess
+from services.inference.decoding import ScoredCandidate
+from services.inference.postprocess import Candidate
+
+CHARS = ["blank", *"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
+
+
+def _steps(rows: list[list[tuple[str, float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k arrays from per-step (character, probability) lists; "-" is the blank."""
+    k = max(len(r) for r in rows)
+    indices = np.zeros((len(rows), k), np.int32)
+    probs = np.zeros((len(rows), k), np.float32)
+    for t, row in enumerate(rows):
+        for j, (ch, p) in enumerate(sorted(row, key=lambda cp: -cp[1])):
+            indices[t, j] = 0 if ch == "-" else CHARS.index(ch)
+            probs[t, j] = p
+    return indices, probs
+
+
+def _scored(text: str, prob: float) -> ScoredCandidate:
+    return ScoredCandidate(
+        Candidate(text, prob, tuple([prob] * len(text))), math.log(prob), path_log_prob=math.log(prob)
+    )
+
+
+def test_beam_search_collapses_repeats_and_keeps_doubled_letters() -> None:
+    indices, probs = _steps([[("A", 0.9)], [("A", 0.9)], [("-", 0.9)], [("A", 0.9)], [("B", 0.9)]])
+    best = decoding.beam_search(indices, probs, CHARS)[0]
+    assert best.candidate.text == "AAB"
+    assert len(best.candidate.char_confidences) == 3
+
+
+def test_beam_search_ranks_like_greedy_and_sums_alignments() -> None:
+    # Greedy takes the blank at every step; "A" has three alignments (A-, -A, AA) that together
+    # outweigh it, but the first reading stays the greedy one (faint noise reads as nothing).
+    indices, probs = _steps([[("-", 0.4), ("A", 0.35)], [("-", 0.4), ("A", 0.35)]])
+    assert postprocess.ctc_decode(indices, probs, CHARS)[0].text == ""
+    scored = decoding.beam_search(indices, probs, CHARS)
+    assert [s.candidate.text for s in scored] == ["", "A"]
+    assert math.isclose(math.exp(scored[1].log_prob), 0.35 * 0.35 + 2 * 0.35 * 0.4, rel_tol=1e-5)
+    assert math.isclose(math.exp(scored[1].path_log_prob), 0.35 * 0.4, rel_tol=1e-5)
+
+
+def test_beam_search_of_all_blank_is_one_empty_reading() -> None:
+    indices, probs = _steps([[("-", 1.0)]] * 4)
+    assert [s.candidate.text for s in decoding.beam_search(indices, probs, CHARS)] == [""]
+
+
+def test_format_fitting_look_alike_wins_when_the_model_allows_it() -> None:
+    # Slovak/French/Italian LL DDD LL: an O read in the digit block loses to its 0 variant.
+    chosen = decoding.choose([_scored("RKO03AB", 0.5), _scored("RK003AB", 0.2)])
+    assert chosen[0].candidate.text == "RK003AB"
+    assert chosen[0].format_known
+    assert [c.candidate.text for c in chosen] == ["RK003AB", "RKO03AB"]
+
+
+def test_unlikely_variant_does_not_win() -> None:
+    chosen = decoding.choose([_scored("RKO03AB", 0.5), _scored("RK003AB", 0.01)])
+    assert chosen[0].candidate.text == "RKO03AB"
+
+
+def test_grammar_never_changes_the_length_or_a_non_look_alike() -> None:
+    # "NFFE1" fits a format and "NFFE" does not, but the image decides how many characters there are.
+    assert decoding.choose([_scored("NFFE", 0.5), _scored("NFFE1", 0.4)])[0].candidate.text == "NFFE"
+    # V vs 0 is no look-alike pair: the model's reading stands.
+    chosen = decoding.choose([_scored("V752ARM", 0.5), _scored("0752ARM", 0.4)])
+    assert chosen[0].candidate.text == "V752ARM"
+
+
+def test_best_reading_is_never_rewritten_in_place() -> None:
+    # 800002 fits no format exactly; the grammar could force "BO0002" (Germany) but must not.
+    chosen = decoding.choose([_scored("800002", 0.9)])
+    assert [c.candidate.text for c in chosen] == ["800002"]
+    assert not chosen[0].format_known
+
+
+def test_non_plate_text_passes_through() -> None:
+    chosen = decoding.choose([_scored("", 0.9), _scored("ABC1234", 0.01)])
+    assert chosen[0].candidate.text == ""
+
+
+def test_look_alike_variant() -> None:
+    assert decoding.look_alike_variant("3550CT", "355OCT")
+    assert decoding.look_alike_variant("DCG66Z4", "DCG6624")
+    assert not decoding.look_alike_variant("ABC", "ABC")
+    assert not decoding.look_alike_variant("V752", "0752")
+    assert not decoding.look_alike_variant("ABC", "ABCD")
+
+
+def test_read_line_returns_top_k_candidates() -> None:
+    rows = [[("1", 0.9)], [("-", 0.9)], [("A", 0.6), ("4", 0.3)], [("B", 0.9)], [("C", 0.9)]]
+    rows += [[("1", 0.9)], [("2", 0.9)], [("3", 0.9)]]
+    indices, probs = _steps(rows)
+    candidates = decoding.read_line(indices, probs, CHARS, top_k=2)
+    assert [c.text for c in candidates] == ["1ABC123", "14BC123"]
+    assert all(len(c.char_confidences) == 7 for c in candidates)
