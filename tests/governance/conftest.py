@@ -65,7 +65,14 @@ class FakeSearch(search_pb2_grpc.SearchServiceServicer):
         if not request.agency_ids:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "agency_ids required")
         found = [r for r in self.reads.values() if r.agency_id in request.agency_ids]
-        return search_pb2.SearchReadsResponse(reads=found)
+        # Pages as the real service does: page_size reads, then an opaque token for the rest.
+        if request.page_token and not request.page_token.isdigit():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token of this search")
+        offset = int(request.page_token or 0)
+        size = request.page_size or len(found)
+        page = found[offset : offset + size]
+        more = offset + size < len(found)
+        return search_pb2.SearchReadsResponse(reads=page, next_page_token=str(offset + size) if more else "")
 
     async def CountReads(self, request, context):  # type: ignore[no-untyped-def]
         self.queries.append(request)
