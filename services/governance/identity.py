@@ -494,6 +494,11 @@ class LoginGuard:
         with self._lock:
             return self._max > 0 and self._recent(login_key(username)) >= self._max
 
+    def recent_failures(self, username: str) -> int:
+        """Failed logins of `username` inside the lockout window (every replica's, once applied)."""
+        with self._lock:
+            return self._recent(login_key(username))
+
     def failed(self, username: str) -> None:
         key = login_key(username)
         with self._lock:
