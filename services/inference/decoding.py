@@ -149,11 +149,11 @@ def choose(
     grammar: PlateGrammar | None = None,
     *,
     format_ratio: float = FORMAT_RATIO,
-    rewrite: bool = False,
 ) -> list[ScoredCandidate]:
-    """The candidates rewritten by the grammar and reordered: the most probable candidate that fits
-    a known format first when it is within `format_ratio` of the best one, then the rest by
-    probability, duplicates (after rewriting) dropped. Empty readings are left alone."""
+    """The candidates (best first) as plate text, marked with the format and region they fit exactly,
+    and reordered: when the best one fits no format, the first look-alike variant of it that fits
+    one comes first if its alignment is at least `format_ratio` times as likely. Duplicates (after
+    separators are removed) are dropped; readings that are not plate-like pass through untouched."""
     grammar = grammar or default_grammar()
     rewritten: list[ScoredCandidate] = []
     seen: set[str] = set()
@@ -166,8 +166,9 @@ def choose(
                 rewritten.append(item)
             continue
         plate = grammar.clean(compact)
-        fits = plate.format_known and (rewrite or plate.fixes == 0)
-        text = plate.text if fits else compact
+        # Exact fits only: the grammar picks among the model's readings, it never rewrites one.
+        fits = plate.format_known and plate.fixes == 0
+        text = compact
         if text in seen:
             continue
         seen.add(text)
@@ -206,6 +207,35 @@ def look_alike_variant(text: str, other: str) -> bool:
     return all(a == b or (a, b) in LOOK_ALIKES for a, b in zip(text, other, strict=True))
 
 
+def combine_variants(per_variant: list[list[ScoredCandidate]]) -> list[ScoredCandidate]:
+    """Readings of several variants of one crop (the original first) merged into one list: each
+    text scores the mean over the variants of its probabilities (0 where a variant's beam lacks
+    it), best first. Its candidate (confidences) comes from the first variant that has it."""
+    if len(per_variant) == 1:
+        return per_variant[0]
+    merged: dict[str, tuple[ScoredCandidate, float, float]] = {}
+    for scored in per_variant:
+        for item in scored:
+            text = item.candidate.text
+            found = merged.get(text)
+            total, path = math.exp(item.log_prob), math.exp(item.path_log_prob)
+            if found is None:
+                merged[text] = (item, total, path)
+            else:
+                merged[text] = (found[0], found[1] + total, found[2] + path)
+    count = len(per_variant)
+    combined = [
+        ScoredCandidate(
+            first.candidate,
+            math.log(total / count) if total > 0.0 else -math.inf,
+            path_log_prob=math.log(path / count) if path > 0.0 else -math.inf,
+        )
+        for first, total, path in merged.values()
+    ]
+    combined.sort(key=lambda item: item.path_log_prob, reverse=True)
+    return combined
+
+
 def read_line(
     indices: np.ndarray,
     probs: np.ndarray,
@@ -215,5 +245,17 @@ def read_line(
 ) -> list[Candidate]:
     """The best `top_k` readings of one text line (at least one, possibly empty text), best first:
     `beam_search` then `choose` (see the module docstring)."""
-    chosen = choose(beam_search(indices, probs, characters), grammar)
+    return read_variants([(indices, probs)], characters, top_k, grammar)
+
+
+def read_variants(
+    outputs: list[tuple[np.ndarray, np.ndarray]],
+    characters: Sequence[str],
+    top_k: int = 3,
+    grammar: PlateGrammar | None = None,
+) -> list[Candidate]:
+    """Like `read_line` over the outputs (top-k indices, probabilities) of several variants of one
+    crop (`postprocess.reading_variants`), merged by `combine_variants` before the grammar's choice."""
+    per_variant = [beam_search(indices, probs, characters) for indices, probs in outputs]
+    chosen = choose(combine_variants(per_variant), grammar)
     return [item.candidate for item in chosen[:top_k]]

@@ -102,3 +102,24 @@ def test_read_line_returns_top_k_candidates() -> None:
     candidates = decoding.read_line(indices, probs, CHARS, top_k=2)
     assert [c.text for c in candidates] == ["1ABC123", "14BC123"]
     assert all(len(c.char_confidences) == 7 for c in candidates)
+
+
+def test_reading_variants_cut_and_pad_each_side() -> None:
+    crop = np.zeros((50, 200, 3), np.uint8)
+    shapes = [
+        v.shape
+        for v in postprocess.reading_variants(crop, ((0.0, 0.0), (0.04, 0.0), (-0.04, 0.0), (0.0, 0.06)))
+    ]
+    assert shapes == [(50, 200, 3), (50, 184, 3), (50, 216, 3), (44, 200, 3)]
+    # A cut that would leave almost nothing keeps the crop as given.
+    assert postprocess.reading_variants(np.zeros((5, 5), np.uint8), ((0.3, 0.3),))[0].shape == (5, 5)
+
+
+def test_variants_vote_on_the_reading() -> None:
+    original = [_scored("ABC123", 0.5), _scored("ABC1234", 0.4)]
+    narrower = [_scored("ABC1234", 0.6)]
+    trimmed = [_scored("ABC1234", 0.5), _scored("ABC123", 0.1)]
+    combined = decoding.combine_variants([original, narrower, trimmed])
+    assert [c.candidate.text for c in combined] == ["ABC1234", "ABC123"]
+    assert math.isclose(math.exp(combined[0].path_log_prob), (0.4 + 0.6 + 0.5) / 3, rel_tol=1e-6)
+    assert decoding.combine_variants([original]) == original
