@@ -12,6 +12,13 @@ the policy's `pseudonymization` section) the read was captured in. Properties:
   recreated; every token of that period is then unlinkable to any plate, even in backups;
 * tokens differ between agencies and periods, so they cannot be joined across them.
 
+Where it is used: the writer stores plates of a pseudonymizing agency as tokens
+(services/writer/main.py), the search service turns an exact plate into its tokens
+(services/search/pseudonyms.py), the retention job shreds expired periods
+(services/retention/job.py `shred_expired_keys`), all on `<PLATEWATCH_PSEUDONYM_KEYS_DIR>`.
+Changing `key_rotation` reinterprets the period numbers of existing keys (which times a period
+covers, hence search windows and shredding times), so change it only with a new keys directory.
+
 Keys are 32 random bytes in files `<root>/<agency>/<period>.key` (mode 0600); a destroyed key
 leaves `<period>.destroyed`. Production should keep `root` on an encrypted volume or swap this
 store for a KMS; the interface (`key_for`, `existing_key`, `destroy_period`) is what callers use.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from services.audit.client import AuditRecorder
 from services.common.health import HealthState
 from services.retention.job import run_retention
-from services.retention.policy_source import load_configured_policy
+from services.retention.policy_source import configured_key_store, load_configured_policy
 from services.retention.settings import RetentionSettings
 from services.storage.client import open_storage
 
@@ -31,6 +31,8 @@ async def run_periodically(
 ) -> None:
     # Loaded (and validated) at start, like the API: a bad policy stops the component.
     policy = load_configured_policy(settings)
+    # The pseudonym keys this process's writer makes; expired periods are shredded every pass.
+    keys = configured_key_store(settings, policy)
     client = await open_storage(settings, stop, SERVICE)
     if client is None:
         return
@@ -40,10 +42,14 @@ async def run_periodically(
     try:
         while not stop.is_set():
             try:
-                summary = await run_retention(client, policy, clock(), recorder)
+                summary = await run_retention(client, policy, clock(), recorder, keys)
                 log.info(
                     "retention pass done",
-                    extra={"deleted": summary["deleted"], "audit": summary["audit"]},
+                    extra={
+                        "deleted": summary["deleted"],
+                        "keys_destroyed": summary["keys"]["destroyed"],
+                        "audit": summary["audit"],
+                    },
                 )
             except Exception:
                 # A failed pass (ClickHouse or Kafka down) is retried at the next interval; nothing
