@@ -187,7 +187,18 @@ async def list_entries(
     occurred_to: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES)] = 100,
 ) -> AuditEntriesOut:
-    """Audit entries of the caller's agency, in chain order, filtered."""
+    """Audit entries of the caller's agency, in chain order, filtered. Without the auditor role the
+    actors are withheld, so filtering by actor is refused too (it would tell whose entries they are)."""
+    redact = "auditor" not in principal.roles
+    if redact and actor:
+        raise await refuse_rule(
+            governance,
+            "audit.actor_withheld",
+            "actors are withheld from your roles: filtering entries by actor needs the auditor role",
+            status.HTTP_403_FORBIDDEN,
+            principal=principal,
+            action=f"{request.method} {request.url.path}",
+        )
     message = audit_pb2.ListAuditEntriesRequest(
         from_sequence=from_sequence,
         to_sequence=to_sequence,
@@ -200,7 +211,6 @@ async def list_entries(
         getattr(message, "from").CopyFrom(_ts(occurred_from))
     if occurred_to is not None:
         message.to.CopyFrom(_ts(occurred_to))
-    redact = "auditor" not in principal.roles
     entries: list[AuditEntryOut] = []
     try:
         async for item in _stub(request).ListEntries(message, timeout=TIMEOUT_S):

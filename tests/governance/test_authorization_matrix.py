@@ -801,3 +801,41 @@ async def test_alert_stream_carries_only_visible_alerts(sharing: str) -> None:
         finally:
             await stream.close()
             await stream_a.close()
+
+
+async def test_oversight_sees_entries_without_actors_and_cannot_filter_by_actor(world: World) -> None:
+    oversight = auth_headers(world.governance, "oversight", A)
+    listed = await world.client.get("/api/v1/audit/entries", headers=oversight)
+    assert listed.status_code == 200
+    (entry,) = listed.json()["entries"]
+    assert entry["agency_id"] == A and entry["actor"] is None and entry["details"] is None
+    # Filtering by actor would say whose entries they are: refused (audited) without the auditor role.
+    refused = await world.client.get(
+        "/api/v1/audit/entries", params={"actor": f"{A}-officer"}, headers=oversight
+    )
+    assert refused.status_code == 403 and refused.json()["rule"] == "audit.actor_withheld"
+    assert [e.details["rule"] for e in world.audit.of_kind("refusal")] == ["audit.actor_withheld"]
+    auditor = auth_headers(world.governance, "auditor", A)
+    filtered = await world.client.get(
+        "/api/v1/audit/entries", params={"actor": f"{A}-officer"}, headers=auditor
+    )
+    assert filtered.status_code == 200 and filtered.json()["entries"][0]["actor"] == f"{A}-officer"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/analytics/convoy", {**WINDOW, "plate": PLATE}),
+        ("/api/v1/analytics/multi-site", {"windows": [{**WINDOW, "site": SITE}, {**WINDOW, "site": SITE}]}),
+    ],
+)
+async def test_gated_analytics_need_a_second_approver_under_the_default_policy(
+    world: World, path: str, body: dict[str, Any]
+) -> None:
+    """The matrix turns second approvers off to compare scopes; the default policy keeps them."""
+    response = await world.client.post(path, json=body, headers=auth_headers(world.governance, "analyst", A))
+    assert response.status_code == 403 and response.json()["rule"] == "analytics.second_approver_required"
+    assert [e.details["rule"] for e in world.audit.of_kind("refusal")] == [
+        "analytics.second_approver_required"
+    ]
+    assert world.search.queries == []
