@@ -270,13 +270,21 @@ class Governance:
 
     async def start_state(self) -> None:
         """Share approvals and lockouts with the other API replicas (when
-        `governance_state_journal` is set): in the background, replay GOVERNANCE_STATE (retrying
-        until Kafka answers), then write every change to it and keep applying the others'. Until
-        the replay has caught up `state_ready()` is false and every route that needs governance
-        answers 503 (`get_governance`), so no request sees half-loaded approvals or lockouts."""
+        `governance_state_journal` is set): replay GOVERNANCE_STATE, then write every change to it
+        and keep applying the others'. Returns when the first attempt has caught up or failed (the
+        app's lifespan awaits it, so with Kafka up the API only starts serving, and reports ready,
+        once replayed); after a failure it keeps retrying in the background. Until the replay has
+        caught up `state_ready()` is false and every route that needs governance answers 503
+        (`get_governance`), so no request sees half-loaded approvals or lockouts."""
         if not self.settings.governance_state_journal or self._state_runner is not None:
             return
-        self._state_runner = asyncio.create_task(self._run_state(), name="governance-state")
+        first_attempt = asyncio.Event()
+        self._state_runner = asyncio.create_task(self._run_state(first_attempt), name="governance-state")
+        waiter = asyncio.create_task(first_attempt.wait())
+        try:
+            await asyncio.wait([waiter, self._state_runner], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
 
     def state_ready(self) -> bool:
         """True when approvals and lockouts are complete: in memory only (no `start_state`), or
@@ -285,7 +293,7 @@ class Governance:
             return True
         return self.state_journal is not None and self.state_journal.healthy
 
-    async def _run_state(self) -> None:
+    async def _run_state(self, first_attempt: asyncio.Event) -> None:
         timeout = self.settings.governance_state_start_timeout_seconds
         while True:
             journal = KafkaStateJournal(
@@ -308,6 +316,7 @@ class Governance:
                 raise
             except Exception as exc:
                 await journal.stop()
+                first_attempt.set()
                 log.warning(
                     "governance state not loaded yet, retrying",
                     extra={"error": f"{type(exc).__name__}: {exc}"},
@@ -316,6 +325,7 @@ class Governance:
         self.approvals.attach_journal(journal)
         self.login_guard.attach_journal(journal)
         self.state_journal = journal
+        first_attempt.set()
         log.info("governance state shared with the other API replicas", extra={"topic": journal.topic})
         keep_for = timedelta(hours=self.settings.approval_retention_hours)
         while True:
