@@ -8,6 +8,7 @@ most confident plate (what the product reads from that crop).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from services.inference import postprocess
@@ -35,10 +36,16 @@ def _readings(recognizer: PlateRecognizer, crops: list[Any], mode: str) -> list[
 
 
 def recognition_accuracy(
-    recognizers: list[RecognizerName], *, mode: str = "crop", limit: int = 0, threads: int = 1
+    recognizers: list[RecognizerName],
+    *,
+    mode: str = "crop",
+    limit: int = 0,
+    threads: int = 1,
+    crnn_onnx: Path | None = None,
 ) -> dict[str, Any]:
     """`{"mode", "datasets": {name: {recognizer: {...}}}}` with, for all crops and the held-out
-    half: n, exact (top-1), top3 (truth among the first three candidates), and ms per crop."""
+    half: n, exact (top-1), top3 (truth among the first three candidates), and ms per crop.
+    `crnn_onnx` measures another plate-CRNN export than the shipped one."""
     sets = {"us-crops": datasets.us_crops(), "eu": datasets.eu_crops()}
     summary: dict[str, Any] = {"mode": mode, "datasets": {}}
     for set_name, items in sets.items():
@@ -49,7 +56,8 @@ def recognition_accuracy(
             continue
         per_recognizer: dict[str, Any] = {}
         for name in recognizers:
-            recognizer = PlateRecognizer(OnnxBackend(threads=threads, recognizer=name))
+            rec_onnx = crnn_onnx if name == "crnn" else None
+            recognizer = PlateRecognizer(OnnxBackend(threads=threads, rec_onnx=rec_onnx, recognizer=name))
             started = time.perf_counter()
             readings = _readings(recognizer, [crop for _, crop in usable], mode)
             elapsed = time.perf_counter() - started

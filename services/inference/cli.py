@@ -199,6 +199,10 @@ def bench_recognition(
     ] = "crop",
     limit: Annotated[int, typer.Option(help="at most this many crops per dataset (0: all)")] = 0,
     threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads")] = 1,
+    crnn_model: Annotated[
+        Path | None,
+        typer.Option(help="a plate-CRNN ONNX to measure instead of the shipped one (e.g. a new export)"),
+    ] = None,
 ) -> None:
     """Print a JSON summary: exact-plate accuracy (top-1 and truth among the top 3) per dataset and
     recognizer, over all crops and over the held-out half (the CRNN may be fine-tuned on the other
@@ -208,7 +212,9 @@ def bench_recognition(
     names = [_recognizer_name(n.strip()) for n in recognizers.split(",") if n.strip()]
     if mode not in ("crop", "pipeline"):
         raise typer.BadParameter("mode must be crop or pipeline")
-    summary = recognition_accuracy(names, mode=mode, limit=limit, threads=threads)
+    if crnn_model is not None and not crnn_model.is_file():
+        raise typer.BadParameter(f"{crnn_model} is not a file")
+    summary = recognition_accuracy(names, mode=mode, limit=limit, threads=threads, crnn_onnx=crnn_model)
     typer.echo(json.dumps(summary, indent=2))
     if not summary["datasets"]:
         typer.echo("no dev dataset found under /work/shared/datasets", err=True)
