@@ -706,9 +706,14 @@ async def alert_action(
 async def alert_crop(
     broker: BrokerDep, governance: GovernanceDep, context: ImageContextDep, alert_id: str
 ) -> Response:
-    """The plate crop embedded in a buffered alert (an image view: needs the purpose headers)."""
+    """The plate crop embedded in a buffered alert (an image view: needs the purpose headers). Another
+    agency's crop needs an agreement sharing both its alerts and its images (for this purpose)."""
     alert = broker.get(alert_id)
-    if alert is None or not _alert_visible(alert, _alert_agencies(governance, context.principal)):
+    if (
+        alert is None
+        or not _alert_visible(alert, _alert_agencies(governance, context.principal))
+        or alert.read.camera.agency_id not in context.agency_ids
+    ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} is not in the recent-alert buffer")
     if not alert.read.crop_jpeg:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} has no crop image")

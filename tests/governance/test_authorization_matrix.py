@@ -839,3 +839,26 @@ async def test_gated_analytics_need_a_second_approver_under_the_default_policy(
         "analytics.second_approver_required"
     ]
     assert world.search.queries == []
+
+
+@pytest.mark.parametrize(
+    ("classes", "purpose", "expected"),
+    [
+        (["alerts"], "stolen-vehicle", 404),
+        (["images"], "stolen-vehicle", 404),
+        (["alerts", "images"], "homicide", 404),
+        (["alerts", "images"], "stolen-vehicle", 200),
+    ],
+)
+async def test_partners_alert_crop_needs_alerts_and_images_for_the_purpose(
+    classes: list[str], purpose: str, expected: int
+) -> None:
+    """An image is the images class wherever it is shown: sharing alerts alone lets the partner see
+    the alert, not its crop."""
+    async with open_world(sharing_policy(classes)) as world:
+        headers = auth_headers(world.governance, "officer", A, purpose=purpose)
+        response = await world.client.get(f"/api/v1/alerts/{ALERT_ID[B]}/crop.jpg", headers=headers)
+        assert response.status_code == expected, response.text
+        own = await world.client.get(f"/api/v1/alerts/{ALERT_ID[A]}/crop.jpg", headers=headers)
+        assert own.status_code == 200
+        assert len(world.audit.of_kind("image_view")) == (2 if expected == 200 else 1)
