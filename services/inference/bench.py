@@ -42,13 +42,17 @@ def recognition_accuracy(
     limit: int = 0,
     threads: int = 1,
     crnn_onnx: Path | None = None,
+    heldout_only: bool = False,
 ) -> dict[str, Any]:
     """`{"mode", "datasets": {name: {recognizer: {...}}}}` with, for all crops and the held-out
     half: n, exact (top-1), top3 (truth among the first three candidates), and ms per crop.
-    `crnn_onnx` measures another plate-CRNN export than the shipped one."""
+    `crnn_onnx` measures another plate-CRNN export than the shipped one; `heldout_only` reads only
+    the held-out half (then "all" is that half too)."""
     sets = {"us-crops": datasets.us_crops(), "eu": datasets.eu_crops()}
     summary: dict[str, Any] = {"mode": mode, "datasets": {}}
     for set_name, items in sets.items():
+        if heldout_only:
+            items = [item for item in items if item.split == "heldout"]
         items = items[:limit] if limit else items
         loaded = [(item, item.load()) for item in items]
         usable = [(item, crop) for item, crop in loaded if crop is not None]

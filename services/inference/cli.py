@@ -199,6 +199,9 @@ def bench_recognition(
     ] = "crop",
     limit: Annotated[int, typer.Option(help="at most this many crops per dataset (0: all)")] = 0,
     threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads")] = 1,
+    heldout_only: Annotated[
+        bool, typer.Option(help="read only the held-out half (half the time; 'all' is then that half)")
+    ] = False,
     crnn_model: Annotated[
         Path | None,
         typer.Option(help="a plate-CRNN ONNX to measure instead of the shipped one (e.g. a new export)"),
@@ -214,7 +217,9 @@ def bench_recognition(
         raise typer.BadParameter("mode must be crop or pipeline")
     if crnn_model is not None and not crnn_model.is_file():
         raise typer.BadParameter(f"{crnn_model} is not a file")
-    summary = recognition_accuracy(names, mode=mode, limit=limit, threads=threads, crnn_onnx=crnn_model)
+    summary = recognition_accuracy(
+        names, mode=mode, limit=limit, threads=threads, crnn_onnx=crnn_model, heldout_only=heldout_only
+    )
     typer.echo(json.dumps(summary, indent=2))
     if not summary["datasets"]:
         typer.echo("no dev dataset found under /work/shared/datasets", err=True)
