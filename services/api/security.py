@@ -46,6 +46,7 @@ from services.governance.approvals import ApprovalStore
 from services.governance.identity import (
     LOGIN_JOURNAL_KIND,
     ROLES,
+    SESSION_JOURNAL_KIND,
     ApiKeyRecord,
     DevIssuer,
     DevUser,
@@ -302,6 +303,7 @@ class Governance:
                 {
                     APPROVAL_JOURNAL_KIND: self.approvals.apply_record,
                     LOGIN_JOURNAL_KIND: self.login_guard.apply_record,
+                    SESSION_JOURNAL_KIND: self.idle_sessions.apply_record,
                 },
                 write_timeout_s=self.settings.governance_state_write_timeout_seconds,
                 topic_wait_s=timeout,
@@ -324,6 +326,7 @@ class Governance:
                 await asyncio.sleep(STATE_RETRY_SECONDS)
         self.approvals.attach_journal(journal)
         self.login_guard.attach_journal(journal)
+        self.idle_sessions.attach_journal(journal)
         self.state_journal = journal
         first_attempt.set()
         log.info("governance state shared with the other API replicas", extra={"topic": journal.topic})
@@ -333,12 +336,16 @@ class Governance:
             try:
                 approvals = self.approvals.sweep(self.clock(), keep_for)
                 logins = self.login_guard.sweep()
+                sessions = self.idle_sessions.sweep()
                 await self.persist_state()
             except Exception as exc:
                 log.warning("governance state sweep failed", extra={"error": str(exc)})
                 continue
-            if approvals or logins:
-                log.info("governance state swept", extra={"approvals": len(approvals), "logins": len(logins)})
+            if approvals or logins or sessions:
+                log.info(
+                    "governance state swept",
+                    extra={"approvals": len(approvals), "logins": len(logins), "sessions": len(sessions)},
+                )
 
     async def persist_state(self) -> None:
         """Wait until every approval/lockout change made so far is in Kafka (no-op in memory);
@@ -354,6 +361,7 @@ class Governance:
             journal, self.state_journal = self.state_journal, None
             self.approvals.attach_journal(None)
             self.login_guard.attach_journal(None)
+            self.idle_sessions.attach_journal(None)
             await journal.stop()
         if self.owned_recorder is not None:
             await self.owned_recorder.close()

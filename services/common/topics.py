@@ -155,12 +155,12 @@ AUDIT = Topic(
 
 GOVERNANCE_STATE = Topic(
     logical="platewatch.governance-state.v1",
-    key="approval/<approval_id> or login/<sha256 of username>",
+    key="approval/<approval_id>, login/<sha256 of username> or session/<sha256 of token id>",
     schema=None,
     partitions=1,
     retention_ms=-1,
     compacted=True,
-    description="Compacted approvals and failed-login lockouts (JSON) shared by every API replica.",
+    description="Approvals, failed-login lockouts and idle sessions (JSON) shared by every API replica.",
 )
 
 PIPELINE_TOPICS: tuple[Topic, ...] = (

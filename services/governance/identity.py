@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 import struct
@@ -561,36 +562,131 @@ class LoginGuard:
         return len(state.failures)
 
 
+SESSION_JOURNAL_KIND = "session"
+SESSION_RECORD_VERSION = 1
+# A replica shares a session's last use at most this often (a fraction of the idle timeout), so
+# another replica may see it up to that much older: sessions end after 90-100% of the timeout.
+SESSION_WRITE_FRACTION = 0.1
+
+
+def session_key(session_id: str) -> str:
+    """The state key of a session (token id): its SHA-256."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+@dataclass
+class SessionSeen:
+    """A session's last use (epoch seconds) and whether it has ended through inactivity."""
+
+    last_seen: float
+    expired: bool = False
+
+    def merge(self, other: SessionSeen) -> None:
+        """Latest use wins; an ended session stays ended (order-independent, idempotent)."""
+        self.last_seen = max(self.last_seen, other.last_seen)
+        self.expired = self.expired or other.expired
+
+    def encode(self) -> bytes:
+        record = {"v": SESSION_RECORD_VERSION, "last_seen": self.last_seen, "expired": self.expired}
+        return json.dumps(record, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, value: bytes) -> SessionSeen:
+        """Inverse of `encode`; ValueError for anything else."""
+        try:
+            record = json.loads(value)
+            if not isinstance(record, dict) or record.get("v") != SESSION_RECORD_VERSION:
+                raise ValueError("session record: unknown version")
+            return cls(last_seen=float(record["last_seen"]), expired=bool(record["expired"]))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"invalid session record: {exc}") from exc
+
+
 class IdleSessions:
     """Idle expiry: a session (token id) unused for `idle_seconds` is over even if its token has
-    not expired. Kept in this process's memory; a restart forgets idleness, not validity."""
+    not expired. `clock`: epoch seconds (shared between replicas). Without a journal it is kept in
+    this process's memory (a restart forgets idleness, not validity); with one (the API attaches
+    it at start) each replica shares a session's last use under `session/<session_key(id)>` at
+    most every `SESSION_WRITE_FRACTION` of the timeout, and its end at once, so a session busy on
+    other replicas is not ended by this one and an ended session is ended on every replica."""
 
-    def __init__(self, idle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        idle_seconds: float,
+        clock: Callable[[], float] = time.time,
+        journal: StateJournal | None = None,
+    ) -> None:
         self._idle = idle_seconds
         self._clock = clock
-        self._last_seen: dict[str, float] = {}
+        self._sessions: dict[str, SessionSeen] = {}
+        # When this replica last wrote each session's last use.
+        self._written: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._journal = journal
+
+    def attach_journal(self, journal: StateJournal | None) -> None:
+        self._journal = journal
 
     def touch(self, session_id: str) -> bool:
         """Record a use; False when the session had been idle too long (it stays expired)."""
         if self._idle <= 0 or not session_id:
             return True
+        key = session_key(session_id)
         now = self._clock()
         with self._lock:
-            last = self._last_seen.get(session_id)
-            if last is not None and (last < 0 or now - last > self._idle):
-                self._last_seen[session_id] = -1.0
+            seen = self._sessions.get(key)
+            if seen is not None and (seen.expired or now - seen.last_seen > self._idle):
+                if not seen.expired:
+                    seen.expired = True
+                    self._write(key, seen)
                 return False
-            self._last_seen[session_id] = now
-            if len(self._last_seen) > 100_000:
+            seen = self._sessions[key] = SessionSeen(now)
+            if now - self._written.get(key, -math.inf) >= self._idle * SESSION_WRITE_FRACTION:
+                self._write(key, seen)
+            if len(self._sessions) > 100_000:
                 self._prune(now)
             return True
 
-    def _prune(self, now: float) -> None:
+    def last_seen(self, session_id: str) -> float | None:
+        """The session's last use as this replica knows it (every replica's, once applied)."""
+        with self._lock:
+            seen = self._sessions.get(session_key(session_id))
+            return seen.last_seen if seen is not None else None
+
+    def apply_record(self, key: str, value: bytes | None) -> None:
+        """Merge a journal record (any replica's); a tombstone forgets the session."""
+        if value is None:
+            with self._lock:
+                self._sessions.pop(key, None)
+                self._written.pop(key, None)
+            return
+        incoming = SessionSeen.decode(value)
+        with self._lock:
+            seen = self._sessions.get(key)
+            if seen is None:
+                self._sessions[key] = incoming
+            else:
+                seen.merge(incoming)
+
+    def sweep(self) -> list[str]:
+        """Forget (and tombstone) sessions unused for long past any token lifetime."""
+        with self._lock:
+            return self._prune(self._clock())
+
+    def _write(self, key: str, seen: SessionSeen) -> None:
+        if self._journal is not None:
+            self._written[key] = self._clock()
+            self._journal.append(f"{SESSION_JOURNAL_KIND}/{key}", seen.encode())
+
+    def _prune(self, now: float) -> list[str]:
         horizon = max(self._idle * 4, 86400.0)
-        for session_id, last in list(self._last_seen.items()):
-            if last >= 0 and now - last > horizon:
-                del self._last_seen[session_id]
+        stale = [key for key, seen in self._sessions.items() if now - seen.last_seen > horizon]
+        for key in stale:
+            del self._sessions[key]
+            self._written.pop(key, None)
+            if self._journal is not None:
+                self._journal.append(f"{SESSION_JOURNAL_KIND}/{key}", None)
+        return stale
 
 
 def main(argv: list[str] | None = None) -> None:

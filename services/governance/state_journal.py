@@ -1,8 +1,9 @@
 """Governance state shared by every API replica: the compacted `GOVERNANCE_STATE` topic.
 
-Approvals (`ApprovalStore`) and failed-login lockouts (`LoginGuard`) change in memory and hand
-each change to a `StateJournal` as `(key, value)`: the key names one approval or one username
-(`approval/<id>`, `login/<digest>`), the value is that item's whole latest state (JSON) or None for
+Approvals (`ApprovalStore`), failed-login lockouts (`LoginGuard`) and idle sessions
+(`IdleSessions`) change in memory and hand each change to a `StateJournal` as `(key, value)`: the
+key names one approval, username or session (`approval/<id>`, `login/<digest>`,
+`session/<digest>`), the value is that item's whole latest state (JSON) or None for
 a tombstone, so compaction keeps exactly the latest state of each item.
 
 `KafkaStateJournal` is the shared implementation, modelled on the hotlist change log
@@ -228,6 +229,8 @@ class KafkaStateJournal:
         """Queue a write (sent in append order); `flush()` waits for it and raises if it failed.
         Called from the event loop's thread (the API's routes)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Marks a failure as seen even when no request flushes this write (it is logged anyway).
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._unsent.append(done)
         owed = _OWED.get()
         if owed is None:
@@ -266,6 +269,7 @@ class KafkaStateJournal:
                     log.error("governance state write failed", extra={"key": write.key, "error": str(exc)})
                     if not write.done.done():
                         write.done.set_exception(JournalUnavailable(str(exc)))
+            self._unsent = [f for f in self._unsent if not f.done()]
 
     async def flush(self) -> None:
         """Wait until every write appended in the current context (this request, this task) is

@@ -4,17 +4,20 @@ topic prefix, talking through the compacted GOVERNANCE_STATE topic only."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import jwt
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.topics import GOVERNANCE_STATE
-from services.governance.identity import LoginGuard, login_key
+from services.governance.identity import IdleSessions, LoginGuard, login_key
+from services.governance.state_journal import JournalUnavailable
 from tests.governance.conftest import PLATE, A, World, open_world
-from tests.governance.helpers import auth_headers
+from tests.governance.helpers import auth_headers, token
 from tests.governance.test_purpose import Clock
 from tests.waiting import until
 
@@ -22,6 +25,7 @@ from tests.waiting import until
 WITHIN_S = 30.0
 MAX_FAILURES = 3
 LOCKOUT_S = 600.0
+IDLE_S = 60.0
 LOGIN = "/auth/dev/token"
 GOOD = {"password": "platewatch-dev", "otp": "123456"}
 BAD = {"password": "wrong", "otp": "123456"}
@@ -54,6 +58,7 @@ async def replica(
     }
     async with open_world(clock=clock, **settings) as world:
         world.governance.login_guard = LoginGuard(MAX_FAILURES, LOCKOUT_S, clock=login_clock)
+        world.governance.idle_sessions = IdleSessions(IDLE_S, clock=login_clock)
         app = world.client.app  # type: ignore[attr-defined]
         async with app.router.lifespan_context(app):
             await until(world.governance.state_ready, "the replica to replay the governance state", WITHIN_S)
@@ -115,6 +120,9 @@ async def test_approval_granted_on_one_replica_is_used_on_another_and_survives_a
         officer = auth_headers(first.governance, "officer", A, subject="off-1", case="CASE-77")
         supervisor = auth_headers(first.governance, "supervisor", A, subject="sup-1")
         approval_id = await _request_old_data_approval(first, officer)
+        # In Kafka before the response came back (read at once, no waiting).
+        stored = (await _compacted_values(kafka_bootstrap, topic_prefix))[f"approval/{approval_id}".encode()]
+        assert stored is not None and json.loads(stored)["status"] == "pending"
         with_approval = {**officer, "X-Approval-Id": approval_id}
 
         # The request is seen by the other replica, still pending there.
@@ -234,6 +242,35 @@ async def test_a_success_on_one_replica_clears_the_failures_on_the_other(
         assert (await second.client.post(LOGIN, json={"username": "officer", **GOOD})).status_code == 200
 
 
+async def test_a_session_busy_on_one_replica_is_not_idle_on_another(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    clock, login_clock = Clock(), LoginClock()
+    async with (
+        replica(kafka_bootstrap, topic_prefix, clock, login_clock) as first,
+        replica(kafka_bootstrap, topic_prefix, clock, login_clock) as second,
+    ):
+        bearer = token(first.governance, "officer", A)
+        session_id = jwt.decode(bearer, options={"verify_signature": False})["jti"]
+        headers = {"Authorization": f"Bearer {bearer}"}
+        start = login_clock.now
+        assert (await first.client.get("/auth/me", headers=headers)).status_code == 200
+        login_clock.now = start + 40
+        assert (await second.client.get("/auth/me", headers=headers)).status_code == 200
+        await until(
+            lambda: first.governance.idle_sessions.last_seen(session_id) == start + 40,
+            "the second replica's use of the session on the first",
+            WITHIN_S,
+        )
+        # 90 s after its last use here, but 50 s after the last use anywhere: still on.
+        login_clock.now = start + 90
+        assert (await first.client.get("/auth/me", headers=headers)).status_code == 200
+        login_clock.now = start + 200
+        for world in (second, first):
+            idle = await world.client.get("/auth/me", headers=headers)
+            assert idle.status_code == 401 and "inactivity" in idle.json()["detail"]
+
+
 async def test_routes_answer_503_until_the_shared_state_is_loaded() -> None:
     """Nothing listens on port 1: the replica keeps retrying and must not serve from empty state."""
     async with open_world(kafka_bootstrap="127.0.0.1:1", topic_prefix="unreachable.") as world:
@@ -250,3 +287,38 @@ async def test_routes_answer_503_until_the_shared_state_is_loaded() -> None:
         assert memory_only.governance.state_ready()
         response = await memory_only.client.post(LOGIN, json={"username": "officer", **GOOD})
         assert response.status_code == 200
+
+
+class _FailingJournal:
+    """A journal whose writes never reach Kafka."""
+
+    healthy = True
+
+    def __init__(self) -> None:
+        self.appended: list[str] = []
+
+    def append(self, key: str, value: bytes | None) -> None:
+        self.appended.append(key)
+
+    async def flush(self) -> None:
+        raise JournalUnavailable("broker gone")
+
+
+async def test_a_change_that_is_not_in_kafka_is_not_confirmed() -> None:
+    async with open_world() as world:
+        journal = _FailingJournal()
+        world.governance.state_journal = journal  # type: ignore[assignment]
+        world.governance.approvals.attach_journal(journal)
+        world.governance.login_guard.attach_journal(journal)
+        officer = auth_headers(world.governance, "officer", A, subject="off-1", case="CASE-77")
+        response = await world.client.post(
+            "/api/v1/approvals",
+            json={"kind": "data_age", "case_number": "CASE-77", "purpose_code": "stolen-vehicle"},
+            headers=officer,
+        )
+        assert response.status_code == 503 and "not persisted" in response.json()["detail"]
+        failed = await world.client.post(LOGIN, json={"username": "analyst", **BAD})
+        assert failed.status_code == 503
+        assert [key.split("/")[0] for key in journal.appended] == ["approval", "login"]
+        # Nothing was audited as done.
+        assert world.audit.of_kind("approval") == []

@@ -1,5 +1,5 @@
-"""The governance state journal's records (services/governance/state_journal.py): approvals and
-login failures encode to JSON and back, replicas applying each other's records (in any order,
+"""The governance state journal's records (services/governance/state_journal.py): approvals, login
+failures and idle sessions encode to JSON and back, replicas applying each other's records (in any order,
 their own included) end in the same state, tombstones and sweeps forget what has expired."""
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from services.governance.approvals import (
     decode_approval,
     encode_approval,
 )
-from services.governance.identity import LoginFailures, LoginGuard, login_key
+from services.governance.identity import (
+    IdleSessions,
+    LoginFailures,
+    LoginGuard,
+    SessionSeen,
+    login_key,
+    session_key,
+)
 from services.governance.policy import PolicyRefusal, load_policy
 from services.governance.state_journal import RecordingJournal, split_key
 
@@ -265,3 +272,72 @@ def test_guard_without_journal_behaves_as_before() -> None:
     assert not guard.locked("u")
     guard.failed("u")
     assert not guard.locked("u")
+
+
+# Idle sessions ---------------------------------------------------------------------------------
+
+
+def test_session_records_round_trip_and_merge_in_any_order() -> None:
+    seen = SessionSeen(last_seen=12.5, expired=True)
+    assert SessionSeen.decode(seen.encode()) == seen
+    for garbage in (b"", b'{"v": 1}', b'{"v": 3, "last_seen": 1, "expired": false}'):
+        with pytest.raises(ValueError):
+            SessionSeen.decode(garbage)
+    records = [SessionSeen(10.0), SessionSeen(30.0), SessionSeen(20.0, expired=True)]
+    for order in (records, records[::-1], [records[1], records[2], records[0], records[1]]):
+        merged = SessionSeen(0.0)
+        for record in order:
+            merged.merge(record)
+        assert merged == SessionSeen(30.0, expired=True)
+
+
+def test_a_session_busy_on_another_replica_is_not_ended_and_writes_are_throttled() -> None:
+    now = [1000.0]
+    journals = RecordingJournal(), RecordingJournal()
+    replicas = [IdleSessions(60, clock=lambda: now[0], journal=j) for j in journals]
+
+    def exchange() -> None:
+        records = [record for journal in journals for record in journal.records]
+        for journal in journals:
+            journal.records.clear()
+        for sessions in replicas:
+            for key, value in records:
+                kind, rest = split_key(key)
+                assert kind == "session"
+                sessions.apply_record(rest, value)
+
+    assert replicas[0].touch("tok-1")
+    for step in range(1, 5):
+        now[0] = 1000.0 + 20 * step
+        assert replicas[1].touch("tok-1")
+        exchange()
+    # Replica 1 wrote its first use and then at most every 6 s (10% of 60 s): here every touch.
+    assert replicas[0].last_seen("tok-1") == 1080.0
+    now[0] = 1100.0
+    assert replicas[0].touch("tok-1"), "busy on the other replica, so not idle here"
+    # Touches within 6 s of the last write are not written again.
+    now[0] = 1102.0
+    assert replicas[0].touch("tok-1")
+    assert [key for key, _ in journals[0].records] == [f"session/{session_key('tok-1')}"]
+    exchange()
+    # Idle everywhere: whichever replica notices ends it for all.
+    now[0] = 1200.0
+    assert not replicas[1].touch("tok-1")
+    exchange()
+    now[0] = 1100.0  # even a replica whose clock lags agrees
+    assert not replicas[0].touch("tok-1")
+    assert b"tok-1" not in b"".join(k.encode() for k, _ in journals[0].records)
+
+
+def test_old_sessions_are_swept_and_tombstoned() -> None:
+    now = [0.0]
+    journal = RecordingJournal()
+    sessions = IdleSessions(60, clock=lambda: now[0], journal=journal)
+    assert sessions.touch("tok-1")
+    journal.records.clear()
+    now[0] = 86_000.0
+    assert sessions.sweep() == []
+    now[0] = 86_401.0
+    assert sessions.sweep() == [session_key("tok-1")]
+    assert journal.records == [(f"session/{session_key('tok-1')}", None)]
+    assert sessions.last_seen("tok-1") is None
