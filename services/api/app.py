@@ -741,13 +741,16 @@ async def healthz() -> dict[str, bool]:
 
 @system_router.get("/readyz", response_model=ReadinessOut, responses={503: {"model": ReadinessOut}})
 async def readyz(request: Request, backends: BackendsDep) -> JSONResponse:
-    """Ready when both gRPC services report SERVING and the alert consumer has its partitions."""
+    """Ready when both gRPC services report SERVING, the alert consumer has its partitions and the
+    replicas' shared approvals and lockouts are replayed (`governance_state`)."""
     search_ok, hotlist_ok = await asyncio.gather(backends.search.healthy(), backends.hotlist.healthy())
     consumer_ready: Callable[[], bool] | None = request.app.state.alert_consumer_ready
+    governance: Governance = request.app.state.governance
     checks = {
         "search": search_ok,
         "hotlist": hotlist_ok,
         "alert_consumer": bool(consumer_ready is not None and consumer_ready()),
+        "governance_state": governance.state_ready(),
     }
     ready = all(checks.values())
     body = ReadinessOut(ready=ready, checks=checks).model_dump()

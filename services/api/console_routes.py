@@ -201,9 +201,10 @@ def _registry(state: _CameraState, path: Path) -> CameraRegistry:
 async def camera_status(
     request: Request,
     settings: ConsoleSettingsDep,
-    _reader: Annotated[Principal, Depends(require("cameras.read"))],
+    reader: Annotated[Principal, Depends(require("cameras.read"))],
 ) -> CamerasOut:
-    """Every camera of the registry with its live status from the capture and normalizer metrics
+    """The caller's agency's cameras of the registry (never another agency's: where cameras stand
+    is itself sensitive) with their live status from the capture and normalizer metrics
     (`PLATEWATCH_CONSOLE_METRICS_URLS`). Read-only; 503 when the registry is unreadable. Rates are
     averaged since the previous call of this endpoint (null on the first)."""
     state: _CameraState = request.app.state.console_cameras
@@ -229,6 +230,8 @@ async def camera_status(
         state.previous = (now_monotonic, dict(merged.published), dict(merged.reads))
     cameras = []
     for camera in registry.cameras:
+        if camera.agency_id != reader.agency_id:
+            continue
         connected = merged.connected.get(camera.id)
         last_frame = merged.last_frame.get(camera.id)
         if connected is None:

@@ -82,6 +82,8 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
     )
     health.add_check("api_http", lambda: server.started)
     health.add_check("api_alert_consumer", consumer.assigned)
+    # Approvals and lockouts shared by the replicas: not ready until replayed (and while lost).
+    health.add_check("api_governance_state", app.state.governance.state_ready)
 
     local_stop = asyncio.Event()
     consumer_task = asyncio.create_task(consumer.run(local_stop), name="api-alert-consumer")

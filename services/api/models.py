@@ -146,11 +146,15 @@ class CountOut(BaseModel):
     distinct_read_ids: int
 
 
+# The largest value an int64 proto field holds (a larger one cannot be sent to the service).
+INT64_MAX = 2**63 - 1
+
+
 class HotlistIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     agency_id: str = ""
     # Alerts from a list not refreshed within this many seconds are flagged stale; 0 = never.
-    max_age_seconds: int = Field(default=0, ge=0)
+    max_age_seconds: int = Field(default=0, ge=0, le=INT64_MAX)
     fuzzy_confusables: bool = False
 
     def to_proto(self) -> hotlist_pb2.Hotlist:

@@ -677,13 +677,9 @@ async def test_every_route_is_in_the_matrix(world: World) -> None:
             assert response.status_code in (200, 307), (path, response.status_code)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="console_routes.camera_status lists every agency's cameras; filtering by the caller's "
-    "agency is requested from the console's owner",
-)
 async def test_camera_status_shows_only_own_agency(world: World, tmp_path: Any) -> None:
     assert await _camera_agencies(world, tmp_path, A) == {A}
+    assert await _camera_agencies(world, tmp_path, B) == {B}
 
 
 async def _camera_agencies(world: World, tmp_path: Any, caller: str) -> set[str]:

@@ -96,7 +96,12 @@ async def test_alerts_flow_from_kafka_to_http_and_sse(
         async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503
-            assert ready.json()["checks"] == {"search": False, "hotlist": False, "alert_consumer": True}
+            assert ready.json()["checks"] == {
+                "search": False,
+                "hotlist": False,
+                "alert_consumer": True,
+                "governance_state": True,
+            }
             search = await client.get("/api/v1/reads", params={"plate": "OLD111"})
             assert search.status_code == 503 and "search service unavailable" in search.json()["detail"]
 

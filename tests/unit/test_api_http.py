@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from services.api.app import create_app
 from services.api.backends import Backends
 from services.api.models import Reason
+from services.api.security import Governance
 from services.api.settings import ApiSettings
 from services.common.pb.platewatch.v1 import (
     common_pb2,
@@ -125,6 +126,7 @@ class Stack:
     hotlists: FakeHotlists
     search_health: health.HealthServicer
     consumer_assigned: list[bool]
+    governance: Governance
 
 
 async def _start_server(
@@ -170,7 +172,7 @@ async def stack() -> AsyncIterator[Stack]:
     # A supervisor of agency-a searching for a permitted purpose: may use every route tested here.
     headers = auth_headers(governance, "supervisor", "agency-a")
     async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as client:
-        yield Stack(client, search, hotlists, search_health, assigned)
+        yield Stack(client, search, hotlists, search_health, assigned, governance)
     await backends.close()
     await search_server.stop(None)
     await hotlist_server.stop(None)
@@ -283,7 +285,12 @@ async def test_unavailable_backend_is_503_naming_it(stack: Stack) -> None:
     assert hotlists.status_code == 503
     assert "hotlist service unavailable" in hotlists.json()["detail"]
     assert ready.status_code == 503
-    assert ready.json()["checks"] == {"search": False, "hotlist": False, "alert_consumer": True}
+    assert ready.json()["checks"] == {
+        "search": False,
+        "hotlist": False,
+        "alert_consumer": True,
+        "governance_state": True,
+    }
 
 
 async def test_read_images_are_jpeg(stack: Stack) -> None:
@@ -308,6 +315,15 @@ async def test_count(stack: Stack) -> None:
     # Without a filter: the caller's own agency (no agreements in the default policy).
     response = await stack.client.get("/api/v1/stats/count")
     assert response.json() == {"reads": 8, "distinct_read_ids": 5}
+
+
+async def test_hotlist_max_age_beyond_int64_is_a_clear_422(stack: Stack) -> None:
+    response = await stack.client.post(
+        "/api/v1/hotlists", json={"name": "Stolen", "agency_id": "agency-a", "max_age_seconds": 2**63}
+    )
+    assert response.status_code == 422
+    assert "max_age_seconds" in response.text
+    assert stack.hotlists.lists == {}
 
 
 async def test_hotlist_crud(stack: Stack) -> None:
@@ -411,14 +427,28 @@ async def test_health_and_readiness(stack: Stack) -> None:
     assert ready.status_code == 200
     assert ready.json() == {
         "ready": True,
-        "checks": {"search": True, "hotlist": True, "alert_consumer": True},
+        "checks": {"search": True, "hotlist": True, "alert_consumer": True, "governance_state": True},
     }
 
     stack.consumer_assigned[0] = False
     stack.search_health.set("platewatch.v1.SearchService", health_pb2.HealthCheckResponse.NOT_SERVING)
     not_ready = await stack.client.get("/readyz")
     assert not_ready.status_code == 503
-    assert not_ready.json()["checks"] == {"search": False, "hotlist": True, "alert_consumer": False}
+    assert not_ready.json()["checks"] == {
+        "search": False,
+        "hotlist": True,
+        "alert_consumer": False,
+        "governance_state": True,
+    }
+
+
+async def test_not_ready_while_the_shared_governance_state_is_not_replayed(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack.governance, "state_ready", lambda: False)
+    ready = await stack.client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["governance_state"] is False
 
 
 async def test_root_sends_people_to_the_console(stack: Stack) -> None:

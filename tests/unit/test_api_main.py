@@ -57,7 +57,11 @@ async def test_serve_is_live_without_kafka_and_stops_on_request(monkeypatch: pyt
         if health.readiness().get("api_http"):
             break
         await asyncio.sleep(0.05)
-    assert health.readiness() == {"api_http": True, "api_alert_consumer": False}
+    assert health.readiness() == {
+        "api_http": True,
+        "api_alert_consumer": False,
+        "api_governance_state": False,
+    }
     stop.set()
     await asyncio.wait_for(task, 20)
 
