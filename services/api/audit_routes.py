@@ -1,10 +1,10 @@
 """Audit, retention and transparency routes over AuditService (`/api/v1/audit/...`).
 
 Who sees what:
-* `audit.read` (auditor, oversight): entries of the caller's OWN agency (oversight gets them with
-  `details` and `actor` withheld: aggregate oversight, not surveillance of individuals), the chain
-  verification status, the latest signed checkpoint, the agency's retention report and its
-  transparency data.
+* `audit.entries` (auditor only): the individual entries of the caller's OWN agency.
+* `audit.read` (auditor, oversight): the chain verification status, the latest signed checkpoint,
+  the agency's retention report and its transparency data. Oversight sees aggregate statistics
+  only: individual entries (who searched what, for which case) are refused to it.
 * supervisor and admin: place, list and release legal holds for their own agency.
 Reading the audit log is itself audited (kind "audit_read").
 
@@ -42,6 +42,7 @@ MAX_ENTRIES = 1000
 TIMEOUT_S = 30.0
 
 AuditReader = Annotated[Principal, Depends(require("audit.read"))]
+EntryReader = Annotated[Principal, Depends(require("audit.entries"))]
 
 
 class AuditEntryOut(BaseModel):
@@ -50,14 +51,14 @@ class AuditEntryOut(BaseModel):
     entry_hash: str
     event_id: str
     kind: str
-    actor: str | None
+    actor: str
     agency_id: str
     action: str
     outcome: str
     purpose_code: str
     case_number: str
     result_count: int
-    details: dict[str, Any] | None
+    details: dict[str, Any]
     occurred_at: datetime
     chained_at: datetime
     source: str
@@ -177,7 +178,7 @@ async def _audit_read(governance: Any, principal: Principal, action: str, count:
 @router.get("/entries", response_model=AuditEntriesOut, responses=ERRORS)
 async def list_entries(
     request: Request,
-    principal: AuditReader,
+    principal: EntryReader,
     governance: GovernanceDep,
     from_sequence: Annotated[int, Query(ge=0)] = 0,
     to_sequence: Annotated[int, Query(ge=0)] = 0,
@@ -187,18 +188,7 @@ async def list_entries(
     occurred_to: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES)] = 100,
 ) -> AuditEntriesOut:
-    """Audit entries of the caller's agency, in chain order, filtered. Without the auditor role the
-    actors are withheld, so filtering by actor is refused too (it would tell whose entries they are)."""
-    redact = "auditor" not in principal.roles
-    if redact and actor:
-        raise await refuse_rule(
-            governance,
-            "audit.actor_withheld",
-            "actors are withheld from your roles: filtering entries by actor needs the auditor role",
-            status.HTTP_403_FORBIDDEN,
-            principal=principal,
-            action=f"{request.method} {request.url.path}",
-        )
+    """Audit entries of the caller's agency, in chain order, filtered (auditor role only)."""
     message = audit_pb2.ListAuditEntriesRequest(
         from_sequence=from_sequence,
         to_sequence=to_sequence,
@@ -226,14 +216,14 @@ async def list_entries(
                     entry_hash=entry.entry_hash,
                     event_id=entry.event_id,
                     kind=entry.kind,
-                    actor=None if redact else entry.actor,
+                    actor=entry.actor,
                     agency_id=entry.agency_id,
                     action=entry.action,
                     outcome=entry.outcome,
                     purpose_code=entry.purpose_code,
                     case_number=entry.case_number,
                     result_count=entry.result_count,
-                    details=None if redact else details,
+                    details=details,
                     occurred_at=from_micros(entry.occurred_at_us),
                     chained_at=from_micros(entry.chained_at_us),
                     source=entry.source,

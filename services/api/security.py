@@ -85,6 +85,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "approvals.request": frozenset({"officer", "analyst", "supervisor"}),
     "approvals.decide": frozenset({"supervisor"}),
     "audit.read": frozenset({"auditor", "oversight"}),
+    # Individual entries say who looked for what: oversight gets aggregates only.
+    "audit.entries": frozenset({"auditor"}),
     "cameras.read": frozenset({"officer", "analyst", "supervisor", "admin"}),
 }
 

@@ -79,7 +79,7 @@ ROLE_CAN: dict[str, set[str]] = {
         "holds",
         "cameras",
     },
-    "auditor": {"stats", "audit"},
+    "auditor": {"stats", "audit", "audit.entries"},
     "admin": {"stats", "hotlists.read", "hotlists.write", "holds", "cameras"},
     "oversight": {"stats", "audit"},
 }
@@ -497,7 +497,7 @@ def _cases() -> list[Case]:
             "audit entries",
             ("GET", "/api/v1/audit/entries"),
             lambda c, h, x: c.get("/api/v1/audit/entries", headers=h),
-            lambda can, x, s: gate("audit", can, (200, {x})),
+            lambda can, x, s: gate("audit.entries", can, (200, {x})),
             lambda r: {e["agency_id"] for e in r.json()["entries"]},
         ),
         Case(
@@ -799,18 +799,14 @@ async def test_alert_stream_carries_only_visible_alerts(sharing: str) -> None:
             await stream_a.close()
 
 
-async def test_oversight_sees_entries_without_actors_and_cannot_filter_by_actor(world: World) -> None:
+async def test_oversight_gets_aggregates_not_individual_audit_entries(world: World) -> None:
     oversight = auth_headers(world.governance, "oversight", A)
-    listed = await world.client.get("/api/v1/audit/entries", headers=oversight)
-    assert listed.status_code == 200
-    (entry,) = listed.json()["entries"]
-    assert entry["agency_id"] == A and entry["actor"] is None and entry["details"] is None
-    # Filtering by actor would say whose entries they are: refused (audited) without the auditor role.
-    refused = await world.client.get(
-        "/api/v1/audit/entries", params={"actor": f"{A}-officer"}, headers=oversight
-    )
-    assert refused.status_code == 403 and refused.json()["rule"] == "audit.actor_withheld"
-    assert [e.details["rule"] for e in world.audit.of_kind("refusal")] == ["audit.actor_withheld"]
+    refused = await world.client.get("/api/v1/audit/entries", headers=oversight)
+    assert refused.status_code == 403 and refused.json()["rule"] == "role.audit.entries"
+    assert [e.details["rule"] for e in world.audit.of_kind("refusal")] == ["role.audit.entries"]
+    for aggregate in ("verification", "checkpoint", "retention"):
+        response = await world.client.get(f"/api/v1/audit/{aggregate}", headers=oversight)
+        assert response.status_code in (200, 404), (aggregate, response.text)
     auditor = auth_headers(world.governance, "auditor", A)
     filtered = await world.client.get(
         "/api/v1/audit/entries", params={"actor": f"{A}-officer"}, headers=auditor
