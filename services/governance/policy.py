@@ -138,6 +138,8 @@ class AgencyRules(_Strict):
     forbidden_hotlist_sources: list[HotlistSourceRule] | None = None
     retention: Retention | None = None
     jurisdiction: Jurisdiction = "in_state"
+    # Store this agency's plates only as tokens; None = the policy-wide `pseudonymization.enabled`.
+    pseudonymize: bool | None = None
 
 
 class SharingAgreement(_Strict):
@@ -166,7 +168,9 @@ class SharingRules(_Strict):
 
 
 class Pseudonymization(_Strict):
-    """Plates of non-hit reads stored only as HMAC tokens under per-period keys (GOV-AUDIT)."""
+    """Plates of non-hit reads stored only as HMAC tokens under per-agency, per-period keys.
+    `enabled` is the switch for agencies whose rules (own or `defaults`) leave `pseudonymize` unset;
+    the key rotation period is policy-wide."""
 
     enabled: bool = False
     key_rotation: Duration = timedelta(days=30)
@@ -198,6 +202,7 @@ class EffectiveRules:
     forbidden_hotlist_sources: tuple[HotlistSourceRule, ...]
     retention: Retention
     jurisdiction: Jurisdiction
+    pseudonymize: bool
 
 
 class Policy(_Strict):
@@ -279,6 +284,16 @@ class Policy(_Strict):
             forbidden_hotlist_sources=tuple(pick("forbidden_hotlist_sources") or []),
             retention=pick("retention") or self.retention,
             jurisdiction=own.jurisdiction if own is not None else base.jurisdiction,
+            pseudonymize=bool(
+                pick("pseudonymize") if pick("pseudonymize") is not None else self.pseudonymization.enabled
+            ),
+        )
+
+    def pseudonymizes_any(self) -> bool:
+        """Whether some agency's plates are stored as tokens (every agency not listed gets the
+        defaults, so an enabled default counts)."""
+        return self.rules_for("").pseudonymize or any(
+            self.rules_for(agency_id).pseudonymize for agency_id in self.agencies
         )
 
     def retention_for(self, agency_id: str) -> Retention:

@@ -365,7 +365,7 @@ def key_report(
         return [_period_record(keys, agency_id, p) for p in periods]
 
     return {
-        "pseudonymized": policy.pseudonymization.enabled,
+        "pseudonymized": policy.rules_for(agency_id).pseudonymize,
         "rotation_seconds": int(keys.rotation.total_seconds()),
         "live": listed(list(keys.periods(agency_id))),
         "destroyed": listed(list(keys.destroyed_periods(agency_id))),

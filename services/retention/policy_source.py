@@ -22,7 +22,6 @@ def configured_key_store(settings: PolicySettings, policy: Policy) -> PeriodKeyS
 
 
 def pseudonymizes(policy: Policy, agency_id: str) -> bool:
-    """Whether plates of `agency_id`'s reads are stored as tokens. The policy's switch is
-    policy-wide today (`pseudonymization.enabled`); this is the one place to make it per agency."""
-    del agency_id
-    return policy.pseudonymization.enabled
+    """Whether plates of `agency_id`'s reads are stored as tokens: the agency's own `pseudonymize`
+    rule, else the defaults', else the policy-wide `pseudonymization.enabled`."""
+    return policy.rules_for(agency_id).pseudonymize

@@ -17,18 +17,17 @@ layer (b) never skips images that are missing.
 ClickHouse failures are retried with capped exponential backoff while the assigned partitions
 are paused (nothing more is fetched, so memory stays bounded) and nothing is committed.
 
-Pseudonymization (issue 6, policy `pseudonymization.enabled`, `PseudonymizingTokenizer`): every
-read of a pseudonymizing agency is stored with its plate only as `pt1:<period>:<HMAC-SHA256>` under
-the agency's key for the capture period, and without the recognizer's candidate texts; so are the
-tables fed from `reads` by materialized views (reads_by_camera, plates, read_counts_hourly has no
-plate). The writer does not try to tell hits from non-hits: when a read is written its alert may
-not exist yet (the hotlist raises it concurrently, on another topic, and may match it through a
-confusable or partial entry that no mirror of the lists would reproduce). A hit keeps its plate in
-clear through its alert instead (`alerts.plate`, the alert protobuf), which the search service uses
-to find hit reads whose key was shredded. A read whose period key was already destroyed (a late or
-replayed read past the non-hit retention) is not stored. Plates of pseudonymized reads are never
-logged.
-"""
+Pseudonymization (issue 6, policy `pseudonymization.enabled` or an agency's `pseudonymize` rule,
+`PseudonymizingTokenizer`): every read of a pseudonymizing agency is stored with its plate only as
+`pt1:<period>:<HMAC-SHA256>` under the agency's key for the capture period, and without the
+recognizer's candidate texts; so are the tables fed from `reads` by materialized views
+(reads_by_camera, plates, read_counts_hourly has no plate). The writer does not try to tell hits
+from non-hits: when a read is written its alert may not exist yet (the hotlist raises it
+concurrently, on another topic, and may match it through a confusable or partial entry that no
+mirror of the lists would reproduce). A hit keeps its plate in clear through its alert instead
+(`alerts.plate`, the alert protobuf), which the search service uses to find hit reads whose key was
+shredded. A read whose period key was already destroyed (a late or replayed read past the non-hit
+retention) is not stored. Plates of pseudonymized reads are never logged. """
 
 from __future__ import annotations
 
@@ -435,7 +434,7 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
     # Loaded (and validated) at start like the API's: a bad policy stops the component.
     policy = load_configured_policy(settings)
     tokenize: PlateTokenizer | None = None
-    if policy.pseudonymization.enabled:
+    if policy.pseudonymizes_any():
         tokenize = PseudonymizingTokenizer(policy, Pseudonymizer(configured_key_store(settings, policy)))
     client = await open_storage(settings, stop, "writer", settings.retry_max_seconds)
     if client is None:

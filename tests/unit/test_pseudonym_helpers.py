@@ -63,6 +63,25 @@ def test_tokenizer_follows_the_policy_and_refuses_shredded_periods(pseudonymizer
         tokenizer("pd-a", "ABC123", T)
 
 
+def test_pseudonymization_can_be_switched_per_agency(pseudonymizer: Pseudonymizer) -> None:
+    raw = yaml.safe_load((POLICIES_DIR / "default.yaml").read_text())
+    raw["pseudonymization"] = {"enabled": False, "key_rotation": "1d"}
+    raw.setdefault("agencies", {})["pd-a"] = {"pseudonymize": True}
+    per_agency = Policy.model_validate(raw)
+    assert per_agency.pseudonymizes_any()
+    tokenizer = PseudonymizingTokenizer(per_agency, pseudonymizer)
+    assert is_token(tokenizer("pd-a", "ABC123", T))
+    assert tokenizer("pd-b", "ABC123", T) == "ABC123", "agencies without the rule keep the policy switch"
+    # And the other way round: enabled policy-wide, one agency opted out.
+    raw["pseudonymization"]["enabled"] = True
+    raw["agencies"]["pd-a"] = {"pseudonymize": False}
+    opted_out = Policy.model_validate(raw)
+    tokenizer = PseudonymizingTokenizer(opted_out, pseudonymizer)
+    assert tokenizer("pd-a", "ABC123", T) == "ABC123"
+    assert is_token(tokenizer("pd-b", "ABC123", T))
+    assert not policy(False).pseudonymizes_any() and policy(True).pseudonymizes_any()
+
+
 def test_a_destroyed_key_is_noticed_by_another_store_on_the_same_folder(tmp_path: Path) -> None:
     writer_keys = PeriodKeyStore(tmp_path / "keys", DAY)
     retention_keys = PeriodKeyStore(tmp_path / "keys", DAY)
