@@ -1,12 +1,31 @@
 """Plate text cleanup by region grammar.
 
-`PlateGrammar.clean(text)` strips everything but ASCII letters and digits, uppercases, then tries every
-known plate format (data in `grammars.yaml`, not code) of the same length. A format position that must
-hold a letter turns a look-alike digit into its letter (0->O, 1->I, 8->B, 5->S, 2->Z, 6->G) and a digit
-position does the reverse (O->0, D->0, I->1, B->8, S->5, Z->2, G->6); nothing is changed anywhere else.
-The format needing the fewest fixes wins. The region is that format's region when every winning format
-agrees on it, else "". Text no format accepts is returned cleaned but otherwise untouched, with
-`format_known=False`.
+`PlateGrammar.clean(text, region_hint=None)` strips everything but ASCII letters and digits and
+uppercases, then checks the text against the known plate formats (data in `grammars.yaml`, not code) of
+the same length. Contract:
+
+- No region hint (the camera's region is unknown): no character is ever rewritten. The stripped text is
+  returned as it is, `format_known=True` only when it exactly fits one or more formats, and `region` only when
+  all those formats agree on it (see below; else ""). Look-alike characters (O/0, I/1, ...) cannot be decided
+  without knowing where the plate is from, and forcing a correct read of a format the grammar lacks (or of
+  another country) into some format breaks it: "8ZX0123" would become California's "8ZXO123". The recognizer
+  already chose among its own look-alike readings (services/inference/decoding.py); that choice is kept.
+- With a region hint (e.g. "us", "us-ca", "de"; case-insensitive), the formats of that region come first:
+  those whose region is the hint, a sub-region of it ("us" -> "US-CA") or a parent of it ("us-ca" -> the
+  generic "US" formats). An exact fit of one of them wins (so "ABC1234" is reported "US" under a US hint,
+  where US and Brazil share the format). Otherwise, only when the region is *closed* (`closed_regions` in
+  `grammars.yaml`: its formats there are every plate it issues, as for Germany or Brazil) may its formats
+  drive look-alike fixes: a position that must hold a letter turns a look-alike digit into its letter
+  (0->O, 1->I, 8->B, 5->S, 2->Z, 6->G), a digit position does the reverse (O->0, D->0, I->1, B->8, S->5,
+  Z->2, G->6), nothing is changed anywhere else, and the format needing the fewest fixes wins. An open
+  region (the US: every state has its own formats, and vanity plates) is never fixed into, as a correct
+  read of an unlisted format would be broken. When nothing of the region fits (a visiting foreign plate,
+  an open region), the text is handled as without a hint, except that another region's format names the
+  region only under a closed region's hint (an open region's plate of an unlisted format may be local:
+  "JX1000" under a US hint is known, as it fits a German format, but its region is "").
+- `region` is the region all winning formats are in (their region, or the parent region they share:
+  "US-CA" and "US" give "US"), else "". Text no format accepts is returned stripped but otherwise
+  untouched ("unknown format"), with `format_known=False` and region "".
 """
 
 from __future__ import annotations
@@ -31,7 +50,7 @@ LETTER_TO_DIGIT = {"O": "0", "D": "0", "I": "1", "B": "8", "S": "5", "Z": "2", "
 _CLASS_TOKENS = {"[A-Z]": LETTER, "[0-9]": DIGIT, "[A-Z0-9]": EITHER}
 _TOKEN = re.compile(r"(\[A-Z0-9\]|\[A-Z\]|\[0-9\]|[A-Z0-9])(?:\{(\d+)(?:,(\d+))?\})?")
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
-# Results of `PlateGrammar.clean` kept per grammar (cleared when full).
+# Results of `PlateGrammar.clean` kept per grammar, by (text, region hint) (cleared when full).
 CACHE_SIZE = 100_000
 
 
@@ -114,13 +133,15 @@ def _exact_pattern(positions: tuple[str, ...]) -> re.Pattern[str]:
 class PlateGrammar:
     """The set of known plate formats; see the module docstring for the cleanup rules."""
 
-    def __init__(self, formats: list[PlateFormat]) -> None:
+    def __init__(self, formats: list[PlateFormat], closed_regions: frozenset[str] = frozenset()) -> None:
         self.formats = formats
+        # Regions (upper case) whose formats may drive look-alike fixes under a region hint.
+        self.closed_regions = frozenset(region.upper() for region in closed_regions)
         self._by_length: dict[int, list[PlateFormat]] = {}
         # Per length, one regex per format matching the text as it is (no look-alike fix needed).
         self._exact: dict[int, list[tuple[re.Pattern[str], PlateFormat]]] = {}
         # Texts repeat (every frame of a pass, its early and final read): remember recent results.
-        self._cache: dict[str, CleanPlate] = {}
+        self._cache: dict[tuple[str, str], CleanPlate] = {}
         for fmt in formats:
             self._by_length.setdefault(len(fmt.positions), []).append(fmt)
             self._exact.setdefault(len(fmt.positions), []).append((_exact_pattern(fmt.positions), fmt))
@@ -132,38 +153,81 @@ class PlateGrammar:
         for entry in data["formats"]:
             for positions in expand_pattern(entry["pattern"]):
                 formats.append(PlateFormat(entry["region"], entry["name"], positions))
-        return cls(formats)
+        return cls(formats, frozenset(data.get("closed_regions") or ()))
 
-    def clean(self, text: str) -> CleanPlate:
-        cached = self._cache.get(text)
+    def clean(self, text: str, region_hint: str | None = None) -> CleanPlate:
+        """The text cleaned as the module docstring says; `region_hint` is the camera's region
+        ("us", "us-ca", "de", ...), None or "" when unknown."""
+        hint = (region_hint or "").strip().upper()
+        key = (text, hint)
+        cached = self._cache.get(key)
         if cached is None:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            cached = self._cache[text] = self._clean(text)
+            cached = self._cache[key] = self._clean(strip_text(text), hint)
         return cached
 
-    def _clean(self, text: str) -> CleanPlate:
-        stripped = strip_text(text)
-        best: list[tuple[str, PlateFormat]] = []
-        best_fixes = -1
-        # Fast path: formats the text fits without any fix are the best there can be.
-        exact = [fmt for pattern, fmt in self._exact.get(len(stripped), []) if pattern.fullmatch(stripped)]
+    def knows_region(self, region_hint: str) -> bool:
+        """Some format belongs to this region hint (see `clean`)."""
+        hint = region_hint.strip().upper()
+        return any(_in_region(fmt.region, hint) for fmt in self.formats)
+
+    def _closed(self, region: str) -> bool:
+        """The region's formats (or its country's) are all the plates it issues."""
+        return region in self.closed_regions or region.split("-")[0] in self.closed_regions
+
+    def _exact_fits(self, stripped: str, hint: str) -> list[PlateFormat]:
+        return [
+            fmt
+            for pattern, fmt in self._exact.get(len(stripped), [])
+            if (not hint or _in_region(fmt.region, hint)) and pattern.fullmatch(stripped)
+        ]
+
+    def _clean(self, stripped: str, hint: str) -> CleanPlate:
+        if hint:
+            # Formats the text fits without any fix are the best there can be.
+            exact = self._exact_fits(stripped, hint)
+            if exact:
+                return CleanPlate(stripped, _agreed_region(exact), True, 0)
+            best: list[tuple[str, PlateFormat]] = []
+            best_fixes = -1
+            for fmt in self._by_length.get(len(stripped), []):
+                if not _in_region(fmt.region, hint) or not self._closed(fmt.region):
+                    continue
+                fitted = _fit(stripped, fmt.positions)
+                if fitted is None:
+                    continue
+                fixed, fixes = fitted
+                if best_fixes < 0 or fixes < best_fixes:
+                    best, best_fixes = [(fixed, fmt)], fixes
+                elif fixes == best_fixes:
+                    best.append((fixed, fmt))
+            if best:
+                return CleanPlate(best[0][0], _agreed_region([fmt for _, fmt in best]), True, best_fixes)
+        # No hint, or no format of the hinted region fits: the text as it is, known only on an exact fit.
+        exact = self._exact_fits(stripped, "")
         if exact:
-            regions = {fmt.region for fmt in exact}
-            return CleanPlate(stripped, regions.pop() if len(regions) == 1 else "", True, 0)
-        for fmt in self._by_length.get(len(stripped), []):
-            fitted = _fit(stripped, fmt.positions)
-            if fitted is None:
-                continue
-            fixed, fixes = fitted
-            if best_fixes < 0 or fixes < best_fixes:
-                best, best_fixes = [(fixed, fmt)], fixes
-            elif fixes == best_fixes:
-                best.append((fixed, fmt))
-        if not best:
-            return CleanPlate(stripped, "", False)
-        regions = {fmt.region for _, fmt in best}
-        return CleanPlate(best[0][0], regions.pop() if len(regions) == 1 else "", True, best_fixes)
+            foreign_known = not hint or self._closed(hint)
+            return CleanPlate(stripped, _agreed_region(exact) if foreign_known else "", True, 0)
+        return CleanPlate(stripped, "", False)
+
+
+def _in_region(region: str, hint: str) -> bool:
+    """A format of `region` applies under `hint` (both upper case): the same region, a sub-region of
+    the hint ("US-CA" under "US"), or a parent of it ("US" under "US-CA")."""
+    return region == hint or region.startswith(hint + "-") or hint.startswith(region + "-")
+
+
+def _agreed_region(formats: list[PlateFormat]) -> str:
+    """The region every format is in: their shared region, or the parent they share ("US-CA" and
+    "US" -> "US"); "" when they disagree on the country."""
+    paths = [fmt.region.split("-") for fmt in formats]
+    shared: list[str] = []
+    for parts in zip(*paths, strict=False):
+        if len(set(parts)) != 1:
+            break
+        shared.append(parts[0])
+    return "-".join(shared)
 
 
 @lru_cache(maxsize=1)

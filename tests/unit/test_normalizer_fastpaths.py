@@ -7,22 +7,37 @@ import json
 import random
 
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
-from services.normalizer.grammar import PlateGrammar
+from services.normalizer.grammar import PlateFormat, PlateGrammar, _fit, _in_region
 from services.normalizer.tracking import PassTracker, ns_timestamp, track_state, track_state_json
 
 T0_NS = 1_700_000_000 * 1_000_000_000
 
 
 def test_grammar_fast_path_matches_the_full_search() -> None:
-    fast = PlateGrammar.from_yaml()
-    slow = PlateGrammar.from_yaml()
-    slow._exact = {}  # every text takes the format-by-format search
-    rng = random.Random(3)
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    texts = ["AB12CDE", "7ABC123", "MH12AB1234", "WX12345", "B MW 123", "ab-12 cde", "0O0O0O"]
-    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 10))) for _ in range(3000)]
-    for text in texts:
-        assert fast.clean(text) == slow.clean(text), text
+    every_region = frozenset(fmt.region for fmt in PlateGrammar.from_yaml().formats)
+    for closed in (None, every_region):
+        fast = PlateGrammar.from_yaml()
+        if closed is not None:
+            fast = PlateGrammar(fast.formats, closed)
+        slow = PlateGrammar(fast.formats, fast.closed_regions)
+
+        def fits_without_fix(stripped: str, hint: str, slow: PlateGrammar = slow) -> list[PlateFormat]:
+            # Format by format, as the look-alike search does, instead of one regex per format.
+            return [
+                fmt
+                for fmt in slow._by_length.get(len(stripped), [])
+                if (not hint or _in_region(fmt.region, hint))
+                and _fit(stripped, fmt.positions) == (stripped, 0)
+            ]
+
+        slow._exact_fits = fits_without_fix  # type: ignore[method-assign]
+        rng = random.Random(3)
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        texts = ["AB12CDE", "7ABC123", "MH12AB1234", "WX12345", "B MW 123", "ab-12 cde", "0O0O0O"]
+        texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 10))) for _ in range(1500)]
+        for hint in (None, "us", "us-ca", "de", "br", "fr"):
+            for text in texts:
+                assert fast.clean(text, hint) == slow.clean(text, hint), (text, hint)
 
 
 def test_track_state_json_equals_track_state() -> None:

@@ -1,8 +1,18 @@
-"""Region grammar cleanup: look-alike fixes only where a format demands a letter or a digit."""
+"""Region grammar cleanup: no rewrite without the camera's region; with it, look-alike fixes only into
+formats of that region (and only of a region whose formats are closed), where a format demands a letter
+or a digit."""
 
 from __future__ import annotations
 
+import pytest
+
 from services.normalizer.grammar import PlateGrammar, default_grammar, expand_pattern
+
+
+def all_closed() -> PlateGrammar:
+    """The shipped formats, with every region treated as closed (exercises the fixing itself)."""
+    grammar = default_grammar()
+    return PlateGrammar(grammar.formats, frozenset(fmt.region for fmt in grammar.formats))
 
 
 def test_strips_separators_and_uppercases() -> None:
@@ -10,35 +20,107 @@ def test_strips_separators_and_uppercases() -> None:
     assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("7ABC123", "US-CA", True, 0)
 
 
-def test_fixes_letter_o_in_digit_position_only() -> None:
+@pytest.mark.parametrize("grammar", [default_grammar(), all_closed()])
+def test_no_hint_never_rewrites_a_character(grammar: PlateGrammar) -> None:
+    # A valid US read stays as read; US and Brazil share LLLDDDD, so the region is not known.
+    plate = grammar.clean("ABC1234")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("ABC1234", "", True, 0)
+    # Fits no format as read (the old cleanup forced it into California's 8ZXO123): kept, marked unknown.
+    plate = grammar.clean("8ZX0123")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("8ZX0123", "", False, 0)
+    # A look-alike in a digit block: without a region nothing says which character it is.
+    plate = grammar.clean("7OBC1O3")
+    assert (plate.text, plate.format_known) == ("7OBC1O3", False)
+
+
+def test_hint_reports_the_region_of_an_exact_fit() -> None:
+    plate = default_grammar().clean("ABC1234", "us")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("ABC1234", "US", True, 0)
+    plate = default_grammar().clean("ABC1234", "BR")
+    assert (plate.text, plate.region) == ("ABC1234", "BR")
+
+
+def test_us_hint_fixes_only_into_us_formats() -> None:
+    grammar = all_closed()
     # California 1LLL DDD: the O in the digit block becomes 0, the O in the letter block stays.
-    plate = default_grammar().clean("7OBC1O3")
-    assert plate.text == "7OBC103"
-    assert plate.region == "US-CA"
-    assert plate.fixes == 1
+    plate = grammar.clean("7OBC1O3", "us")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("7OBC103", "US-CA", True, 1)
+    # California and US LLLDDDD tie (one fix each); Germany (BZX0123) also would, but is not US.
+    plate = grammar.clean("8ZX0123", "us")
+    assert (plate.text, plate.region, plate.fixes) == ("8ZXO123", "US", 1)
+    # A sub-region hint still uses its country's generic formats: LLLDDDD.
+    plate = grammar.clean("AB01234", "us-ca")
+    assert (plate.text, plate.region, plate.fixes) == ("ABO1234", "US", 1)
 
 
-def test_fixes_digit_zero_in_letter_position() -> None:
-    # French SIV AA-123-AA: a 0 read in the letter block is an O.
-    grammar = PlateGrammar.from_yaml()
-    plate = grammar.clean("A0-123-CD")
-    assert plate.text == "AO123CD"
-    assert plate.format_known
-    # FR and IT share this format: the region is ambiguous.
-    assert plate.region == ""
+def test_de_hint_does_not_rewrite_into_us_formats() -> None:
+    grammar = all_closed()
+    plate = grammar.clean("7OBC1O3", "de")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("7OBC1O3", "", False, 0)
+    plate = grammar.clean("8ZX0123", "de")
+    assert (plate.text, plate.region, plate.fixes) == ("BZX0123", "DE", 1)
+
+
+def test_open_region_hint_never_rewrites() -> None:
+    # The shipped grammar lists the US as open (states' own formats, vanity plates): no fix into it.
+    grammar = default_grammar()
+    assert "US" not in grammar.closed_regions
+    plate = grammar.clean("7OBC1O3", "us")
+    assert (plate.text, plate.format_known, plate.fixes) == ("7OBC1O3", False, 0)
+    # A plate of an unlisted US format fitting a German one is kept; it may be local, so no region.
+    plate = grammar.clean("JX1000", "us")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("JX1000", "", True, 0)
+    assert grammar.clean("JX1000").region == "DE"
+
+
+def test_closed_region_hint_fixes_digit_zero_in_letter_position() -> None:
+    # Italy AA 123 AA (closed in the shipped grammar): a 0 read in the letter block is an O.
+    plate = default_grammar().clean("A0-123-CD", "it")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("AO123CD", "IT", True, 1)
+    # France shares the format but is open: no fix; without a hint neither.
+    assert default_grammar().clean("A0-123-CD", "fr").text == "A0123CD"
+    assert default_grammar().clean("A0-123-CD").text == "A0123CD"
+
+
+def test_foreign_plate_under_a_hint_is_kept_and_known() -> None:
+    # A French/Italian plate seen by a German camera: no German format fits; known, region ambiguous.
+    plate = all_closed().clean("AB123CD", "de")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("AB123CD", "", True, 0)
+    # A Brazilian Mercosur plate under a (closed) German hint: it cannot be German, so it is Brazilian.
+    plate = default_grammar().clean("ABC4X23", "de")
+    assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("ABC4X23", "BR", True, 0)
 
 
 def test_prefers_fewest_substitutions() -> None:
-    # Mercosur (LLLDLDD) fits with no fix; Brazil-old/US (LLLDDDD) would need D->0.
-    plate = default_grammar().clean("ABC1D23")
+    # Mercosur (LLLDLDD) fits with no fix; Brazil-old (LLLDDDD) would need D->0.
+    plate = default_grammar().clean("ABC1D23", "br")
     assert (plate.text, plate.region, plate.fixes) == ("ABC1D23", "BR", 0)
+    plate = default_grammar().clean("ABC1S23", "br")
+    assert (plate.text, plate.region, plate.fixes) == ("ABC1S23", "BR", 0)
+    plate = default_grammar().clean("ABCI0S3", "br")
+    # Brazil-old needs two fixes (I->1, S->5), Mercosur three (I->1, 0->O, S->5).
+    assert (plate.text, plate.region, plate.fixes) == ("ABC1053", "BR", 2)
 
 
 def test_unknown_format_left_as_is() -> None:
-    plate = default_grammar().clean("O0O0O0O0O0O")
-    assert plate.text == "O0O0O0O0O0O"
-    assert not plate.format_known
-    assert plate.region == ""
+    for hint in (None, "us", "de"):
+        plate = all_closed().clean("O0O0O0O0O0O", hint)
+        assert (plate.text, plate.region, plate.format_known) == ("O0O0O0O0O0O", "", False), hint
+
+
+def test_cache_is_keyed_by_text_and_hint() -> None:
+    grammar = all_closed()
+    assert grammar.clean("8ZX0123", "de").text == "BZX0123"
+    assert grammar.clean("8ZX0123").text == "8ZX0123"
+    assert grammar.clean("8ZX0123", "us").text == "8ZXO123"
+    assert grammar.clean("8ZX0123", " DE ").text == "BZX0123"
+
+
+def test_unknown_region_hint_acts_as_none() -> None:
+    grammar = all_closed()
+    assert not grammar.knows_region("jp")
+    assert grammar.knows_region("us") and grammar.knows_region("us-ca") and grammar.knows_region("DE")
+    assert grammar.clean("8ZX0123", "jp") == grammar.clean("8ZX0123")
 
 
 def test_expand_pattern_lengths() -> None:
