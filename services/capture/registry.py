@@ -3,8 +3,10 @@
 Format: a top-level `cameras:` list; each camera has `id`, `agency_id`, `name`, `site`, `lat`, `lon`,
 `heading_deg` (0 <= h < 360, compass direction the camera looks), `source` (a video file or a folder of
 images, relative to the repo root or absolute, or an `http://`/`https://` MJPEG or `rtsp://` URL),
-`sample_fps` (default 5) and `enabled` (default true). Unknown fields and duplicate ids are errors, and
-every error names the file, the camera and the field.
+`sample_fps` (default 5), `enabled` (default true) and `region` (optional: where the plates it reads are from,
+an ISO 3166 country code with an optional subdivision, e.g. "us", "us-ca", "de"; case-insensitive, kept lower
+case; the normalizer's plate grammar uses it, see services/normalizer/grammar.py). Unknown fields and
+duplicate ids are errors, and every error names the file, the camera and the field.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.common.settings import REPO_ROOT
 
@@ -45,6 +47,14 @@ class Camera(BaseModel):
     source: str | None = Field(default=None, min_length=1)
     sample_fps: float = Field(default=5.0, gt=0, le=60)
     enabled: bool = True
+    # Region hint for the plate grammar: "cc" or "cc-sub" (ISO 3166-1 alpha-2, optional subdivision);
+    # None when the camera may see plates of any region.
+    region: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$")
+
+    @field_validator("region")
+    @classmethod
+    def _lower_region(cls, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
 
     @property
     def is_stream(self) -> bool:

@@ -3,8 +3,10 @@
 Read from the camera registry (`PLATEWATCH_CAMERAS_FILE`, default deploy/cameras.yaml) with the capture
 service's loader (`services.capture.registry`), metadata only: cameras without `source` are accepted.
 The file is re-read when it changed on disk and an unknown camera id shows up, so a camera added to the
-registry is known without a restart. A missing or invalid file is logged and yields no cameras (an
-invalid edit keeps the cameras already loaded).
+registry is known without a restart. A camera's optional `region` is the hint the plate grammar fixes
+look-alike characters by (services/normalizer/grammar.py); a region no known plate format belongs to is
+logged (it then acts as no hint). A missing or invalid file is logged and yields no cameras (an invalid
+edit keeps the cameras already loaded).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from services.capture.registry import Camera, RegistryError, load_registry
 from services.common.pb.platewatch.v1 import common_pb2
+from services.normalizer.grammar import default_grammar
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,8 @@ class CameraMeta:
     info: common_pb2.CameraInfo
     # None when the registry does not say which way the camera looks.
     heading_deg: float | None
+    # The camera's region hint for the plate grammar ("us", "us-ca", "de"); None when unknown.
+    region: str | None = None
 
 
 def _to_meta(camera: Camera) -> CameraMeta:
@@ -36,7 +41,7 @@ def _to_meta(camera: Camera) -> CameraMeta:
         lon=camera.lon,
         heading_deg=camera.heading_deg,
     )
-    return CameraMeta(info, camera.heading_deg)
+    return CameraMeta(info, camera.heading_deg, camera.region)
 
 
 def _load(path: Path) -> dict[str, CameraMeta] | None:
@@ -49,6 +54,13 @@ def _load(path: Path) -> dict[str, CameraMeta] | None:
     except RegistryError as exc:
         log.error("camera registry invalid", extra={"path": str(path), "error": str(exc)})
         return None
+    grammar = default_grammar()
+    for camera in registry:
+        if camera.region is not None and not grammar.knows_region(camera.region):
+            log.warning(
+                "camera region has no known plate format; reads are not fixed by region",
+                extra={"camera_id": camera.id, "region": camera.region},
+            )
     return {camera.id: _to_meta(camera) for camera in registry}
 
 

@@ -10,7 +10,8 @@ is one Kafka transaction (consume-transform-produce):
    within `normalizer_batch_linger_ms` of its first record, at most `normalizer_max_batch` records;
 2. feed it to the per-partition `PassTracker`s (tracking.py) and close passes whose event-time gap
    elapsed, or (in the same loop, at least every 200 ms) whose partition had no input for
-   `idle_close_s` of wall clock while the consumer is caught up on it;
+   `idle_close_s` of wall clock while the consumer is caught up on it; a pass's text goes through the
+   plate grammar with its camera's registry `region` as the hint (none: the text is not rewritten);
 2b. early reads: every open pass of the batch that now has a confident, grammar-valid text and had no
    early read gets one (`Read` with `provisional` true, the read_id of its final read) on READS_EARLY,
    sent at once, outside the transaction, for the hotlist only (at least once: a failed transaction
@@ -357,7 +358,10 @@ class Normalizer:
                 self._to_early_read(track)
                 for tp in fed
                 for track, _ in self.trackers[tp].take_early(
-                    self.grammar, self.settings.early_read_confidence, self.settings.min_frames
+                    self.grammar,
+                    self.settings.early_read_confidence,
+                    self.settings.min_frames,
+                    self._region_hint,
                 )
             ]
             await self._send_early(early)
@@ -472,7 +476,19 @@ class Normalizer:
             camera.CopyFrom(meta.info)
         if not camera.agency_id:
             camera.agency_id = track.agency_id
-        return build_read(track, camera, self.grammar, time.time_ns(), meta.heading_deg if meta else None)
+        return build_read(
+            track,
+            camera,
+            self.grammar,
+            time.time_ns(),
+            meta.heading_deg if meta else None,
+            meta.region if meta else None,
+        )
+
+    def _region_hint(self, camera_id: str) -> str | None:
+        """The camera's region from the registry, for the plate grammar; None when unknown."""
+        meta = self.cameras.get(camera_id, time.monotonic())
+        return meta.region if meta else None
 
     async def _send_early(self, early: list[reads_pb2.Read]) -> None:
         """Early reads go out at once, outside the transaction, so an alert does not wait for the

@@ -17,10 +17,11 @@ reads (one per plate per frame) of one vehicle pass in front of one camera:
   changed track and a tombstone per closed one) and `partition_state` is the small per-partition rest
   (camera watermarks). `PassTracker.restore` rebuilds a tracker from those records.
 
-`build_read` turns a closed track into a `Read`: per-position character voting weighted by confidence
-over every frame's candidates of the winning text length (fallback: the best single text), the region
-grammar on the result, the best frame's crop/thumbnail/box/vehicle, first/last seen, frame count and
-direction of travel (see `direction_of_travel`).
+`build_read` turns a closed track into a `Read`: per-position character voting weighted by confidence over
+every frame's candidates of the winning text length (fallback: the best single text), the region grammar on
+the result (with the camera's region hint, if the registry gives one: without it the grammar never rewrites
+the text, so the recognizer's own look-alike choice stands), the best frame's crop/thumbnail/box/vehicle,
+first/last seen, frame count and direction of travel (see `direction_of_travel`).
 
 read_id = 12 hex digits of the founding raw read's captured_at in epoch ms + 12 hex digits of
 blake2b(camera_id, frame_sequence, plate_index, captured_at in ns) of that same raw read: ids sort by
@@ -35,6 +36,7 @@ import hashlib
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -431,16 +433,22 @@ class PassTracker:
         return best[2] if best else None
 
     def take_early(
-        self, grammar: PlateGrammar, confident: float, min_frames: int
+        self,
+        grammar: PlateGrammar,
+        confident: float,
+        min_frames: int,
+        region_of: Callable[[str], str | None] | None = None,
     ) -> list[tuple[Track, CleanPlate]]:
         """Open tracks changed since the last `take_changes` that now deserve an early read (see
         `early_plate`) and had none; each is marked (`early_plate`) so it gets only one. Call before
-        `take_changes`: the marks are part of the state written with the early reads."""
+        `take_changes`: the marks are part of the state written with the early reads. `region_of`
+        gives a camera id's region hint for the grammar (None: unknown)."""
         ready: list[tuple[Track, CleanPlate]] = []
         for track in self._changed.values():
             if track.early_plate is not None or track.frames < min_frames:
                 continue
-            plate = early_plate(track, grammar, confident)
+            hint = region_of(track.camera_id) if region_of is not None else None
+            plate = early_plate(track, grammar, confident, hint)
             if plate is not None:
                 track.early_plate, track.early_region = plate.text, plate.region
                 ready.append((track, plate))
@@ -640,10 +648,13 @@ def consensus(votes: list[Observation]) -> Consensus:
     return Consensus(text, confidence, [(text, confidence), *alternatives])
 
 
-def early_plate(track: Track, grammar: PlateGrammar, confident: float) -> CleanPlate | None:
+def early_plate(
+    track: Track, grammar: PlateGrammar, confident: float, region_hint: str | None = None
+) -> CleanPlate | None:
     """The plate an early read of this still-open pass may carry, or None when not sure enough yet:
-    the consensus text of the frames so far must be grammar-valid (a known plate format) and backed by
-    either one frame with top-candidate confidence >= `confident` or two frames agreeing on it."""
+    the consensus text of the frames so far must be grammar-valid (a known plate format, cleaned with
+    the camera's `region_hint`) and backed by either one frame with top-candidate confidence >=
+    `confident` or two frames agreeing on it."""
     # Cheap necessary condition first: some frame confident enough, or some text read twice.
     tops = [v.text for v in track.votes]
     if not any(v.confidence >= confident for v in track.votes) and len(set(tops)) == len(tops):
@@ -654,7 +665,7 @@ def early_plate(track: Track, grammar: PlateGrammar, confident: float) -> CleanP
     agreeing = [v for v in track.votes if v.text == voted.text]
     if len(agreeing) < 2 and not any(v.confidence >= confident for v in agreeing):
         return None
-    plate = grammar.clean(voted.text)
+    plate = grammar.clean(voted.text, region_hint)
     return plate if plate.format_known else None
 
 
@@ -692,9 +703,12 @@ def build_read(
     grammar: PlateGrammar,
     normalized_at_ns: int,
     heading_deg: float | None,
+    region_hint: str | None = None,
 ) -> reads_pb2.Read:
+    """The read of a pass; `region_hint` is the camera's region for the grammar (None: unknown, the
+    voted text is then kept as it is)."""
     voted = consensus(track.votes)
-    plate = grammar.clean(voted.text)
+    plate = grammar.clean(voted.text, region_hint)
     read = reads_pb2.Read(
         read_id=track.read_id,
         plate=plate.text,

@@ -62,6 +62,38 @@ def test_bad_heading_names_camera_and_field(heading: int) -> None:
     assert "heading_deg" in str(error.value)
 
 
+def test_region_is_optional_and_kept_lower_case() -> None:
+    registry = parse_registry(
+        {"cameras": [_camera(), _camera(id="cam-2", region="US-CA"), _camera(id="cam-3", region="de")]}
+    )
+    assert [c.region for c in registry] == [None, "us-ca", "de"]
+
+
+@pytest.mark.parametrize("region", ["usa", "u", "us_ca", "us-", "us-cal1", "", 12, "1s"])
+def test_bad_region_names_camera_and_field(region: object) -> None:
+    with pytest.raises(RegistryError) as error:
+        parse_registry({"cameras": [_camera(id="north-1", region=region)]})
+    assert "'north-1'" in str(error.value)
+    assert "region" in str(error.value)
+
+
+def test_normalizer_carries_the_region_hint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from services.normalizer.cameras import load_cameras
+
+    path = tmp_path / "cameras.yaml"
+    path.write_text(
+        "cameras:\n"
+        "  - {id: n-1, agency_id: pd, lat: 1, lon: 2, heading_deg: 0, region: US-CA}\n"
+        "  - {id: n-2, agency_id: pd, lat: 1, lon: 2, heading_deg: 0}\n"
+        "  - {id: n-3, agency_id: pd, lat: 1, lon: 2, heading_deg: 0, region: jp}\n"
+    )
+    with caplog.at_level("WARNING", logger="services.normalizer.cameras"):
+        cameras = load_cameras(path)
+    assert (cameras["n-1"].region, cameras["n-2"].region, cameras["n-3"].region) == ("us-ca", None, "jp")
+    # jp: no known plate format belongs to it (it then acts as no hint), which is logged.
+    assert [r.region for r in caplog.records if hasattr(r, "region")] == ["jp"]
+
+
 def test_unknown_field_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "cameras.yaml"
     path.write_text(

@@ -88,3 +88,16 @@ def test_the_early_mark_survives_a_restore() -> None:
     again_track_added = restored.add(raw("AB12CDE", 2, 0.95), 1)
     assert again_track_added == []
     assert early_plates(restored) == []
+
+
+def test_early_read_uses_the_cameras_region_hint() -> None:
+    # B0A123 fits no format as read; a German camera's reads are fixed into BOA123, others are not.
+    regions = {"cam-de": "de", "cam-us": "us"}
+    tracker = PassTracker(pass_gap_s=2.0)
+    for offset, camera in enumerate(["cam-de", "cam-us", "cam-x"]):
+        tracker.add(raw("B0A123", 1, 0.95, camera=camera), offset)
+    ready = tracker.take_early(GRAMMAR, CONFIDENT, min_frames=1, region_of=regions.get)
+    assert [(track.camera_id, plate.text, plate.region) for track, plate in ready] == [
+        ("cam-de", "BOA123", "DE")
+    ]
+    assert [t.early_region for t in tracker.tracks["cam-de"]] == ["DE"]

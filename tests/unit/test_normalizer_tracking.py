@@ -237,3 +237,17 @@ def test_heavily_misread_frame_still_joins_when_the_box_continues() -> None:
     feed(tracker, [raw(text, f, box=(600, 600 - 10 * f, 120, 40)) for f, text in enumerate(texts)])
     tracks = tracker.close_all()
     assert [(consensus(t.votes).text, len(t.votes)) for t in tracks] == [("7ABC123", 6)]
+
+
+def test_build_read_rewrites_look_alikes_only_under_the_cameras_region() -> None:
+    # Every frame reads 8ZX0123: no known format as read. Germany (closed) would take it as BZX0123.
+    tracker = PassTracker(pass_gap_s=2.0)
+    feed(tracker, [raw("8ZX0123", f, box=(600, 600 - 10 * f, 120, 40)) for f in range(4)])
+    (track,) = tracker.close_all()
+    read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0)
+    assert (read.plate, read.region, read.format_known) == ("8ZX0123", "", False)
+    read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="us")
+    assert (read.plate, read.region, read.format_known) == ("8ZX0123", "", False)
+    read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="de")
+    assert (read.plate, read.region, read.format_known) == ("BZX0123", "DE", True)
+    assert read.candidates[0].text == "BZX0123"
