@@ -29,6 +29,7 @@ Without `start_state` (tests over ASGI, tools) they stay in this process's memor
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -69,6 +70,9 @@ log = logging.getLogger(__name__)
 PrincipalKind = Literal["human", "machine"]
 # Pause between attempts to load the shared governance state while Kafka is unreachable.
 STATE_RETRY_SECONDS = 2.0
+# Shared-state record of the policy last recorded as in force (`Governance.record_policy_in_force`).
+POLICY_JOURNAL_KIND = "policy"
+POLICY_IN_FORCE_KEY = "in-force"
 
 # Which roles grant what. Oversight sees aggregate statistics only; auditors read the audit log
 # (GOV-AUDIT's routes) and statistics, never plates or images.
@@ -221,6 +225,8 @@ class Governance:
     state_journal: KafkaStateJournal | None = field(default=None, repr=False)
     # Loads the shared state, then sweeps expired entries out of it (`start_state`).
     _state_runner: asyncio.Task[None] | None = field(default=None, repr=False)
+    # The policy last recorded as in force by any replica (the journal's `policy/in-force`).
+    _recorded_policy: dict[str, str] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -289,6 +295,43 @@ class Governance:
         finally:
             waiter.cancel()
 
+    def _apply_policy_record(self, key: str, value: bytes | None) -> None:
+        if key == POLICY_IN_FORCE_KEY:
+            self._recorded_policy = None if value is None else json.loads(value)
+
+    async def record_policy_in_force(self) -> bool:
+        """Audit a `policy_change` (platform-wide: empty agency) when the policy this process
+        loaded differs from the one last recorded in the replicas' shared state (or none was
+        recorded yet), then record it there. Called once the shared state is replayed; True when
+        a change was audited. Comparing canonical fingerprints, not files, means a reformatted file
+        is no change and any edited rule is."""
+        if self.state_journal is None:
+            return False
+        current = {"profile": self.policy.profile, "sha256": self.policy.fingerprint()}
+        previous = self._recorded_policy or {}
+        if previous.get("sha256") == current["sha256"]:
+            return False
+        await self.audit(
+            AuditEvent(
+                kind="policy_change",
+                actor="system:api",
+                agency_id="",
+                action="policy in force",
+                details={
+                    **current,
+                    "previous_profile": previous.get("profile", ""),
+                    "previous_sha256": previous.get("sha256", ""),
+                    "source": str(self.settings.policy_path()),
+                },
+            )
+        )
+        self.state_journal.append(
+            f"{POLICY_JOURNAL_KIND}/{POLICY_IN_FORCE_KEY}", json.dumps(current).encode()
+        )
+        await self.state_journal.flush()
+        self._recorded_policy = current
+        return True
+
     def state_ready(self) -> bool:
         """True when approvals and lockouts are complete: in memory only (no `start_state`), or
         the shared state is replayed and still followed."""
@@ -306,6 +349,7 @@ class Governance:
                     APPROVAL_JOURNAL_KIND: self.approvals.apply_record,
                     LOGIN_JOURNAL_KIND: self.login_guard.apply_record,
                     SESSION_JOURNAL_KIND: self.idle_sessions.apply_record,
+                    POLICY_JOURNAL_KIND: self._apply_policy_record,
                 },
                 write_timeout_s=self.settings.governance_state_write_timeout_seconds,
                 topic_wait_s=timeout,
@@ -330,6 +374,11 @@ class Governance:
         self.login_guard.attach_journal(journal)
         self.idle_sessions.attach_journal(journal)
         self.state_journal = journal
+        try:
+            await self.record_policy_in_force()
+        except (AuditUnavailable, JournalUnavailable) as exc:
+            # Not recorded in the journal either, so the next start (of any replica) tries again.
+            log.error("policy change not audited", extra={"error": str(exc)})
         first_attempt.set()
         log.info("governance state shared with the other API replicas", extra={"topic": journal.topic})
         keep_for = timedelta(hours=self.settings.approval_retention_hours)

@@ -82,13 +82,18 @@ def iter_entries(
     to_us: int = 0,
     limit: int = 0,
 ) -> Iterator[Entry]:
-    """Entries in sequence order, paged by sequence (rows as stored, duplicates included)."""
+    """Entries in sequence order, paged by sequence (rows as stored, duplicates included).
+    `agency_id`: that agency's entries and the platform-wide ones (stored with an empty agency)."""
     conditions = ["sequence >= {lo:UInt64}"]
     params: dict[str, Any] = {}
     if to_sequence:
         conditions.append("sequence <= {hi:UInt64}")
         params["hi"] = to_sequence
-    for column, value in (("agency_id", agency_id), ("kind", kind), ("actor", actor)):
+    if agency_id:
+        # Platform-wide entries (empty agency, e.g. the policy in force) concern every agency.
+        conditions.append("agency_id IN ({agency_id:String}, '')")
+        params["agency_id"] = agency_id
+    for column, value in (("kind", kind), ("actor", actor)):
         if value:
             conditions.append(f"{column} = {{{column}:String}}")
             params[column] = value

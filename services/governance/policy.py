@@ -16,6 +16,8 @@ services/api/security.py turns their refusals into HTTP errors and audit events.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -372,6 +374,12 @@ class Policy(_Strict):
 
     def needs_second_approver(self, agency_id: str, analytics_kind: str) -> bool:
         return analytics_kind in self.rules_for(agency_id).second_approver_analytics
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the validated policy in a canonical JSON form: equal for equal rules
+        whatever the file's layout, comments or key order; any change of a rule changes it."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def load_policy(path: Path | str) -> Policy:

@@ -1,10 +1,10 @@
 """Governance state shared by every API replica: the compacted `GOVERNANCE_STATE` topic.
 
-Approvals (`ApprovalStore`), failed-login lockouts (`LoginGuard`) and idle sessions
-(`IdleSessions`) change in memory and hand each change to a `StateJournal` as `(key, value)`: the
-key names one approval, username or session (`approval/<id>`, `login/<digest>`,
-`session/<digest>`), the value is that item's whole latest state (JSON) or None for
-a tombstone, so compaction keeps exactly the latest state of each item.
+Approvals (`ApprovalStore`), failed-login lockouts (`LoginGuard`) and idle sessions (`IdleSessions`)
+change in memory and hand each change to a `StateJournal` as `(key, value)`: the key names one
+approval, username or session (`approval/<id>`, `login/<digest>`, `session/<digest>`;
+`policy/in-force` holds the policy last audited as in force), the value is that item's whole latest
+state (JSON) or None for a tombstone, so compaction keeps exactly the latest state of each item.
 
 `KafkaStateJournal` is the shared implementation, modelled on the hotlist change log
 (services/hotlist/changelog.py): every replica reads the whole topic from the beginning (no

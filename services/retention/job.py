@@ -246,7 +246,7 @@ async def shred_expired_keys(
                 continue
             record["cutoff"] = (now - limit).astimezone(UTC).isoformat()
             if recorder is not None:
-                details = {"data_class": "pseudonym_keys", **record}
+                details = {"data_class": "pseudonym_keys", **record, **policy_reference(policy)}
                 await recorder.record(
                     AuditEvent(
                         kind="retention_delete",
@@ -303,7 +303,7 @@ async def run_retention(
                 "cutoff": params[cutoff_key].replace(tzinfo=UTC).isoformat(),
             }
             if recorder is not None:
-                await recorder.record(_deletion_event(agency, data_class, rows, record))
+                await recorder.record(_deletion_event(policy, agency, data_class, rows, record))
             await asyncio.to_thread(_delete, client, scope.table, scope.past_sql, params)
             deleted.append(record)
             any_reads_deleted = any_reads_deleted or scope.table == "reads"
@@ -316,15 +316,22 @@ async def run_retention(
     return {"at": now.isoformat(), "deleted": deleted, "keys": shredded, "audit": audit}
 
 
-def _deletion_event(agency: str, data_class: str, rows: int, details: dict[str, Any]) -> AuditEvent:
+def _deletion_event(
+    policy: Policy, agency: str, data_class: str, rows: int, details: dict[str, Any]
+) -> AuditEvent:
+    """A deletion, naming the policy (profile and fingerprint) whose limit it enforced."""
     return AuditEvent(
         kind="retention_delete",
         actor=ACTOR,
         agency_id=agency,
         action=f"retention.delete.{data_class}",
         result_count=rows,
-        details=details,
+        details={**details, **policy_reference(policy)},
     )
+
+
+def policy_reference(policy: Policy) -> dict[str, str]:
+    return {"policy_profile": policy.profile, "policy_sha256": policy.fingerprint()}
 
 
 async def _prune_audit(
@@ -346,7 +353,7 @@ async def _prune_audit(
         return summary
     if recorder is not None:
         details = {"data_class": "audit", "rows": count, "through_sequence": through}
-        await recorder.record(_deletion_event("", "audit", count, details))
+        await recorder.record(_deletion_event(policy, "", "audit", count, details))
     await asyncio.to_thread(
         _delete, client, "audit_log", "sequence <= {through:UInt64}", {"through": through}
     )

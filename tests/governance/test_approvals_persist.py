@@ -17,7 +17,7 @@ from services.common.topics import GOVERNANCE_STATE
 from services.governance.identity import IdleSessions, LoginGuard, login_key
 from services.governance.state_journal import JournalUnavailable
 from tests.governance.conftest import PLATE, A, World, open_world
-from tests.governance.helpers import auth_headers, token
+from tests.governance.helpers import auth_headers, default_policy_dict, token
 from tests.governance.test_purpose import Clock
 from tests.waiting import until
 
@@ -43,7 +43,12 @@ class LoginClock:
 
 @asynccontextmanager
 async def replica(
-    bootstrap: str, prefix: str, clock: Clock, login_clock: LoginClock, **overrides: Any
+    bootstrap: str,
+    prefix: str,
+    clock: Clock,
+    login_clock: LoginClock,
+    policy: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[World]:
     """One API replica: its own Governance and app, its lifespan run (which loads the shared state);
     yielded once the replay has caught up. Leaving it stops the replica."""
@@ -56,7 +61,7 @@ async def replica(
         "governance_state_sweep_seconds": 3600.0,
         **overrides,
     }
-    async with open_world(clock=clock, **settings) as world:
+    async with open_world(policy, clock=clock, **settings) as world:
         world.governance.login_guard = LoginGuard(MAX_FAILURES, LOCKOUT_S, clock=login_clock)
         world.governance.idle_sessions = IdleSessions(IDLE_S, clock=login_clock)
         app = world.client.app  # type: ignore[attr-defined]
@@ -322,3 +327,28 @@ async def test_a_change_that_is_not_in_kafka_is_not_confirmed() -> None:
         assert [key.split("/")[0] for key in journal.appended] == ["approval", "login"]
         # Nothing was audited as done.
         assert world.audit.of_kind("approval") == []
+
+
+async def test_the_policy_in_force_is_audited_once_per_change(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    clock, login_clock = Clock(), LoginClock()
+    async with replica(kafka_bootstrap, topic_prefix, clock, login_clock) as first:
+        (change,) = first.audit.of_kind("policy_change")
+        original = first.governance.policy.fingerprint()
+        assert change.agency_id == "", "platform-wide: it concerns every agency"
+        assert change.details["sha256"] == original and change.details["previous_sha256"] == ""
+        assert change.details["profile"] == "default"
+
+    # A restart (or another replica) with the same rules records nothing new.
+    async with replica(kafka_bootstrap, topic_prefix, clock, login_clock) as same:
+        assert same.audit.of_kind("policy_change") == []
+
+    edited = default_policy_dict()
+    edited["retention"]["non_hit_reads"] = "7d"
+    async with replica(kafka_bootstrap, topic_prefix, clock, login_clock, edited) as changed:
+        (change,) = changed.audit.of_kind("policy_change")
+        assert change.details["previous_sha256"] == original
+        assert change.details["sha256"] == changed.governance.policy.fingerprint() != original
+    stored = await _compacted_values(kafka_bootstrap, topic_prefix)
+    assert json.loads(stored[b"policy/in-force"] or b"null")["sha256"] != original

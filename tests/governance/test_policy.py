@@ -152,3 +152,15 @@ def test_agency_overrides_and_data_age() -> None:
     assert policy.data_age_tier("x", NOW - timedelta(days=10), NOW) is None
     assert policy.data_age_tier("x", NOW - timedelta(days=100), NOW) is not None
     assert policy.data_age_tier("x", None, NOW) is not None
+
+
+def test_fingerprint_follows_the_rules_not_the_file_layout(tmp_path: Path) -> None:
+    raw = default_policy_dict()
+    shipped = load_policy(policy_path("default"))
+    # The same rules written with other key order, flow style and no comments.
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(dict(reversed(list(raw.items()))), default_flow_style=True))
+    assert load_policy(reordered).fingerprint() == shipped.fingerprint()
+    raw["retention"]["non_hit_reads"] = "29d"
+    assert Policy.model_validate(raw).fingerprint() != shipped.fingerprint()
+    assert load_policy(policy_path("virginia-strict")).fingerprint() != shipped.fingerprint()

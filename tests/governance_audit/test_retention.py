@@ -190,6 +190,10 @@ async def test_retention_deletes_past_limit_keeps_held_and_audits(
     deletions = [json.loads(e.details_json) for e in entries if e.kind == "retention_delete"]
     assert sum(d["rows"] for d in deletions if d["data_class"] == "non_hit_reads") == 5
     assert all(e.actor == "retention" for e in entries if e.kind == "retention_delete")
+    # Each deletion names the policy whose limit it enforced.
+    assert {(d["policy_profile"], d["policy_sha256"]) for d in deletions} == {
+        (policy.profile, policy.fingerprint())
+    }
     assert verify_stored(client, audit_component.public_key).ok
 
 
