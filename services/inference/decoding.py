@@ -10,9 +10,9 @@ Contract of `read_plate`:
   outside the top K is ignored), ranked by their most likely single alignment (so the first one is
   the greedy reading); each candidate's `confidence` is the mean of its per-character confidences
   (each character's best step probability on that alignment), as before;
-- the grammar then rewrites each candidate (look-alike fixes O/0, I/1, B/8, S/5, Z/2, D/0, G/6 only
-  where a format dictates the kind of a position) and, when the best reading fits no format, the
-  first candidate that fits one exactly and differs from it only in look-alike characters wins,
+- the grammar is consulted for exact fits only: when the best reading fits no known format, the
+  first candidate that fits one exactly and differs from it only in look-alike characters (O/0, I/1,
+  B/8, S/5, Z/2, D/0, G/6) wins,
   provided its alignment is at least `format_ratio` times as likely; otherwise the best reading is
   kept as read (an unknown format is still returned, marked `format_known=False`). The grammar
   only chooses among the model's own readings: it never rewrites a character the model did not
