@@ -27,7 +27,7 @@ concurrently, on another topic, and may match it through a confusable or partial
 mirror of the lists would reproduce). A hit keeps its plate in clear through its alert instead
 (`alerts.plate`, the alert protobuf), which the search service uses to find hit reads whose key was
 shredded. A read whose period key was already destroyed (a late or replayed read past the non-hit
-retention) is not stored. Plates of pseudonymized reads are never logged. """
+retention) is not stored. Plates of pseudonymized reads are never logged."""
 
 from __future__ import annotations
 
