@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-DATASETS_DIR = Path("/work/shared/datasets")
+from services.common.settings import REPO_ROOT
+
+# ../shared/datasets from the repository root (PLATEWATCH_DATASETS_DIR overrides it).
+DATASETS_DIR = Path(os.environ.get("PLATEWATCH_DATASETS_DIR") or REPO_ROOT.parent / "shared" / "datasets")
 
 
 @dataclass(frozen=True)
