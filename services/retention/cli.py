@@ -63,6 +63,13 @@ def print_report(report: dict[str, Any]) -> None:
         f"audit log       limit {_duration(audit['limit_seconds'])}  rows {audit['rows']}"
         f"  oldest {audit['oldest'] or '-'}  past limit {audit['past_limit']}"
     )
+    backstop = report.get("ttl_backstop") or {}
+    if backstop:
+        states = ", ".join(
+            f"{table} {'as policy' if state['current'] else 'DIFFERS' if state['in_place'] else 'NONE'}"
+            for table, state in backstop.items()
+        )
+        typer.echo(f"ttl backstop    {states}")
     typer.echo("COMPLIANT: no row past its limit" if report["compliant"] else "NOT COMPLIANT")
 
 

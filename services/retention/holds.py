@@ -2,6 +2,18 @@
 
 A hold is placed by an agency for a case number on explicit read_ids; retention skips those rows
 until the hold is released. Placing and releasing are audited (kind "legal_hold").
+
+The legal_holds table is the truth the retention job and report read. For the TTL backstop
+(services/retention/ttl.py), whose expressions can only read a row's own columns, the held rows
+are also marked `legal_hold = 1` (migration 0021): the agency's held reads, their images and
+alerts, and their copies in reads_by_camera (same agency, camera, plate and second) and plates
+(same agency and plate). `sync_hold_marks` makes the marks match the active holds:
+* placing a hold marks its rows before it returns (set only);
+* a release clears nothing itself: the retention job's next pass first deletes, audited, the
+  released rows past their limit, then clears the marks of the rest. Clearing earlier would let
+  ClickHouse drop released rows past the backstop unaudited (any mutation applies the TTL to the
+  parts it rewrites); while the job is stopped released rows stay kept, which errs on keeping.
+A hold keeps only its own agency's rows, as in the job.
 """
 
 from __future__ import annotations
@@ -135,6 +147,71 @@ def list_holds(client: Client, agency_id: str = "", include_released: bool = Fal
     ]
 
 
+@dataclass(frozen=True)
+class _Marked:
+    table: str
+    # The row's key and its ClickHouse type, matched against the held reads' keys.
+    key: str
+    key_type: str
+
+
+MARKED_TABLES = (
+    _Marked("reads", "(agency_id, read_id)", "Array(Tuple(String, String))"),
+    _Marked("read_images", "read_id", "Array(String)"),
+    _Marked("alerts", "(agency_id, read_id)", "Array(Tuple(String, String))"),
+    _Marked(
+        "reads_by_camera",
+        "(agency_id, camera_id, plate, captured_at)",
+        "Array(Tuple(String, String, String, DateTime('UTC')))",
+    ),
+    _Marked("plates", "(agency_id, plate)", "Array(Tuple(String, String))"),
+)
+
+
+def _held_keys(client: Client) -> dict[str, list[Any]]:
+    """Per marked table, the keys of the rows under an active hold of their own agency."""
+    rows = client.query(
+        "SELECT agency_id, read_id, camera_id, plate, toDateTime(captured_at, 'UTC') FROM reads "
+        "WHERE (agency_id, read_id) IN "
+        "(SELECT agency_id, arrayJoin(read_ids) FROM legal_holds FINAL WHERE NOT released)"
+    ).result_rows
+    return {
+        "reads": sorted({(a, r) for a, r, _, _, _ in rows}),
+        "read_images": sorted({r for _, r, _, _, _ in rows}),
+        "alerts": sorted({(a, r) for a, r, _, _, _ in rows}),
+        "reads_by_camera": sorted({(a, c, p, t) for a, _, c, p, t in rows}),
+        "plates": sorted({(a, p) for a, _, _, p, _ in rows}),
+    }
+
+
+def sync_hold_marks(client: Client, clear: bool = True) -> dict[str, int]:
+    """Set `legal_hold` on the rows under an active hold and, with `clear`, clear it on the rest.
+    Returns {table: rows changed} for the tables changed. A mutation runs only where a mark is
+    wrong (counted first), and waits until it is applied."""
+    keys = _held_keys(client)
+    changed: dict[str, int] = {}
+    for spec in MARKED_TABLES:
+        params = {"keys": keys[spec.table]}
+        held = f"toUInt8(has({{keys:{spec.key_type}}}, {spec.key}))"
+        wrong = [f"(legal_hold = 0 AND {held} = 1)"] if params["keys"] else []
+        if clear:
+            wrong.append(f"(legal_hold = 1 AND {held} = 0)")
+        if not wrong:
+            continue
+        where = " OR ".join(wrong)
+        query = f"SELECT count() FROM {spec.table} WHERE {where}"
+        count = int(client.query(query, parameters=params).result_rows[0][0])
+        if count == 0:
+            continue
+        client.command(
+            f"ALTER TABLE {spec.table} UPDATE legal_hold = {held} WHERE {where}",
+            parameters=params,
+            settings={"mutations_sync": 2},
+        )
+        changed[spec.table] = count
+    return changed
+
+
 def held_reads_sql(agency_param: str = "agency") -> str:
     """A subquery of the read_ids under an active hold of the agency bound to `agency_param`."""
     return (
@@ -177,13 +254,16 @@ async def place_hold(
             )
         )
     await asyncio.to_thread(_write, client, hold)
+    # Marked before returning, so the TTL backstop keeps the rows from now on.
+    await asyncio.to_thread(sync_hold_marks, client, False)
     return hold
 
 
 async def release_hold(
     client: Client, recorder: AuditRecorder | None, hold_id: str, *, actor: str, now: datetime
 ) -> Hold | None:
-    """Release an active hold; None when there is no such active hold."""
+    """Release an active hold; None when there is no such active hold. The rows' `legal_hold`
+    marks are cleared by the retention job's next pass (see the module docstring)."""
     active = [h for h in await asyncio.to_thread(list_holds, client) if h.hold_id == hold_id]
     if not active:
         return None

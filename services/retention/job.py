@@ -16,10 +16,15 @@ Rows of reads under an active legal hold (services/retention/holds.py) are never
 their images and alerts. Only stable columns are used: agency_id, captured_at, read_id, plate
 (reads), read_id/captured_at (read_images), agency_id/raised_at/read_id (alerts).
 
-Why explicit deletes rather than a table TTL: limits differ per agency and per hit status, and
-held rows must survive; a TTL expression cannot consult the legal_holds table or the policy. The
-job deletes with `ALTER TABLE ... DELETE` (a mutation rewriting the parts, so the data is gone from
-disk, not just hidden), waiting for it to finish.
+Why explicit deletes: limits differ per agency and per hit status (a read is a hit through the
+alerts table, which a TTL expression cannot consult), and every deletion must be audited, which a
+TTL does not do row by row. The job deletes with `ALTER TABLE ... DELETE` (a mutation rewriting the
+parts, so the data is gone from disk, not just hidden), waiting for it to finish. A ClickHouse TTL
+set from the same policy (services/retention/ttl.py) is only the backstop: it removes rows past
+their limit plus a grace, i.e. only what this job should have deleted and did not because it was
+not running. After its deletions each pass brings the rows' legal-hold marks, which that TTL reads,
+in line with the active holds (`holds.sync_hold_marks`): released rows lose their mark only once
+those past their limit were deleted here, audited.
 
 Every deletion is recorded in the audit log (kind "retention_delete", details: data_class, cutoff,
 rows, held rows kept) BEFORE it runs, so no deletion goes unaudited. Derived copies of reads made
@@ -48,9 +53,10 @@ from clickhouse_connect.driver.client import Client
 from services.audit.client import AuditEvent, AuditRecorder
 from services.governance.policy import MIN_AUDIT_RETENTION, Policy
 from services.governance.pseudonymize import TOKEN_PREFIX, PeriodKeyStore, token_period
-from services.retention.holds import held_reads_sql
+from services.retention.holds import held_reads_sql, sync_hold_marks
 from services.retention.policy_source import configured_key_store
 from services.retention.settings import RetentionSettings
+from services.retention.ttl import backstop_state
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +316,10 @@ async def run_retention(
             log.info("retention deleted rows", extra=record)
         if any_reads_deleted:
             await asyncio.to_thread(_trim_derived, client, params)
+    # After the deletions: released rows still past their limit are gone (audited) by now.
+    marks = await asyncio.to_thread(sync_hold_marks, client)
+    if marks:
+        log.info("legal-hold marks updated", extra={"rows": marks})
     # After the reads are gone: a shredded key must not leave non-hit reads it could still name.
     shredded = await shred_expired_keys(client, policy, keys, agencies, now, recorder)
     audit = await _prune_audit(client, policy, agencies, now, recorder)
@@ -438,4 +448,10 @@ def retention_report(
     }
     if int(row[2]):
         result["compliant"] = False
+    # The TTL backstop in place per table against the policy's (not part of `compliant`: rows past
+    # their limit are counted above whatever removes them).
+    settings = RetentionSettings()
+    result["ttl_backstop"] = backstop_state(
+        client, policy, timedelta(seconds=settings.retention_ttl_grace_seconds), settings.clickhouse_cluster
+    )
     return result

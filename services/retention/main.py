@@ -2,6 +2,11 @@
 
 Runs in the storage process (it shares the ClickHouse client with writer, search and audit).
 Deletions are recorded on the audit topic before they run (services/retention/job.py).
+
+At start, and at each pass until it succeeded once, it marks the rows under legal hold and then
+sets the ClickHouse TTL backstop of the policy it loaded wherever the TTL in place differs
+(services/retention/ttl.py; audited as a "policy_change"). Marks first: a TTL must never find a
+held row unmarked.
 """
 
 from __future__ import annotations
@@ -9,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.audit.client import AuditRecorder
 from services.common.health import HealthState
+from services.retention.holds import sync_hold_marks
 from services.retention.job import run_retention
 from services.retention.policy_source import configured_key_store, load_configured_policy
 from services.retention.settings import RetentionSettings
+from services.retention.ttl import apply_backstop
 from services.storage.client import open_storage
 
 log = logging.getLogger(__name__)
@@ -39,8 +46,22 @@ async def run_periodically(
     recorder = AuditRecorder(settings.kafka_bootstrap, settings.topic_prefix, source=SERVICE)
     await recorder.start()
     health.set_ready(SERVICE, True)
+    backstop_set = False
     try:
         while not stop.is_set():
+            if not backstop_set:
+                try:
+                    await asyncio.to_thread(sync_hold_marks, client, False)
+                    await apply_backstop(
+                        client,
+                        policy,
+                        timedelta(seconds=settings.retention_ttl_grace_seconds),
+                        recorder,
+                        settings.clickhouse_cluster,
+                    )
+                    backstop_set = True
+                except Exception:
+                    log.exception("setting the retention TTL backstop failed; retried at the next pass")
             try:
                 summary = await run_retention(client, policy, clock(), recorder, keys)
                 log.info(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from services.storage.settings import StorageSettings
 
 
@@ -27,3 +29,8 @@ class PolicySettings(StorageSettings):
 class RetentionSettings(PolicySettings):
     # Seconds between retention passes (the shortest profile keeps non-hit reads 3 minutes).
     retention_interval_seconds: float = 60.0
+    # The ClickHouse TTL backstop (services/retention/ttl.py) removes rows this long after their
+    # limit, so it only acts when the job has not run for that long (its removals are not audited
+    # row by row). Shorter: less over-retention while the job is down; longer: fewer unaudited
+    # removals after an outage.
+    retention_ttl_grace_seconds: float = Field(default=3600.0, ge=0)

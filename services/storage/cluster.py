@@ -86,6 +86,12 @@ def _physical(table: str) -> str:
     return local_name(table) if table in SHARDING_KEYS else table
 
 
+def physical_table(table: str, cluster: str) -> str:
+    """The table whose engine holds `table`'s rows (and so its TTL): `t` on one node, `t_local`
+    for a sharded table on a cluster."""
+    return _physical(table) if cluster else table
+
+
 def render_statement(statement: str, cluster: str, database: str) -> list[str]:
     """The cluster form of one single-node statement (one or more statements, in order)."""
     on = f"ON CLUSTER `{cluster}`"

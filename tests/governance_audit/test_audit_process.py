@@ -66,8 +66,9 @@ async def test_storage_process_audit_and_cli(kafka_bootstrap: str, topic_prefix:
     try:
         await until(process.ready, "audit + retention ready", 120)
         await record(env, 6)
+        # Plus the retention component's first start setting its TTL backstop (a policy_change).
         await until(
-            lambda: 'last_sequence": 6' in cli(env, "audit", "verify", "--json").stdout, "6 entries", 60
+            lambda: 'last_sequence": 7' in cli(env, "audit", "verify", "--json").stdout, "7 entries", 60
         )
 
         # The dev signing key was created under var/; pin it for verification.
@@ -84,15 +85,16 @@ async def test_storage_process_audit_and_cli(kafka_bootstrap: str, topic_prefix:
         process.start()
         await until(process.ready, "restarted", 120)
         await record(env, 3)
+        # The TTL in place already follows the policy: nothing recorded at the restart.
         await until(
-            lambda: 'last_sequence": 9' in cli(env, "audit", "verify", "--json").stdout, "9 entries", 60
+            lambda: 'last_sequence": 10' in cli(env, "audit", "verify", "--json").stdout, "10 entries", 60
         )
 
         export = tmp_path / "audit.jsonl"
         assert cli(env, "audit", "export", "--out", str(export)).returncode == 0
         offline = cli(env, "audit", "verify", "--file", str(export), "--public-key", str(public))
         assert offline.returncode == 0, offline.stdout
-        assert "9 entries (sequence 1..9)" in offline.stdout
+        assert "10 entries (sequence 1..10)" in offline.stdout
 
         report = cli(env, "retention", "report")
         assert report.returncode == 0, report.stdout + report.stderr
