@@ -242,12 +242,14 @@ class PlateRecognizer:
         top_k: int = 3,
         min_text_confidence: float = 0.5,
         read_variants: bool | None = None,
+        crop_margin: tuple[float, float] = postprocess.LINE_CROP_MARGIN,
     ) -> None:
         self.backend = backend
         # Several variants of each crop are read only by the plate CRNN (0.5 ms a read); PP-OCRv4 rec
         # costs ~40 ms a read. None: on for the CRNN.
         self.read_variants = backend.recognizer == "crnn" if read_variants is None else read_variants
         self.canvas = canvas
+        self.crop_margin = crop_margin
         self.top_k = top_k
         self.min_text_confidence = min_text_confidence
         self.characters = recognizer_characters(backend.recognizer)
@@ -264,10 +266,27 @@ class PlateRecognizer:
             fitted = [postprocess.letterbox(f, *self.canvas) for f in chunk]
             probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
             for offset, (frame, (_, placement), prob) in enumerate(zip(chunk, fitted, probs, strict=True)):
-                for quad, score in postprocess.db_boxes(prob, placement):
-                    if postprocess.plate_like_geometry(*postprocess.quad_size(quad)):
-                        lines.append(_Line(start + offset, quad, score, postprocess.crop_quad(frame, quad)))
+                lines.extend(self.frame_lines(start + offset, frame, prob, placement))
         return lines
+
+    def frame_lines(
+        self, frame_index: int, frame: np.ndarray, prob: np.ndarray, placement: postprocess.Letterbox
+    ) -> list[_Line]:
+        """The plate-like text lines of one frame from its DB map: the DB boxes, with the pieces of a
+        split line merged into one (`postprocess.merge_line_pieces`), kept when their geometry is
+        plate-like, each with its rectified crop."""
+        boxes = postprocess.merge_line_pieces(postprocess.db_boxes(prob, placement))
+        along, across = self.crop_margin
+        return [
+            _Line(
+                frame_index,
+                quad,
+                score,
+                postprocess.crop_quad(frame, postprocess.pad_quad(quad, along, across, frame.shape)),
+            )
+            for quad, score in boxes
+            if postprocess.plate_like_geometry(*postprocess.quad_size(quad))
+        ]
 
     def read_lines(self, crops: list[np.ndarray]) -> list[list[Candidate]]:
         """Candidates for each crop, best first: every crop is read as a few variants
@@ -296,9 +315,17 @@ class PlateRecognizer:
         if not lines:
             return results
         readings = self.read_lines([line.crop for line in lines])
-        for line, candidates in zip(lines, readings, strict=True):
-            plates = self._plate_candidates(candidates)
-            if not plates:
+        found = [
+            (line, plates)
+            for line, candidates in zip(lines, readings, strict=True)
+            if (plates := self._plate_candidates(candidates))
+        ]
+        for line, plates in found:
+            if any(
+                other.frame_index == line.frame_index and postprocess.accessory_of(line.quad, other.quad)
+                for other, _ in found
+            ):
+                # Smaller text on or around a plate (state name, slogan, sticker) is not a plate.
                 continue
             box = postprocess.quad_to_box(line.quad)
             colour, colour_confidence = postprocess.vehicle_colour(frames[line.frame_index], box)

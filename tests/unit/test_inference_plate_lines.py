@@ -1,0 +1,109 @@
+"""Plate finding on the detector's boxes: merging the pieces of a split text line, dropping the
+accessory text around a plate (state name, slogan, stickers), padding a line's crop."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from services.inference import postprocess
+from services.inference.engine import OnnxBackend, PlateRecognizer
+
+
+def box(x: float, y: float, w: float, h: float) -> np.ndarray:
+    """An axis-aligned quad, tl tr br bl."""
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+
+
+def rotated(quad: np.ndarray, degrees: float) -> np.ndarray:
+    centre = quad.mean(axis=0)
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), degrees, 1.0)
+    return (np.c_[quad, np.ones(4)] @ matrix.T).astype(np.float32)
+
+
+def test_pieces_of_one_line_are_merged_into_one_quad_around_them() -> None:
+    # "ABC" and "123" either side of an emblem: same height, same baseline, a gap of 0.6 heights.
+    left, right = box(10, 40, 130, 90), box(194, 42, 120, 86)
+    assert postprocess.same_line(left, right)
+    ((quad, score),) = postprocess.merge_line_pieces([(left, 0.9), (right, 0.7)])
+    assert postprocess.quad_to_box(quad) == pytest.approx((10, 40, 305, 91), abs=2)
+    # Area-weighted: the larger left piece counts more.
+    assert 0.8 < score < 0.9
+
+
+def test_merging_is_transitive_and_keeps_other_boxes_in_order() -> None:
+    sticker = box(280, 5, 30, 12)
+    pieces = [box(0, 40, 80, 60), box(100, 40, 80, 60), box(200, 42, 80, 58)]
+    merged = postprocess.merge_line_pieces([(sticker, 0.8), *[(p, 0.9) for p in pieces]])
+    assert len(merged) == 2
+    assert merged[0][0] is sticker
+    assert postprocess.quad_to_box(merged[1][0]) == pytest.approx((0, 40, 281, 61), abs=2)
+
+
+@pytest.mark.parametrize(
+    ("other", "why"),
+    [
+        (box(200, 40, 100, 40), "half the height: a different line of text"),
+        (box(200, 110, 120, 80), "below, not beside"),
+        (box(260, 40, 120, 80), "too far along the line (1.75 heights apart)"),
+        (rotated(box(160, 40, 120, 80), 25), "not parallel"),
+    ],
+)
+def test_lines_that_are_not_pieces_of_each_other_stay_apart(other: np.ndarray, why: str) -> None:
+    line = box(0, 40, 120, 80)
+    assert not postprocess.same_line(line, other), why
+    assert len(postprocess.merge_line_pieces([(line, 0.9), (other, 0.9)])) == 2, why
+
+
+def test_tilted_pieces_of_one_line_merge() -> None:
+    left, right = box(0, 100, 120, 60), box(150, 100, 120, 60)
+    # Both tilted by 8 degrees about the centre of the pair: still one line.
+    centre = np.array([135.0, 130.0])
+    matrix = cv2.getRotationMatrix2D((centre[0], centre[1]), 8, 1.0)
+    tilt = [(np.c_[q, np.ones(4)] @ matrix.T).astype(np.float32) for q in (left, right)]
+    assert postprocess.same_line(*tilt)
+    ((quad, _),) = postprocess.merge_line_pieces([(tilt[0], 0.9), (tilt[1], 0.9)])
+    width, height = postprocess.quad_size(quad)
+    assert width == pytest.approx(270, abs=3) and height == pytest.approx(60, abs=3)
+
+
+def test_accessory_text_around_a_plate() -> None:
+    registration = box(20, 40, 280, 90)
+    assert postprocess.accessory_of(box(110, 8, 100, 22), registration)  # state name above
+    assert postprocess.accessory_of(box(100, 132, 120, 20), registration)  # slogan below
+    assert postprocess.accessory_of(box(270, 30, 35, 10), registration)  # sticker in a corner
+    # Not the other way round, nor for a line of similar height, nor far away.
+    assert not postprocess.accessory_of(registration, box(110, 8, 100, 22))
+    assert not postprocess.accessory_of(box(20, 140, 280, 70), registration)
+    assert not postprocess.accessory_of(box(600, 60, 100, 22), registration)
+    assert not postprocess.accessory_of(box(110, 300, 100, 22), registration)
+
+
+def test_pad_quad_grows_along_its_axes_and_clips_to_the_frame() -> None:
+    quad = box(100, 100, 200, 50)
+    padded = postprocess.pad_quad(quad, 0.2, 0.1, (720, 1280, 3))
+    assert postprocess.quad_to_box(padded) == pytest.approx((90, 95, 221, 61), abs=1)
+    shrunk = postprocess.pad_quad(quad, -0.1, -0.1, (720, 1280, 3))
+    assert postprocess.quad_size(shrunk) == pytest.approx((190, 40), abs=0.01)
+    tilted = rotated(quad, 10)
+    assert postprocess.quad_size(postprocess.pad_quad(tilted, 0.2, 0.1, (720, 1280, 3))) == pytest.approx(
+        (220, 60), abs=0.5
+    )
+    edge = postprocess.pad_quad(box(0, 0, 100, 40), 0.5, 0.5, (100, 200, 3))
+    assert edge.min() >= 0 and edge[:, 0].max() <= 199 and edge[:, 1].max() <= 99
+
+
+def _plate_with_state_name(registration: str, state: str) -> np.ndarray:
+    """A white plate filling most of a grey frame: a large registration under a small word."""
+    frame = np.full((360, 640, 3), 110, np.uint8)
+    cv2.rectangle(frame, (120, 110), (520, 280), (245, 245, 245), -1)
+    cv2.putText(frame, state, (262, 148), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (40, 40, 40), 2)
+    cv2.putText(frame, registration, (150, 240), cv2.FONT_HERSHEY_SIMPLEX, 3.0, (0, 0, 0), 9)
+    return frame
+
+
+def test_recognizer_returns_the_registration_not_the_small_word_above_it() -> None:
+    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    (plates,) = recognizer.recognize([_plate_with_state_name("KT4821", "COUNTY")])
+    assert [p.text for p in plates] == ["KT4821"]
