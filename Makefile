@@ -63,10 +63,18 @@ loadtest-faust: $(STAMP)
 	$(BIN)/pip install -e '.[bench]'
 	$(BIN)/python -m loadtest.faust_bench $(LOADTEST_ARGS)
 
-# Search/analytics benchmark (not a test): synthetic reads built inside a throw-away embedded ClickHouse;
-# prints p50/p95 per query and one JSON object last. Example: make bench BENCH_ARGS="--reads 100000000"
+# Benchmarks (not tests). First the whole read path (decode, find, read) on the shared dev sets when
+# they are present (`platewatch bench accuracy DIR`, JSON per set); then search/analytics on synthetic
+# reads built inside a throw-away embedded ClickHouse (p50/p95 per query, one JSON object last).
+# Example: make bench BENCH_ARGS="--reads 100000000" ACCURACY_ARGS="--split heldout"
+DATASETS ?= ../shared/datasets
+ACCURACY_ARGS ?=
 BENCH_ARGS ?= --reads 10000000
 bench: $(STAMP)
+	@for set in $(DATASETS)/openalpr-eu $(DATASETS)/openalpr-us-crops; do \
+		if [ -d "$$set" ]; then $(BIN)/platewatch bench accuracy "$$set" $(ACCURACY_ARGS) || exit 1; \
+		else echo "bench accuracy: $$set absent, skipped"; fi; \
+	done
 	$(BIN)/platewatch bench search --json $(BENCH_ARGS)
 
 # Recognition accuracy on the shared dev datasets (../shared/datasets), both recognizers, JSON.

@@ -1,6 +1,7 @@
-"""`platewatch triton start|stop` (a local tritonserver for the plate models),
-`platewatch read IMAGE...` (read plates from image files) and `platewatch bench recognition`
-(exact-plate accuracy of the recognizers on the shared dev crops)."""
+"""`platewatch triton start|stop` (a local tritonserver for the plate models), `platewatch recognize
+IMAGE...` (read plates from image files, services/inference/recognize.py), `platewatch bench
+accuracy DIR` (the whole read path on a labelled folder, services/inference/accuracy.py) and
+`platewatch bench recognition` (exact-plate accuracy of the recognizers on the shared dev crops)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from services.common.settings import CommonSettings
+from services.inference.accuracy import accuracy
+from services.inference.recognize import recognize
 
 if TYPE_CHECKING:
     from services.inference.engine import RecognizerName
@@ -99,86 +102,6 @@ def _process_exists(pid: int) -> bool:
         return False
 
 
-def _default_recognizer() -> str:
-    from services.inference.main import InferenceSettings
-
-    return InferenceSettings().recognizer
-
-
-def read_images(paths: list[Path], triton: str = "", recognizer_name: str = "") -> list[dict[str, Any]]:
-    """Plates read from each image file: `{"file", "plates": [...]}` or `{"file", "error"}`."""
-    import cv2
-    import numpy as np
-
-    from services.inference.engine import PlateRecognizer, make_backend
-
-    name = _recognizer_name(recognizer_name or _default_recognizer())
-    recognizer = PlateRecognizer(make_backend(triton, recognizer=name))
-    reports: list[dict[str, Any]] = []
-    try:
-        for path in paths:
-            report: dict[str, Any] = {"file": str(path)}
-            reports.append(report)
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                report["error"] = f"cannot read file: {exc.strerror or exc}"
-                continue
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-            if image is None or image.size == 0:
-                report["error"] = "not a decodable image (corrupt or unsupported format)"
-                continue
-            plates = recognizer.recognize([image])[0]
-            report["plates"] = [
-                {
-                    "text": p.text,
-                    "confidence": round(p.confidence, 4),
-                    "char_confidences": [round(v, 4) for v in p.candidates[0].char_confidences],
-                    "candidates": [
-                        {"text": c.text, "confidence": round(c.confidence, 4)} for c in p.candidates
-                    ],
-                    "box": list(p.box),
-                    "detection_confidence": round(p.detection_confidence, 4),
-                    "vehicle_color": p.vehicle_color,
-                    "vehicle_color_confidence": round(p.vehicle_color_confidence, 3),
-                }
-                for p in plates
-            ]
-    finally:
-        recognizer.backend.close()
-    return reports
-
-
-def read(
-    images: Annotated[list[Path], typer.Argument(help="image files (JPEG, PNG, ...)")],
-    triton: Annotated[
-        str, typer.Option(help="Triton gRPC address HOST:PORT; default: onnxruntime in this process")
-    ] = "",
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    recognizer: Annotated[
-        str, typer.Option(help="crnn or ppocr; default: PLATEWATCH_RECOGNIZER or the built-in default")
-    ] = "",
-) -> None:
-    """Print the plates read from image files. Exits non-zero only if every file failed."""
-    reports = read_images(images, triton, recognizer)
-    if as_json:
-        typer.echo(json.dumps(reports, indent=2))
-    else:
-        for report in reports:
-            if "error" in report:
-                typer.echo(f"{report['file']}: error: {report['error']}", err=True)
-            elif not report["plates"]:
-                typer.echo(f"{report['file']}: no plate found")
-            for plate in report.get("plates", []):
-                x, y, w, h = plate["box"]
-                typer.echo(
-                    f"{report['file']}: {plate['text']} ({plate['confidence']:.2f}) box={x},{y},{w},{h} "
-                    f"vehicle={plate['vehicle_color']}"
-                )
-    if all("error" in r for r in reports):
-        raise typer.Exit(1)
-
-
 def _recognizer_name(value: str) -> RecognizerName:
     from services.inference.engine import RECOGNIZERS
 
@@ -189,6 +112,7 @@ def _recognizer_name(value: str) -> RecognizerName:
 
 
 bench_app = typer.Typer(help="Accuracy benchmarks over the shared dev datasets.")
+bench_app.command("accuracy")(accuracy)
 
 
 @bench_app.command("recognition")
@@ -211,6 +135,7 @@ def bench_recognition(
     recognizer, over all crops and over the held-out half (the CRNN may be fine-tuned on the other
     half; see services/inference/training/datasets.py). Skips datasets that are absent."""
     from services.inference.bench import recognition_accuracy
+    from services.inference.training.datasets import DATASETS_DIR
 
     names = [_recognizer_name(n.strip()) for n in recognizers.split(",") if n.strip()]
     if mode not in ("crop", "pipeline"):
@@ -222,11 +147,11 @@ def bench_recognition(
     )
     typer.echo(json.dumps(summary, indent=2))
     if not summary["datasets"]:
-        typer.echo("no dev dataset found under /work/shared/datasets", err=True)
+        typer.echo(f"no dev dataset found under {DATASETS_DIR}", err=True)
         raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(triton_app, name="triton")
     app.add_typer(bench_app, name="bench")
-    app.command("read")(read)
+    app.command("recognize")(recognize)

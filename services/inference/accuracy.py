@@ -1,0 +1,222 @@
+"""`platewatch bench accuracy DIR`: the product's whole read path (decode, find, read) on a labelled
+folder, as a JSON summary.
+
+Layouts (`load_labels`):
+* openalpr benchmark: an image plus a `.txt` per image whose lines are `file x y w h PLATE`
+  (tabs or spaces); several lines are several plates of that image.
+* crops: `groundtruth.csv` with `file,state,PLATE` rows; the whole image is the plate's box.
+
+Per image the top plate is the most confident one `platewatch recognize` returns. Figures:
+`exact_top1` (the top plate's text is one of the image's plates), `top3` (one of them is among
+the top plate's first three candidates), `box_hit` (some returned plate's box overlaps a truth box
+with IoU > 0.4: did we find the plate at all), latency per image p50/p95 (file read + decode + find
++ read, one image at a time), the most frequent character confusions (truth character -> read
+character, over top plates of the truth's length or aligned by difflib otherwise) and the errors
+(unreadable files). Texts are compared upper case, letters and digits only.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:  # the models load on use, not when the CLI starts
+    from services.inference.engine import PlateRecognizer
+
+IOU_HIT = 0.4
+TOP_CONFUSIONS = 15
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def plate_key(text: str) -> str:
+    return _NOT_ALNUM.sub("", text.upper())
+
+
+@dataclass(frozen=True)
+class TruthPlate:
+    text: str
+    # (x, y, w, h) in image pixels; None: the whole image.
+    box: tuple[int, int, int, int] | None
+
+
+@dataclass
+class LabelledImage:
+    path: Path
+    plates: list[TruthPlate] = field(default_factory=list)
+
+
+class LayoutError(ValueError):
+    """The folder is in neither supported layout."""
+
+
+def load_labels(directory: Path) -> tuple[str, list[LabelledImage]]:
+    """("crops" | "openalpr", images with their plates), sorted by file name."""
+    truth_csv = directory / "groundtruth.csv"
+    if truth_csv.is_file():
+        images: dict[str, LabelledImage] = {}
+        with truth_csv.open(newline="") as handle:
+            for row in csv.reader(handle):
+                if len(row) < 3 or not row[0].lower().endswith(_IMAGE_SUFFIXES):
+                    continue  # the header or a blank line
+                entry = images.setdefault(row[0], LabelledImage(directory / row[0]))
+                entry.plates.append(TruthPlate(plate_key(row[2]), None))
+        return "crops", [images[name] for name in sorted(images)]
+    boxed: dict[str, LabelledImage] = {}
+    for label_file in sorted(directory.glob("*.txt")):
+        for line in label_file.read_text(errors="replace").splitlines():
+            fields = line.split()
+            if len(fields) < 6 or not fields[0].lower().endswith(_IMAGE_SUFFIXES):
+                continue
+            try:
+                x, y, w, h = (int(v) for v in fields[1:5])
+            except ValueError:
+                continue
+            entry = boxed.setdefault(fields[0], LabelledImage(directory / fields[0]))
+            entry.plates.append(TruthPlate(plate_key(fields[5]), (x, y, w, h)))
+    if not boxed:
+        raise LayoutError(
+            f"{directory}: no groundtruth.csv (file,state,PLATE) and no openalpr .txt labels "
+            "(file x y w h PLATE)"
+        )
+    return "openalpr", [boxed[name] for name in sorted(boxed)]
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    width = min(ax + aw, bx + bw) - max(ax, bx)
+    height = min(ay + ah, by + bh) - max(ay, by)
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return float(inter / (aw * ah + bw * bh - inter))
+
+
+def confusions(truth: str, read: str) -> list[tuple[str, str]]:
+    """(truth char, read char) pairs that differ: position by position when the lengths agree,
+    else over the equal-length replaced runs difflib aligns (insertions and deletions are not
+    confusions)."""
+    if len(truth) == len(read):
+        return [(t, r) for t, r in zip(truth, read, strict=True) if t != r]
+    pairs: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(a=truth, b=read, autojunk=False)
+    for op, t1, t2, r1, r2 in matcher.get_opcodes():
+        if op == "replace" and t2 - t1 == r2 - r1:
+            pairs.extend(zip(truth[t1:t2], read[r1:r2], strict=True))
+    return pairs
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 1)
+
+
+def measure(recognizer: PlateRecognizer, images: list[LabelledImage]) -> dict[str, Any]:
+    """The summary over `images` (see the module docstring)."""
+    from services.inference.images import ImageError, load_image
+
+    exact = top3 = box_hits = 0
+    latencies: list[float] = []
+    confused: Counter[tuple[str, str]] = Counter()
+    errors: list[dict[str, str]] = []
+    for labelled in images:
+        started = time.perf_counter()
+        try:
+            loaded = load_image(labelled.path)
+        except ImageError as exc:
+            errors.append({"image": labelled.path.name, "error": str(exc)})
+            continue
+        plates = recognizer.recognize([loaded.image])[0]
+        latencies.append((time.perf_counter() - started) * 1000)
+        height, width = loaded.image.shape[:2]
+        truths = {p.text for p in labelled.plates}
+        truth_boxes = [
+            p.box if p.box is not None else (0, 0, round(width * loaded.scale), round(height * loaded.scale))
+            for p in labelled.plates
+        ]
+        found_boxes = [[v * loaded.scale for v in plate.box] for plate in plates]
+        box_hits += any(iou(f, t) > IOU_HIT for f in found_boxes for t in truth_boxes)
+        if not plates:
+            continue
+        top = max(plates, key=lambda p: p.confidence)
+        read = plate_key(top.text)
+        exact += read in truths
+        top3 += any(plate_key(c.text) in truths for c in top.candidates[:3])
+        if read not in truths:
+            nearest = max(truths, key=lambda t: difflib.SequenceMatcher(a=t, b=read).ratio())
+            confused.update(confusions(nearest, read))
+    measured = len(images) - len(errors)
+
+    def rate(count: int) -> float | None:
+        return round(count / measured, 4) if measured else None
+
+    return {
+        "images": len(images),
+        "measured": measured,
+        "exact_top1": rate(exact),
+        "top3": rate(top3),
+        "box_hit": rate(box_hits),
+        "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
+        "confusions": [
+            {"truth": t, "read": r, "count": n} for (t, r), n in confused.most_common(TOP_CONFUSIONS)
+        ],
+        "errors": errors,
+    }
+
+
+def accuracy(
+    directory: Annotated[
+        Path, typer.Argument(help="openalpr benchmark folder or crops with groundtruth.csv")
+    ],
+    limit: Annotated[int, typer.Option(help="at most this many images (0: all)")] = 0,
+    split: Annotated[
+        str,
+        typer.Option(help="all, or heldout / train: the fixed half the plate CRNN was (not) trained on"),
+    ] = "all",
+    triton: Annotated[
+        str, typer.Option(help="Triton gRPC address HOST:PORT; default: onnxruntime in this process")
+    ] = "",
+    threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads (1 = one core)")] = 1,
+) -> None:
+    """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
+    truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
+    frequent character confusions."""
+    from services.inference.engine import PlateRecognizer, make_backend
+    from services.inference.main import InferenceSettings
+    from services.inference.training.datasets import split_of
+
+    if split not in ("all", "heldout", "train"):
+        raise typer.BadParameter("split must be all, heldout or train")
+    try:
+        layout, images = load_labels(directory)
+    except (LayoutError, OSError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    if split != "all":
+        images = [i for i in images if split_of(i.path.name) == split]
+    if limit:
+        images = images[:limit]
+    recognizer = PlateRecognizer(
+        make_backend(triton, threads=threads, recognizer=InferenceSettings().recognizer)
+    )
+    try:
+        summary = measure(recognizer, images)
+    finally:
+        recognizer.backend.close()
+    head = {"dir": str(directory), "layout": layout, "split": split, "model": recognizer.model_version}
+    typer.echo(json.dumps({**head, **summary}, indent=2))

@@ -1,0 +1,100 @@
+"""`platewatch recognize [--json] IMAGE...`: one JSON object a line per image, models loaded once.
+
+Contract of each line (issue 3):
+`{"image": "<path as given>", "plates": [{"text", "confidence", "box": [x, y, w, h], "region",
+"candidates": [{"text", "confidence"}, ...], "char_confidences", "vehicle": {"color",
+"color_confidence"}}]}`, plates sorted by confidence, highest first; `box` in the file's pixels;
+`region` is the region the plate grammar names for the text as read (no look-alike rewrite), or
+null when its format is unknown or several regions share it. A file that cannot be read gives
+`{"image": ..., "error": "<why>"}` and the command goes on. Lines are printed as each image is
+done, so memory does not grow with the number of files; the exit status is non-zero only when
+every file failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:  # the models load on use, not when the CLI starts
+    from services.inference.engine import PlateRecognizer, PlateResult
+    from services.normalizer.grammar import PlateGrammar
+
+
+def plate_record(plate: PlateResult, scale: float, grammar: PlateGrammar) -> dict[str, Any]:
+    """One plate as the command prints it (box mapped back to the file's pixels by `scale`)."""
+    cleaned = grammar.clean(plate.text)
+    return {
+        "text": plate.text,
+        "confidence": round(plate.confidence, 4),
+        "box": [round(v * scale) for v in plate.box],
+        "region": cleaned.region.lower() if cleaned.format_known and cleaned.region else None,
+        "candidates": [{"text": c.text, "confidence": round(c.confidence, 4)} for c in plate.candidates],
+        "char_confidences": [round(v, 4) for v in plate.candidates[0].char_confidences],
+        "vehicle": {
+            "color": plate.vehicle_color,
+            "color_confidence": round(plate.vehicle_color_confidence, 3),
+        },
+    }
+
+
+def recognize_files(
+    recognizer: PlateRecognizer, paths: Iterable[str], grammar: PlateGrammar | None = None
+) -> Iterator[dict[str, Any]]:
+    """One record per path, in order (see the module docstring); never raises for a bad file."""
+    from services.inference.images import ImageError, load_image
+    from services.normalizer.grammar import default_grammar
+
+    grammar = grammar or default_grammar()
+    for given in paths:
+        try:
+            loaded = load_image(Path(given))
+        except ImageError as exc:
+            yield {"image": given, "error": str(exc)}
+            continue
+        try:
+            plates = recognizer.recognize([loaded.image])[0]
+        except Exception as exc:  # a model failure on one image must not lose the others
+            yield {"image": given, "error": f"recognition failed: {type(exc).__name__}: {exc}"}
+            continue
+        ordered = sorted(plates, key=lambda p: p.confidence, reverse=True)
+        yield {"image": given, "plates": [plate_record(p, loaded.scale, grammar) for p in ordered]}
+
+
+def recognize(
+    images: Annotated[list[str], typer.Argument(help="image files (JPEG, PNG, ...)")],
+    as_json: Annotated[
+        bool, typer.Option("--json/--text", help="one JSON object a line (default) or short text lines")
+    ] = True,
+    triton: Annotated[
+        str, typer.Option(help="Triton gRPC address HOST:PORT; default: onnxruntime in this process")
+    ] = "",
+    threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads (in-process only)")] = 1,
+) -> None:
+    """Read the plates of image files: one JSON object a line per image, plates most confident
+    first. Exits non-zero only if every file failed."""
+    from services.inference.engine import PlateRecognizer, make_backend
+    from services.inference.main import InferenceSettings
+
+    recognizer = PlateRecognizer(
+        make_backend(triton, threads=threads, recognizer=InferenceSettings().recognizer)
+    )
+    failed = 0
+    try:
+        for record in recognize_files(recognizer, images):
+            failed += "error" in record
+            if as_json:
+                typer.echo(json.dumps(record))
+            elif "error" in record:
+                typer.echo(f"{record['image']}: error: {record['error']}", err=True)
+            else:
+                texts = ", ".join(f"{p['text']} ({p['confidence']:.2f})" for p in record["plates"])
+                typer.echo(f"{record['image']}: {texts or 'no plate found'}")
+    finally:
+        recognizer.backend.close()
+    if images and failed == len(images):
+        raise typer.Exit(1)

@@ -1,0 +1,165 @@
+"""`platewatch recognize` (JSON lines, per-file errors, bounded image loading) and `platewatch bench
+accuracy` (labels of both folder layouts, box overlap, confusions, the summary), on the real
+in-process models with rendered plates; the shared dev sets are not needed."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import app
+from services.inference import images as image_loading
+from services.inference.accuracy import LayoutError, confusions, iou, load_labels, plate_key
+from services.inference.images import ImageError, header_size, load_image
+from tests.unit.test_inference_postprocess import render_frame
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR chunk claiming `width` x `height`, and no image data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    good = tmp_path / "plate.jpg"
+    cv2.imwrite(str(good), render_frame("ABC1234"))
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(40_000, 40_000))
+    return {
+        "good": good,
+        "empty": empty,
+        "corrupt": corrupt,
+        "text": text,
+        "bomb": bomb,
+        "missing": tmp_path / "missing.png",
+    }
+
+
+def test_header_size_reads_png_and_jpeg_headers(tmp_path: Path) -> None:
+    frame = np.zeros((37, 53, 3), np.uint8)
+    ok_png, png = cv2.imencode(".png", frame)
+    ok_jpg, jpg = cv2.imencode(".jpg", frame)
+    assert ok_png and ok_jpg
+    assert header_size(png.tobytes()) == (53, 37)
+    assert header_size(jpg.tobytes()) == (53, 37)
+    assert header_size(b"GIF89a....") is None
+    assert header_size(b"\xff\xd8\xff") is None
+
+
+def test_a_huge_jpeg_is_decoded_downscaled_with_its_scale(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.jpg"
+    cv2.imwrite(str(huge), np.full((6000, 8400, 3), 90, np.uint8))  # 50.4 Mpx
+    loaded = load_image(huge)
+    height, width = loaded.image.shape[:2]
+    assert height * width <= image_loading.MAX_DECODED_PIXELS
+    assert loaded.scale == pytest.approx(8400 / width)
+    assert loaded.scale >= 2
+
+
+def test_recognize_prints_a_json_line_per_image_in_order(files: dict[str, Path]) -> None:
+    order = ["good", "empty", "corrupt", "text", "bomb", "missing"]
+    result = CliRunner().invoke(app, ["recognize", "--json", *(str(files[k]) for k in order)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["image"] for r in records] == [str(files[k]) for k in order]
+    good, empty, corrupt, text, bomb, missing = records
+    (plate, *others) = good["plates"]
+    assert plate["text"] == "ABC1234"
+    assert set(plate) >= {"text", "confidence", "box", "region", "candidates"}
+    assert plate["candidates"][0] == {"text": "ABC1234", "confidence": plate["confidence"]}
+    assert all(o["confidence"] <= plate["confidence"] for o in others)
+    _, _, width, height = plate["box"]
+    assert width > 0 and height > 0
+    assert empty["error"] == "empty file"
+    assert "not a decodable image" in corrupt["error"] and "not a decodable image" in text["error"]
+    assert "image too large" in bomb["error"]
+    assert "cannot read file" in missing["error"]
+
+
+def test_recognize_fails_only_when_every_file_fails(files: dict[str, Path]) -> None:
+    result = CliRunner().invoke(app, ["recognize", str(files["corrupt"]), str(files["missing"])])
+    assert result.exit_code == 1
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_iou_and_confusions() -> None:
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert confusions("ABC123", "A8C1Z3") == [("B", "8"), ("2", "Z")]
+    # Different lengths: only equal-length replaced runs count, a dropped character is not one.
+    assert confusions("ABC1234", "ABC124") == []
+    assert confusions("OYO9FEU", "0Y09FEU") == [("O", "0"), ("O", "0")]
+    assert plate_key(" ab-12 3 ") == "AB123"
+
+
+def test_labels_of_both_layouts(tmp_path: Path) -> None:
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    (crops / "groundtruth.csv").write_text("file,state,plate\nb.png,ca,7abc123\na.png,ny, FUW-999\n")
+    layout, labelled = load_labels(crops)
+    assert layout == "crops"
+    assert [(i.path.name, [(p.text, p.box) for p in i.plates]) for i in labelled] == [
+        ("a.png", [("FUW999", None)]),
+        ("b.png", [("7ABC123", None)]),
+    ]
+    boxed = tmp_path / "boxed"
+    boxed.mkdir()
+    (boxed / "car.txt").write_text("car.jpg\t396\t340\t203\t46\tM5XSX\ncar.jpg 10 20 30 40 AB123\n")
+    (boxed / "bad.txt").write_text("bad.jpg x y w h PLATE\n")
+    layout, labelled = load_labels(boxed)
+    assert layout == "openalpr"
+    (car,) = labelled
+    assert [(p.text, p.box) for p in car.plates] == [
+        ("M5XSX", (396, 340, 203, 46)),
+        ("AB123", (10, 20, 30, 40)),
+    ]
+    with pytest.raises(LayoutError):
+        load_labels(tmp_path / "boxed" / "..")
+
+
+def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    frame = render_frame("ABC1234")
+    cv2.imwrite(str(folder / "right.jpg"), frame)
+    cv2.imwrite(str(folder / "wrong.jpg"), frame)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 nothing")
+    # Where the plate is: the box `recognize` reports for the rendered frame.
+    result = CliRunner().invoke(app, ["recognize", str(folder / "right.jpg")])
+    x, y, w, h = json.loads(result.stdout)["plates"][0]["box"]
+    (folder / "right.txt").write_text(f"right.jpg {x} {y} {w} {h} ABC1234\n")
+    # Labelled with another plate at another place: not exact, box missed, a B->8 style confusion.
+    (folder / "wrong.txt").write_text("wrong.jpg 0 0 5 5 ABC1284\n")
+    (folder / "broken.txt").write_text("broken.jpg 0 0 5 5 XYZ1\n")
+
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["layout"] == "openalpr"
+    assert (summary["images"], summary["measured"]) == (3, 2)
+    assert summary["exact_top1"] == 0.5 and summary["box_hit"] == 0.5
+    assert summary["confusions"] == [{"truth": "8", "read": "3", "count": 1}]
+    assert summary["errors"][0]["image"] == "broken.jpg"
+    assert summary["latency_ms"]["p50"] > 0
+
+
+def test_load_image_errors_name_the_problem(files: dict[str, Path]) -> None:
+    for key, message in (("empty", "empty file"), ("bomb", "image too large"), ("missing", "cannot read")):
+        with pytest.raises(ImageError, match=message):
+            load_image(files[key])
