@@ -89,9 +89,10 @@ async def test_alerts_flow_from_kafka_to_http_and_sse(
     base = f"http://127.0.0.1:{port}"
     try:
         checks = await _until(
-            lambda: (c := health.readiness()) and all(c.values()) and c, "API HTTP up and consumer assigned"
+            lambda: (c := health.readiness()) and all(c.values()) and c,
+            "API HTTP up, consumer assigned, governance state replayed",
         )
-        assert set(checks) == {"api_http", "api_alert_consumer"}
+        assert set(checks) == {"api_http", "api_alert_consumer", "api_governance_state"}
         headers = process_headers("officer", "agency-a")
         async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
             ready = await client.get("/readyz")
