@@ -227,7 +227,12 @@ class _Line:
     frame_index: int
     quad: np.ndarray
     score: float
-    crop: np.ndarray
+    # The line cut with each of the recognizer's margins; all are read and vote, the first is kept.
+    cuts: list[np.ndarray]
+
+    @property
+    def crop(self) -> np.ndarray:
+        return self.cuts[0]
 
 
 class PlateRecognizer:
@@ -242,14 +247,16 @@ class PlateRecognizer:
         top_k: int = 3,
         min_text_confidence: float = 0.5,
         read_variants: bool | None = None,
-        crop_margin: tuple[float, float] = postprocess.LINE_CROP_MARGIN,
+        crop_margins: tuple[tuple[float, float], ...] = postprocess.LINE_CROP_MARGINS,
     ) -> None:
         self.backend = backend
         # Several variants of each crop are read only by the plate CRNN (0.5 ms a read); PP-OCRv4 rec
         # costs ~40 ms a read. None: on for the CRNN.
         self.read_variants = backend.recognizer == "crnn" if read_variants is None else read_variants
         self.canvas = canvas
-        self.crop_margin = crop_margin
+        if not crop_margins:
+            raise ValueError("at least one crop margin is needed")
+        self.crop_margins = crop_margins
         self.top_k = top_k
         self.min_text_confidence = min_text_confidence
         self.characters = recognizer_characters(backend.recognizer)
@@ -274,15 +281,17 @@ class PlateRecognizer:
     ) -> list[_Line]:
         """The plate-like text lines of one frame from its DB map: the DB boxes, with the pieces of a
         split line merged into one (`postprocess.merge_line_pieces`), kept when their geometry is
-        plate-like, each with its rectified crop."""
+        plate-like, each cut out (rectified) with each of `crop_margins`."""
         boxes = postprocess.merge_line_pieces(postprocess.db_boxes(prob, placement))
-        along, across = self.crop_margin
         return [
             _Line(
                 frame_index,
                 quad,
                 score,
-                postprocess.crop_quad(frame, postprocess.pad_quad(quad, along, across, frame.shape)),
+                [
+                    postprocess.crop_quad(frame, postprocess.pad_quad(quad, along, across, frame.shape))
+                    for along, across in self.crop_margins
+                ],
             )
             for quad, score in boxes
             if postprocess.plate_like_geometry(*postprocess.quad_size(quad))
@@ -292,18 +301,27 @@ class PlateRecognizer:
         """Candidates for each crop, best first: every crop is read as a few variants
         (`postprocess.reading_variants`, plate CRNN only: it is cheap) whose CTC beam readings vote,
         then the region grammar chooses among look-alike readings (`services.inference.decoding`)."""
+        return self.read_cuts([[crop] for crop in crops])
+
+    def read_cuts(self, cuts: list[list[np.ndarray]]) -> list[list[Candidate]]:
+        """Like `read_lines` for lines given as several cuts each (the same line cut with different
+        margins): the reading variants of all the cuts of a line vote together."""
         variants = postprocess.READING_VARIANTS if self.read_variants else ((0.0, 0.0),)
-        expanded = [v for crop in crops for v in postprocess.reading_variants(crop, variants)]
+        expanded = [v for line in cuts for crop in line for v in postprocess.reading_variants(crop, variants)]
         outputs: list[tuple[np.ndarray, np.ndarray]] = []
         for start in range(0, len(expanded), REC_MAX_BATCH):
             batch = rec_batch(self.backend.recognizer, expanded[start : start + REC_MAX_BATCH])
             indices, probs = self.backend.recognize(batch)
             outputs.extend(zip(indices, probs, strict=True))
-        per_crop = len(variants)
-        return [
-            decoding.read_variants(outputs[i : i + per_crop], self.characters, self.top_k)
-            for i in range(0, len(outputs), per_crop)
-        ]
+        readings: list[list[Candidate]] = []
+        start = 0
+        for line in cuts:
+            count = len(line) * len(variants)
+            readings.append(
+                decoding.read_variants(outputs[start : start + count], self.characters, self.top_k)
+            )
+            start += count
+        return readings
 
     def recognize(self, frames: list[np.ndarray]) -> list[list[PlateResult]]:
         """Plates per frame (BGR uint8 images of any size), in the order of `frames`; within a frame,
@@ -314,7 +332,7 @@ class PlateRecognizer:
         lines = self.detect_lines(frames)
         if not lines:
             return results
-        readings = self.read_lines([line.crop for line in lines])
+        readings = self.read_cuts([line.cuts for line in lines])
         found = [
             (line, plates)
             for line, candidates in zip(lines, readings, strict=True)

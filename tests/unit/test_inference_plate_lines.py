@@ -7,8 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from services.inference import postprocess
-from services.inference.engine import OnnxBackend, PlateRecognizer
+from services.inference import model_io, postprocess
+from services.inference.engine import (
+    DET_CANVAS_HEIGHT,
+    DET_CANVAS_WIDTH,
+    OnnxBackend,
+    PlateRecognizer,
+    recognizer_characters,
+)
 
 
 def box(x: float, y: float, w: float, h: float) -> np.ndarray:
@@ -107,3 +113,78 @@ def test_recognizer_returns_the_registration_not_the_small_word_above_it() -> No
     recognizer = PlateRecognizer(OnnxBackend(threads=1))
     (plates,) = recognizer.recognize([_plate_with_state_name("KT4821", "COUNTY")])
     assert [p.text for p in plates] == ["KT4821"]
+
+
+class _ReadsByBrightness:
+    """A fake plate-CRNN backend: one DB map with a single line; a dark rec input (the tight cut of
+    that line) reads `dark` surely, a brighter one (cut with margin, the light bodywork around the
+    line) reads `light` less surely. Counts the rec inputs it is given."""
+
+    name = "fake"
+    recognizer = "crnn"
+
+    def __init__(self, prob: np.ndarray, dark: str, light: str) -> None:
+        self.prob, self.dark, self.light, self.reads = prob, dark, light, 0
+        self.characters = recognizer_characters("crnn")
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        return np.repeat(self.prob[None], len(images), axis=0)
+
+    def _steps(self, text: str, sure: float) -> np.ndarray:
+        classes = [self.characters.index(ch) for ch in text for _ in range(2)]
+        classes = [c if i % 2 == 0 else 0 for i, c in enumerate(classes)]  # A _ B _ ...
+        classes += [0] * (32 - len(classes))
+        probs = np.full((len(classes), len(self.characters)), (1 - sure) / len(self.characters), np.float32)
+        probs[np.arange(len(classes)), classes] += sure
+        return probs
+
+    def recognize(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.reads += len(batch)
+        probs = np.stack(
+            [
+                self._steps(self.dark, 0.95) if row.mean() < 60 else self._steps(self.light, 0.7)
+                for row in batch
+            ]
+        )
+        return model_io.rec_output(probs, 3)
+
+
+def _one_line_frame() -> tuple[np.ndarray, np.ndarray]:
+    """A light frame with one dark text line, and a DB map (canvas-sized) that finds just that line."""
+    frame = np.full((DET_CANVAS_HEIGHT, DET_CANVAS_WIDTH, 3), 230, np.uint8)
+    frame[236:304, 366:594] = 30  # the DB box, unclipped, around the map below
+    prob = np.zeros((DET_CANVAS_HEIGHT, DET_CANVAS_WIDTH), np.uint8)
+    prob[256:284, 386:574] = 255
+    return frame, prob
+
+
+def test_each_line_is_cut_with_each_margin_and_the_first_cut_is_kept() -> None:
+    frame, prob = _one_line_frame()
+    recognizer = PlateRecognizer(
+        _ReadsByBrightness(prob, "AB123", "AB128"), crop_margins=((0.0, 0.0), (0.2, 0.2))
+    )
+    (line,) = recognizer.detect_lines([frame])
+    tight, padded = line.cuts
+    assert line.crop is tight
+    height = tight.shape[0]
+    assert padded.shape[0] == pytest.approx(height * 1.4, abs=2)
+    assert padded.shape[1] == pytest.approx(tight.shape[1] + 0.4 * height, abs=2)
+
+
+def test_the_reading_variants_of_all_cuts_of_a_line_vote_together() -> None:
+    frame, prob = _one_line_frame()
+    texts = {}
+    for margins in (((0.2, 0.2),), ((0.0, 0.0), (0.2, 0.2)), ((0.2, 0.2), (0.0, 0.0))):
+        backend = _ReadsByBrightness(prob, "AB123", "AB128")
+        (plates,) = PlateRecognizer(backend, crop_margins=margins).recognize([frame])
+        assert backend.reads == len(margins) * len(postprocess.READING_VARIANTS)
+        texts[margins] = [p.text for p in plates]
+    # The padded cut alone reads the bodywork-lit line; with the tight cut voting too, its surer
+    # reading wins, whichever cut comes first.
+    assert texts[((0.2, 0.2),)] == ["AB128"]
+    assert texts[((0.0, 0.0), (0.2, 0.2))] == texts[((0.2, 0.2), (0.0, 0.0))] == ["AB123"]
+
+
+def test_a_recognizer_needs_a_crop_margin() -> None:
+    with pytest.raises(ValueError):
+        PlateRecognizer(_ReadsByBrightness(np.zeros((4, 4), np.uint8), "A", "B"), crop_margins=())
