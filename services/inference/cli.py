@@ -17,6 +17,7 @@ import typer
 from services.common.settings import CommonSettings
 from services.inference.accuracy import accuracy
 from services.inference.recognize import recognize
+from services.inference.triton_bench import triton_bench
 
 if TYPE_CHECKING:
     from services.inference.engine import RecognizerName
@@ -113,6 +114,7 @@ def _recognizer_name(value: str) -> RecognizerName:
 
 bench_app = typer.Typer(help="Accuracy benchmarks over the shared dev datasets.")
 bench_app.command("accuracy")(accuracy)
+bench_app.command("triton")(triton_bench)
 
 
 @bench_app.command("recognition")
