@@ -295,9 +295,12 @@ def drive(
     counter = iter(range(1 << 62))
     counter_lock = threading.Lock()
 
-    def worker() -> None:
-        backend: InferenceBackend = make()
-        recognizer = PlateRecognizer(backend)
+    # Built here, before any thread starts, so that a broken setup fails at once rather than
+    # leaving dead workers and an empty window (TritonBackend opens its gRPC client per thread).
+    recognizers = [PlateRecognizer(make()) for _ in range(concurrency)]
+
+    def worker(recognizer: PlateRecognizer) -> None:
+        backend: InferenceBackend = recognizer.backend
         try:
             while not stop.is_set():
                 with counter_lock:
@@ -320,7 +323,10 @@ def drive(
         finally:
             backend.close()
 
-    threads = [threading.Thread(target=worker, name=f"bench-{i}", daemon=True) for i in range(concurrency)]
+    threads = [
+        threading.Thread(target=worker, args=(r,), name=f"bench-{i}", daemon=True)
+        for i, r in enumerate(recognizers)
+    ]
     for thread in threads:
         thread.start()
     try:
