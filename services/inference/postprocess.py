@@ -387,6 +387,23 @@ _HUES = (
 )
 
 
+# Colour names in alphabetical order (a tie goes to the first, as with `np.unique`), and each hue's name.
+_COLOUR_NAMES = tuple(sorted({"black", "grey", "white", *(name for name, _, _ in _HUES)}))
+_BLACK, _GREY, _WHITE = (_COLOUR_NAMES.index(name) for name in ("black", "grey", "white"))
+_HUE_CODES = np.full(256, _COLOUR_NAMES.index("red"), np.uint8)
+for _name, _low, _high in _HUES:
+    _HUE_CODES[_low:_high] = _COLOUR_NAMES.index(_name)
+
+
+def _colour_codes(hsv: np.ndarray) -> np.ndarray:
+    """Index into `_COLOUR_NAMES` per HSV pixel: low saturation is black / grey / white by value,
+    otherwise black when dark, else the hue's name."""
+    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    achromatic = np.where(val < 60, _BLACK, np.where(val < 170, _GREY, _WHITE)).astype(np.uint8)
+    chromatic = np.where(val < 50, np.uint8(_BLACK), _HUE_CODES[hue])
+    return np.where(sat < 50, achromatic, chromatic).ravel()
+
+
 def vehicle_colour(frame: np.ndarray, box: tuple[int, int, int, int]) -> tuple[str, float]:
     """Dominant colour of the bodywork around and above a plate, with the share of pixels that
     voted for it as the confidence. Classical and rough: ("unknown", 0.0) when there is no region."""
@@ -396,26 +413,17 @@ def vehicle_colour(frame: np.ndarray, box: tuple[int, int, int, int]) -> tuple[s
     y0, y1 = max(0, y - 3 * h), min(frame_h, y + 2 * h)
     if x1 <= x0 or y1 <= y0:
         return "unknown", 0.0
-    region = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
-    mask = np.ones((y1 - y0, x1 - x0), dtype=bool)
-    # The plate itself is not the car.
-    mask[max(0, y - y0) : max(0, y + h - y0), max(0, x - x0) : max(0, x + w - x0)] = False
-    region = region[mask.reshape(-1)]
-    if len(region) == 0:
+    hsv = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2HSV)
+    counts = np.bincount(_colour_codes(hsv), minlength=len(_COLOUR_NAMES))
+    # The plate itself is not the car: its pixels' votes are taken back.
+    plate = hsv[max(0, y - y0) : max(0, y + h - y0), max(0, x - x0) : max(0, x + w - x0)]
+    if plate.size:
+        counts -= np.bincount(_colour_codes(plate), minlength=len(_COLOUR_NAMES))
+    total = int(counts.sum())
+    if total == 0:
         return "unknown", 0.0
-    hue, sat, val = region[:, 0], region[:, 1], region[:, 2]
-    labels = np.empty(len(region), dtype=object)
-    grey = sat < 50
-    labels[grey & (val < 60)] = "black"
-    labels[grey & (val >= 60) & (val < 170)] = "grey"
-    labels[grey & (val >= 170)] = "white"
-    coloured = ~grey
-    labels[coloured & (val < 50)] = "black"
-    for name, low, high in _HUES:
-        labels[coloured & (val >= 50) & (hue >= low) & (hue < high)] = name
-    names, counts = np.unique(labels.astype(str), return_counts=True)
     best = int(np.argmax(counts))
-    return str(names[best]), float(counts[best] / len(region))
+    return _COLOUR_NAMES[best], float(counts[best] / total)
 
 
 # Test-time variants of a crop read by the plate CRNN, as (horizontal, vertical) fractions cut from

@@ -127,6 +127,17 @@ def test_vehicle_colour_of_red_car() -> None:
     assert colour == "red" and confidence > 0.6
 
 
+def test_vehicle_colour_leaves_the_plate_out_and_breaks_ties_alphabetically() -> None:
+    frame = np.full((300, 400, 3), (200, 60, 20), np.uint8)  # blue bodywork (BGR)
+    frame[140:160, 150:250] = 255  # a white plate: not the car
+    assert postprocess.vehicle_colour(frame, (150, 140, 100, 20)) == ("blue", 1.0)
+    frame[:, :200] = 0  # half black, half blue around the plate
+    frame[140:160, 150:250] = 255
+    colour, share = postprocess.vehicle_colour(frame, (150, 140, 100, 20))
+    assert (colour, share) == ("black", pytest.approx(0.5))
+    assert postprocess.vehicle_colour(frame, (0, 0, 400, 300))[0] == "unknown"
+
+
 def test_characters_come_from_the_model() -> None:
     characters = rec_characters()
     assert characters[0] == "blank" and characters[-1] == " "
