@@ -24,22 +24,60 @@ DB_MAX_CANDIDATES = 1000
 
 @dataclass(frozen=True)
 class Letterbox:
-    """How a frame was fitted into the fixed detector canvas: scaled by `scale`, padded right/bottom."""
+    """How a frame was fitted into the detector canvas: scaled by `scale`, padded right/bottom."""
 
     scale: float
     frame_width: int
     frame_height: int
 
 
-def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, Letterbox]:
-    """Resize `image` (BGR uint8) to fit width x height keeping its aspect, pad with black. A fixed
-    canvas lets frames of any size share one det batch (Triton batches only equal shapes)."""
+# PP-OCRv4 det downsamples by 32: canvas sides are multiples of this.
+DET_STRIDE = 32
+
+
+def det_scale(
+    frame_width: int, frame_height: int, max_width: int, max_height: int, max_upscale: float
+) -> float:
+    """The scale a frame is detected at: as large as fits max_width x max_height, but never above
+    `max_upscale` (a small image or a plate crop is not blown up to fill a large canvas)."""
+    return min(max_width / frame_width, max_height / frame_height, max_upscale)
+
+
+def det_canvas(
+    frame_width: int, frame_height: int, max_width: int, max_height: int, max_upscale: float
+) -> tuple[float, tuple[int, int]]:
+    """(scale, (canvas width, canvas height)) for one frame: the frame at `det_scale`, its canvas
+    rounded up to multiples of `DET_STRIDE` and capped at max_width x max_height (themselves
+    multiples of the stride)."""
+    scale = det_scale(frame_width, frame_height, max_width, max_height, max_upscale)
+
+    def side(frame_side: int, cap: int) -> int:
+        fitted = max(1, round(frame_side * scale))
+        return min(cap, -(-fitted // DET_STRIDE) * DET_STRIDE)
+
+    return scale, (side(frame_width, max_width), side(frame_height, max_height))
+
+
+def letterbox(
+    image: np.ndarray, width: int, height: int, scale: float | None = None
+) -> tuple[np.ndarray, Letterbox]:
+    """Resize `image` (BGR uint8) by `scale` (default: the largest that fits width x height, aspect
+    kept) into a width x height canvas, padded right and bottom with black. Frames of different sizes
+    share one det batch on a common canvas (Triton batches only equal shapes)."""
     frame_height, frame_width = image.shape[:2]
-    scale = min(width / frame_width, height / frame_height)
+    if scale is None:
+        scale = min(width / frame_width, height / frame_height)
     resized_w = max(1, min(width, round(frame_width * scale)))
     resized_h = max(1, min(height, round(frame_height * scale)))
+    if (resized_w, resized_h) == (width, height) and (resized_w, resized_h) == (frame_width, frame_height):
+        return np.ascontiguousarray(image), Letterbox(scale, frame_width, frame_height)
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
-    canvas[:resized_h, :resized_w] = cv2.resize(image, (resized_w, resized_h), interpolation=cv2.INTER_AREA)
+    if (resized_w, resized_h) == (frame_width, frame_height):
+        canvas[:resized_h, :resized_w] = image
+    else:
+        canvas[:resized_h, :resized_w] = cv2.resize(
+            image, (resized_w, resized_h), interpolation=cv2.INTER_AREA
+        )
     return canvas, Letterbox(scale, frame_width, frame_height)
 
 

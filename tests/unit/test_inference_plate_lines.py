@@ -188,3 +188,44 @@ def test_the_reading_variants_of_all_cuts_of_a_line_vote_together() -> None:
 def test_a_recognizer_needs_a_crop_margin() -> None:
     with pytest.raises(ValueError):
         PlateRecognizer(_ReadsByBrightness(np.zeros((4, 4), np.uint8), "A", "B"), crop_margins=())
+
+
+class _RecordsCanvases(_ReadsByBrightness):
+    """Records the det batch shapes; its DB map is the single line of `_one_line_frame`, cut or
+    padded to each canvas."""
+
+    def __init__(self, prob: np.ndarray) -> None:
+        super().__init__(prob, "AB123", "AB128")
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        self.shapes.append(images.shape)
+        n, height, width = images.shape[:3]
+        prob = np.zeros((height, width), np.uint8)
+        h, w = min(height, self.prob.shape[0]), min(width, self.prob.shape[1])
+        prob[:h, :w] = self.prob[:h, :w]
+        return np.repeat(prob[None], n, axis=0)
+
+
+def test_small_frames_get_a_small_canvas_and_a_batch_shares_the_largest() -> None:
+    frame, prob = _one_line_frame()
+    backend = _RecordsCanvases(prob)
+    small = np.full((150, 300, 3), 230, np.uint8)
+    # By default every frame is fitted into the fixed canvas.
+    PlateRecognizer(backend).detect_lines([small])
+    assert backend.shapes[-1] == (1, DET_CANVAS_HEIGHT, DET_CANVAS_WIDTH, 3)
+    recognizer = PlateRecognizer(backend, max_upscale=1.0, fit_canvas=True)
+    recognizer.detect_lines([small])
+    assert backend.shapes[-1] == (1, 160, 320, 3)
+    # Mixed sizes in one batch: all on the canvas of the largest, each at its own scale, so the
+    # line of the full-size frame maps back to its own pixels.
+    lines = recognizer.detect_lines([small, frame])
+    assert backend.shapes[-1] == (2, DET_CANVAS_HEIGHT, DET_CANVAS_WIDTH, 3)
+    (line,) = [line for line in lines if line.frame_index == 1]
+    x, y, w, h = postprocess.quad_to_box(line.quad)
+    assert abs(x - 366) <= 3 and abs(y - 236) <= 3 and abs(w - 228) <= 4 and abs(h - 68) <= 4
+
+
+def test_the_canvas_cap_must_be_a_multiple_of_the_detector_stride() -> None:
+    with pytest.raises(ValueError):
+        PlateRecognizer(_ReadsByBrightness(np.zeros((4, 4), np.uint8), "A", "B"), canvas=(1000, 544))

@@ -161,3 +161,37 @@ def test_recognizer_batches_frames_in_order(recognizer: PlateRecognizer) -> None
     results = recognizer.recognize([render_frame("XYZ987"), blank, render_frame("KLM4455")])
     assert [[p.text for p in r] for r in results] == [["XYZ987"], [], ["KLM4455"]]
     assert recognizer.recognize([]) == []
+
+
+def test_det_canvas_fits_large_frames_and_does_not_blow_up_small_ones() -> None:
+    # A 1280x720 frame shrinks to fit the cap; its canvas is the scaled frame rounded up to 32s.
+    scale, size = postprocess.det_canvas(1280, 720, 960, 544, 1.0)
+    assert scale == pytest.approx(0.75) and size == (960, 544)
+    scale, size = postprocess.det_canvas(1280, 720, 640, 352, 1.0)
+    assert scale == pytest.approx(352 / 720) and size == (640, 352)
+    # A plate crop is detected at its own size (at most max_upscale), not stretched to the cap.
+    scale, size = postprocess.det_canvas(300, 150, 960, 544, 1.0)
+    assert scale == 1.0 and size == (320, 160)
+    scale, size = postprocess.det_canvas(300, 150, 960, 544, 2.0)
+    assert scale == 2.0 and size == (608, 320)
+    # Unbounded upscale: the old fit-the-cap scale, on a canvas cut to the scaled frame.
+    scale, size = postprocess.det_canvas(576, 432, 960, 544, float("inf"))
+    assert scale == pytest.approx(544 / 432) and size == (736, 544)
+    for width, height in ((1, 1), (33, 7), (5000, 40), (40, 5000)):
+        scale, (cw, ch) = postprocess.det_canvas(width, height, 960, 544, 1.5)
+        assert cw % postprocess.DET_STRIDE == 0 and ch % postprocess.DET_STRIDE == 0
+        assert 0 < cw <= 960 and 0 < ch <= 544
+        assert round(width * scale) <= cw and round(height * scale) <= ch
+
+
+def test_letterbox_at_a_given_scale_pads_right_and_bottom() -> None:
+    frame = np.full((150, 300, 3), 200, np.uint8)
+    canvas, placement = postprocess.letterbox(frame, 320, 160, 1.0)
+    assert canvas.shape == (160, 320, 3) and placement.scale == 1.0
+    assert np.array_equal(canvas[:150, :300], frame)
+    assert not canvas[150:].any() and not canvas[:, 300:].any()
+    # Already canvas-sized: used as is.
+    same, _ = postprocess.letterbox(canvas, 320, 160, 1.0)
+    assert np.array_equal(same, canvas)
+    doubled, placement = postprocess.letterbox(frame, 640, 320, 2.0)
+    assert placement.scale == 2.0 and doubled[:300, :600].min() == 200 and not doubled[300:].any()
