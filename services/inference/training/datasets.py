@@ -22,8 +22,8 @@ import numpy as np
 
 from services.common.settings import REPO_ROOT
 
-# ../shared/datasets from the repository root (PLATEWATCH_DATASETS_DIR overrides it).
-DATASETS_DIR = Path(os.environ.get("PLATEWATCH_DATASETS_DIR") or REPO_ROOT.parent / "shared" / "datasets")
+# ../shared/datasets from the repository root (PLATEWATCH_SHARED_DATASETS overrides it).
+DATASETS_DIR = Path(os.environ.get("PLATEWATCH_SHARED_DATASETS") or REPO_ROOT.parent / "shared" / "datasets")
 
 
 @dataclass(frozen=True)
