@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # the models load on use, not when the CLI starts
 IOU_HIT = 0.4
 TOP_CONFUSIONS = 15
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def plate_key(text: str) -> str:
@@ -67,7 +67,7 @@ def load_labels(directory: Path) -> tuple[str, list[LabelledImage]]:
         images: dict[str, LabelledImage] = {}
         with truth_csv.open(newline="") as handle:
             for row in csv.reader(handle):
-                if len(row) < 3 or not row[0].lower().endswith(_IMAGE_SUFFIXES):
+                if len(row) < 3 or not row[0].lower().endswith(IMAGE_SUFFIXES):
                     continue  # the header or a blank line
                 entry = images.setdefault(row[0], LabelledImage(directory / row[0]))
                 entry.plates.append(TruthPlate(plate_key(row[2]), None))
@@ -76,7 +76,7 @@ def load_labels(directory: Path) -> tuple[str, list[LabelledImage]]:
     for label_file in sorted(directory.glob("*.txt")):
         for line in label_file.read_text(errors="replace").splitlines():
             fields = line.split()
-            if len(fields) < 6 or not fields[0].lower().endswith(_IMAGE_SUFFIXES):
+            if len(fields) < 6 or not fields[0].lower().endswith(IMAGE_SUFFIXES):
                 continue
             try:
                 x, y, w, h = (int(v) for v in fields[1:5])
@@ -118,12 +118,18 @@ def confusions(truth: str, read: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-quantile (0 <= q <= 1) of `values` by linear interpolation between the closest ranks
+    (numpy's default), None when there are none."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be within [0, 1], not {q}")
     if not values:
         return None
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return round(ordered[index], 1)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def measure(recognizer: PlateRecognizer, images: list[LabelledImage]) -> dict[str, Any]:
@@ -171,7 +177,10 @@ def measure(recognizer: PlateRecognizer, images: list[LabelledImage]) -> dict[st
         "exact_top1": rate(exact),
         "top3": rate(top3),
         "box_hit": rate(box_hits),
-        "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
+        "latency_ms": {
+            name: None if (value := percentile(latencies, q)) is None else round(value, 1)
+            for name, q in (("p50", 0.5), ("p95", 0.95))
+        },
         "confusions": [
             {"truth": t, "read": r, "count": n} for (t, r), n in confused.most_common(TOP_CONFUSIONS)
         ],

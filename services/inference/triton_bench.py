@@ -40,30 +40,17 @@ import cv2
 import numpy as np
 import typer
 
+from services.inference.accuracy import IMAGE_SUFFIXES, percentile
+
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import InferenceBackend, RecognizerName
 
 FRAME_WIDTH = 1280
 FRAME_HEIGHT = 720
 SOURCES = ("auto", "openalpr", "demo", "rendered")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 # --- pure helpers ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-quantile (0 <= q <= 1) of `values` by linear interpolation between the closest ranks
-    (numpy's default), None when there are none."""
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q must be within [0, 1], not {q}")
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def latency_summary(latencies_ms: list[float]) -> dict[str, float | None]:
@@ -103,7 +90,7 @@ def folder_frames(directory: Path, limit: int) -> list[np.ndarray]:
     from services.inference.images import ImageError, load_image
 
     frames: list[np.ndarray] = []
-    for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES):
+    for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         if len(frames) >= limit:
             break
         try:
