@@ -275,6 +275,7 @@ class Policy(_Strict):
         forbidden = frozenset(pick("forbidden_purposes") or [])
         permitted_list = pick("permitted_purposes")
         permitted = frozenset(permitted_list) if permitted_list is not None else self.purpose_codes
+        pseudonymize: bool | None = pick("pseudonymize")
         return EffectiveRules(
             agency_id=agency_id,
             permitted_purposes=permitted - forbidden,
@@ -286,9 +287,7 @@ class Policy(_Strict):
             forbidden_hotlist_sources=tuple(pick("forbidden_hotlist_sources") or []),
             retention=pick("retention") or self.retention,
             jurisdiction=own.jurisdiction if own is not None else base.jurisdiction,
-            pseudonymize=bool(
-                pick("pseudonymize") if pick("pseudonymize") is not None else self.pseudonymization.enabled
-            ),
+            pseudonymize=self.pseudonymization.enabled if pseudonymize is None else pseudonymize,
         )
 
     def pseudonymizes_any(self) -> bool:

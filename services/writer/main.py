@@ -125,9 +125,15 @@ class PseudonymizingTokenizer:
     def __init__(self, policy: Policy, pseudonymizer: Pseudonymizer) -> None:
         self.policy = policy
         self.pseudonymizer = pseudonymizer
+        # Per agency, decided once: the policy does not change while the writer runs, and resolving
+        # an agency's rules on every read would put that work on the insert path.
+        self._pseudonymizes: dict[str, bool] = {}
 
     def __call__(self, agency_id: str, plate: str, captured_at: datetime) -> str:
-        if not pseudonymizes(self.policy, agency_id):
+        decided = self._pseudonymizes.get(agency_id)
+        if decided is None:
+            decided = self._pseudonymizes[agency_id] = pseudonymizes(self.policy, agency_id)
+        if not decided:
             return plate
         token = self.pseudonymizer.tokenize(agency_id, plate, captured_at)
         READS_PSEUDONYMIZED.inc()
