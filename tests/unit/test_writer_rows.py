@@ -116,4 +116,15 @@ def test_alert_row_names_enums_and_versions_by_kafka_time() -> None:
 
 
 def test_insert_token_names_topic_partition_and_offset_range() -> None:
-    assert insert_token(TopicPartition("p.reads", 3), 10, 19) == "p.reads/3/10-19"
+    assert insert_token({TopicPartition("p.reads", 3): (10, 19)}) == "p.reads/3/10-19"
+
+
+def test_insert_token_of_several_partitions_does_not_depend_on_fetch_order() -> None:
+    ranges = {TopicPartition("p.reads", 2): (5, 9), TopicPartition("p.reads", 0): (10, 19)}
+    token = insert_token(ranges)
+    assert token == "p.reads/0/10-19,p.reads/2/5-9"
+    assert insert_token(dict(reversed(list(ranges.items())))) == token
+    # Another cut of the same partitions is another token (the read_id check covers that case).
+    assert (
+        insert_token({TopicPartition("p.reads", 0): (10, 19), TopicPartition("p.reads", 2): (5, 8)}) != token
+    )
