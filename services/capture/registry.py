@@ -20,6 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.common.settings import REPO_ROOT
 
+# libyaml's safe loader when PyYAML was built with it (the wheels are): a registry of thousands of
+# cameras took seconds to parse in pure Python at every normalizer and capture start.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 URL_SCHEMES = ("http://", "https://", "rtsp://", "rtsps://")
 
 
@@ -159,7 +163,7 @@ def load_registry(path: Path | str, *, require_source: bool = True) -> CameraReg
     except OSError as exc:
         raise RegistryError(f"camera registry {path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise RegistryError(f"camera registry {path}: invalid YAML: {exc}") from exc
     return parse_registry(data, origin=f"camera registry {path}", require_source=require_source)
