@@ -122,6 +122,17 @@ class Batch:
     def empty(self) -> bool:
         return self.messages == 0
 
+    def due(self, max_messages: int, max_bytes: int, max_seconds: float, now: float) -> bool:
+        """Whether to store the batch now (`now` on the time.monotonic clock): it holds `max_messages`
+        messages or `max_bytes` of message values, or its first message came `max_seconds` ago."""
+        if self.started is None:
+            return False
+        return (
+            self.messages >= max_messages
+            or self.value_bytes >= max_bytes
+            or now - self.started >= max_seconds
+        )
+
 
 class PseudonymizingTokenizer:
     """The writer's PlateTokenizer: the token of the plate for agencies the policy pseudonymizes,
@@ -219,15 +230,12 @@ class Writer:
         return max(0, min(500, int(remaining * 1000)))
 
     def _batch_due(self) -> bool:
-        if self.batch.empty:
-            return False
-        if (
-            self.batch.messages >= self.settings.batch_max_rows
-            or self.batch.value_bytes >= self.settings.batch_max_bytes
-        ):
-            return True
-        assert self.batch.started is not None
-        return time.monotonic() - self.batch.started >= self.settings.batch_max_seconds
+        return self.batch.due(
+            self.settings.batch_max_rows,
+            self.settings.batch_max_bytes,
+            self.settings.batch_max_seconds,
+            time.monotonic(),
+        )
 
     async def _add(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         """Put one message's rows in the batch, or send it to its dead-letter topic."""

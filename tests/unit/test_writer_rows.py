@@ -9,7 +9,7 @@ from aiokafka import TopicPartition
 
 from services.common.kafka import DeadLetterError
 from services.common.pb.platewatch.v1 import alerts_pb2, common_pb2, hotlist_pb2, reads_pb2
-from services.writer.main import insert_token
+from services.writer.main import Batch, insert_token
 from services.writer.rows import (
     ALERTS_COLUMNS,
     READ_IMAGES_COLUMNS,
@@ -128,3 +128,20 @@ def test_insert_token_of_several_partitions_does_not_depend_on_fetch_order() -> 
     assert (
         insert_token({TopicPartition("p.reads", 0): (10, 19), TopicPartition("p.reads", 2): (5, 8)}) != token
     )
+
+
+def test_batch_is_due_by_messages_bytes_or_age() -> None:
+    batch = Batch()
+    assert not batch.due(3, 1000, 1.0, now=0.0)  # empty: never due
+    tp = TopicPartition("p.reads", 0)
+    batch.note(tp, 7, size=400)
+    started = batch.started
+    assert started is not None
+    assert not batch.due(3, 1000, 1.0, now=started + 0.5)
+    assert batch.due(3, 1000, 1.0, now=started + 1.0)  # the first message is max_seconds old
+    batch.note(tp, 8, size=400)
+    assert batch.due(2, 1000, 1.0, now=started)  # max_messages
+    batch.note(tp, 9, size=400)
+    assert batch.value_bytes == 1200
+    assert batch.due(10, 1000, 1.0, now=started)  # max_bytes: crops make messages large
+    assert batch.last_offsets == {tp: 9}
