@@ -173,6 +173,23 @@ def _offset_ranges(
     return {tp: (rows[0][0], rows[-1][0]) for tp, rows in items.items() if rows}
 
 
+def stored_read_ids(client: Client, ids: list[str], lowest: datetime, highest: datetime) -> set[str]:
+    """Which of `ids` are stored already, among reads captured between `lowest` and `highest`."""
+    # The captured_at bounds prune monthly partitions; the bloom filter skips granules.
+    result = client.query(
+        "SELECT DISTINCT read_id FROM reads "
+        "WHERE captured_at >= fromUnixTimestamp64Milli({lowest:Int64}, 'UTC') "
+        "AND captured_at <= fromUnixTimestamp64Milli({highest:Int64}, 'UTC') "
+        "AND read_id IN {ids:Array(String)}",
+        parameters={
+            "lowest": int(lowest.timestamp() * 1000),
+            "highest": int(highest.timestamp() * 1000) + 1,
+            "ids": ids,
+        },
+    )
+    return {str(row[0]) for row in result.result_rows}
+
+
 class Writer:
     def __init__(
         self,
@@ -386,19 +403,7 @@ class Writer:
         return kept
 
     def _stored_read_ids(self, ids: list[str], lowest: datetime, highest: datetime) -> set[str]:
-        # The captured_at bounds prune monthly partitions; the bloom filter skips granules.
-        result = self.client.query(
-            "SELECT DISTINCT read_id FROM reads "
-            "WHERE captured_at >= fromUnixTimestamp64Milli({lowest:Int64}, 'UTC') "
-            "AND captured_at <= fromUnixTimestamp64Milli({highest:Int64}, 'UTC') "
-            "AND read_id IN {ids:Array(String)}",
-            parameters={
-                "lowest": int(lowest.timestamp() * 1000),
-                "highest": int(highest.timestamp() * 1000) + 1,
-                "ids": ids,
-            },
-        )
-        return {str(row[0]) for row in result.result_rows}
+        return stored_read_ids(self.client, ids, lowest, highest)
 
     async def _insert(self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str) -> None:
         def insert() -> None:
