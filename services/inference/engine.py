@@ -22,11 +22,17 @@ from typing import Literal, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from services.inference import decoding, model_io, postprocess
+from services.inference import decoding, model_io, postprocess, proposals
 from services.inference.postprocess import Candidate
 from services.inference.triton_repo import CRNN_ONNX, DET_ONNX, REC_ONNX
 
 RecognizerName = Literal["ppocr", "crnn"]
+# How plates are found in a frame: "full" runs the detector once on the whole frame on the canvas;
+# "two_stage" runs it on a small canvas first and then at full scale only around what it proposes
+# (services/inference/proposals.py), falling back to "full" where that would not be cheaper.
+DetectionStrategy = Literal["full", "two_stage"]
+DETECTION_STRATEGIES: tuple[DetectionStrategy, ...] = ("full", "two_stage")
+DEFAULT_DETECTION: DetectionStrategy = "two_stage"
 RECOGNIZERS: tuple[RecognizerName, ...] = ("ppocr", "crnn")
 DEFAULT_RECOGNIZER: RecognizerName = "crnn"
 REC_ONNX_FILES: dict[str, Path] = {"ppocr": REC_ONNX, "crnn": CRNN_ONNX}
@@ -255,8 +261,17 @@ class PlateRecognizer:
         min_text_confidence: float = 0.5,
         read_variants: bool | None = None,
         crop_margins: tuple[tuple[float, float], ...] = postprocess.LINE_CROP_MARGINS,
+        detection: DetectionStrategy = DEFAULT_DETECTION,
+        two_stage: proposals.TwoStageOptions | None = None,
     ) -> None:
         self.backend = backend
+        if detection not in DETECTION_STRATEGIES:
+            raise ValueError(f"detection must be one of {', '.join(DETECTION_STRATEGIES)}: {detection!r}")
+        self.detection = detection
+        self.two_stage = two_stage or proposals.TwoStageOptions()
+        # What the last `detect_lines` did per frame ("full", "fine", "coarse" or "empty"), for
+        # benchmarks and tests.
+        self.last_paths: list[str] = []
         # Several variants of each crop are read only by the plate CRNN (0.5 ms a read); PP-OCRv4 rec
         # costs ~40 ms a read. None: on for the CRNN.
         self.read_variants = backend.recognizer == "crnn" if read_variants is None else read_variants
@@ -282,25 +297,123 @@ class PlateRecognizer:
 
     def detect_lines(self, frames: list[np.ndarray]) -> list[_Line]:
         """Text lines with plate-like geometry in every frame, each with its rectified crop."""
+        if self.detection == "two_stage":
+            per_frame = self._two_stage_boxes(frames)
+        else:
+            per_frame = self._full_pass_boxes(frames)
+            self.last_paths = ["full"] * len(frames)
         lines: list[_Line] = []
+        for index, (frame, boxes) in enumerate(zip(frames, per_frame, strict=True)):
+            lines.extend(self._lines_from_boxes(index, frame, boxes))
+        return lines
+
+    def _full_scale_and_canvas(self, frame: np.ndarray) -> tuple[float, tuple[int, int]]:
+        """The scale the full pass detects `frame` at and the canvas it needs on its own."""
+        scale, size = postprocess.det_canvas(frame.shape[1], frame.shape[0], *self.canvas, self.max_upscale)
+        return scale, size if self.fit_canvas else self.canvas
+
+    def _full_pass_boxes(self, frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
+        """DB boxes (frame pixels) of each frame detected whole on the canvas, batches of
+        `DET_MAX_BATCH` frames on one canvas (the largest any of them needs)."""
+        boxes: list[list[tuple[np.ndarray, float]]] = []
         for start in range(0, len(frames), DET_MAX_BATCH):
             chunk = frames[start : start + DET_MAX_BATCH]
-            sized = [
-                postprocess.det_canvas(f.shape[1], f.shape[0], *self.canvas, self.max_upscale) for f in chunk
-            ]
-            # One canvas for the batch: the largest any of its frames needs.
-            width, height = self.canvas
-            if self.fit_canvas:
-                width = max(size[0] for _, size in sized)
-                height = max(size[1] for _, size in sized)
+            sized = [self._full_scale_and_canvas(f) for f in chunk]
+            width = max(size[0] for _, size in sized)
+            height = max(size[1] for _, size in sized)
             fitted = [
                 postprocess.letterbox(f, width, height, scale)
                 for f, (scale, _) in zip(chunk, sized, strict=True)
             ]
             probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
-            for offset, (frame, (_, placement), prob) in enumerate(zip(chunk, fitted, probs, strict=True)):
-                lines.extend(self.frame_lines(start + offset, frame, prob, placement))
-        return lines
+            boxes.extend(
+                postprocess.db_boxes(prob, placement)
+                for (_, placement), prob in zip(fitted, probs, strict=True)
+            )
+        return boxes
+
+    def _two_stage_boxes(self, frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
+        """DB boxes (frame pixels) of each frame by the coarse-then-fine detection
+        (`services.inference.proposals`): a coarse pass proposes regions, which are detected at the
+        full pass's scale; frames whose regions would cost more than the full pass take it."""
+        options = self.two_stage
+        boxes: list[list[tuple[np.ndarray, float]]] = [[] for _ in frames]
+        paths = ["empty"] * len(frames)
+        full: list[int] = []
+        # (frame index, region, fine scale) of every region to detect at full scale.
+        fine: list[tuple[int, proposals.Region, float]] = []
+        # Only frames that the full pass would shrink (camera frames, larger than the canvas) are
+        # staged. Smaller images (plate crops, thumbnails, small photos) go straight to the full
+        # pass: it blows them up to the canvas, which is what reads their small text, and for a crop
+        # the plate fills the image, so a coarse pass would only add to the full one.
+        coarse_width, coarse_height = options.coarse_canvas
+        staged: list[int] = []
+        for index, frame in enumerate(frames):
+            (full if self._full_scale_and_canvas(frame)[0] >= 1.0 else staged).append(index)
+        for start in range(0, len(staged), DET_MAX_BATCH):
+            chunk_indices = staged[start : start + DET_MAX_BATCH]
+            chunk = [frames[i] for i in chunk_indices]
+            fitted = []
+            for frame in chunk:
+                full_scale, _ = self._full_scale_and_canvas(frame)
+                coarse_scale = postprocess.det_scale(
+                    frame.shape[1], frame.shape[0], coarse_width, coarse_height, full_scale
+                )
+                fitted.append(postprocess.letterbox(frame, coarse_width, coarse_height, coarse_scale))
+            probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
+            for index, frame, (_, placement), prob in zip(chunk_indices, chunk, fitted, probs, strict=True):
+                full_scale, full_canvas = self._full_scale_and_canvas(frame)
+                if placement.scale >= full_scale:
+                    # The coarse pass already saw the frame at full scale (a small image).
+                    boxes[index] = postprocess.db_boxes(prob, placement)
+                    paths[index] = "coarse"
+                    continue
+                found = proposals.coarse_regions(
+                    prob, placement, options.proposal_thresh, options.min_proposal_pixels
+                )
+                if not found:
+                    if options.full_pass_when_empty:
+                        full.append(index)
+                    continue
+                height, width = frame.shape[:2]
+                grown = [
+                    proposals.grow_region(
+                        region,
+                        options.margin_along,
+                        options.margin_across,
+                        options.min_margin_px / full_scale,
+                        width,
+                        height,
+                    )
+                    for region in found
+                ]
+                window = (options.fine_canvas[0] / full_scale, options.fine_canvas[1] / full_scale)
+                regions = proposals.cover_regions(grown, window, width, height)
+                cost = sum(w * h for w, h in (proposals.region_canvas(r, full_scale) for r in regions))
+                if len(regions) > options.max_regions or cost > options.max_cost_share * (
+                    full_canvas[0] * full_canvas[1]
+                ):
+                    full.append(index)
+                    continue
+                fine.extend((index, region, full_scale) for region in regions)
+        sizes = [proposals.region_canvas(region, scale) for _, region, scale in fine]
+        for members, canvas in proposals.pack_regions(sizes, DET_MAX_BATCH):
+            cuts = [proposals.cut_region(frames[fine[i][0]], fine[i][1], fine[i][2], canvas) for i in members]
+            probs = self.backend.detect(np.stack([cut for cut, _ in cuts]))
+            for i, (_, placement), prob in zip(members, cuts, probs, strict=True):
+                index, region, _ = fine[i]
+                frame_boxes = proposals.shift_boxes(postprocess.db_boxes(prob, placement), region)
+                height, width = frames[index].shape[:2]
+                boxes[index].extend(proposals.inner_boxes(frame_boxes, region, width, height))
+                paths[index] = "fine"
+        for index in {index for index, _, _ in fine}:
+            boxes[index] = proposals.dedupe_boxes(boxes[index])
+        full.sort()
+        for index, frame_boxes in zip(full, self._full_pass_boxes([frames[i] for i in full]), strict=True):
+            boxes[index] = frame_boxes
+            paths[index] = "full"
+        self.last_paths = paths
+        return boxes
 
     def frame_lines(
         self, frame_index: int, frame: np.ndarray, prob: np.ndarray, placement: postprocess.Letterbox
@@ -308,7 +421,12 @@ class PlateRecognizer:
         """The plate-like text lines of one frame from its DB map: the DB boxes, with the pieces of a
         split line merged into one (`postprocess.merge_line_pieces`), kept when their geometry is
         plate-like, each cut out (rectified) with each of `crop_margins`."""
-        boxes = postprocess.merge_line_pieces(postprocess.db_boxes(prob, placement))
+        return self._lines_from_boxes(frame_index, frame, postprocess.db_boxes(prob, placement))
+
+    def _lines_from_boxes(
+        self, frame_index: int, frame: np.ndarray, db_boxes: list[tuple[np.ndarray, float]]
+    ) -> list[_Line]:
+        boxes = postprocess.merge_line_pieces(db_boxes)
         return [
             _Line(
                 frame_index,

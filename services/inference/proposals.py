@@ -1,0 +1,238 @@
+"""Coarse-then-fine plate finding: where in a frame the text detector needs to look at full scale.
+
+PP-OCRv4's text detector costs about 0.25 us of one core per canvas pixel, and a 1280x720 frame on
+the 960x544 canvas is most of the frame's budget, although plates cover a few per cent of it. The
+two-stage path (`PlateRecognizer(detection="two_stage")`) runs the detector twice:
+
+1. coarse: the whole frame on a small canvas (`TwoStageOptions.coarse_canvas`, a quarter of the
+   pixels of the full canvas). Its probability map, read at a lower threshold than the DB boxes
+   (`TwoStageOptions.proposal_thresh`), proposes where text is (`coarse_regions`);
+2. fine: each proposal, grown by a margin (`grow_region`), gets a window of the frame around it
+   (`cover_regions`; a proposal inside another's window needs none) that is detected at the scale the
+   full pass would have used (`fine_scale`, `cut_region`), windows batched on one canvas
+   (`pack_regions`). The DB boxes are moved back to frame coordinates (`shift_boxes`), boxes cut by a
+   window's edge dropped (`inner_boxes`) and lines found by two windows kept once (`dedupe_boxes`).
+
+The fine pass sees the plate at the same scale as the single full-canvas pass, so boxes (and hence
+crops and reads) are close to its own; the coarse pass only has to notice that there is text. The
+window is not a tight cut: PP-OCRv4 det gates its channels by global averages (squeeze-and-excitation),
+and on tight cuts around a plate it often found nothing. When the windows together would cost more
+than `TwoStageOptions.max_cost_share` of the full canvas the frame takes the full pass instead (text
+all over the frame). Only frames the full pass would shrink are staged: smaller images (plate
+crops, small photos) are blown up to the canvas by the full pass, which is what reads them.
+
+Everything here is pure numpy/OpenCV on boxes and images; the engine owns the models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from services.inference import postprocess
+
+# (x0, y0, x1, y1) in frame pixels, half-open.
+Region = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class TwoStageOptions:
+    """Knobs of the coarse-then-fine detection; defaults chosen on the train halves and synthetic
+    frames (see README, Recognition)."""
+
+    # The coarse canvas (multiples of 32): the frame is fitted into it, never upscaled past the
+    # scale the full pass would use.
+    coarse_canvas: tuple[int, int] = (480, 288)
+    # DB probability (0..1) above which a coarse-map pixel proposes text. Below the DB box
+    # threshold (0.3): small text is faint at the coarse scale.
+    proposal_thresh: float = 0.15
+    # Proposals smaller than this many coarse-map pixels are noise.
+    min_proposal_pixels: int = 2
+    # Margin around a proposal, in proposal heights along (left/right) and across (above/below),
+    # and at least `min_margin_px` canvas pixels at the fine scale on every side: a proposal may be
+    # only part of its line.
+    margin_along: float = 1.5
+    margin_across: float = 1.0
+    min_margin_px: int = 16
+    # The fine canvas (multiples of 32): a window of the frame at full scale around each proposal,
+    # never smaller than this. PP-OCRv4 det gates its channels by global averages (40 squeeze-and-
+    # excitation pools), so a tight cut around a plate is not read like the same plate in a scene:
+    # on cuts of a few plate sizes it often found nothing. The window keeps a scene around it.
+    fine_canvas: tuple[int, int] = (480, 288)
+    # Take the full pass instead when the fine canvases together would cost more than this share
+    # of the full canvas, or when there are more regions than this.
+    max_cost_share: float = 0.6
+    max_regions: int = 12
+    # A frame without any proposal: True runs the full pass on it (safe, a coarse pass wasted),
+    # False finds nothing in it (cheap: most frames of a road camera show no text).
+    full_pass_when_empty: bool = False
+
+    def __post_init__(self) -> None:
+        width, height = self.coarse_canvas
+        fine_width, fine_height = self.fine_canvas
+        if any(side % postprocess.DET_STRIDE for side in (width, height, fine_width, fine_height)):
+            raise ValueError(f"canvas sides must be multiples of {postprocess.DET_STRIDE}")
+        if not 0.0 < self.proposal_thresh < 1.0:
+            raise ValueError("proposal_thresh must be within (0, 1)")
+
+
+def coarse_regions(
+    prob_u8: np.ndarray, placement: postprocess.Letterbox, thresh: float, min_pixels: int = 2
+) -> list[Region]:
+    """Bounding boxes, in frame pixels, of the connected areas of a coarse DB map above `thresh`
+    (slightly dilated so that the characters of one line join), largest first."""
+    scaled_w = max(1, min(prob_u8.shape[1], round(placement.frame_width * placement.scale)))
+    scaled_h = max(1, min(prob_u8.shape[0], round(placement.frame_height * placement.scale)))
+    above = (prob_u8[:scaled_h, :scaled_w] > round(thresh * 255)).astype(np.uint8)
+    if not above.any():
+        return []
+    joined = cv2.dilate(above, np.ones((3, 5), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    regions: list[tuple[int, Region]] = []
+    for x, y, w, h, area in stats[1:count]:
+        if area < min_pixels:
+            continue
+        box = (
+            math.floor(x / placement.scale),
+            math.floor(y / placement.scale),
+            math.ceil((x + w) / placement.scale),
+            math.ceil((y + h) / placement.scale),
+        )
+        regions.append((int(area), clip_region(box, placement.frame_width, placement.frame_height)))
+    regions.sort(key=lambda r: -r[0])
+    return [r for _, r in regions]
+
+
+def clip_region(region: Region, width: int, height: int) -> Region:
+    x0, y0, x1, y1 = region
+    x0, y0 = min(max(0, x0), width - 1), min(max(0, y0), height - 1)
+    return x0, y0, max(x0 + 1, min(width, x1)), max(y0 + 1, min(height, y1))
+
+
+def grow_region(
+    region: Region, along: float, across: float, min_margin: float, width: int, height: int
+) -> Region:
+    """`region` grown by `along` of its height left and right, `across` of its height above and
+    below, at least `min_margin` frame pixels on every side, clipped to the frame."""
+    x0, y0, x1, y1 = region
+    h = y1 - y0
+    dx = max(min_margin, along * h)
+    dy = max(min_margin, across * h)
+    return clip_region(
+        (math.floor(x0 - dx), math.floor(y0 - dy), math.ceil(x1 + dx), math.ceil(y1 + dy)), width, height
+    )
+
+
+def contains(outer: Region, inner: Region) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
+
+def window_around(region: Region, size: tuple[float, float], width: int, height: int) -> Region:
+    """A window of at least `size` (frame pixels) containing `region`, centred on it and shifted to
+    lie inside the frame (clipped where the frame is smaller)."""
+    x0, y0, x1, y1 = region
+    win_w = min(width, max(math.ceil(size[0]), x1 - x0))
+    win_h = min(height, max(math.ceil(size[1]), y1 - y0))
+    left = min(max(0, (x0 + x1) // 2 - win_w // 2), width - win_w)
+    top = min(max(0, (y0 + y1) // 2 - win_h // 2), height - win_h)
+    return left, top, left + win_w, top + win_h
+
+
+def cover_regions(regions: list[Region], size: tuple[float, float], width: int, height: int) -> list[Region]:
+    """Windows (`window_around`) that together contain every region: regions are taken in order
+    (largest first from `coarse_regions`), and one already inside a window needs none of its own."""
+    windows: list[Region] = []
+    for region in regions:
+        if not any(contains(window, region) for window in windows):
+            windows.append(window_around(region, size, width, height))
+    return windows
+
+
+def inner_boxes(
+    boxes: list[tuple[np.ndarray, float]], window: Region, width: int, height: int, slack: float = 2.0
+) -> list[tuple[np.ndarray, float]]:
+    """The boxes (frame pixels) not cut by the window's edges: a box touching an edge that is not
+    the frame's is a line the window truncated (another window covers the proposal it belongs to)."""
+    x0, y0, x1, y1 = window
+    kept = []
+    for quad, score in boxes:
+        (qx0, qy0), (qx1, qy1) = quad.min(axis=0), quad.max(axis=0)
+        cut = (
+            (x0 > 0 and qx0 <= x0 + slack)
+            or (y0 > 0 and qy0 <= y0 + slack)
+            or (x1 < width and qx1 >= x1 - 1 - slack)
+            or (y1 < height and qy1 >= y1 - 1 - slack)
+        )
+        if not cut:
+            kept.append((quad, score))
+    return kept
+
+
+def dedupe_boxes(
+    boxes: list[tuple[np.ndarray, float]], max_iou: float = 0.5
+) -> list[tuple[np.ndarray, float]]:
+    """One box per line where overlapping windows found it twice (axis-aligned IoU above `max_iou`:
+    the higher score stays)."""
+    kept: list[tuple[np.ndarray, float]] = []
+    for quad, score in sorted(boxes, key=lambda b: -b[1]):
+        a = postprocess.quad_to_box(quad)
+        if all(_box_iou(a, postprocess.quad_to_box(other)) <= max_iou for other, _ in kept):
+            kept.append((quad, score))
+    return kept
+
+
+def _box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = min(ax + aw, bx + bw) - max(ax, bx)
+    h = min(ay + ah, by + bh) - max(ay, by)
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def _stride_up(value: float) -> int:
+    return max(
+        postprocess.DET_STRIDE, -(-math.ceil(value - 1e-6) // postprocess.DET_STRIDE) * postprocess.DET_STRIDE
+    )
+
+
+def region_canvas(region: Region, scale: float) -> tuple[int, int]:
+    """The detector canvas (multiples of the stride) a region needs at `scale`."""
+    x0, y0, x1, y1 = region
+    return _stride_up((x1 - x0) * scale), _stride_up((y1 - y0) * scale)
+
+
+def fine_scale(frame_width: int, frame_height: int, canvas: tuple[int, int], max_upscale: float) -> float:
+    """The scale the single full-canvas pass would detect this frame at (`postprocess.det_scale`)."""
+    return postprocess.det_scale(frame_width, frame_height, canvas[0], canvas[1], max_upscale)
+
+
+def cut_region(
+    frame: np.ndarray, region: Region, scale: float, canvas: tuple[int, int]
+) -> tuple[np.ndarray, postprocess.Letterbox]:
+    """The region of `frame` resized by `scale` into the top-left of a black `canvas` (width,
+    height), and the placement that maps the detector's boxes back to region pixels."""
+    x0, y0, x1, y1 = region
+    return postprocess.letterbox(np.ascontiguousarray(frame[y0:y1, x0:x1]), *canvas, scale)
+
+
+def shift_boxes(boxes: list[tuple[np.ndarray, float]], region: Region) -> list[tuple[np.ndarray, float]]:
+    """DB boxes found in a region's cut, moved to frame coordinates."""
+    offset = np.array([region[0], region[1]], np.float32)
+    return [(quad + offset, score) for quad, score in boxes]
+
+
+def pack_regions(sizes: list[tuple[int, int]], max_batch: int) -> list[tuple[list[int], tuple[int, int]]]:
+    """Batches of region indices with the canvas each batch shares (the largest width and height in
+    it): regions sorted by canvas area so that a batch wastes little padding, at most `max_batch`
+    regions each."""
+    order = sorted(range(len(sizes)), key=lambda i: (sizes[i][1], sizes[i][0]))
+    batches: list[tuple[list[int], tuple[int, int]]] = []
+    for start in range(0, len(order), max_batch):
+        members = order[start : start + max_batch]
+        batches.append((members, (max(sizes[i][0] for i in members), max(sizes[i][1] for i in members))))
+    return batches

@@ -1,0 +1,209 @@
+"""Coarse-then-fine plate finding (`PlateRecognizer(detection="two_stage")`,
+services/inference/proposals.py): a small plate in a large frame is found by a coarse pass and read
+from a full-scale window around it, boxes in frame pixels; frames where that would not pay (text all
+over, small images) take the single full-canvas pass."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from services.inference import postprocess, proposals
+from services.inference.engine import (
+    DET_MAX_BATCH,
+    OnnxBackend,
+    PlateRecognizer,
+    RecognizerName,
+    recognizer_characters,
+)
+
+
+def _noisy_frame(seed: int, width: int = 1280, height: int = 720) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    frame = rng.normal(110, 25, (height, width, 3)).clip(0, 255).astype(np.uint8)
+    return cv2.GaussianBlur(frame, (5, 5), 0)
+
+
+def _frame_with_plate(text: str, x: int, y: int, seed: int = 0) -> np.ndarray:
+    """A 1280x720 noisy frame with a car body and a 180x50 white plate at (x, y): about 1% of the
+    frame, 135 pixels wide on the full pass's 960x544 canvas."""
+    frame = _noisy_frame(seed)
+    cv2.rectangle(frame, (x - 150, y - 60), (x + 330, y + 120), (40, 60, 150), -1)
+    cv2.rectangle(frame, (x, y), (x + 180, y + 50), (240, 240, 240), -1)
+    cv2.putText(frame, text, (x + 10, y + 38), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (20, 20, 20), 3)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def backend() -> OnnxBackend:
+    return OnnxBackend(threads=1)
+
+
+@pytest.mark.parametrize(("text", "x", "y"), [("KT4821", 830, 470), ("MX52WQ", 120, 90)])
+def test_a_small_plate_in_a_large_frame_is_read_from_a_window_in_frame_coordinates(
+    backend: OnnxBackend, text: str, x: int, y: int
+) -> None:
+    frame = _frame_with_plate(text, x, y)
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    (plates,) = recognizer.recognize([frame])
+    assert recognizer.last_paths == ["fine"]
+    assert [p.text for p in plates] == [text]
+    bx, by, bw, bh = plates[0].box
+    # The text line on the plate, in frame pixels (not window or canvas pixels).
+    assert x <= bx <= x + 30 and y <= by <= y + 25
+    assert 90 <= bw <= 180 and 20 <= bh <= 50
+    # The single full-canvas pass finds the same line.
+    (full,) = PlateRecognizer(backend, detection="full").recognize([frame])
+    assert [p.text for p in full] == [text]
+    fx, fy, fw, fh = full[0].box
+    assert abs(fx - bx) <= 6 and abs(fy - by) <= 6 and abs(fw - bw) <= 10 and abs(fh - bh) <= 10
+
+
+def test_text_all_over_the_frame_takes_the_full_pass(backend: OnnxBackend) -> None:
+    frame = _noisy_frame(1)
+    words = ["AB12CD", "XY34EF", "GH56IJ", "KL78MN", "OP90QR", "ST12UV"]
+    for row in range(4):
+        for col in range(3):
+            cv2.putText(
+                frame,
+                words[(row + col) % len(words)],
+                (60 + col * 420, 120 + row * 170),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                1.2,
+                (250, 250, 250),
+                3,
+            )
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    recognizer.detect_lines([frame])
+    assert recognizer.last_paths == ["full"]
+
+
+def test_a_frame_without_text_costs_only_the_coarse_pass_unless_asked(backend: OnnxBackend) -> None:
+    frame = _noisy_frame(2)
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    assert recognizer.recognize([frame]) == [[]]
+    assert recognizer.last_paths == ["empty"]
+    safe = PlateRecognizer(backend, two_stage=proposals.TwoStageOptions(full_pass_when_empty=True))
+    safe.detect_lines([frame])
+    assert safe.last_paths == ["full"]
+
+
+def test_images_smaller_than_the_canvas_take_the_full_pass(backend: OnnxBackend) -> None:
+    crop = np.full((120, 360, 3), 235, np.uint8)
+    cv2.putText(crop, "KT4821", (20, 85), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 5)
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    (plates,) = recognizer.recognize([crop])
+    assert recognizer.last_paths == ["full"]
+    assert [p.text for p in plates] == ["KT4821"]
+
+
+class _DarkIsText:
+    """A fake detector that marks dark pixels as text (so its map follows the input's geometry),
+    recording every batch it is given. Reads nothing."""
+
+    name = "fake"
+    recognizer: RecognizerName = "crnn"
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+        self.characters = recognizer_characters("crnn")
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        self.shapes.append(images.shape)
+        dark = images.max(axis=3) < 40
+        # Letterbox padding is black too: only pixels with some colour count as text.
+        return np.where(dark & (images.min(axis=3) > 5), 255, 0).astype(np.uint8)
+
+    def recognize(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        steps = np.zeros((len(batch), 32, 3), np.int32)
+        return steps, np.ones((len(batch), 32, 3), np.float32)
+
+    def is_ready(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+def test_windows_are_batched_on_stride_multiples_and_boxes_map_back_to_the_frame() -> None:
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    lines = [(100, 100), (1500, 200), (300, 900)]  # three dark lines far apart, 160x40 each
+    for x, y in lines:
+        frame[y : y + 40, x : x + 160] = 20
+    backend = _DarkIsText()
+    recognizer = PlateRecognizer(
+        backend, detection="two_stage", two_stage=proposals.TwoStageOptions(max_cost_share=2.0)
+    )
+    found = recognizer.detect_lines([frame])
+    assert recognizer.last_paths == ["fine"]
+    coarse, *fine = backend.shapes
+    assert coarse == (1, 288, 480, 3)
+    assert sum(shape[0] for shape in fine) == 3
+    for n, height, width, channels in fine:
+        assert n <= DET_MAX_BATCH and channels == 3
+        assert height % postprocess.DET_STRIDE == 0 and width % postprocess.DET_STRIDE == 0
+    boxes = sorted(postprocess.quad_to_box(line.quad) for line in found)
+    assert len(boxes) == 3
+    for (x, y), (bx, by, bw, bh) in zip(sorted(lines), boxes, strict=True):
+        # Centred on the dark line, grown by the DB unclip (at the full pass's scale, 0.5 here).
+        assert abs(bx + bw / 2 - (x + 80)) <= 4 and abs(by + bh / 2 - (y + 20)) <= 4
+        assert 160 < bw <= 230 and 40 < bh <= 100
+    # The same boxes as the single full-canvas pass.
+    full = PlateRecognizer(backend, detection="full").detect_lines([frame])
+    full_boxes = sorted(postprocess.quad_to_box(line.quad) for line in full)
+    assert np.abs(np.array(full_boxes) - np.array(boxes)).max() <= 2
+
+
+def test_coarse_regions_are_in_frame_pixels() -> None:
+    prob = np.zeros((288, 480), np.uint8)
+    prob[100:110, 200:260] = 200
+    placement = postprocess.Letterbox(0.375, 1280, 720)
+    (region,) = proposals.coarse_regions(prob, placement, 0.15)
+    x0, y0, x1, y1 = region
+    assert abs(x0 - 200 / 0.375) <= 6 and abs(x1 - 260 / 0.375) <= 6
+    assert abs(y0 - 100 / 0.375) <= 6 and abs(y1 - 110 / 0.375) <= 6
+    # Faint or absent text proposes nothing; the padding below the frame is ignored.
+    prob[:] = 20
+    prob[280:, :] = 255
+    assert proposals.coarse_regions(prob, placement, 0.15) == []
+
+
+def test_windows_cover_every_region_inside_the_frame() -> None:
+    regions = [(1200, 680, 1270, 715), (1190, 650, 1230, 690), (10, 10, 60, 30)]
+    windows = proposals.cover_regions(regions, (640, 384), 1280, 720)
+    # The second region lies inside the first one's window and gets none of its own.
+    assert windows == [(640, 336, 1280, 720), (0, 0, 640, 384)]
+    assert all(any(proposals.contains(w, r) for w in windows) for r in regions)
+    # A region larger than the window size gets a window of its own size.
+    assert proposals.window_around((0, 0, 900, 100), (640, 384), 1280, 720) == (0, 0, 900, 384)
+
+
+def test_boxes_cut_by_a_window_edge_are_dropped_and_duplicates_kept_once() -> None:
+    def quad(x: float, y: float, w: float, h: float) -> np.ndarray:
+        return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+
+    window = (100, 100, 500, 400)
+    inside, cut, at_frame_edge = quad(200, 200, 100, 30), quad(450, 200, 50, 30), quad(200, 0, 90, 30)
+    kept = proposals.inner_boxes([(inside, 0.9), (cut, 0.9)], window, 1280, 720)
+    assert [q is inside for q, _ in kept] == [True]
+    # A window at the frame's edge does not cut what touches the frame's edge.
+    assert len(proposals.inner_boxes([(at_frame_edge, 0.9)], (0, 0, 400, 300), 1280, 720)) == 1
+    twice = proposals.dedupe_boxes([(inside, 0.8), (quad(201, 201, 100, 30), 0.9), (cut, 0.7)])
+    assert [score for _, score in twice] == [0.9, 0.7]
+
+
+def test_regions_are_packed_by_size_into_batches_sharing_the_largest_canvas() -> None:
+    sizes = [(480, 288), (480, 320), (480, 288), (480, 288), (512, 288)]
+    batches = proposals.pack_regions(sizes, 4)
+    assert [members for members, _ in batches] == [[0, 2, 3, 4], [1]]
+    assert [canvas for _, canvas in batches] == [(512, 288), (480, 320)]
+
+
+def test_options_and_strategy_are_checked(backend: OnnxBackend) -> None:
+    with pytest.raises(ValueError):
+        proposals.TwoStageOptions(coarse_canvas=(500, 288))
+    with pytest.raises(ValueError):
+        proposals.TwoStageOptions(fine_canvas=(480, 300))
+    with pytest.raises(ValueError):
+        PlateRecognizer(backend, detection="tiles")  # type: ignore[arg-type]
