@@ -371,6 +371,8 @@ class PlateRecognizer:
                 found = proposals.coarse_regions(
                     prob, placement, options.proposal_thresh, options.min_proposal_pixels
                 )
+                if options.edge_proposals and (options.edge_always or not found):
+                    found += proposals.edge_regions(frame, options.edge_proposals)
                 if not found:
                     if options.full_pass_when_empty:
                         full.append(index)

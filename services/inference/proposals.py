@@ -6,7 +6,9 @@ two-stage path (`PlateRecognizer(detection="two_stage")`) runs the detector twic
 
 1. coarse: the whole frame on a small canvas (`TwoStageOptions.coarse_canvas`, a quarter of the
    pixels of the full canvas). Its probability map, read at a lower threshold than the DB boxes
-   (`TwoStageOptions.proposal_thresh`), proposes where text is (`coarse_regions`);
+   (`TwoStageOptions.proposal_thresh`), proposes where text is (`coarse_regions`). When it proposes
+   nothing, plate-shaped clusters of vertical edges do (`edge_regions`): they find plates whose
+   text is only a few pixels high on the coarse canvas;
 2. fine: each proposal, grown by a margin (`grow_region`), gets a window of the frame around it
    (`cover_regions`; a proposal inside another's window needs none) that is detected at the scale the
    full pass would have used (`fine_scale`, `cut_region`), windows batched on one canvas
@@ -63,11 +65,17 @@ class TwoStageOptions:
     # on cuts of a few plate sizes it often found nothing. The window keeps a scene around it.
     fine_canvas: tuple[int, int] = (480, 288)
     # Take the full pass instead when the fine canvases together would cost more than this share
-    # of the full canvas, or when there are more regions than this.
+    # of the full canvas, or when there are more windows than `max_regions`.
     max_cost_share: float = 0.6
     max_regions: int = 12
-    # A frame without any proposal: True runs the full pass on it (safe, a coarse pass wasted),
-    # False finds nothing in it (cheap: most frames of a road camera show no text).
+    # Plate-shaped clusters of vertical edges (`edge_regions`), at most this many (0: none), proposed
+    # when the coarse map proposes nothing (or always, with `edge_always`): they find plates too
+    # small for the coarse pass. Always: a few more windows on busy frames for little gain (train
+    # halves and synthetic frames, README).
+    edge_proposals: int = 1
+    edge_always: bool = False
+    # A frame without any proposal (coarse or edge): True runs the full pass on it (a coarse pass
+    # wasted), False finds nothing in it (cheap: many frames of a road camera show no text).
     full_pass_when_empty: bool = False
 
     def __post_init__(self) -> None:
@@ -236,3 +244,50 @@ def pack_regions(sizes: list[tuple[int, int]], max_batch: int) -> list[tuple[lis
         members = order[start : start + max_batch]
         batches.append((members, (max(sizes[i][0] for i in members), max(sizes[i][1] for i in members))))
     return batches
+
+
+# The classical proposer (`edge_regions`): a plate is a compact cluster of strong vertical edges (the
+# strokes of its characters), which survives at sizes where the coarse DB map is already blank. Run
+# on the grey frame scaled to `EDGE_SCAN_WIDTH` columns.
+EDGE_SCAN_WIDTH = 640
+EDGE_MIN_HEIGHT = 4  # scan pixels: a line about 8 pixels high in a 1280-wide frame
+EDGE_MAX_HEIGHT = 40
+EDGE_MIN_ASPECT = 1.8
+EDGE_MAX_ASPECT = 8.0
+EDGE_MIN_FILL = 0.45
+
+
+def edge_regions(frame: np.ndarray, max_regions: int) -> list[Region]:
+    """Up to `max_regions` boxes (frame pixels) of plate-shaped clusters of vertical edges, most
+    edge-dense first: the |d/dx| of the grey frame above its mean plus two standard deviations,
+    closed along the line (strokes to a line) and opened across it (long vertical edges go), kept
+    when the blob is `EDGE_MIN_HEIGHT`-`EDGE_MAX_HEIGHT` scan pixels high, plate-shaped
+    (`EDGE_MIN_ASPECT`-`EDGE_MAX_ASPECT`) and fills at least `EDGE_MIN_FILL` of its box."""
+    height, width = frame.shape[:2]
+    scale = min(1.0, EDGE_SCAN_WIDTH / width)
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    if scale < 1.0:
+        grey = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    edges = cv2.convertScaleAbs(cv2.Sobel(grey, cv2.CV_16S, 1, 0, ksize=3))
+    mean, std = cv2.meanStdDev(edges)
+    strong = (edges > max(40.0, float(mean[0][0] + 2 * std[0][0]))).astype(np.uint8)
+    blobs = cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((1, 7), np.uint8))
+    blobs = cv2.morphologyEx(blobs, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    scored: list[tuple[float, Region]] = []
+    for label in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[label])
+        if not EDGE_MIN_HEIGHT <= h <= EDGE_MAX_HEIGHT or not EDGE_MIN_ASPECT <= w / h <= EDGE_MAX_ASPECT:
+            continue
+        if area < EDGE_MIN_FILL * w * h:
+            continue
+        density = float(strong[y : y + h, x : x + w].mean())
+        box = (
+            math.floor(x / scale),
+            math.floor(y / scale),
+            math.ceil((x + w) / scale),
+            math.ceil((y + h) / scale),
+        )
+        scored.append((density, clip_region(box, width, height)))
+    scored.sort(key=lambda s: -s[0])
+    return [region for _, region in scored[:max_regions]]

@@ -60,6 +60,35 @@ def test_a_small_plate_in_a_large_frame_is_read_from_a_window_in_frame_coordinat
     assert abs(fx - bx) <= 6 and abs(fy - by) <= 6 and abs(fw - bw) <= 10 and abs(fh - bh) <= 10
 
 
+def test_a_plate_too_small_for_the_coarse_pass_is_found_by_its_edges(backend: OnnxBackend) -> None:
+    # A 70x19 plate (text 7 pixels high on the coarse canvas: the coarse DB map stays blank).
+    frame = _noisy_frame(3)
+    x, y, w, h = 700, 450, 70, 19
+    cv2.rectangle(frame, (x - w, y - h), (x + 2 * w, y + 2 * h), (40, 60, 150), -1)
+    cv2.rectangle(frame, (x, y), (x + w, y + h), (240, 240, 240), -1)
+    cv2.putText(frame, "KT4821", (x + 4, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (20, 20, 20), 1)
+    without_edges = PlateRecognizer(backend, two_stage=proposals.TwoStageOptions(edge_proposals=0))
+    assert without_edges.recognize([frame]) == [[]]
+    assert without_edges.last_paths == ["empty"]
+    recognizer = PlateRecognizer(backend)
+    (plates,) = recognizer.recognize([frame])
+    assert recognizer.last_paths == ["fine"]
+    assert [p.text for p in plates] == ["KT4821"]
+    bx, by, bw, bh = plates[0].box
+    assert abs(bx - x) <= 4 and abs(by - y) <= 4 and w - 20 <= bw <= w + 4 and h <= bh <= 2 * h
+
+
+def test_edge_regions_are_plate_shaped_clusters_of_vertical_edges() -> None:
+    frame = np.full((720, 1280, 3), 150, np.uint8)
+    cv2.putText(frame, "AB1234", (300, 400), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (10, 10, 10), 2)
+    cv2.line(frame, (900, 100), (900, 600), (0, 0, 0), 4)  # a long vertical edge (a pole)
+    cv2.rectangle(frame, (1000, 100), (1200, 300), (0, 0, 0), -1)  # a dark box
+    (region,) = proposals.edge_regions(frame, 3)
+    x0, y0, x1, y1 = region
+    assert 290 <= x0 <= 310 and 370 <= y0 <= 390 and 390 <= x1 <= 420 and 395 <= y1 <= 410
+    assert proposals.edge_regions(np.full((720, 1280, 3), 150, np.uint8), 3) == []
+
+
 def test_text_all_over_the_frame_takes_the_full_pass(backend: OnnxBackend) -> None:
     frame = _noisy_frame(1)
     words = ["AB12CD", "XY34EF", "GH56IJ", "KL78MN", "OP90QR", "ST12UV"]
