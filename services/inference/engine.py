@@ -247,8 +247,9 @@ class _Line:
 
 
 class PlateRecognizer:
-    """Finds and reads plates: det on a fixed canvas, DB boxes, geometric pre-filter, rec on the
-    crops of all frames at once, CTC decode, plate-likeness filter, vehicle colour."""
+    """Finds and reads plates: det on a fixed canvas (or, by default for frames larger than it,
+    coarse-then-fine: `detection`, services/inference/proposals.py), DB boxes, geometric pre-filter,
+    rec on the crops of all frames at once, CTC decode, plate-likeness filter, vehicle colour."""
 
     def __init__(
         self,
@@ -270,7 +271,7 @@ class PlateRecognizer:
         self.detection = detection
         self.two_stage = two_stage or proposals.TwoStageOptions()
         # What the last `detect_lines` did per frame ("full", "fine", "coarse" or "empty"), for
-        # benchmarks and tests.
+        # benchmarks and tests (with concurrent calls, whichever finished last).
         self.last_paths: list[str] = []
         # Several variants of each crop are read only by the plate CRNN (0.5 ms a read); PP-OCRv4 rec
         # costs ~40 ms a read. None: on for the CRNN.
