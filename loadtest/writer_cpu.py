@@ -25,11 +25,13 @@ from clickhouse_connect.driver.client import Client
 
 from loadtest.stream import FRAME_STEP_NS, PassGenerator, hot_plate
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
+from services.common.service import collect_garbage_less_often
 from services.normalizer.grammar import default_grammar
 from services.normalizer.tracking import PassTracker, build_read
 from services.storage.migrations import apply_migrations
 from services.writer.main import stored_read_ids
 from services.writer.rows import READ_IMAGES_COLUMNS, READS_COLUMNS, read_rows
+from services.writer.settings import WriterSettings
 
 
 def serialized_reads(passes: int, cameras: int, rate: float = 2000.0) -> list[bytes]:
@@ -103,7 +105,14 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=200)
     parser.add_argument("--block", type=int, action="append", help="reads per insert (repeatable)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to let merges run after")
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=WriterSettings().writer_gc_gen0_threshold,
+        help="gen0 GC threshold, as the service sets it (0: Python's default)",
+    )
     args = parser.parse_args()
+    collect_garbage_less_often(args.gc_threshold)
     reads = serialized_reads(args.passes, args.cameras)
     client = clickhouse_connect.get_client(dsn=f"chdb://{tempfile.mkdtemp(prefix='writer-cpu-')}")
     try:

@@ -1,8 +1,10 @@
-"""Lifecycle helpers: run an asyncio service until SIGTERM/SIGINT, then let it drain."""
+"""Lifecycle helpers: run an asyncio service until SIGTERM/SIGINT, then let it drain; tune the
+cyclic garbage collector for services that allocate per message."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -31,3 +33,17 @@ def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         await main(stop)
 
     asyncio.run(runner())
+
+
+def collect_garbage_less_often(gen0_threshold: int) -> None:
+    """Freeze what start-up allocated and run young-generation collections every `gen0_threshold`
+    allocations instead of Python's default 700 (0: leave the interpreter's setting alone).
+
+    Services that allocate a few dozen objects per message while holding many long-lived ones (the
+    normalizer's open tracks, the writer's batch) spent up to a third of their CPU in the cyclic
+    collector at the default. Process-wide: it also applies to components sharing the process."""
+    if gen0_threshold <= 0:
+        return
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)

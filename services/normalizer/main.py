@@ -52,7 +52,6 @@ closed early) and the service returns. Readiness: partitions assigned and their 
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import time
@@ -72,6 +71,7 @@ from services.common.metrics import (
     observe_consumer_lag,
 )
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
+from services.common.service import collect_garbage_less_often
 from services.common.topics import NORMALIZER_STATE, RAW_READS, READS, READS_EARLY
 from services.normalizer import metrics
 from services.normalizer.cameras import CameraDirectory
@@ -548,13 +548,8 @@ def _json(value: Any) -> bytes:
 async def serve(stop: asyncio.Event, health: HealthState) -> None:
     """Run the normalizer until `stop` is set; see the module docstring for the guarantees."""
     settings = NormalizerSettings()
-    if settings.normalizer_gc_gen0_threshold > 0:
-        # Every raw read allocates a few dozen objects and the open tracks keep tens of thousands
-        # alive: with the default threshold (700) the cyclic collector rescans them so often that it
-        # took ~30 % of the CPU (loadtest.normalizer_cpu). Freezing what start-up allocated and
-        # collecting less often is the usual remedy. Process-wide, so it also applies to components
-        # sharing the process.
-        gc.freeze()
-        _, gen1, gen2 = gc.get_threshold()
-        gc.set_threshold(settings.normalizer_gc_gen0_threshold, gen1, gen2)
+    # Every raw read allocates a few dozen objects and the open tracks keep tens of thousands alive:
+    # with the default threshold (700) the cyclic collector took ~30 % of the CPU
+    # (loadtest.normalizer_cpu).
+    collect_garbage_less_often(settings.normalizer_gc_gen0_threshold)
     await Normalizer(settings, health).run(stop)

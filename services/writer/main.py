@@ -54,6 +54,7 @@ from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
 from services.common.metrics import MESSAGES_CONSUMED, STAGE_LATENCY, observe_consumer_lag
 from services.common.pb.platewatch.v1 import alerts_pb2, hotlist_pb2, reads_pb2
+from services.common.service import collect_garbage_less_often
 from services.common.topics import ALERTS, HOTLIST_CHANGES, READS, Topic
 from services.governance.policy import Policy
 from services.governance.pseudonymize import KeyDestroyed, Pseudonymizer
@@ -507,6 +508,7 @@ async def serve(stop: asyncio.Event, health: HealthState) -> None:
         await consumer.start()
         writer = Writer(settings, client, consumer, producer, stop, tokenize)
         listener.writer = writer
+        collect_garbage_less_often(settings.writer_gc_gen0_threshold)
         health.set_ready(SERVICE, True)
         health.add_check(f"{SERVICE}_storage_and_assignment", writer.ready)
         log.info(
