@@ -471,11 +471,154 @@ def vehicle_colour(frame: np.ndarray, box: tuple[int, int, int, int]) -> tuple[s
 READING_VARIANTS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (0.04, 0.0), (-0.04, 0.0), (0.0, 0.06))
 
 
+# The blue band of an EU plate (stars and country code, white or yellow, on blue at the plate's left
+# edge; Italian and Portuguese plates carry a second one at the right edge): a line cut with margin
+# (`LINE_CROP_MARGINS`) or a whole-plate crop takes in part or all of it, and the recognizer may read
+# the country letter as part of the registration. Before a crop is read, a band found at either side
+# is painted over with the plate body next to it (`clear_plate_bands`: the crop keeps its size and
+# margins, which the recognizer reads best with). Found on the crop scaled to `BAND_SCAN_HEIGHT` rows,
+# by columns: a run of mostly saturated-blue columns at the crop's edge (after at most `BAND_MAX_LEAD`
+# crop heights of frame or bodywork that is not plate body), at most `BAND_MAX_WIDTH` crop heights
+# and `BAND_MAX_SHARE` of the crop wide, followed by plate body (white, grey in shade, or yellow),
+# spanning at least `BAND_MIN_SPAN` of the rows that body spans next to it (a band covers the plate's
+# height; a blue letter only the text's) and not `BAND_MAX_OVERHANG` beyond them (blue bodywork goes
+# on above and below the plate), on a plate whose body holds almost no blue itself
+# (`BAND_MAX_INTERIOR_BLUE`: blue lettering or a blue field is no EU plate). Greyscale (night,
+# infrared) crops have no blue and are left as they are. Thresholds chosen on synthetic renders and
+# the train halves only.
+BAND_SCAN_HEIGHT = 32
+BAND_BLUE_HUE = (95, 130)  # OpenCV hue (0-179): EU reflex blue is ~107
+BAND_MIN_SATURATION = 90
+BAND_MIN_VALUE = 35
+# ...and of the crop's 90th-percentile value: near-black ink with a blue cast is no band.
+BAND_MIN_RELATIVE_VALUE = 0.35
+BAND_MIN_BLUE_COLUMN = 0.5  # share of a column's pixels that are blue for it to start the band
+BAND_MIN_BAND_COLUMN = 0.3  # ...to continue it (the stars and the country code take a column's share)
+BAND_BODY_MAX_SATURATION = 80
+BAND_BODY_MIN_VALUE = 0.5  # of the crop's 90th-percentile value
+BAND_MIN_BODY_COLUMN = 0.4
+BAND_MAX_LEAD = 0.3
+BAND_MAX_WIDTH = 0.7
+BAND_MAX_SHARE = 0.3
+BAND_BODY_WINDOW = 0.25  # crop heights of plate body looked at next to the band
+BAND_MIN_SPAN = 0.7
+BAND_MAX_OVERHANG = 0.1
+BAND_MAX_INTERIOR_BLUE = 0.05
+
+
+def _band_masks(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(blue, body) boolean masks of the crop scaled to `BAND_SCAN_HEIGHT` rows, or None for a grey
+    or tiny crop."""
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.shape[0] < 4 or crop.shape[1] < 8:
+        return None
+    height, width = crop.shape[:2]
+    scan_w = max(8, round(width * BAND_SCAN_HEIGHT / height))
+    interpolation = cv2.INTER_AREA if height > BAND_SCAN_HEIGHT else cv2.INTER_LINEAR
+    small = cv2.resize(crop, (scan_w, BAND_SCAN_HEIGHT), interpolation=interpolation)
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    reference = float(np.percentile(val, 90))
+    blue = (hue >= BAND_BLUE_HUE[0]) & (hue <= BAND_BLUE_HUE[1]) & (sat >= BAND_MIN_SATURATION)
+    blue &= val >= max(BAND_MIN_VALUE, BAND_MIN_RELATIVE_VALUE * reference)
+    if not blue.any():
+        return None
+    bright = val >= BAND_BODY_MIN_VALUE * reference
+    yellow = (hue >= 15) & (hue <= 35) & (sat >= BAND_MIN_SATURATION)
+    body = bright & ((sat <= BAND_BODY_MAX_SATURATION) | yellow) & ~blue
+    return blue, body
+
+
+def _band_end(blue: np.ndarray, body: np.ndarray) -> tuple[int, int, int] | None:
+    """(columns the band takes from the left of masks `blue` / `body` (h x w), its first and last
+    row) for a band found there, else None."""
+    height, width = blue.shape
+    col_blue, col_body = blue.mean(axis=0), body.mean(axis=0)
+    start = 0
+    while start < width and col_blue[start] < BAND_MIN_BLUE_COLUMN:
+        if col_body[start] >= BAND_MIN_BODY_COLUMN or start >= BAND_MAX_LEAD * height:
+            return None
+        start += 1
+    limit = min(width, start + int(BAND_MAX_WIDTH * height) + 1, int(BAND_MAX_SHARE * width) + 1)
+    end = start
+    while end < limit and col_blue[end] >= BAND_MIN_BAND_COLUMN:
+        end += 1
+    if end == start or end >= limit:
+        return None
+    window = slice(end, min(width, end + max(2, round(BAND_BODY_WINDOW * height))))
+    if col_body[window].mean() < BAND_MIN_BODY_COLUMN:
+        return None
+    band_rows = np.flatnonzero(blue[:, start:end].mean(axis=1) >= BAND_MIN_BLUE_COLUMN)
+    body_rows = np.flatnonzero(body[:, window].mean(axis=1) >= BAND_MIN_BAND_COLUMN)
+    if band_rows.size == 0 or body_rows.size == 0:
+        return None
+    band_span = band_rows[-1] - band_rows[0] + 1
+    body_span = body_rows[-1] - body_rows[0] + 1
+    if band_span < BAND_MIN_SPAN * body_span:
+        return None
+    overhang = BAND_MAX_OVERHANG * height
+    if band_rows[0] < body_rows[0] - overhang or band_rows[-1] > body_rows[-1] + overhang:
+        return None  # blue above or below the plate: bodywork, not a band
+    return end, int(body_rows[0]), int(body_rows[-1])
+
+
+def plate_band_cut(crop: np.ndarray) -> tuple[int, int]:
+    """(left, right): pixels of a plate's blue band at each side of the crop (0: none there); (0, 0)
+    as well when the plate body between the bands (its rows next to them, its columns up to the last
+    that is mostly body) is blue over more than `BAND_MAX_INTERIOR_BLUE` of its area."""
+    masks = _band_masks(crop)
+    if masks is None:
+        return 0, 0
+    blue, body = masks
+    left = _band_end(blue, body)
+    right = _band_end(blue[:, ::-1], body[:, ::-1])
+    if left is None and right is None:
+        return 0, 0
+    width = blue.shape[1]
+    x0, x1 = (left[0] if left else 0), width - (right[0] if right else 0)
+    found = [band for band in (left, right) if band is not None]
+    y0, y1 = min(band[1] for band in found), max(band[2] for band in found)
+    plate_columns = x0 + np.flatnonzero(body[y0 : y1 + 1, x0:x1].mean(axis=0) >= BAND_MIN_BODY_COLUMN)
+    if plate_columns.size == 0:
+        return 0, 0
+    interior = blue[y0 : y1 + 1, plate_columns[0] : plate_columns[-1] + 1]
+    if interior.mean() > BAND_MAX_INTERIOR_BLUE:
+        return 0, 0
+    scale = crop.shape[1] / width
+    return math.ceil(x0 * scale), math.ceil((width - x1) * scale)
+
+
+def _row_body(body: np.ndarray) -> np.ndarray:
+    """Per row, the plate body's colour in a strip next to a band (h x k x 3): its 90th percentile
+    per channel, so that a glyph stroke in the strip does not darken the row (a median would paint
+    the strokes across the band as bars)."""
+    k = body.shape[1]
+    return np.sort(body, axis=1)[:, min(k - 1, int(0.9 * k)) : min(k - 1, int(0.9 * k)) + 1]
+
+
+def clear_plate_bands(crop: np.ndarray) -> np.ndarray:
+    """The crop with the blue band(s) `plate_band_cut` finds at its sides painted over with the plate
+    body next to them (`_row_body`), so that the crop keeps its size and framing; as given when there
+    are none or when they would take more than half the crop."""
+    left, right = plate_band_cut(crop)
+    height, width = crop.shape[:2]
+    if not (left or right) or width - left - right < width / 2:
+        return crop
+    out = crop.copy()
+    reach = max(2, round(BAND_BODY_WINDOW * height))
+    if left:
+        out[:, :left] = _row_body(crop[:, left : left + reach])
+    if right:
+        out[:, width - right :] = _row_body(crop[:, max(left, width - right - reach) : width - right])
+    return out
+
+
 def reading_variants(
     crop: np.ndarray, variants: tuple[tuple[float, float], ...] = READING_VARIANTS
 ) -> list[np.ndarray]:
     """The crop cut or padded (edge pixels replicated) by each (horizontal, vertical) fraction per side;
-    a cut that would leave fewer than 4 pixels returns the crop as given."""
+    a cut that would leave fewer than 4 pixels returns the crop as given. A plate's blue band at either
+    side (`clear_plate_bands`) is painted over first."""
+    crop = clear_plate_bands(crop)
     height, width = crop.shape[:2]
     out: list[np.ndarray] = []
     for fx, fy in variants:
