@@ -472,20 +472,21 @@ READING_VARIANTS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (0.04, 0.0), (-
 
 
 # The blue band of an EU plate (stars and country code, white or yellow, on blue at the plate's left
-# edge; Italian and Portuguese plates carry a second one at the right edge): a line cut with margin
-# (`LINE_CROP_MARGINS`) or a whole-plate crop takes in part or all of it, and the recognizer may read
-# the country letter as part of the registration. Before a crop is read, a band found at either side
-# is painted over with the plate body next to it (`clear_plate_bands`: the crop keeps its size and
-# margins, which the recognizer reads best with). Found on the crop scaled to `BAND_SCAN_HEIGHT` rows,
-# by columns: a run of mostly saturated-blue columns at the crop's edge (after at most `BAND_MAX_LEAD`
-# crop heights of frame or bodywork that is not plate body), at most `BAND_MAX_WIDTH` crop heights
-# and `BAND_MAX_SHARE` of the crop wide, followed by plate body (white, grey in shade, or yellow),
-# spanning at least `BAND_MIN_SPAN` of the rows that body spans next to it (a band covers the plate's
-# height; a blue letter only the text's) and not `BAND_MAX_OVERHANG` beyond them (blue bodywork goes
-# on above and below the plate), on a plate whose body holds almost no blue itself
-# (`BAND_MAX_INTERIOR_BLUE`: blue lettering or a blue field is no EU plate). Greyscale (night,
-# infrared) crops have no blue and are left as they are. Thresholds chosen on synthetic renders and
-# the train halves only.
+# edge): a line cut with margin (`LINE_CROP_MARGINS`) or a whole-plate crop takes in part or all of
+# it, and the recognizer may read the country letter as part of the registration. Before a crop is
+# read, a band found at its left is painted over with the plate body next to it (`clear_plate_bands`:
+# the crop keeps its size and margins, which the recognizer reads best with). Found on the crop scaled
+# to `BAND_SCAN_HEIGHT` rows, by columns: a run of mostly saturated-blue columns at the crop's edge
+# (after at most `BAND_MAX_LEAD` crop heights of frame or bodywork that is not plate body), at most
+# `BAND_MAX_WIDTH` crop heights and `BAND_MAX_SHARE` of the crop wide, followed by plate body (white,
+# grey in shade, or yellow), spanning at least `BAND_MIN_SPAN` of the rows that body spans next to
+# it (a band covers the plate's height; a blue letter or graphic less) and not `BAND_MAX_OVERHANG`
+# beyond them (blue bodywork goes on above and below the plate), on a plate whose body holds almost
+# no blue itself (`BAND_MAX_INTERIOR_BLUE`: blue lettering or a blue field is no EU plate). Greyscale
+# (night, infrared) crops have no blue and are left as they are. The right-hand bands some plates
+# carry (Italy, Portugal) are not handled: the same scan mirrored found only blue bodywork beside the
+# plate on the synthetic and training sets (no such plates there), and painting that added letters.
+# Thresholds chosen on synthetic renders and the training halves only.
 BAND_SCAN_HEIGHT = 32
 BAND_BLUE_HUE = (95, 130)  # OpenCV hue (0-179): EU reflex blue is ~107
 BAND_MIN_SATURATION = 90
@@ -561,30 +562,24 @@ def _band_end(blue: np.ndarray, body: np.ndarray) -> tuple[int, int, int] | None
     return end, int(body_rows[0]), int(body_rows[-1])
 
 
-def plate_band_cut(crop: np.ndarray) -> tuple[int, int]:
-    """(left, right): pixels of a plate's blue band at each side of the crop (0: none there); (0, 0)
-    as well when the plate body between the bands (its rows next to them, its columns up to the last
-    that is mostly body) is blue over more than `BAND_MAX_INTERIOR_BLUE` of its area."""
+def plate_band_cut(crop: np.ndarray) -> int:
+    """Pixels of a plate's blue band at the crop's left (0: none there); 0 as well when the plate body
+    right of it (its rows next to the band, its columns up to the last that is mostly body) is blue
+    over more than `BAND_MAX_INTERIOR_BLUE` of its area."""
     masks = _band_masks(crop)
     if masks is None:
-        return 0, 0
+        return 0
     blue, body = masks
-    left = _band_end(blue, body)
-    right = _band_end(blue[:, ::-1], body[:, ::-1])
-    if left is None and right is None:
-        return 0, 0
-    width = blue.shape[1]
-    x0, x1 = (left[0] if left else 0), width - (right[0] if right else 0)
-    found = [band for band in (left, right) if band is not None]
-    y0, y1 = min(band[1] for band in found), max(band[2] for band in found)
-    plate_columns = x0 + np.flatnonzero(body[y0 : y1 + 1, x0:x1].mean(axis=0) >= BAND_MIN_BODY_COLUMN)
+    band = _band_end(blue, body)
+    if band is None:
+        return 0
+    x0, y0, y1 = band
+    plate_columns = x0 + np.flatnonzero(body[y0 : y1 + 1, x0:].mean(axis=0) >= BAND_MIN_BODY_COLUMN)
     if plate_columns.size == 0:
-        return 0, 0
-    interior = blue[y0 : y1 + 1, plate_columns[0] : plate_columns[-1] + 1]
-    if interior.mean() > BAND_MAX_INTERIOR_BLUE:
-        return 0, 0
-    scale = crop.shape[1] / width
-    return math.ceil(x0 * scale), math.ceil((width - x1) * scale)
+        return 0
+    if blue[y0 : y1 + 1, plate_columns[0] : plate_columns[-1] + 1].mean() > BAND_MAX_INTERIOR_BLUE:
+        return 0
+    return math.ceil(x0 * crop.shape[1] / blue.shape[1])
 
 
 def _row_body(body: np.ndarray) -> np.ndarray:
@@ -596,19 +591,15 @@ def _row_body(body: np.ndarray) -> np.ndarray:
 
 
 def clear_plate_bands(crop: np.ndarray) -> np.ndarray:
-    """The crop with the blue band(s) `plate_band_cut` finds at its sides painted over with the plate
-    body next to them (`_row_body`), so that the crop keeps its size and framing; as given when there
-    are none or when they would take more than half the crop."""
-    left, right = plate_band_cut(crop)
+    """The crop with the blue band `plate_band_cut` finds at its left painted over with the plate body
+    next to it (`_row_body`), so that the crop keeps its size and framing; as given when there is none
+    or when it would take more than half the crop."""
+    left = plate_band_cut(crop)
     height, width = crop.shape[:2]
-    if not (left or right) or width - left - right < width / 2:
+    if not left or left > width / 2:
         return crop
     out = crop.copy()
-    reach = max(2, round(BAND_BODY_WINDOW * height))
-    if left:
-        out[:, :left] = _row_body(crop[:, left : left + reach])
-    if right:
-        out[:, width - right :] = _row_body(crop[:, max(left, width - right - reach) : width - right])
+    out[:, :left] = _row_body(crop[:, left : left + max(2, round(BAND_BODY_WINDOW * height))])
     return out
 
 
