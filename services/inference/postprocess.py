@@ -586,8 +586,8 @@ def _row_body(body: np.ndarray) -> np.ndarray:
     """Per row, the plate body's colour in a strip next to a band (h x k x 3): its 90th percentile
     per channel, so that a glyph stroke in the strip does not darken the row (a median would paint
     the strokes across the band as bars)."""
-    k = body.shape[1]
-    return np.sort(body, axis=1)[:, min(k - 1, int(0.9 * k)) : min(k - 1, int(0.9 * k)) + 1]
+    rank = min(body.shape[1] - 1, int(0.9 * body.shape[1]))
+    return np.sort(body, axis=1)[:, rank : rank + 1]
 
 
 def clear_plate_bands(crop: np.ndarray) -> np.ndarray:
@@ -607,8 +607,8 @@ def reading_variants(
     crop: np.ndarray, variants: tuple[tuple[float, float], ...] = READING_VARIANTS
 ) -> list[np.ndarray]:
     """The crop cut or padded (edge pixels replicated) by each (horizontal, vertical) fraction per side;
-    a cut that would leave fewer than 4 pixels returns the crop as given. A plate's blue band at either
-    side (`clear_plate_bands`) is painted over first."""
+    a cut that would leave fewer than 4 pixels returns the crop as given. An EU plate's blue band at the
+    crop's left (`clear_plate_bands`) is painted over first."""
     crop = clear_plate_bands(crop)
     height, width = crop.shape[:2]
     out: list[np.ndarray] = []
