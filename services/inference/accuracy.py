@@ -23,12 +23,13 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from services.inference.boxes import iou
 
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import PlateRecognizer
@@ -90,18 +91,6 @@ def load_labels(directory: Path) -> tuple[str, list[LabelledImage]]:
             "(file x y w h PLATE)"
         )
     return "openalpr", [boxed[name] for name in sorted(boxed)]
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    width = min(ax + aw, bx + bw) - max(ax, bx)
-    height = min(ay + ah, by + bh) - max(ay, by)
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return float(inter / (aw * ah + bw * bh - inter))
 
 
 def confusions(truth: str, read: str) -> list[tuple[str, str]]:

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from services.inference import postprocess
+from services.inference.boxes import iou
 
 # (x0, y0, x1, y1) in frame pixels, half-open.
 Region = tuple[int, int, int, int]
@@ -187,19 +188,9 @@ def dedupe_boxes(
     kept: list[tuple[np.ndarray, float]] = []
     for quad, score in sorted(boxes, key=lambda b: -b[1]):
         a = postprocess.quad_to_box(quad)
-        if all(_box_iou(a, postprocess.quad_to_box(other)) <= max_iou for other, _ in kept):
+        if all(iou(a, postprocess.quad_to_box(other)) <= max_iou for other, _ in kept):
             kept.append((quad, score))
     return kept
-
-
-def _box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = min(ax + aw, bx + bw) - max(ax, bx)
-    h = min(ay + ah, by + bh) - max(ay, by)
-    if w <= 0 or h <= 0:
-        return 0.0
-    return w * h / (aw * ah + bw * bh - w * h)
 
 
 def _stride_up(value: float) -> int:

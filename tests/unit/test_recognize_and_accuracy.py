@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from services.cli import app
 from services.inference import images as image_loading
-from services.inference.accuracy import LayoutError, confusions, iou, load_labels, plate_key
+from services.inference.accuracy import LayoutError, confusions, load_labels, plate_key
+from services.inference.boxes import iou
 from services.inference.images import ImageError, header_size, load_image
 from tests.unit.test_inference_postprocess import render_frame
 
