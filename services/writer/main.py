@@ -5,8 +5,8 @@ on), and when the batch holds `batch_max_rows` messages or `batch_max_bytes` of 
 its first message is `batch_max_seconds` old, insert it and only then commit the offsets. One batch
 is one insert per table whatever the number of partitions it spans: ClickHouse pays a large fixed
 cost per insert (a part per table and materialized view, then merges), measured at 0.57 ms of CPU
-per read in blocks of 125 rows against 0.10-0.15 ms in blocks of 1,000-5,000. A crash between insert and
-commit re-delivers the batch; two layers keep that from duplicating rows:
+per read in blocks of 125 rows against 0.07-0.15 ms in blocks of 1,000-5,000 (loadtest.writer_cpu).
+A crash between insert and commit re-delivers the batch; two layers keep that from duplicating rows:
 
 (a) every insert carries `insert_deduplication_token` = the topic/partition/first-last offsets of its
     rows, so re-inserting the exact same rows is dropped by ClickHouse itself;
