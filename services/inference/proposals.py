@@ -11,7 +11,7 @@ two-stage path (`PlateRecognizer(detection="two_stage")`) runs the detector twic
    text is only a few pixels high on the coarse canvas;
 2. fine: each proposal, grown by a margin (`grow_region`), gets a window of the frame around it
    (`cover_regions`; a proposal inside another's window needs none) that is detected at the scale the
-   full pass would have used (`fine_scale`, `cut_region`), windows batched on one canvas
+   full pass would have used (`cut_region`), windows batched on one canvas
    (`pack_regions`). The DB boxes are moved back to frame coordinates (`shift_boxes`), boxes cut by a
    window's edge dropped (`inner_boxes`) and lines found by two windows kept once (`dedupe_boxes`).
 
@@ -203,11 +203,6 @@ def region_canvas(region: Region, scale: float) -> tuple[int, int]:
     """The detector canvas (multiples of the stride) a region needs at `scale`."""
     x0, y0, x1, y1 = region
     return _stride_up((x1 - x0) * scale), _stride_up((y1 - y0) * scale)
-
-
-def fine_scale(frame_width: int, frame_height: int, canvas: tuple[int, int], max_upscale: float) -> float:
-    """The scale the single full-canvas pass would detect this frame at (`postprocess.det_scale`)."""
-    return postprocess.det_scale(frame_width, frame_height, canvas[0], canvas[1], max_upscale)
 
 
 def cut_region(
