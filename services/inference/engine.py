@@ -348,22 +348,23 @@ class PlateRecognizer:
         # pass: it blows them up to the canvas, which is what reads their small text, and for a crop
         # the plate fills the image, so a coarse pass would only add to the full one.
         coarse_width, coarse_height = options.coarse_canvas
+        sized = [self._full_scale_and_canvas(frame) for frame in frames]
         staged: list[int] = []
-        for index, frame in enumerate(frames):
-            (full if self._full_scale_and_canvas(frame)[0] >= 1.0 else staged).append(index)
+        for index, (full_scale, _) in enumerate(sized):
+            (full if full_scale >= 1.0 else staged).append(index)
         for start in range(0, len(staged), DET_MAX_BATCH):
             chunk_indices = staged[start : start + DET_MAX_BATCH]
             chunk = [frames[i] for i in chunk_indices]
             fitted = []
-            for frame in chunk:
-                full_scale, _ = self._full_scale_and_canvas(frame)
+            for index, frame in zip(chunk_indices, chunk, strict=True):
+                full_scale, _ = sized[index]
                 coarse_scale = postprocess.det_scale(
                     frame.shape[1], frame.shape[0], coarse_width, coarse_height, full_scale
                 )
                 fitted.append(postprocess.letterbox(frame, coarse_width, coarse_height, coarse_scale))
             probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
             for index, frame, (_, placement), prob in zip(chunk_indices, chunk, fitted, probs, strict=True):
-                full_scale, full_canvas = self._full_scale_and_canvas(frame)
+                full_scale, full_canvas = sized[index]
                 if placement.scale >= full_scale:
                     # The coarse pass already saw the frame at full scale (a small image).
                     boxes[index] = postprocess.db_boxes(prob, placement)
