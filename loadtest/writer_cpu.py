@@ -29,7 +29,7 @@ from services.common.service import collect_garbage_less_often
 from services.normalizer.grammar import default_grammar
 from services.normalizer.tracking import PassTracker, build_read
 from services.storage.migrations import apply_migrations
-from services.writer.main import stored_read_ids
+from services.writer.main import insert_settings, stored_read_ids
 from services.writer.rows import READ_IMAGES_COLUMNS, READS_COLUMNS, read_rows
 from services.writer.settings import WriterSettings
 
@@ -73,10 +73,7 @@ def store(client: Client, reads: list[bytes], block: int, settle_s: float) -> di
         stored_read_ids(client, ids, min(r.captured_at for r in rows), max(r.captured_at for r in rows))
         spent["dedup"] += time.process_time() - mark
         mark = time.process_time()
-        settings = {
-            "insert_deduplication_token": f"writer-cpu/{first}",
-            "deduplicate_blocks_in_dependent_materialized_views": 1,
-        }
+        settings = insert_settings(f"writer-cpu/{first}")
         client.insert(
             "read_images", [r.image_row for r in rows], list(READ_IMAGES_COLUMNS), settings=settings
         )

@@ -191,6 +191,13 @@ def stored_read_ids(client: Client, ids: list[str], lowest: datetime, highest: d
     return {str(row[0]) for row in result.result_rows}
 
 
+def insert_settings(token: str) -> dict[str, Any]:
+    """ClickHouse settings of an insert deduplicated by `token`."""
+    # The token also deduplicates what the materialized views on `reads` derive from a retried
+    # block (migration 0005), not only the block itself.
+    return {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
+
+
 class Writer:
     def __init__(
         self,
@@ -409,17 +416,7 @@ class Writer:
     async def _insert(self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str) -> None:
         def insert() -> None:
             with INSERT_SECONDS.labels(table).time():
-                self.client.insert(
-                    table,
-                    rows,
-                    column_names=list(columns),
-                    # The token also deduplicates what the materialized views on `reads` derive
-                    # from a retried block (migration 0005), not only the block itself.
-                    settings={
-                        "insert_deduplication_token": token,
-                        "deduplicate_blocks_in_dependent_materialized_views": 1,
-                    },
-                )
+                self.client.insert(table, rows, column_names=list(columns), settings=insert_settings(token))
 
         await self._with_retry(f"insert_{table}", insert)
         ROWS_INSERTED.labels(table).inc(len(rows))
