@@ -47,12 +47,15 @@ def serialized_reads(passes: int, cameras: int, rate: float = 2000.0) -> list[by
     grammar = default_grammar()
     tracker = PassTracker(2.0)
     camera_info = {c: common_pb2.CameraInfo(camera_id=c, agency_id="loadtest") for c in camera_ids}
-    reads = []
+    closed = []
     for offset, (_, frame) in enumerate(frames):
-        for track in tracker.add(reads_pb2.RawRead.FromString(frame), offset):
-            read = build_read(track, camera_info[track.camera_id], grammar, time.time_ns(), 90.0)
-            reads.append(read.SerializeToString())
-    return reads
+        closed.extend(tracker.add(reads_pb2.RawRead.FromString(frame), offset))
+    # The passes still open at the end are closed too: every pass gives its read.
+    closed.extend(tracker.close_all())
+    return [
+        build_read(track, camera_info[track.camera_id], grammar, time.time_ns(), 90.0).SerializeToString()
+        for track in closed
+    ]
 
 
 def store(client: Client, reads: list[bytes], block: int, settle_s: float) -> dict[str, float]:
