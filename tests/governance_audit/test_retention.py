@@ -58,6 +58,21 @@ def naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def insert_reads_with_images(client: Client, reads: dict[str, tuple[str, timedelta]], now: datetime) -> None:
+    """A read (plate "P-<read_id>", camera cam-1) and its images per `read_id: (agency, age)`,
+    captured `age` before `now`."""
+    client.insert(
+        "reads",
+        [[rid, f"P-{rid}", agency, "cam-1", naive(now - age)] for rid, (agency, age) in reads.items()],
+        column_names=READ_COLUMNS,
+    )
+    client.insert(
+        "read_images",
+        [[rid, b"crop", b"frame", naive(now - age)] for rid, (_, age) in reads.items()],
+        column_names=["read_id", "crop_jpeg", "frame_jpeg", "captured_at"],
+    )
+
+
 def seed(client: Client, base: datetime) -> None:
     reads = {
         "a-old-nonhit": ("agency-a", timedelta(days=40)),
@@ -68,16 +83,7 @@ def seed(client: Client, base: datetime) -> None:
         "nh-10m": ("agency-nh", timedelta(minutes=10)),
         "nh-1m": ("agency-nh", timedelta(minutes=1)),
     }
-    client.insert(
-        "reads",
-        [[rid, f"P-{rid}", agency, "cam-1", naive(base - age)] for rid, (agency, age) in reads.items()],
-        column_names=READ_COLUMNS,
-    )
-    client.insert(
-        "read_images",
-        [[rid, b"crop", b"frame", naive(base - age)] for rid, (_, age) in reads.items()],
-        column_names=["read_id", "crop_jpeg", "frame_jpeg", "captured_at"],
-    )
+    insert_reads_with_images(client, reads, base)
     client.insert(
         "alerts",
         [

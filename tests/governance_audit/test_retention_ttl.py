@@ -21,17 +21,13 @@ from services.retention import holds
 from services.retention.job import retention_report, run_retention
 from services.retention.ttl import apply_backstop, backstop_ttls
 from tests.governance_audit.conftest import RunningAudit
+from tests.governance_audit.test_retention import ALERT_COLUMNS, insert_reads_with_images, naive
 from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
 GRACE = timedelta(hours=1)
 BACKSTOP_TABLES = ("reads", "reads_by_camera", "plates", "alerts", "read_images")
-READ_COLUMNS = ["read_id", "plate", "agency_id", "camera_id", "captured_at"]
-ALERT_COLUMNS = [
-    "alert_id", "read_id", "plate", "hotlist_id", "hotlist_name", "entry_id", "match_kind",
-    "region_mismatch", "stale", "status", "raised_at", "agency_id", "camera_id", "updated_at",
-]  # fmt: skip
 
 
 class Recorded:
@@ -53,10 +49,6 @@ def write_policy(path: Path, nh_hit: str = "30d") -> Policy:
     }
     path.write_text(yaml.safe_dump(raw))
     return load_policy(path)
-
-
-def naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def ttl_shown(client: Client, table: str) -> str:
@@ -120,16 +112,7 @@ def seed(client: Client, now: datetime) -> None:
         "nh-40d": ("agency-nh", timedelta(days=40)),
         "nh-1d": ("agency-nh", timedelta(days=1)),
     }
-    client.insert(
-        "reads",
-        [[rid, f"P-{rid}", agency, "cam-1", naive(now - age)] for rid, (agency, age) in reads.items()],
-        column_names=READ_COLUMNS,
-    )
-    client.insert(
-        "read_images",
-        [[rid, b"crop", b"frame", naive(now - age)] for rid, (_, age) in reads.items()],
-        column_names=["read_id", "crop_jpeg", "frame_jpeg", "captured_at"],
-    )
+    insert_reads_with_images(client, reads, now)
     alert_rows: list[list[Any]] = [
         [f"alert-{rid}", rid, f"P-{rid}", "h1", "Stolen", "e1", "exact", False, False, "confirmed",
          naive(now - reads[rid][1]), reads[rid][0], "cam-1", naive(now)]
