@@ -22,10 +22,11 @@ COPY deploy ./deploy
 ENV PYTHONPATH=/app
 
 # --- Triton model repository rendered from deploy/triton with the PP-OCRv4 ONNX weights ---
+# The GPU image serves the exact fp32 detector build (int8 is the CPU default; det_build.py).
 FROM build AS models
 RUN /opt/platewatch/bin/python -c "from pathlib import Path; \
-from services.inference.triton_repo import prepare_model_repository; \
-prepare_model_repository(Path('/models'))"
+from services.inference.triton_repo import RepositoryOptions, prepare_model_repository; \
+prepare_model_repository(Path('/models'), RepositoryOptions(det_precision='fp32'))"
 
 # --- Triton (GPU) serving plate_det and plate_rec ---
 FROM ${TRITON_IMAGE} AS triton

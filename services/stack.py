@@ -229,11 +229,15 @@ class Stack:
         say("Kafka is up and topics exist")
 
     def start_triton(self) -> None:
-        from services.inference.triton_repo import prepare_model_repository
+        from services.inference.main import InferenceSettings
+        from services.inference.triton_repo import RepositoryOptions, prepare_model_repository
         from services.inference.triton_server import TritonServer
 
-        say("preparing the Triton model repository (PP-OCRv4 detection and recognition)")
-        repo = prepare_model_repository(self.var_dir / "triton" / "models")
+        say("preparing the Triton model repository (PP-OCRv4 detection, plate recognizers)")
+        repo = prepare_model_repository(
+            self.var_dir / "triton" / "models",
+            RepositoryOptions(det_precision=InferenceSettings().det_precision),
+        )
         say(f"starting tritonserver (gRPC on 127.0.0.1:{self.ports.triton_grpc})")
         self.triton = TritonServer(
             repo,

@@ -7,12 +7,17 @@ Layouts (`load_labels`):
 * crops: `groundtruth.csv` with `file,state,PLATE` rows; the whole image is the plate's box.
 
 Per image the top plate is the most confident one `platewatch recognize` returns. Figures:
-`exact_top1` (the top plate's text is one of the image's plates), `top3` (one of them is among
-the top plate's first three candidates), `box_hit` (some returned plate's box overlaps a truth box
-with IoU > 0.4: did we find the plate at all), latency per image p50/p95 (file read + decode + find
-+ read, one image at a time), the most frequent character confusions (truth character -> read
-character, over top plates of the truth's length or aligned by difflib otherwise) and the errors
-(unreadable files). Texts are compared upper case, letters and digits only.
+`exact_top1` (the top plate's text is one of the image's plates), `top3` (one of them is among the
+top plate's first three candidates), `box_hit` (some returned plate's box overlaps a truth box with
+IoU > 0.4: did we find the plate at all), latency per image p50/p95 (file read + decode + find +
+read, one image at a time; `cpu_ms`: the same in CPU time of the reading thread), the most frequent
+character confusions (truth character -> read character, over top plates of the truth's length or
+aligned by difflib otherwise) and the errors (unreadable files). Texts are compared upper case,
+letters and digits only.
+
+With `--frame WxH` (e.g. 1280x720) every image is first fitted onto a black frame of that size and
+JPEG-encoded (quality 90), outside the timing; the timing then covers decoding that JPEG, finding
+and reading: the per-frame cost of a camera frame of that size, with the dev set's plates in it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import cv2
+import numpy as np
 import typer
 
 from services.inference.boxes import iou
@@ -38,6 +45,7 @@ IOU_HIT = 0.4
 TOP_CONFUSIONS = 15
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+FRAME_JPEG_QUALITY = 90
 
 
 def plate_key(text: str) -> str:
@@ -121,30 +129,50 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def measure(recognizer: PlateRecognizer, images: list[LabelledImage]) -> dict[str, Any]:
-    """The summary over `images` (see the module docstring)."""
+def measure(
+    recognizer: PlateRecognizer, images: list[LabelledImage], frame: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """The summary over `images`, each fitted onto a `frame` (width, height) first when given (see
+    the module docstring)."""
     from services.inference.images import ImageError, load_image
 
     exact = top3 = box_hits = 0
     latencies: list[float] = []
+    cpu_times: list[float] = []
     confused: Counter[tuple[str, str]] = Counter()
     errors: list[dict[str, str]] = []
     for labelled in images:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             loaded = load_image(labelled.path)
         except ImageError as exc:
             errors.append({"image": labelled.path.name, "error": str(exc)})
             continue
-        plates = recognizer.recognize([loaded.image])[0]
-        latencies.append((time.perf_counter() - started) * 1000)
         height, width = loaded.image.shape[:2]
-        truths = {p.text for p in labelled.plates}
         truth_boxes = [
             p.box if p.box is not None else (0, 0, round(width * loaded.scale), round(height * loaded.scale))
             for p in labelled.plates
         ]
-        found_boxes = [[v * loaded.scale for v in plate.box] for plate in plates]
+        # Frame pixels per file pixel, and where the image's origin lies in the frame.
+        to_frame, frame_left, frame_top = 1.0 / loaded.scale, 0, 0
+        image = loaded.image
+        if frame is not None:
+            image, to_frame, frame_left, frame_top = _as_frame_jpeg(loaded.image, frame)
+            to_frame /= loaded.scale
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            decoded = cv2.imdecode(image, cv2.IMREAD_COLOR)
+            if decoded is None:
+                raise RuntimeError("a JPEG this process encoded failed to decode")
+            image = decoded
+        plates = recognizer.recognize([image])[0]
+        latencies.append((time.perf_counter() - started) * 1000)
+        cpu_times.append((time.thread_time() - cpu_started) * 1000)
+        truths = {p.text for p in labelled.plates}
+        found_boxes = [
+            [(plate.box[0] - frame_left) / to_frame, (plate.box[1] - frame_top) / to_frame]
+            + [side / to_frame for side in plate.box[2:]]
+            for plate in plates
+        ]
         box_hits += any(iou(f, t) > IOU_HIT for f in found_boxes for t in truth_boxes)
         if not plates:
             continue
@@ -166,15 +194,42 @@ def measure(recognizer: PlateRecognizer, images: list[LabelledImage]) -> dict[st
         "exact_top1": rate(exact),
         "top3": rate(top3),
         "box_hit": rate(box_hits),
-        "latency_ms": {
-            name: None if (value := percentile(latencies, q)) is None else round(value, 1)
-            for name, q in (("p50", 0.5), ("p95", 0.95))
-        },
+        "frame": None if frame is None else f"{frame[0]}x{frame[1]}",
+        "latency_ms": _percentiles(latencies),
+        "cpu_ms": _percentiles(cpu_times),
         "confusions": [
             {"truth": t, "read": r, "count": n} for (t, r), n in confused.most_common(TOP_CONFUSIONS)
         ],
         "errors": errors,
     }
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    return {
+        name: None if (value := percentile(values, q)) is None else round(value, 1)
+        for name, q in (("p50", 0.5), ("p95", 0.95))
+    }
+
+
+def _as_frame_jpeg(image: np.ndarray, frame: tuple[int, int]) -> tuple[np.ndarray, float, int, int]:
+    """`image` fitted onto a black `frame` and JPEG-encoded: (JPEG bytes as uint8, scale, left, top)."""
+    from services.inference.triton_bench import place_in_frame
+
+    placed, scale, left, top = place_in_frame(image, *frame)
+    ok, jpeg = cv2.imencode(".jpg", placed, [cv2.IMWRITE_JPEG_QUALITY, FRAME_JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return jpeg, scale, left, top
+
+
+def parse_frame(value: str) -> tuple[int, int] | None:
+    """ "WxH" -> (W, H); "" -> None."""
+    if not value:
+        return None
+    match = re.fullmatch(r"(\d+)x(\d+)", value.strip().lower())
+    if match is None or int(match[1]) < 32 or int(match[2]) < 32:
+        raise typer.BadParameter(f"frame must be WIDTHxHEIGHT, at least 32x32: {value!r}")
+    return int(match[1]), int(match[2])
 
 
 def accuracy(
@@ -190,6 +245,10 @@ def accuracy(
         str, typer.Option(help="Triton gRPC address HOST:PORT; default: onnxruntime in this process")
     ] = "",
     threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads (1 = one core)")] = 1,
+    frame: Annotated[
+        str,
+        typer.Option(help="WxH: fit every image onto a camera frame this size first (e.g. 1280x720)"),
+    ] = "",
 ) -> None:
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
@@ -200,6 +259,7 @@ def accuracy(
 
     if split not in ("all", "heldout", "train"):
         raise typer.BadParameter("split must be all, heldout or train")
+    frame_size = parse_frame(frame)
     try:
         layout, images = load_labels(directory)
     except (LayoutError, OSError) as exc:
@@ -209,11 +269,14 @@ def accuracy(
         images = [i for i in images if split_of(i.path.name) == split]
     if limit:
         images = images[:limit]
+    settings = InferenceSettings()
     recognizer = PlateRecognizer(
-        make_backend(triton, threads=threads, recognizer=InferenceSettings().recognizer)
+        make_backend(
+            triton, threads=threads, recognizer=settings.recognizer, det_precision=settings.det_precision
+        )
     )
     try:
-        summary = measure(recognizer, images)
+        summary = measure(recognizer, images, frame_size)
     finally:
         recognizer.backend.close()
     head = {"dir": str(directory), "layout": layout, "split": split, "model": recognizer.model_version}

@@ -51,7 +51,8 @@ def triton_start(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the models to be ready")] = 120.0,
 ) -> None:
     """Build the model repository under var/triton/models and start tritonserver in the background."""
-    from services.inference.triton_repo import prepare_model_repository
+    from services.inference.main import InferenceSettings
+    from services.inference.triton_repo import RepositoryOptions, prepare_model_repository
     from services.inference.triton_server import TritonServer, TritonServerError
 
     existing = _running_pid()
@@ -59,7 +60,9 @@ def triton_start(
         typer.echo(f"tritonserver already running (pid {existing})")
         raise typer.Exit(0)
     base = _triton_dir()
-    repo = prepare_model_repository(base / "models")
+    repo = prepare_model_repository(
+        base / "models", RepositoryOptions(det_precision=InferenceSettings().det_precision)
+    )
     server = TritonServer(repo, grpc_port, http_port, metrics_port, log_file=base / "tritonserver.log")
     pid = server.start(detached=True)
     _pid_file().write_text(f"{pid}\n")

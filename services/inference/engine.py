@@ -22,9 +22,10 @@ from typing import Literal, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from services.inference import decoding, model_io, postprocess, proposals
+from services.inference import decoding, det_build, model_io, postprocess, proposals
+from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.postprocess import Candidate
-from services.inference.triton_repo import CRNN_ONNX, DET_ONNX, REC_ONNX
+from services.inference.triton_repo import CRNN_ONNX, REC_ONNX
 
 RecognizerName = Literal["ppocr", "crnn"]
 # How plates are found in a frame: "full" runs the detector once on the whole frame on the canvas;
@@ -105,11 +106,14 @@ class OnnxBackend:
     def __init__(
         self,
         threads: int = 2,
-        det_onnx: Path = DET_ONNX,
+        det_onnx: Path | None = None,
         rec_onnx: Path | None = None,
         recognizer: RecognizerName = DEFAULT_RECOGNIZER,
+        det_precision: DetPrecision = DEFAULT_DET_PRECISION,
     ) -> None:
+        """`det_onnx` overrides the detector `det_precision` selects (`det_build.det_model`)."""
         self.recognizer = recognizer
+        det_onnx = det_onnx or det_build.det_model(det_precision)
         rec_onnx = rec_onnx or REC_ONNX_FILES[recognizer]
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -204,12 +208,16 @@ class TritonBackend:
 
 
 def make_backend(
-    triton_url: str, threads: int = 2, recognizer: RecognizerName = DEFAULT_RECOGNIZER
+    triton_url: str,
+    threads: int = 2,
+    recognizer: RecognizerName = DEFAULT_RECOGNIZER,
+    det_precision: DetPrecision = DEFAULT_DET_PRECISION,
 ) -> InferenceBackend:
-    """Triton when an address is given, else in-process onnxruntime."""
+    """Triton when an address is given (its model repository fixes the detector), else in-process
+    onnxruntime with the `det_precision` detector."""
     if triton_url:
         return TritonBackend(triton_url, recognizer=recognizer)
-    return OnnxBackend(threads=threads, recognizer=recognizer)
+    return OnnxBackend(threads=threads, recognizer=recognizer, det_precision=det_precision)
 
 
 @dataclass

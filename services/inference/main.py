@@ -32,6 +32,7 @@ from services.common.pb.platewatch.v1 import common_pb2, frames_pb2, reads_pb2
 from services.common.settings import CommonSettings
 from services.common.topics import FRAMES, RAW_READS
 from services.inference import metrics
+from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.engine import (
     DEFAULT_RECOGNIZER,
     MODEL_VERSIONS,
@@ -55,6 +56,10 @@ class InferenceSettings(CommonSettings):
     triton_url: str = "localhost:8001"
     # Which text recognizer reads the plate lines: "crnn" (ours) or "ppocr" (PP-OCRv4 rec).
     recognizer: RecognizerName = DEFAULT_RECOGNIZER
+    # Which detector build runs (services/inference/det_build.py), in this process and in the Triton
+    # model repository: "int8" (CPU default, about half the CPU), "fp32" (exact; for GPUs) or
+    # "original" (the wheel's file as is).
+    det_precision: DetPrecision = DEFAULT_DET_PRECISION
     batch_size: int = 4
     batch_timeout_ms: int = 50
     inference_consumer_group: str = "inference"
@@ -146,7 +151,9 @@ class InferenceService:
         self.health = health
         self.frames_topic = FRAMES.name(settings.topic_prefix)
         self.raw_topic = RAW_READS.name(settings.topic_prefix)
-        self.backend = make_backend(settings.triton_url, settings.onnx_threads, settings.recognizer)
+        self.backend = make_backend(
+            settings.triton_url, settings.onnx_threads, settings.recognizer, settings.det_precision
+        )
         self.recognizer = PlateRecognizer(self.backend)
         self.backend_ok = False
         self.producer = make_producer(settings.kafka_bootstrap)

@@ -80,8 +80,11 @@ def recognize(
     from services.inference.engine import PlateRecognizer, make_backend
     from services.inference.main import InferenceSettings
 
+    settings = InferenceSettings()
     recognizer = PlateRecognizer(
-        make_backend(triton, threads=threads, recognizer=InferenceSettings().recognizer)
+        make_backend(
+            triton, threads=threads, recognizer=settings.recognizer, det_precision=settings.det_precision
+        )
     )
     failed = 0
     try:

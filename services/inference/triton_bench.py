@@ -71,9 +71,15 @@ def latency_summary(latencies_ms: list[float]) -> dict[str, float | None]:
 def fit_frame(image: np.ndarray, width: int = FRAME_WIDTH, height: int = FRAME_HEIGHT) -> np.ndarray:
     """`image` scaled to fit `width` x `height` with its aspect ratio kept, centred on a black frame
     of exactly that size (plates keep their shape, which the plate-geometry filter checks)."""
+    return place_in_frame(image, width, height)[0]
+
+
+def place_in_frame(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, int, int]:
+    """`fit_frame` with where the image went: (frame, scale, left, top); an image pixel (x, y) is
+    at (left + x * scale, top + y * scale) in the frame."""
     h, w = image.shape[:2]
     if (w, h) == (width, height):
-        return image
+        return image, 1.0, 0, 0
     scale = min(width / w, height / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -81,7 +87,7 @@ def fit_frame(image: np.ndarray, width: int = FRAME_WIDTH, height: int = FRAME_H
     frame = np.zeros((height, width, 3), dtype=np.uint8)
     top, left = (height - new_h) // 2, (width - new_w) // 2
     frame[top : top + new_h, left : left + new_w] = resized
-    return frame
+    return frame, scale, left, top
 
 
 def folder_frames(directory: Path, limit: int) -> list[np.ndarray]:

@@ -17,6 +17,7 @@ import rapidocr_onnxruntime
 
 from services.common.settings import REPO_ROOT
 from services.inference import model_io
+from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision, det_model
 
 TEMPLATES_DIR = REPO_ROOT / "deploy" / "triton"
 DEFAULT_REPOSITORY = REPO_ROOT / "var" / "triton" / "models"
@@ -37,6 +38,8 @@ class RepositoryOptions:
     instance_count: int = 1
     # onnxruntime intra-op threads per model instance.
     threads: int = 2
+    # Which detector build plate_det serves (services/inference/det_build.py; PLATEWATCH_DET_PRECISION).
+    det_precision: DetPrecision = DEFAULT_DET_PRECISION
 
 
 def prepare_model_repository(
@@ -58,6 +61,8 @@ def prepare_model_repository(
     for name, onnx_path in MODEL_FILES.items():
         if not onnx_path.is_file():
             raise FileNotFoundError(f"{onnx_path} missing: is rapidocr-onnxruntime==1.4.4 installed?")
+        if name == "plate_det":
+            onnx_path = det_model(options.det_precision)
         version_dir = dest / name / "1"
         version_dir.mkdir(parents=True, exist_ok=True)
         template = Template((TEMPLATES_DIR / name / "config.pbtxt").read_text())

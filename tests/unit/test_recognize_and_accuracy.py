@@ -157,7 +157,17 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
     assert summary["exact_top1"] == 0.5 and summary["box_hit"] == 0.5
     assert summary["confusions"] == [{"truth": "8", "read": "3", "count": 1}]
     assert summary["errors"][0]["image"] == "broken.jpg"
-    assert summary["latency_ms"]["p50"] > 0
+    assert summary["latency_ms"]["p50"] > 0 and summary["frame"] is None
+
+    # The same images fitted onto square camera frames: boxes are mapped back through the fit.
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--frame", "1400x1400"])
+    assert result.exit_code == 0, result.output
+    framed = json.loads(result.stdout)
+    assert framed["frame"] == "1400x1400"
+    assert framed["exact_top1"] == 0.5 and framed["box_hit"] == 0.5
+    assert framed["cpu_ms"]["p50"] > 0
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--frame", "wide"])
+    assert result.exit_code != 0 and "WIDTHxHEIGHT" in result.output
 
 
 def test_load_image_errors_name_the_problem(files: dict[str, Path]) -> None:
