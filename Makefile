@@ -75,6 +75,9 @@ bench: $(STAMP)
 		if [ -d "$$set" ]; then $(BIN)/platewatch bench accuracy "$$set" $(ACCURACY_ARGS) || exit 1; \
 		else echo "bench accuracy: $$set absent, skipped"; fi; \
 	done
+	@# The per-frame cost goal is for 1280x720 camera frames: the EU photos fitted onto such frames.
+	@if [ -d "$(DATASETS)/openalpr-eu" ]; then \
+		$(BIN)/platewatch bench accuracy "$(DATASETS)/openalpr-eu" --frame 1280x720 $(ACCURACY_ARGS) || exit 1; fi
 	$(BIN)/platewatch bench search --json $(BENCH_ARGS)
 
 # Recognition accuracy on the shared dev datasets (../shared/datasets), both recognizers, JSON.

@@ -41,6 +41,7 @@ import numpy as np
 import typer
 
 from services.inference.accuracy import IMAGE_SUFFIXES, percentile
+from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import InferenceBackend, RecognizerName
@@ -223,17 +224,19 @@ def server_memory(pid: int) -> dict[str, Any]:
     }
 
 
-def model_file_sizes() -> dict[str, dict[str, Any]]:
-    """Each Triton model's ONNX file: path and size."""
+def model_file_sizes(det_precision: DetPrecision) -> dict[str, dict[str, Any]]:
+    """Each Triton model's ONNX file (the `det_precision` detector build): name and size."""
+    from services.inference.det_build import det_model
     from services.inference.triton_repo import MODEL_FILES
 
+    files = {**MODEL_FILES, "plate_det": det_model(det_precision)}
     return {
         name: {
             "file": path.name,
             "bytes": path.stat().st_size if path.is_file() else None,
             "mb": round(path.stat().st_size / 1e6, 2) if path.is_file() else None,
         }
-        for name, path in MODEL_FILES.items()
+        for name, path in files.items()
     }
 
 
@@ -335,7 +338,9 @@ def drive(
 
 
 @contextmanager
-def local_server(model_threads: int, timeout: float) -> Iterator[tuple[str, int]]:
+def local_server(
+    model_threads: int, timeout: float, det_precision: DetPrecision = DEFAULT_DET_PRECISION
+) -> Iterator[tuple[str, int]]:
     """A tritonserver with the plate models on free ports, stopped on exit (also on Ctrl-C/errors);
     yields (gRPC url, pid)."""
     from services.common.net import free_ports
@@ -343,7 +348,9 @@ def local_server(model_threads: int, timeout: float) -> Iterator[tuple[str, int]
     from services.inference.triton_server import TritonServer
 
     with tempfile.TemporaryDirectory(prefix="platewatch-triton-bench-") as tmp:
-        repo = prepare_model_repository(Path(tmp) / "models", RepositoryOptions(threads=model_threads))
+        repo = prepare_model_repository(
+            Path(tmp) / "models", RepositoryOptions(threads=model_threads, det_precision=det_precision)
+        )
         grpc_port, http_port, metrics_port = free_ports(3)
         server = TritonServer(repo, grpc_port, http_port, metrics_port, log_file=Path(tmp) / "triton.log")
         pid = server.start()
@@ -385,7 +392,8 @@ def triton_bench(
     from services.inference.main import InferenceSettings
     from services.inference.triton_server import TritonServerError
 
-    recognizer: RecognizerName = InferenceSettings().recognizer
+    settings = InferenceSettings()
+    recognizer: RecognizerName = settings.recognizer
     try:
         used_source, loaded = load_frames(source, frames)
     except (ValueError, FileNotFoundError) as exc:
@@ -395,12 +403,13 @@ def triton_bench(
         "frames": len(loaded),
         "frame_size": [FRAME_WIDTH, FRAME_HEIGHT],
         "recognizer": recognizer,
+        "det_precision": settings.det_precision,
         "cpus": os.cpu_count(),
         "load_average_before": load_average(),
     }
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
-        with _server(url, model_threads, ready_timeout) as (grpc_url, pid):
+        with _server(url, model_threads, ready_timeout, settings.det_precision) as (grpc_url, pid):
             report["server"] = {
                 "url": grpc_url,
                 "started_here": not url,
@@ -412,10 +421,10 @@ def triton_bench(
             report["triton"] = triton
             pid = pid or server_pid
             report["server_memory"] = server_memory(pid) if pid else None
-        report["model_files"] = model_file_sizes()
+        report["model_files"] = model_file_sizes(settings.det_precision)
         if onnx_duration > 0:
             report["onnxruntime_1_thread"] = drive(
-                lambda: OnnxBackend(threads=1, recognizer=recognizer),
+                lambda: OnnxBackend(threads=1, recognizer=recognizer, det_precision=settings.det_precision),
                 loaded,
                 1,
                 min(warmup, 2.0),
@@ -437,7 +446,9 @@ def triton_bench(
 
 
 @contextmanager
-def _server(url: str, model_threads: int, timeout: float) -> Iterator[tuple[str, int]]:
+def _server(
+    url: str, model_threads: int, timeout: float, det_precision: DetPrecision
+) -> Iterator[tuple[str, int]]:
     """(url, pid) of the given server (pid 0: unknown) or of one started here for the run."""
     if url:
         from services.inference.triton_server import wait_until_ready
@@ -445,5 +456,5 @@ def _server(url: str, model_threads: int, timeout: float) -> Iterator[tuple[str,
         wait_until_ready(url, timeout)
         yield url, 0
         return
-    with local_server(model_threads, timeout) as started:
+    with local_server(model_threads, timeout, det_precision) as started:
         yield started
