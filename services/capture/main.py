@@ -140,7 +140,9 @@ class CaptureService:
             for camera in self.cameras:
                 source = resolve_source(camera)
                 listener = _LoopListener(camera.id, loop)
-                pipeline = CameraPipeline(camera.id, camera.agency_id, source, publisher, config, listener)
+                pipeline = CameraPipeline(
+                    camera.id, camera.agency_id, source, publisher, config, listener, region=camera.region
+                )
                 listener.pipeline = pipeline
                 reader = CameraReader(
                     camera.id,

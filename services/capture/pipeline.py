@@ -198,9 +198,12 @@ class CameraPipeline:
         publisher: FramePublisher,
         config: PipelineConfig,
         stats: CameraStats | None = None,
+        region: str | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.agency_id = agency_id
+        # The registry's region, sent with every frame for the recognizer's plate grammar.
+        self.region = region or ""
         self.source_label = source_label
         self.publisher = publisher
         self.config = config
@@ -252,6 +255,7 @@ class CameraPipeline:
             width=width,
             height=height,
             source=self.source_label,
+            region=self.region,
         )
         try:
             future = await self.publisher.send_frame(message)

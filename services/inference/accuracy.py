@@ -15,6 +15,10 @@ character confusions (truth character -> read character, over top plates of the 
 aligned by difflib otherwise) and the errors (unreadable files). Texts are compared upper case,
 letters and digits only.
 
+With `--region-hint labels`, each image is read with the region its labels give (the crops'
+`state` column, as "us-<state>": a camera configured with its state), with `--region-hint de` with
+that region: the region's plate formats decide between look-alike readings (`decoding.choose`).
+
 With `--frame WxH` (e.g. 1280x720) every image is first fitted onto a black frame of that size and
 JPEG-encoded (quality 90), outside the timing; the timing then covers decoding that JPEG, finding
 and reading: the per-frame cost of a camera frame of that size, with the dev set's plates in it.
@@ -63,6 +67,8 @@ class TruthPlate:
 class LabelledImage:
     path: Path
     plates: list[TruthPlate] = field(default_factory=list)
+    # The region the labels give (crops layout: "us-" + the state column), "" when none.
+    region: str = ""
 
 
 class LayoutError(ValueError):
@@ -78,7 +84,9 @@ def load_labels(directory: Path) -> tuple[str, list[LabelledImage]]:
             for row in csv.reader(handle):
                 if len(row) < 3 or not row[0].lower().endswith(IMAGE_SUFFIXES):
                     continue  # the header or a blank line
-                entry = images.setdefault(row[0], LabelledImage(directory / row[0]))
+                state = row[1].strip().lower()
+                region = f"us-{state}" if re.fullmatch(r"[a-z]{2}", state) else ""
+                entry = images.setdefault(row[0], LabelledImage(directory / row[0], region=region))
                 entry.plates.append(TruthPlate(plate_key(row[2]), None))
         return "crops", [images[name] for name in sorted(images)]
     boxed: dict[str, LabelledImage] = {}
@@ -130,10 +138,13 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def measure(
-    recognizer: PlateRecognizer, images: list[LabelledImage], frame: tuple[int, int] | None = None
+    recognizer: PlateRecognizer,
+    images: list[LabelledImage],
+    frame: tuple[int, int] | None = None,
+    region_hint: str = "",
 ) -> dict[str, Any]:
-    """The summary over `images`, each fitted onto a `frame` (width, height) first when given (see
-    the module docstring)."""
+    """The summary over `images`, each fitted onto a `frame` (width, height) first when given and
+    read with `region_hint` ("labels": each image's own region) (see the module docstring)."""
     from services.inference.images import ImageError, load_image
 
     exact = top3 = box_hits = 0
@@ -164,7 +175,8 @@ def measure(
             if decoded is None:
                 raise RuntimeError("a JPEG this process encoded failed to decode")
             image = decoded
-        plates = recognizer.recognize([image])[0]
+        hint = labelled.region if region_hint == "labels" else region_hint
+        plates = recognizer.recognize([image], [hint or None])[0]
         latencies.append((time.perf_counter() - started) * 1000)
         cpu_times.append((time.thread_time() - cpu_started) * 1000)
         truths = {p.text for p in labelled.plates}
@@ -249,6 +261,10 @@ def accuracy(
         str,
         typer.Option(help="WxH: fit every image onto a camera frame this size first (e.g. 1280x720)"),
     ] = "",
+    region_hint: Annotated[
+        str,
+        typer.Option(help="camera region to read with: a region (us-ia, de), or 'labels' (crops: the state)"),
+    ] = "",
 ) -> None:
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
@@ -276,8 +292,14 @@ def accuracy(
         )
     )
     try:
-        summary = measure(recognizer, images, frame_size)
+        summary = measure(recognizer, images, frame_size, region_hint.strip().lower())
     finally:
         recognizer.backend.close()
-    head = {"dir": str(directory), "layout": layout, "split": split, "model": recognizer.model_version}
+    head = {
+        "dir": str(directory),
+        "layout": layout,
+        "split": split,
+        "model": recognizer.model_version,
+        "region_hint": region_hint or None,
+    }
     typer.echo(json.dumps({**head, **summary}, indent=2))

@@ -14,7 +14,10 @@ Contract of `read_plate`:
   first candidate that fits one exactly and differs from it only in look-alike characters (O/0, I/1,
   B/8, S/5, Z/2, D/0, G/6) wins,
   provided its alignment is at least `format_ratio` times as likely; otherwise the best reading is
-  kept as read (an unknown format is still returned, marked `format_known=False`). The grammar
+  kept as read (an unknown format is still returned, marked `format_known=False`);
+- with the camera's region hint ("us-ia", "de"), the formats of that region decide first: when the
+  best reading fits none of them, the first such look-alike variant that fits one wins (same ratio);
+  when none does, the rule above applies. The grammar
   only chooses among the model's own readings: it never rewrites a character the model did not
   offer, and never changes how many characters a plate has.
 """
@@ -22,7 +25,7 @@ Contract of `read_plate`:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,11 +152,13 @@ def choose(
     grammar: PlateGrammar | None = None,
     *,
     format_ratio: float = FORMAT_RATIO,
+    region_hint: str | None = None,
 ) -> list[ScoredCandidate]:
     """The candidates (best first) as plate text, marked with the format and region they fit exactly,
-    and reordered: when the best one fits no format, the first look-alike variant of it that fits
-    one comes first if its alignment is at least `format_ratio` times as likely. Duplicates (after
-    separators are removed) are dropped; readings that are not plate-like pass through untouched."""
+    and reordered: when the best one fits no format (of the hinted region first, then any), the
+    first look-alike variant of it that fits one comes first if its alignment is at least
+    `format_ratio` times as likely. Duplicates (after separators are removed) are dropped; readings
+    that are not plate-like pass through untouched."""
     grammar = grammar or default_grammar()
     rewritten: list[ScoredCandidate] = []
     seen: set[str] = set()
@@ -165,9 +170,9 @@ def choose(
                 seen.add(item.candidate.text)
                 rewritten.append(item)
             continue
-        plate = grammar.clean(compact)
+        plate = grammar.clean(compact, region_hint)
         # Exact fits only: the grammar picks among the model's readings, it never rewrites one.
-        fits = plate.format_known and plate.fixes == 0
+        fits = plate.format_known and plate.fixes == 0 and plate.text == compact
         text = compact
         if text in seen:
             continue
@@ -187,15 +192,34 @@ def choose(
     if not rewritten:
         return scored
     best = rewritten[0]
-    if best.format_known or not best.candidate.text:
+    if not best.candidate.text:
         return rewritten
+    if region_hint and grammar.knows_region(region_hint):
+        if grammar.fits_region(best.candidate.text, region_hint):
+            return rewritten
+        swapped = _look_alike_first(
+            rewritten, format_ratio, lambda item: grammar.fits_region(item.candidate.text, region_hint)
+        )
+        if swapped is not None:
+            return swapped
+    if best.format_known:
+        return rewritten
+    return _look_alike_first(rewritten, format_ratio, lambda item: item.format_known) or rewritten
+
+
+def _look_alike_first(
+    ranked: list[ScoredCandidate], format_ratio: float, fits: Callable[[ScoredCandidate], bool]
+) -> list[ScoredCandidate] | None:
+    """`ranked` with the first look-alike variant of its head that `fits` moved to the front, when its
+    alignment is at least `format_ratio` times as likely as the head's; None when there is none."""
+    best = ranked[0]
     threshold = best.path_log_prob + math.log(format_ratio)
-    for position, item in enumerate(rewritten[1:], start=1):
+    for position, item in enumerate(ranked[1:], start=1):
         if item.path_log_prob < threshold:
             break
-        if item.format_known and look_alike_variant(best.candidate.text, item.candidate.text):
-            return [item, *rewritten[:position], *rewritten[position + 1 :]]
-    return rewritten
+        if fits(item) and look_alike_variant(best.candidate.text, item.candidate.text):
+            return [item, *ranked[:position], *ranked[position + 1 :]]
+    return None
 
 
 def look_alike_variant(text: str, other: str) -> bool:
@@ -242,10 +266,11 @@ def read_line(
     characters: Sequence[str],
     top_k: int = 3,
     grammar: PlateGrammar | None = None,
+    region_hint: str | None = None,
 ) -> list[Candidate]:
     """The best `top_k` readings of one text line (at least one, possibly empty text), best first:
     `beam_search` then `choose` (see the module docstring)."""
-    return read_variants([(indices, probs)], characters, top_k, grammar)
+    return read_variants([(indices, probs)], characters, top_k, grammar, region_hint)
 
 
 def read_variants(
@@ -253,9 +278,10 @@ def read_variants(
     characters: Sequence[str],
     top_k: int = 3,
     grammar: PlateGrammar | None = None,
+    region_hint: str | None = None,
 ) -> list[Candidate]:
     """Like `read_line` over the outputs (top-k indices, probabilities) of several variants of one
     crop (`postprocess.reading_variants`), merged by `combine_variants` before the grammar's choice."""
     per_variant = [beam_search(indices, probs, characters) for indices, probs in outputs]
-    chosen = choose(combine_variants(per_variant), grammar)
+    chosen = choose(combine_variants(per_variant), grammar, region_hint=region_hint)
     return [item.candidate for item in chosen[:top_k]]

@@ -453,15 +453,21 @@ class PlateRecognizer:
             if postprocess.plate_like_geometry(*postprocess.quad_size(quad))
         ]
 
-    def read_lines(self, crops: list[np.ndarray]) -> list[list[Candidate]]:
+    def read_lines(
+        self, crops: list[np.ndarray], region_hints: list[str | None] | None = None
+    ) -> list[list[Candidate]]:
         """Candidates for each crop, best first: every crop is read as a few variants
         (`postprocess.reading_variants`, plate CRNN only: it is cheap) whose CTC beam readings vote,
-        then the region grammar chooses among look-alike readings (`services.inference.decoding`)."""
-        return self.read_cuts([[crop] for crop in crops])
+        then the region grammar (with each crop's region hint, if any) chooses among look-alike
+        readings (`services.inference.decoding`)."""
+        return self.read_cuts([[crop] for crop in crops], region_hints)
 
-    def read_cuts(self, cuts: list[list[np.ndarray]]) -> list[list[Candidate]]:
+    def read_cuts(
+        self, cuts: list[list[np.ndarray]], region_hints: list[str | None] | None = None
+    ) -> list[list[Candidate]]:
         """Like `read_lines` for lines given as several cuts each (the same line cut with different
-        margins): the reading variants of all the cuts of a line vote together."""
+        margins): the reading variants of all the cuts of a line vote together. `region_hints`: one
+        per line (see `recognize`)."""
         variants = postprocess.READING_VARIANTS if self.read_variants else ((0.0, 0.0),)
         expanded = [v for line in cuts for crop in line for v in postprocess.reading_variants(crop, variants)]
         outputs: list[tuple[np.ndarray, np.ndarray]] = []
@@ -471,24 +477,35 @@ class PlateRecognizer:
             outputs.extend(zip(indices, probs, strict=True))
         readings: list[list[Candidate]] = []
         start = 0
-        for line in cuts:
+        hints = region_hints or [None] * len(cuts)
+        for line, hint in zip(cuts, hints, strict=True):
             count = len(line) * len(variants)
             readings.append(
-                decoding.read_variants(outputs[start : start + count], self.characters, self.top_k)
+                decoding.read_variants(
+                    outputs[start : start + count], self.characters, self.top_k, region_hint=hint
+                )
             )
             start += count
         return readings
 
-    def recognize(self, frames: list[np.ndarray]) -> list[list[PlateResult]]:
+    def recognize(
+        self, frames: list[np.ndarray], region_hints: list[str | None] | None = None
+    ) -> list[list[PlateResult]]:
         """Plates per frame (BGR uint8 images of any size), in the order of `frames`; within a frame,
-        most confident first."""
+        most confident first. `region_hints` (one per frame, None: unknown) are the cameras'
+        regions, whose plate formats decide between look-alike readings (`decoding.choose`)."""
         results: list[list[PlateResult]] = [[] for _ in frames]
         if not frames:
             return results
+        if region_hints is not None and len(region_hints) != len(frames):
+            raise ValueError(f"{len(region_hints)} region hints for {len(frames)} frames")
         lines = self.detect_lines(frames)
         if not lines:
             return results
-        readings = self.read_cuts([line.cuts for line in lines])
+        readings = self.read_cuts(
+            [line.cuts for line in lines],
+            None if region_hints is None else [region_hints[line.frame_index] for line in lines],
+        )
         found = [
             (line, plates)
             for line, candidates in zip(lines, readings, strict=True)

@@ -255,7 +255,7 @@ class InferenceService:
     def _recognize(self, work: list[_Work]) -> list[reads_pb2.RawRead]:
         """Worker thread: recognition and JPEG encoding (all the CPU work of a batch)."""
         started = time.perf_counter()
-        results = self.recognizer.recognize([w.image for w in work])
+        results = self.recognizer.recognize([w.image for w in work], [w.frame.region or None for w in work])
         metrics.INFERENCE_LATENCY.labels(self.backend.name).observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(work))
         self.health.set_ready(f"{SERVICE}-recognition", True)

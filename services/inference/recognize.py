@@ -5,10 +5,11 @@ Contract of each line (issue 3):
 "candidates": [{"text", "confidence"}, ...], "char_confidences", "vehicle": {"color",
 "color_confidence"}}]}`, plates sorted by confidence, highest first; `box` in the file's pixels;
 `region` is the region the plate grammar names for the text as read (no look-alike rewrite), or
-null when its format is unknown or several regions share it. A file that cannot be read gives
-`{"image": ..., "error": "<why>"}` and the command goes on. Lines are printed as each image is
-done, so memory does not grow with the number of files; the exit status is non-zero only when
-every file failed.
+null when its format is unknown or several regions share it. `--region us-ia` (the camera's region)
+lets that region's formats decide between look-alike readings and name the region. A file that
+cannot be read gives `{"image": ..., "error": "<why>"}` and the command goes on. Lines are printed
+as each image is done, so memory does not grow with the number of files; the exit status is
+non-zero only when every file failed.
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.normalizer.grammar import PlateGrammar
 
 
-def plate_record(plate: PlateResult, scale: float, grammar: PlateGrammar) -> dict[str, Any]:
+def plate_record(
+    plate: PlateResult, scale: float, grammar: PlateGrammar, region_hint: str | None = None
+) -> dict[str, Any]:
     """One plate as the command prints it (box mapped back to the file's pixels by `scale`)."""
-    cleaned = grammar.clean(plate.text)
+    cleaned = grammar.clean(plate.text, region_hint)
+    if cleaned.text != plate.text:
+        # A closed region's fix is the normalizer's to make, not the recognizer's: the text is as read.
+        cleaned = grammar.clean(plate.text)
     return {
         "text": plate.text,
         "confidence": round(plate.confidence, 4),
@@ -43,7 +49,10 @@ def plate_record(plate: PlateResult, scale: float, grammar: PlateGrammar) -> dic
 
 
 def recognize_files(
-    recognizer: PlateRecognizer, paths: Iterable[str], grammar: PlateGrammar | None = None
+    recognizer: PlateRecognizer,
+    paths: Iterable[str],
+    grammar: PlateGrammar | None = None,
+    region_hint: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One record per path, in order (see the module docstring); never raises for a bad file."""
     from services.inference.images import ImageError, load_image
@@ -57,12 +66,15 @@ def recognize_files(
             yield {"image": given, "error": str(exc)}
             continue
         try:
-            plates = recognizer.recognize([loaded.image])[0]
+            plates = recognizer.recognize([loaded.image], [region_hint])[0]
         except Exception as exc:  # a model failure on one image must not lose the others
             yield {"image": given, "error": f"recognition failed: {type(exc).__name__}: {exc}"}
             continue
         ordered = sorted(plates, key=lambda p: p.confidence, reverse=True)
-        yield {"image": given, "plates": [plate_record(p, loaded.scale, grammar) for p in ordered]}
+        yield {
+            "image": given,
+            "plates": [plate_record(p, loaded.scale, grammar, region_hint) for p in ordered],
+        }
 
 
 def recognize(
@@ -74,6 +86,10 @@ def recognize(
         str, typer.Option(help="Triton gRPC address HOST:PORT; default: onnxruntime in this process")
     ] = "",
     threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads (in-process only)")] = 1,
+    region: Annotated[
+        str,
+        typer.Option(help="the camera's region (us, us-ia, de, ...): its plate formats decide look-alikes"),
+    ] = "",
 ) -> None:
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
@@ -88,7 +104,7 @@ def recognize(
     )
     failed = 0
     try:
-        for record in recognize_files(recognizer, images):
+        for record in recognize_files(recognizer, images, region_hint=region or None):
             failed += "error" in record
             if as_json:
                 typer.echo(json.dumps(record))

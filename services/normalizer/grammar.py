@@ -23,6 +23,9 @@ the same length. Contract:
   an open region), the text is handled as without a hint, except that another region's format names the
   region only under a closed region's hint (an open region's plate of an unlisted format may be local:
   "JX1000" under a US hint is known, as it fits a German format, but its region is "").
+- Regional formats (`regional_formats` in `grammars.yaml`: US states' series, more European national
+  series) count only under a hint that covers them ("us" or "us-ia" for Iowa's); without a hint only
+  the base `formats` are known, since each extra format is one more way for a misread to look valid.
 - `region` is the region all winning formats are in (their region, or the parent region they share:
   "US-CA" and "US" give "US"), else "". Text no format accepts is returned stripped but otherwise
   untouched ("unknown format"), with `format_known=False` and region "".
@@ -65,6 +68,8 @@ class PlateFormat:
     name: str
     # One entry per position: LETTER, DIGIT, EITHER, or a literal character.
     positions: tuple[str, ...]
+    # Consulted only under a region hint that covers it (`regional_formats` in grammars.yaml).
+    regional: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,9 +155,15 @@ class PlateGrammar:
     def from_yaml(cls, path: Path = GRAMMARS_FILE) -> PlateGrammar:
         data = yaml.safe_load(path.read_text())
         formats: list[PlateFormat] = []
-        for entry in data["formats"]:
-            for positions in expand_pattern(entry["pattern"]):
-                formats.append(PlateFormat(entry["region"], entry["name"], positions))
+        for key, regional in (("formats", False), ("regional_formats", True)):
+            for entry in data.get(key) or ():
+                if not isinstance(entry["region"], str):
+                    # YAML reads a bare NO (Norway) as false: region codes must be strings.
+                    raise ValueError(
+                        f"region of format {entry.get('name')!r} is not a string: {entry['region']!r}"
+                    )
+                for positions in expand_pattern(entry["pattern"]):
+                    formats.append(PlateFormat(entry["region"], entry["name"], positions, regional))
         return cls(formats, frozenset(data.get("closed_regions") or ()))
 
     def clean(self, text: str, region_hint: str | None = None) -> CleanPlate:
@@ -172,15 +183,23 @@ class PlateGrammar:
         hint = region_hint.strip().upper()
         return any(_in_region(fmt.region, hint) for fmt in self.formats)
 
+    def fits_region(self, text: str, region_hint: str | None) -> bool:
+        """The text, as read (stripped, nothing fixed), fits a format of the hinted region: its own,
+        a sub-region's or its parent's (see `clean`). False without a hint."""
+        hint = (region_hint or "").strip().upper()
+        return bool(hint) and bool(self._exact_fits(strip_text(text), hint))
+
     def _closed(self, region: str) -> bool:
         """The region's formats (or its country's) are all the plates it issues."""
         return region in self.closed_regions or region.split("-")[0] in self.closed_regions
 
     def _exact_fits(self, stripped: str, hint: str) -> list[PlateFormat]:
+        """Formats `stripped` fits as it is: those of the hinted region, or without a hint every
+        format but the regional ones."""
         return [
             fmt
             for pattern, fmt in self._exact.get(len(stripped), [])
-            if (not hint or _in_region(fmt.region, hint)) and pattern.fullmatch(stripped)
+            if (_in_region(fmt.region, hint) if hint else not fmt.regional) and pattern.fullmatch(stripped)
         ]
 
     def _clean(self, stripped: str, hint: str) -> CleanPlate:

@@ -125,3 +125,11 @@ async def test_frame_message_contents() -> None:
     assert first.captured_at.ToNanoseconds() == 1_700_000_000_250_000_000
     decoded = cv2.imdecode(np.frombuffer(first.jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert decoded is not None and decoded.shape == (72, 128, 3)
+    assert first.region == ""  # no region in the registry
+
+
+async def test_frames_carry_the_camera_region() -> None:
+    publisher = RecordingPublisher()
+    pipe = CameraPipeline("cam-1", "pd", "x", publisher, PipelineConfig(motion_threshold=0.0), region="us-ia")
+    await pipe.handle(CapturedFrame(image(10), 1.0))
+    assert publisher.sent[0].region == "us-ia"

@@ -195,3 +195,11 @@ def test_letterbox_at_a_given_scale_pads_right_and_bottom() -> None:
     assert np.array_equal(same, canvas)
     doubled, placement = postprocess.letterbox(frame, 640, 320, 2.0)
     assert placement.scale == 2.0 and doubled[:300, :600].min() == 200 and not doubled[300:].any()
+
+
+def test_region_hints_go_with_their_frames(recognizer: PlateRecognizer) -> None:
+    frame = render_frame("ABC1234")
+    hinted = recognizer.recognize([frame, frame], ["us-ny", None])
+    assert [p.text for p in hinted[0]] == [p.text for p in hinted[1]] == ["ABC1234"]
+    with pytest.raises(ValueError, match="region hints"):
+        recognizer.recognize([frame], ["us", "de"])

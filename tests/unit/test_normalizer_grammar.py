@@ -4,6 +4,8 @@ or a digit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from services.normalizer.grammar import PlateGrammar, default_grammar, expand_pattern
@@ -45,9 +47,12 @@ def test_us_hint_fixes_only_into_us_formats() -> None:
     # California 1LLL DDD: the O in the digit block becomes 0, the O in the letter block stays.
     plate = grammar.clean("7OBC1O3", "us")
     assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("7OBC103", "US-CA", True, 1)
-    # California and US LLLDDDD tie (one fix each); Germany (BZX0123) also would, but is not US.
-    plate = grammar.clean("8ZX0123", "us")
+    # Under a California hint, California and US LLLDDDD tie (one fix each); Germany (BZX0123) also
+    # would, but is not US. Under a US hint it fits Maryland's 1AB2345 (a regional format) as read.
+    plate = grammar.clean("8ZX0123", "us-ca")
     assert (plate.text, plate.region, plate.fixes) == ("8ZXO123", "US", 1)
+    plate = grammar.clean("8ZX0123", "us")
+    assert (plate.text, plate.region, plate.fixes) == ("8ZX0123", "US-MD", 0)
     # A sub-region hint still uses its country's generic formats: LLLDDDD.
     plate = grammar.clean("AB01234", "us-ca")
     assert (plate.text, plate.region, plate.fixes) == ("ABO1234", "US", 1)
@@ -68,9 +73,11 @@ def test_open_region_hint_never_rewrites() -> None:
     plate = grammar.clean("7OBC1O3", "us")
     assert (plate.text, plate.format_known, plate.fixes) == ("7OBC1O3", False, 0)
     # A plate of an unlisted US format fitting a German one is kept; it may be local, so no region.
-    plate = grammar.clean("JX1000", "us")
+    plate = grammar.clean("JX1000", "us-ca")
     assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("JX1000", "", True, 0)
     assert grammar.clean("JX1000").region == "DE"
+    # Under a US hint it is District of Columbia's AB 1234.
+    assert grammar.clean("JX1000", "us").region == "US-DC"
 
 
 def test_closed_region_hint_fixes_digit_zero_in_letter_position() -> None:
@@ -112,7 +119,7 @@ def test_cache_is_keyed_by_text_and_hint() -> None:
     grammar = all_closed()
     assert grammar.clean("8ZX0123", "de").text == "BZX0123"
     assert grammar.clean("8ZX0123").text == "8ZX0123"
-    assert grammar.clean("8ZX0123", "us").text == "8ZXO123"
+    assert grammar.clean("8ZX0123", "us-ca").text == "8ZXO123"
     assert grammar.clean("8ZX0123", " DE ").text == "BZX0123"
 
 
@@ -126,3 +133,25 @@ def test_unknown_region_hint_acts_as_none() -> None:
 def test_expand_pattern_lengths() -> None:
     assert expand_pattern("[A-Z]{1,2}[0-9]") == [("L", "D"), ("L", "L", "D")]
     assert expand_pattern("W[0-9]{2}") == [("W", "D", "D")]
+
+
+def test_regional_formats_count_only_under_a_covering_hint() -> None:
+    grammar = default_grammar()
+    # Iowa's old DDD LLL and Maine's DDDD LL are regional; Slovakia's and Croatia's too.
+    assert grammar.clean("3550CT").format_known is False
+    assert grammar.clean("3550CT", "us-me").region == "US-ME"
+    assert grammar.clean("3550CT", "us").region == "US-ME"
+    assert grammar.clean("3550CT", "us-ia").format_known is False
+    assert grammar.clean("BA2681M").format_known is False
+    assert grammar.clean("BA2681M", "hr").region == "HR"
+    assert grammar.clean("BA268IM", "sk").region == "SK"
+    assert grammar.fits_region("BA268IM", "sk") and not grammar.fits_region("BA268IM", None)
+    assert grammar.knows_region("us-ia") and grammar.knows_region("NO")
+
+
+def test_region_codes_must_be_strings(tmp_path: Path) -> None:
+    # YAML reads a bare NO (Norway) as false.
+    broken = tmp_path / "grammars.yaml"
+    broken.write_text('formats:\n  - {region: NO, name: norway, pattern: "[A-Z]{2}[0-9]{5}"}\n')
+    with pytest.raises(ValueError, match="not a string"):
+        PlateGrammar.from_yaml(broken)

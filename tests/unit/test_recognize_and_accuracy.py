@@ -92,6 +92,15 @@ def test_recognize_prints_a_json_line_per_image_in_order(files: dict[str, Path])
     assert "cannot read file" in missing["error"]
 
 
+def test_recognize_region_option_names_the_camera_region(files: dict[str, Path]) -> None:
+    # ABC1234 is both a US and a Brazilian format: no region without a hint, the hint decides.
+    plain = CliRunner().invoke(app, ["recognize", str(files["good"])])
+    hinted = CliRunner().invoke(app, ["recognize", "--region", "us", str(files["good"])])
+    assert plain.exit_code == 0 and hinted.exit_code == 0, plain.output + hinted.output
+    assert json.loads(plain.stdout)["plates"][0]["region"] is None
+    assert json.loads(hinted.stdout)["plates"][0]["region"] == "us"
+
+
 def test_recognize_fails_only_when_every_file_fails(files: dict[str, Path]) -> None:
     result = CliRunner().invoke(app, ["recognize", str(files["corrupt"]), str(files["missing"])])
     assert result.exit_code == 1

@@ -21,3 +21,34 @@ def test_us_digits_then_letters_decides_a_look_alike() -> None:
     )
     assert chosen[0].candidate.text == "355OCT"
     assert chosen[0].region == "US"
+
+
+def _readings(*texts_and_log_probs: tuple[str, float]) -> list[decoding.ScoredCandidate]:
+    return [
+        decoding.ScoredCandidate(decoding.Candidate(text, 0.9), log_prob, path_log_prob=log_prob)
+        for text, log_prob in texts_and_log_probs
+    ]
+
+
+def test_camera_region_formats_decide_a_look_alike_first() -> None:
+    # A Slovak camera: BA 268 IM; the model prefers a 1 for the I (no base format fits either way).
+    scored = _readings(("BA2681M", -0.2), ("BA268IM", -1.0))
+    assert decoding.choose(scored)[0].candidate.text == "BA268IM"  # FR/IT LL DDD LL, a base format
+    hinted = decoding.choose(scored, region_hint="sk")
+    assert (hinted[0].candidate.text, hinted[0].region, hinted[0].format_known) == ("BA268IM", "SK", True)
+    # A Croatian camera: LL DDDD L is its format, so the model's reading stays first.
+    assert decoding.choose(scored, region_hint="hr")[0].candidate.text == "BA2681M"
+
+
+def test_camera_region_swap_needs_a_likely_enough_look_alike() -> None:
+    # Maine's 1234 AB: the O read as 0 stays when the O reading is far less likely (ratio 0.1).
+    scored = _readings(("0123AB", -0.1), ("O123AB", -4.0))
+    assert decoding.choose(scored, region_hint="us-me")[0].candidate.text == "0123AB"
+    scored = _readings(("O123AB", -0.1), ("0123AB", -1.5))
+    assert decoding.choose(scored, region_hint="us-me")[0].candidate.text == "0123AB"
+    # Not a look-alike pair (M/W): never swapped, whatever the format says.
+    scored = _readings(("ABC123W", -0.1), ("ABC1234", -0.2))
+    assert decoding.choose(scored, region_hint="us-ny")[0].candidate.text == "ABC123W"
+    # An unknown region acts as none.
+    scored = _readings(("3550CT", -0.5), ("355OCT", -1.0))
+    assert decoding.choose(scored, region_hint="jp")[0].candidate.text == "355OCT"
