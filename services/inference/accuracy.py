@@ -9,11 +9,13 @@ Layouts (`load_labels`):
 Per image the top plate is the most confident one `platewatch recognize` returns. Figures:
 `exact_top1` (the top plate's text is one of the image's plates), `top3` (one of them is among the
 top plate's first three candidates), `box_hit` (some returned plate's box overlaps a truth box with
-IoU > 0.4: did we find the plate at all), latency per image p50/p95 (file read + decode + find +
-read, one image at a time; `cpu_ms`: the same in CPU time of the reading thread), the most frequent
-character confusions (truth character -> read character, over top plates of the truth's length or
-aligned by difflib otherwise) and the errors (unreadable files). Texts are compared upper case,
-letters and digits only.
+IoU > 0.4: did we find the plate at all), `stray_plates_per_image` and `images_with_stray_plates`
+(returned plates on no labelled plate: signs, stickers, phone numbers, which would be false reads
+in the product, or plates the labels leave out), latency per image p50/p95 (file read + decode +
+find + read, one image at a time; `cpu_ms`: the same in CPU time of the reading thread), the most
+frequent character confusions (truth character -> read character, over top plates of the truth's
+length or aligned by difflib otherwise) and the errors (unreadable files). Texts are compared upper
+case, letters and digits only.
 
 With `--region-hint labels`, each image is read with the region its labels give (the crops'
 `state` column, as "us-<state>": a camera configured with its state), with `--region-hint de` with
@@ -147,7 +149,7 @@ def measure(
     read with `region_hint` ("labels": each image's own region) (see the module docstring)."""
     from services.inference.images import ImageError, load_image
 
-    exact = top3 = box_hits = 0
+    exact = top3 = box_hits = stray_plates = images_with_strays = 0
     latencies: list[float] = []
     cpu_times: list[float] = []
     confused: Counter[tuple[str, str]] = Counter()
@@ -186,6 +188,9 @@ def measure(
             for plate in plates
         ]
         box_hits += any(iou(f, t) > IOU_HIT for f in found_boxes for t in truth_boxes)
+        strays = sum(not any(_on_truth(f, t) for t in truth_boxes) for f in found_boxes)
+        stray_plates += strays
+        images_with_strays += strays > 0
         if not plates:
             continue
         top = max(plates, key=lambda p: p.confidence)
@@ -206,6 +211,8 @@ def measure(
         "exact_top1": rate(exact),
         "top3": rate(top3),
         "box_hit": rate(box_hits),
+        "stray_plates_per_image": None if not measured else round(stray_plates / measured, 3),
+        "images_with_stray_plates": rate(images_with_strays),
         "frame": None if frame is None else f"{frame[0]}x{frame[1]}",
         "latency_ms": _percentiles(latencies),
         "cpu_ms": _percentiles(cpu_times),
@@ -214,6 +221,18 @@ def measure(
         ],
         "errors": errors,
     }
+
+
+def _on_truth(found: list[float], truth: tuple[int, int, int, int]) -> bool:
+    """A returned plate box belongs to a labelled plate: it overlaps it (IoU > 0.4) or lies at least
+    half inside it (a line of a plate crop whose label box is the whole image)."""
+    if iou(found, truth) > IOU_HIT:
+        return True
+    x, y, w, h = found
+    tx, ty, tw, th = truth
+    inter_w = max(0.0, min(x + w, tx + tw) - max(x, tx))
+    inter_h = max(0.0, min(y + h, ty + th) - max(y, ty))
+    return w * h > 0 and inter_w * inter_h >= 0.5 * w * h
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:

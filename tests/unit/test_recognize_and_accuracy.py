@@ -164,6 +164,8 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
     assert summary["layout"] == "openalpr"
     assert (summary["images"], summary["measured"]) == (3, 2)
     assert summary["exact_top1"] == 0.5 and summary["box_hit"] == 0.5
+    # The plate of "wrong.jpg" lies on no labelled plate: a stray (as a sign read as a plate would be).
+    assert summary["stray_plates_per_image"] == 0.5 and summary["images_with_stray_plates"] == 0.5
     assert summary["confusions"] == [{"truth": "8", "read": "3", "count": 1}]
     assert summary["errors"][0]["image"] == "broken.jpg"
     assert summary["latency_ms"]["p50"] > 0 and summary["frame"] is None
