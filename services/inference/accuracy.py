@@ -288,7 +288,7 @@ def accuracy(
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
     frequent character confusions."""
-    from services.inference.engine import PlateRecognizer, make_backend
+    from services.inference.engine import make_backend
     from services.inference.main import InferenceSettings
     from services.inference.training.datasets import split_of
 
@@ -305,7 +305,7 @@ def accuracy(
     if limit:
         images = images[:limit]
     settings = InferenceSettings()
-    recognizer = PlateRecognizer(
+    recognizer = settings.plate_recognizer(
         make_backend(
             triton, threads=threads, recognizer=settings.recognizer, det_precision=settings.det_precision
         )

@@ -34,13 +34,17 @@ from services.common.topics import FRAMES, RAW_READS
 from services.inference import metrics
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.engine import (
+    DEFAULT_DETECTION,
     DEFAULT_RECOGNIZER,
     MODEL_VERSIONS,
+    DetectionStrategy,
+    InferenceBackend,
     PlateRecognizer,
     PlateResult,
     RecognizerName,
     make_backend,
 )
+from services.inference.proposals import TwoStageOptions
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,14 @@ class InferenceSettings(CommonSettings):
     # model repository: "int8" (CPU default, about half the CPU), "fp32" (exact; for GPUs) or
     # "original" (the wheel's file as is).
     det_precision: DetPrecision = DEFAULT_DET_PRECISION
+    # How plates are found in frames larger than the detector canvas: "two_stage" (coarse pass, then
+    # windows at full scale around what it proposes) or "full" (one pass over the whole frame: finds
+    # more small plates in busy scenes, about 1.5x the CPU; README, Recognition).
+    detection: DetectionStrategy = DEFAULT_DETECTION
+    # Two-stage only: plate-shaped edge clusters proposed as windows (at most this many), when the
+    # coarse pass proposes nothing or, with edge_always, on every frame (small plates beside other text).
+    edge_proposals: int = TwoStageOptions.edge_proposals
+    edge_always: bool = TwoStageOptions.edge_always
     batch_size: int = 4
     batch_timeout_ms: int = 50
     inference_consumer_group: str = "inference"
@@ -68,6 +80,11 @@ class InferenceSettings(CommonSettings):
     thumbnail_width: int = 320
     # Own name: capture has its own PLATEWATCH_JPEG_QUALITY for whole frames.
     crop_jpeg_quality: int = 90
+
+    def plate_recognizer(self, backend: InferenceBackend) -> PlateRecognizer:
+        """The recognizer these settings describe, around `backend`."""
+        options = TwoStageOptions(edge_proposals=self.edge_proposals, edge_always=self.edge_always)
+        return PlateRecognizer(backend, detection=self.detection, two_stage=options)
 
 
 @dataclass
@@ -154,7 +171,7 @@ class InferenceService:
         self.backend = make_backend(
             settings.triton_url, settings.onnx_threads, settings.recognizer, settings.det_precision
         )
-        self.recognizer = PlateRecognizer(self.backend)
+        self.recognizer = settings.plate_recognizer(self.backend)
         self.backend_ok = False
         self.producer = make_producer(settings.kafka_bootstrap)
         self.consumer = make_consumer(

@@ -93,11 +93,11 @@ def recognize(
 ) -> None:
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
-    from services.inference.engine import PlateRecognizer, make_backend
+    from services.inference.engine import make_backend
     from services.inference.main import InferenceSettings
 
     settings = InferenceSettings()
-    recognizer = PlateRecognizer(
+    recognizer = settings.plate_recognizer(
         make_backend(
             triton, threads=threads, recognizer=settings.recognizer, det_precision=settings.det_precision
         )

@@ -236,3 +236,19 @@ def test_options_and_strategy_are_checked(backend: OnnxBackend) -> None:
         proposals.TwoStageOptions(fine_canvas=(480, 300))
     with pytest.raises(ValueError):
         PlateRecognizer(backend, detection="tiles")  # type: ignore[arg-type]
+
+
+def test_settings_choose_the_detection(monkeypatch: pytest.MonkeyPatch, backend: OnnxBackend) -> None:
+    from services.inference.main import InferenceSettings
+
+    default = InferenceSettings().plate_recognizer(backend)
+    assert default.detection == "two_stage" and default.two_stage == proposals.TwoStageOptions()
+    monkeypatch.setenv("PLATEWATCH_EDGE_ALWAYS", "true")
+    monkeypatch.setenv("PLATEWATCH_EDGE_PROPOSALS", "2")
+    tuned = InferenceSettings().plate_recognizer(backend)
+    assert (tuned.two_stage.edge_always, tuned.two_stage.edge_proposals) == (True, 2)
+    monkeypatch.setenv("PLATEWATCH_DETECTION", "full")
+    assert InferenceSettings().plate_recognizer(backend).detection == "full"
+    monkeypatch.setenv("PLATEWATCH_DETECTION", "sideways")
+    with pytest.raises(ValueError):
+        InferenceSettings()
