@@ -20,7 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.common.settings import REPO_ROOT
+# Not services.common.settings: the training venv (training/requirements.txt) has no pydantic.
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # ../shared/datasets from the repository root (PLATEWATCH_SHARED_DATASETS overrides it).
 DATASETS_DIR = Path(os.environ.get("PLATEWATCH_SHARED_DATASETS") or REPO_ROOT.parent / "shared" / "datasets")

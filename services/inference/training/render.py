@@ -534,8 +534,67 @@ def render_negative(rng: np.random.Generator, fonts: tuple[Path, ...]) -> np.nda
     return np.ascontiguousarray(out[..., ::-1])
 
 
-def render_sample(rng: np.random.Generator, fonts: tuple[Path, ...]) -> tuple[np.ndarray, str]:
-    """One training crop (BGR uint8, variable size) and its label ("" for a non-plate line)."""
+def _edge_distractor(
+    surround: np.ndarray, rng: np.random.Generator, text_box: tuple[float, float, float, float], left: bool
+) -> float:
+    """Draw a symbol just outside one end of the registration line (an EU band sliver, a coat of arms,
+    a round sticker or emblem, a bar): what a text detector's box takes in at a plate's edge and a
+    reader must not read as a character. Returns how far (pixels) it reaches beyond the line's end."""
+    x, y, w, h = text_box
+    gap = h * rng.uniform(0.05, 0.3)
+    width = h * rng.uniform(0.25, 0.7)
+    height = h * rng.uniform(0.6, 1.1)
+    x0 = x - gap - width if left else x + w + gap
+    y0 = y + (h - height) / 2 + h * rng.uniform(-0.1, 0.1)
+    image = Image.fromarray(surround)
+    draw = ImageDraw.Draw(image)
+    box = (x0, y0, x0 + width, y0 + height)
+    kind = rng.random()
+    if kind < 0.3:
+        # A sliver of the EU band: blue with a few yellow dots.
+        draw.rectangle(
+            box, fill=(int(rng.integers(0, 40)), int(rng.integers(40, 90)), int(rng.integers(140, 220)))
+        )
+        for _ in range(int(rng.integers(2, 6))):
+            cx, cy = x0 + width * rng.uniform(0.2, 0.8), y0 + height * rng.uniform(0.1, 0.6)
+            draw.ellipse((cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5), fill=(240, 210, 0))
+    elif kind < 0.55:
+        # A coat of arms: a shield in two or three colours.
+        mid = x0 + width / 2
+        points = [
+            (x0, y0),
+            (x0 + width, y0),
+            (x0 + width, y0 + height * 0.6),
+            (mid, y0 + height),
+            (x0, y0 + height * 0.6),
+        ]
+        draw.polygon(points, fill=_colour(rng), outline=_colour(rng, 0, 120))
+        draw.rectangle(
+            (x0 + width * 0.2, y0 + height * 0.25, x0 + width * 0.8, y0 + height * 0.4), fill=_colour(rng)
+        )
+    elif kind < 0.85:
+        # A round sticker or emblem.
+        radius = min(width, height) / 2
+        cx, cy = x0 + width / 2, y0 + height / 2
+        draw.ellipse(
+            (cx - radius, cy - radius, cx + radius, cy + radius),
+            fill=_colour(rng),
+            outline=_colour(rng),
+            width=2,
+        )
+    else:
+        # A bar (frame edge, screw head row, a dash at the end).
+        draw.rectangle((x0 + width * 0.35, y0, x0 + width * 0.65, y0 + height), fill=_dark_ink(rng))
+    surround[:] = np.asarray(image)
+    return gap + width
+
+
+def render_sample(
+    rng: np.random.Generator, fonts: tuple[Path, ...], edge_distractor_share: float = 0.0
+) -> tuple[np.ndarray, str]:
+    """One training crop (BGR uint8, variable size) and its label ("" for a non-plate line).
+    `edge_distractor_share`: the share of registration-line crops with a symbol drawn just past one
+    end of the line and taken into the crop (`_edge_distractor`); 0 keeps the random stream as it was."""
     if rng.random() < NEGATIVE_SHARE:
         return render_negative(rng, fonts), ""
     plate, (bx, by, bw, bh), label = render_plate(rng, fonts)
@@ -582,6 +641,15 @@ def render_sample(rng: np.random.Generator, fonts: tuple[Path, ...]) -> tuple[np
         m = rng.uniform(-0.03, 0.25, 4)
         x0, y0 = pad + bx - m[0] * bh, pad + by - m[1] * bh
         x1, y1 = pad + bx + bw + m[2] * bh, pad + by + bh + m[3] * bh
+        if edge_distractor_share and rng.random() < edge_distractor_share:
+            left = bool(rng.random() < 0.6)
+            reach = _edge_distractor(surround, rng, (pad + bx, pad + by, bw, bh), left)
+            # The cut takes the symbol in, wholly or in part.
+            taken = reach * rng.uniform(0.5, 1.1)
+            if left:
+                x0 = min(x0, pad + bx - taken)
+            else:
+                x1 = max(x1, pad + bx + bw + taken)
     corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
     corners += rng.normal(0, 0.025 * (y1 - y0), (4, 2)).astype(np.float32)
     out_h = int(rng.uniform(24, 110))

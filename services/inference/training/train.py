@@ -154,6 +154,12 @@ def main() -> None:
     )
     parser.add_argument("--anneal-steps", type=int, default=2000)
     parser.add_argument("--real-share", type=float, default=0.25)
+    parser.add_argument(
+        "--edge-distractors",
+        type=float,
+        default=0.0,
+        help="share of rendered line crops with a symbol at one end of the line (render.render_sample)",
+    )
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--checkpoint-every", type=int, default=250)
     args = parser.parse_args()
@@ -264,7 +270,7 @@ def main() -> None:
             if real_train and rng.random() < args.real_share:
                 crop, label = real_sample(*real_train[int(rng.integers(len(real_train)))], rng)
             else:
-                crop, label = render.render_sample(rng, fonts)
+                crop, label = render.render_sample(rng, fonts, args.edge_distractors)
             crops.append(crop)
             labels.append(label)
         ids, label_pad = encode_labels(labels)
