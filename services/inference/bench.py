@@ -59,6 +59,9 @@ def recognition_accuracy(
     region is known), and ms per crop.
     `crnn_onnx` measures another plate-CRNN export than the shipped one; `heldout_only` reads only
     the held-out half (then "all" is that half too)."""
+    from services.inference.main import InferenceSettings
+
+    settings = InferenceSettings()
     sets = {"us-crops": datasets.us_crops(), "eu": datasets.eu_crops()}
     grammar = default_grammar()
     summary: dict[str, Any] = {"mode": mode, "datasets": {}}
@@ -73,7 +76,11 @@ def recognition_accuracy(
         per_recognizer: dict[str, Any] = {}
         for name in recognizers:
             rec_onnx = crnn_onnx if name == "crnn" else None
-            recognizer = PlateRecognizer(OnnxBackend(threads=threads, rec_onnx=rec_onnx, recognizer=name))
+            recognizer = settings.plate_recognizer(
+                OnnxBackend(
+                    threads=threads, rec_onnx=rec_onnx, recognizer=name, det_precision=settings.det_precision
+                )
+            )
             started = time.perf_counter()
             readings = _readings(recognizer, [crop for _, crop in usable], mode)
             elapsed = time.perf_counter() - started
