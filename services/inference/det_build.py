@@ -7,15 +7,18 @@ maps. Two builds, both derived from the wheel's file at run time (never committe
 `$PLATEWATCH_VAR_DIR/models/`, keyed by the source's SHA-256 and `BUILD_VERSION`:
 
 - `fp32`: an exact rewrite. The scalar affine after a convolution is folded into its weights and
-  bias, each hardswish chain becomes one `HardSwish` op (opset 14), which onnxruntime fuses into
-  the convolution. Outputs equal the original's to ~1e-4 (`tests/unit/test_det_build.py`).
+  bias, and each hardswish chain becomes one `HardSwish` op (opset 14), which onnxruntime runs as
+  two element-wise passes instead of four. Outputs equal the original's to 1e-4
+  (`tests/unit/test_det_build.py`).
 - `int8`: the fp32 build quantized statically (onnxruntime QOperator format, per-channel int8
   weights, uint8 activations), calibrated on frames of the bundled demo footage at both canvases
-  the engine uses. About half the CPU of the original on x86 with VNNI; on a GPU use `fp32`.
+  the engine uses (the demo clip is rendered afresh where `deploy/demo/footage` is absent, as in the
+Docker image). About half the CPU of the original on x86 with VNNI; on a GPU use `fp32`.
 
 Contract: `det_model(precision)` returns the path of a model with the original's input and output
 (`x` float [N, 3, H, W] -> sigmoid map [N, 1, H, W]); building is idempotent and safe to race
-(each writer renames a complete temporary file into place).
+(each writer renames a complete temporary file into place). The int8 file's name also carries the
+calibration source (the footage's hash, or "rendered") and the onnxruntime version.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ def det_model(
     if precision == "original":
         return source
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    if precision == "int8":
+        digest += f"-{calibration_key()}"
     target = cache_dir / f"plate_det-{precision}-v{BUILD_VERSION}-{digest}.onnx"
     if target.is_file():
         return target
@@ -118,8 +123,11 @@ class _Graph:
                 self.consumers.setdefault(name, []).append(node)
 
     def scalar(self, name: str | None) -> float | None:
+        """The value of a one-element constant that broadcasts without changing a 4-D map's rank."""
         found = self.constants.get(name) if name else None
-        return float(found.reshape(-1)[0]) if found is not None and found.size == 1 else None
+        if found is None or found.size != 1 or found.ndim > 4:
+            return None
+        return float(found.reshape(-1)[0])
 
     def sole_consumer(self, name: str, op_type: str) -> Any | None:
         """The one node reading `name` when it is an `op_type` (and `name` is no graph output)."""
@@ -133,7 +141,7 @@ class _Graph:
         found = self.producers.get(name)
         if found is None or found.op_type != op_type or len(self.consumers.get(name, [])) != 1:
             return None
-        return found
+        return None if name in self.outputs else found
 
     @staticmethod
     def other_input(node: Any, name: str) -> str | None:
@@ -159,14 +167,15 @@ def _fold_conv_affines(graph: Any) -> int:
         factor = index.scalar(index.other_input(mul, conv.output[0])) if mul is not None else None
         if mul is None or factor is None:
             continue
+        weights = index.constants.get(conv.input[1])
+        bias_name = conv.input[2] if len(conv.input) > 2 else ""  # "" is an omitted optional input
+        if weights is None or (bias_name and bias_name not in index.constants):
+            continue  # weights or bias computed at run time: nothing to fold into
         last, offset = mul, 0.0
         add = index.sole_consumer(mul.output[0], "Add")
         if add is not None and (shift := index.scalar(index.other_input(add, mul.output[0]))) is not None:
             last, offset = add, shift
-        weights = index.constants[conv.input[1]]
-        bias = (
-            index.constants[conv.input[2]] if len(conv.input) > 2 else np.zeros(weights.shape[0], np.float32)
-        )
+        bias = index.constants[bias_name] if bias_name else np.zeros(weights.shape[0], np.float32)
         names = (f"{conv.output[0]}.folded_w", f"{conv.output[0]}.folded_b")
         graph.initializer.extend(
             [
@@ -225,6 +234,21 @@ def calibration_inputs(frames: list[np.ndarray]) -> Iterator[dict[str, np.ndarra
         for width, height in CALIBRATION_CANVASES:
             canvas, _ = postprocess.letterbox(frame, width, height)
             yield {"x": model_io.det_input(canvas[None])}
+
+
+def calibration_key() -> str:
+    """Names what the int8 calibration depends on besides the source model: the footage (its hash,
+    or "rendered" when it is absent and the clip is rendered afresh) and the onnxruntime version."""
+    import onnxruntime
+
+    from services.demo.render import DEFAULT_FOOTAGE
+
+    footage = (
+        hashlib.sha256(DEFAULT_FOOTAGE.read_bytes()).hexdigest()[:12]
+        if DEFAULT_FOOTAGE.is_file()
+        else "rendered"
+    )
+    return f"{footage}-ort{onnxruntime.__version__}"
 
 
 def calibration_frames() -> list[np.ndarray]:

@@ -24,8 +24,10 @@ the same length. Contract:
   region only under a closed region's hint (an open region's plate of an unlisted format may be local:
   "JX1000" under a US hint is known, as it fits a German format, but its region is "").
 - Regional formats (`regional_formats` in `grammars.yaml`: US states' series, more European national
-  series) count only under a hint that covers them ("us" or "us-ia" for Iowa's); without a hint only
-  the base `formats` are known, since each extra format is one more way for a misread to look valid.
+  series) count only under a hint of their own region or one inside it ("us-ia" for Iowa's, "sk" for
+  Slovakia's), never under a parent ("us" does not bring in 39 states' series) nor without a hint,
+  since each extra format is one more way for a misread to look valid. A hint no format belongs to
+  acts as no hint.
 - `region` is the region all winning formats are in (their region, or the parent region they share:
   "US-CA" and "US" give "US"), else "". Text no format accepts is returned stripped but otherwise
   untouched ("unknown format"), with `format_known=False` and region "".
@@ -147,6 +149,7 @@ class PlateGrammar:
         self._exact: dict[int, list[tuple[re.Pattern[str], PlateFormat]]] = {}
         # Texts repeat (every frame of a pass, its early and final read): remember recent results.
         self._cache: dict[tuple[str, str], CleanPlate] = {}
+        self._known_regions: dict[str, bool] = {}
         for fmt in formats:
             self._by_length.setdefault(len(fmt.positions), []).append(fmt)
             self._exact.setdefault(len(fmt.positions), []).append((_exact_pattern(fmt.positions), fmt))
@@ -170,6 +173,8 @@ class PlateGrammar:
         """The text cleaned as the module docstring says; `region_hint` is the camera's region
         ("us", "us-ca", "de", ...), None or "" when unknown."""
         hint = (region_hint or "").strip().upper()
+        if hint and not self.knows_region(hint):
+            hint = ""  # a region no format belongs to: as without a hint
         key = (text, hint)
         cached = self._cache.get(key)
         if cached is None:
@@ -181,7 +186,10 @@ class PlateGrammar:
     def knows_region(self, region_hint: str) -> bool:
         """Some format belongs to this region hint (see `clean`)."""
         hint = region_hint.strip().upper()
-        return any(_in_region(fmt.region, hint) for fmt in self.formats)
+        known = self._known_regions.get(hint)
+        if known is None:
+            known = self._known_regions[hint] = any(_applies(fmt, hint) for fmt in self.formats)
+        return known
 
     def fits_region(self, text: str, region_hint: str | None) -> bool:
         """The text, as read (stripped, nothing fixed), fits a format of the hinted region: its own,
@@ -199,7 +207,7 @@ class PlateGrammar:
         return [
             fmt
             for pattern, fmt in self._exact.get(len(stripped), [])
-            if (_in_region(fmt.region, hint) if hint else not fmt.regional) and pattern.fullmatch(stripped)
+            if (_applies(fmt, hint) if hint else not fmt.regional) and pattern.fullmatch(stripped)
         ]
 
     def _clean(self, stripped: str, hint: str) -> CleanPlate:
@@ -211,7 +219,7 @@ class PlateGrammar:
             best: list[tuple[str, PlateFormat]] = []
             best_fixes = -1
             for fmt in self._by_length.get(len(stripped), []):
-                if not _in_region(fmt.region, hint) or not self._closed(fmt.region):
+                if not _applies(fmt, hint) or not self._closed(fmt.region):
                     continue
                 fitted = _fit(stripped, fmt.positions)
                 if fitted is None:
@@ -235,6 +243,15 @@ def _in_region(region: str, hint: str) -> bool:
     """A format of `region` applies under `hint` (both upper case): the same region, a sub-region of
     the hint ("US-CA" under "US"), or a parent of it ("US" under "US-CA")."""
     return region == hint or region.startswith(hint + "-") or hint.startswith(region + "-")
+
+
+def _applies(fmt: PlateFormat, hint: str) -> bool:
+    """`fmt` counts under `hint` (upper case, not empty): a base format of the hinted region, a
+    sub-region or a parent (`_in_region`); a regional format only of the hinted region itself or a
+    parent of it, so "US" does not bring in every state's series ("US-IA" brings Iowa's)."""
+    if fmt.regional:
+        return fmt.region == hint or hint.startswith(fmt.region + "-")
+    return _in_region(fmt.region, hint)
 
 
 def _agreed_region(formats: list[PlateFormat]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pytest
@@ -197,9 +199,24 @@ def test_letterbox_at_a_given_scale_pads_right_and_bottom() -> None:
     assert placement.scale == 2.0 and doubled[:300, :600].min() == 200 and not doubled[300:].any()
 
 
-def test_region_hints_go_with_their_frames(recognizer: PlateRecognizer) -> None:
-    frame = render_frame("ABC1234")
-    hinted = recognizer.recognize([frame, frame], ["us-ny", None])
-    assert [p.text for p in hinted[0]] == [p.text for p in hinted[1]] == ["ABC1234"]
+def test_region_hints_go_with_their_frames(
+    recognizer: PlateRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.inference import decoding
+
+    seen: list[str | None] = []
+    read_variants = decoding.read_variants
+
+    def recording(*args: Any, region_hint: str | None = None, **kwargs: Any) -> Any:
+        seen.append(region_hint)
+        return read_variants(*args, region_hint=region_hint, **kwargs)
+
+    monkeypatch.setattr(decoding, "read_variants", recording)
+    frames = [render_frame("ABC1234"), render_frame("XYZ9876"), render_frame("JKL4567")]
+    hinted = recognizer.recognize(frames, ["us-ny", None, "de"])
+    assert [[p.text for p in plates] for plates in hinted] == [["ABC1234"], ["XYZ9876"], ["JKL4567"]]
+    # One plate line per frame (the signage line is read too, with its frame's hint).
+    lines = recognizer.detect_lines(frames)
+    assert seen == [["us-ny", None, "de"][line.frame_index] for line in lines]
     with pytest.raises(ValueError, match="region hints"):
-        recognizer.recognize([frame], ["us", "de"])
+        recognizer.recognize(frames[:1], ["us", "de"])

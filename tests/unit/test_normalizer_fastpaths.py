@@ -7,7 +7,7 @@ import json
 import random
 
 from services.common.pb.platewatch.v1 import common_pb2, reads_pb2
-from services.normalizer.grammar import PlateFormat, PlateGrammar, _fit, _in_region
+from services.normalizer.grammar import PlateFormat, PlateGrammar, _applies, _fit
 from services.normalizer.tracking import PassTracker, ns_timestamp, track_state, track_state_json
 
 T0_NS = 1_700_000_000 * 1_000_000_000
@@ -26,7 +26,7 @@ def test_grammar_fast_path_matches_the_full_search() -> None:
             return [
                 fmt
                 for fmt in slow._by_length.get(len(stripped), [])
-                if (_in_region(fmt.region, hint) if hint else not fmt.regional)
+                if (_applies(fmt, hint) if hint else not fmt.regional)
                 and _fit(stripped, fmt.positions) == (stripped, 0)
             ]
 

@@ -47,11 +47,11 @@ def test_us_hint_fixes_only_into_us_formats() -> None:
     # California 1LLL DDD: the O in the digit block becomes 0, the O in the letter block stays.
     plate = grammar.clean("7OBC1O3", "us")
     assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("7OBC103", "US-CA", True, 1)
-    # Under a California hint, California and US LLLDDDD tie (one fix each); Germany (BZX0123) also
-    # would, but is not US. Under a US hint it fits Maryland's 1AB2345 (a regional format) as read.
-    plate = grammar.clean("8ZX0123", "us-ca")
-    assert (plate.text, plate.region, plate.fixes) == ("8ZXO123", "US", 1)
+    # California and US LLLDDDD tie (one fix each); Germany (BZX0123) also would, but is not US.
     plate = grammar.clean("8ZX0123", "us")
+    assert (plate.text, plate.region, plate.fixes) == ("8ZXO123", "US", 1)
+    # A Maryland camera: it fits Maryland's 1AB2345 (a regional format) as read.
+    plate = grammar.clean("8ZX0123", "us-md")
     assert (plate.text, plate.region, plate.fixes) == ("8ZX0123", "US-MD", 0)
     # A sub-region hint still uses its country's generic formats: LLLDDDD.
     plate = grammar.clean("AB01234", "us-ca")
@@ -73,11 +73,11 @@ def test_open_region_hint_never_rewrites() -> None:
     plate = grammar.clean("7OBC1O3", "us")
     assert (plate.text, plate.format_known, plate.fixes) == ("7OBC1O3", False, 0)
     # A plate of an unlisted US format fitting a German one is kept; it may be local, so no region.
-    plate = grammar.clean("JX1000", "us-ca")
+    plate = grammar.clean("JX1000", "us")
     assert (plate.text, plate.region, plate.format_known, plate.fixes) == ("JX1000", "", True, 0)
     assert grammar.clean("JX1000").region == "DE"
-    # Under a US hint it is District of Columbia's AB 1234.
-    assert grammar.clean("JX1000", "us").region == "US-DC"
+    # A camera in Washington DC: its AB 1234.
+    assert grammar.clean("JX1000", "us-dc").region == "US-DC"
 
 
 def test_closed_region_hint_fixes_digit_zero_in_letter_position() -> None:
@@ -119,7 +119,7 @@ def test_cache_is_keyed_by_text_and_hint() -> None:
     grammar = all_closed()
     assert grammar.clean("8ZX0123", "de").text == "BZX0123"
     assert grammar.clean("8ZX0123").text == "8ZX0123"
-    assert grammar.clean("8ZX0123", "us-ca").text == "8ZXO123"
+    assert grammar.clean("8ZX0123", "us").text == "8ZXO123"
     assert grammar.clean("8ZX0123", " DE ").text == "BZX0123"
 
 
@@ -128,6 +128,9 @@ def test_unknown_region_hint_acts_as_none() -> None:
     assert not grammar.knows_region("jp")
     assert grammar.knows_region("us") and grammar.knows_region("us-ca") and grammar.knows_region("DE")
     assert grammar.clean("8ZX0123", "jp") == grammar.clean("8ZX0123")
+    # An exact fit keeps the region it names without a hint (an unknown hint does not hide it).
+    assert grammar.clean("7ABC123", "jp").region == grammar.clean("7ABC123").region == "US-CA"
+    assert grammar.clean("ABC4X23", "jp").region == "BR"
 
 
 def test_expand_pattern_lengths() -> None:
@@ -140,7 +143,8 @@ def test_regional_formats_count_only_under_a_covering_hint() -> None:
     # Iowa's old DDD LLL and Maine's DDDD LL are regional; Slovakia's and Croatia's too.
     assert grammar.clean("3550CT").format_known is False
     assert grammar.clean("3550CT", "us-me").region == "US-ME"
-    assert grammar.clean("3550CT", "us").region == "US-ME"
+    # A country-level hint does not bring in every state's series.
+    assert grammar.clean("3550CT", "us").format_known is False
     assert grammar.clean("3550CT", "us-ia").format_known is False
     assert grammar.clean("BA2681M").format_known is False
     assert grammar.clean("BA2681M", "hr").region == "HR"

@@ -246,10 +246,10 @@ def test_build_read_rewrites_look_alikes_only_under_the_cameras_region() -> None
     (track,) = tracker.close_all()
     read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0)
     assert (read.plate, read.region, read.format_known) == ("8ZX0123", "", False)
-    # A California camera: the US is open, so no fix; under "us" it is Maryland's 1AB2345 as read.
-    read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="us-ca")
-    assert (read.plate, read.region, read.format_known) == ("8ZX0123", "", False)
     read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="us")
+    assert (read.plate, read.region, read.format_known) == ("8ZX0123", "", False)
+    # A Maryland camera: Maryland's 1AB2345, as read.
+    read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="us-md")
     assert (read.plate, read.region, read.format_known) == ("8ZX0123", "US-MD", True)
     read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="de")
     assert (read.plate, read.region, read.format_known) == ("BZX0123", "DE", True)

@@ -49,6 +49,9 @@ def test_camera_region_swap_needs_a_likely_enough_look_alike() -> None:
     # Not a look-alike pair (M/W): never swapped, whatever the format says.
     scored = _readings(("ABC123W", -0.1), ("ABC1234", -0.2))
     assert decoding.choose(scored, region_hint="us-ny")[0].candidate.text == "ABC123W"
-    # An unknown region acts as none.
+    # An unknown region acts as none, and a country-level hint does not bring in every state's series
+    # (Maine's 1234 AB would take 3550CT).
     scored = _readings(("3550CT", -0.5), ("355OCT", -1.0))
-    assert decoding.choose(scored, region_hint="jp")[0].candidate.text == "355OCT"
+    for hint in ("jp", "us", "us-ia", None):
+        assert decoding.choose(scored, region_hint=hint)[0].candidate.text == "355OCT", hint
+    assert decoding.choose(scored, region_hint="us-me")[0].candidate.text == "3550CT"
