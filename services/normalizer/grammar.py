@@ -25,7 +25,7 @@ the same length. Contract:
   "JX1000" under a US hint is known, as it fits a German format, but its region is "").
 - Regional formats (`regional_formats` in `grammars.yaml`: US states' series, more European national
   series) count only under a hint of their own region or one inside it ("us-ia" for Iowa's, "sk" for
-  Slovakia's), never under a parent ("us" does not bring in 39 states' series) nor without a hint,
+  Slovakia's), never under a parent ("us" does not bring in every state's series) nor without a hint,
   since each extra format is one more way for a misread to look valid. A hint no format belongs to
   acts as no hint.
 - `region` is the region all winning formats are in (their region, or the parent region they share:
