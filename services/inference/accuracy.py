@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 import typer
 
-from services.inference.boxes import iou
+from services.inference.boxes import intersection, iou
 
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import PlateRecognizer
@@ -228,11 +228,8 @@ def _on_truth(found: list[float], truth: tuple[int, int, int, int]) -> bool:
     half inside it (a line of a plate crop whose label box is the whole image)."""
     if iou(found, truth) > IOU_HIT:
         return True
-    x, y, w, h = found
-    tx, ty, tw, th = truth
-    inter_w = max(0.0, min(x + w, tx + tw) - max(x, tx))
-    inter_h = max(0.0, min(y + h, ty + th) - max(y, ty))
-    return w * h > 0 and inter_w * inter_h >= 0.5 * w * h
+    area = found[2] * found[3]
+    return area > 0 and intersection(found, truth) >= 0.5 * area
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -288,7 +285,6 @@ def accuracy(
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
     frequent character confusions."""
-    from services.inference.engine import make_backend
     from services.inference.main import InferenceSettings
     from services.inference.training.datasets import split_of
 
@@ -308,11 +304,7 @@ def accuracy(
     if limit:
         images = images[:limit]
     settings = InferenceSettings()
-    recognizer = settings.plate_recognizer(
-        make_backend(
-            triton, threads=threads, recognizer=settings.recognizer, det_precision=settings.det_precision
-        )
-    )
+    recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     try:
         summary = measure(recognizer, images, frame_size, region_hint.strip().lower())
     finally:

@@ -81,6 +81,11 @@ class InferenceSettings(CommonSettings):
     # Own name: capture has its own PLATEWATCH_JPEG_QUALITY for whole frames.
     crop_jpeg_quality: int = 90
 
+    def backend(self, triton_url: str, threads: int) -> InferenceBackend:
+        """Triton at `triton_url` when given, else in-process onnxruntime with `threads` threads,
+        running this configuration's recognizer and detector build (`engine.make_backend`)."""
+        return make_backend(triton_url, threads, self.recognizer, self.det_precision)
+
     def plate_recognizer(self, backend: InferenceBackend) -> PlateRecognizer:
         """The recognizer these settings describe, around `backend`."""
         options = TwoStageOptions(edge_proposals=self.edge_proposals, edge_always=self.edge_always)
@@ -168,9 +173,7 @@ class InferenceService:
         self.health = health
         self.frames_topic = FRAMES.name(settings.topic_prefix)
         self.raw_topic = RAW_READS.name(settings.topic_prefix)
-        self.backend = make_backend(
-            settings.triton_url, settings.onnx_threads, settings.recognizer, settings.det_precision
-        )
+        self.backend = settings.backend(settings.triton_url, settings.onnx_threads)
         self.recognizer = settings.plate_recognizer(self.backend)
         self.backend_ok = False
         self.producer = make_producer(settings.kafka_bootstrap)

@@ -93,15 +93,10 @@ def recognize(
 ) -> None:
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
-    from services.inference.engine import make_backend
     from services.inference.main import InferenceSettings
 
     settings = InferenceSettings()
-    recognizer = settings.plate_recognizer(
-        make_backend(
-            triton, threads=threads, recognizer=settings.recognizer, det_precision=settings.det_precision
-        )
-    )
+    recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     failed = 0
     try:
         for record in recognize_files(recognizer, images, region_hint=region or None):

@@ -227,6 +227,11 @@ def _colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> tuple[in
     return tuple(int(v) for v in rng.integers(low, high, 3))  # type: ignore[return-value]
 
 
+def _band_blue(rng: np.random.Generator) -> tuple[int, int, int]:
+    """The EU band's blue (RGB)."""
+    return int(rng.integers(0, 40)), int(rng.integers(40, 90)), int(rng.integers(140, 220))
+
+
 def _dark_ink(rng: np.random.Generator) -> tuple[int, int, int]:
     choice = rng.random()
     if choice < 0.45:
@@ -407,7 +412,7 @@ def render_plate(
         band = int(w * rng.uniform(0.07, 0.1))
         draw.rectangle(
             (0, 0, band, h),
-            fill=(int(rng.integers(0, 40)), int(rng.integers(40, 90)), int(rng.integers(140, 220))),
+            fill=_band_blue(rng),
         )
         for i in range(12):
             angle = i * math.pi / 6
@@ -552,9 +557,7 @@ def _edge_distractor(
     kind = rng.random()
     if kind < 0.3:
         # A sliver of the EU band: blue with a few yellow dots.
-        draw.rectangle(
-            box, fill=(int(rng.integers(0, 40)), int(rng.integers(40, 90)), int(rng.integers(140, 220)))
-        )
+        draw.rectangle(box, fill=_band_blue(rng))
         for _ in range(int(rng.integers(2, 6))):
             cx, cy = x0 + width * rng.uniform(0.2, 0.8), y0 + height * rng.uniform(0.1, 0.6)
             draw.ellipse((cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5), fill=(240, 210, 0))
