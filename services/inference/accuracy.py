@@ -241,7 +241,7 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
 
 def _as_frame_jpeg(image: np.ndarray, frame: tuple[int, int]) -> tuple[np.ndarray, float, int, int]:
     """`image` fitted onto a black `frame` and JPEG-encoded: (JPEG bytes as uint8, scale, left, top)."""
-    from services.inference.triton_bench import place_in_frame
+    from services.inference.frames import place_in_frame
 
     placed, scale, left, top = place_in_frame(image, *frame)
     ok, jpeg = cv2.imencode(".jpg", placed, [cv2.IMWRITE_JPEG_QUALITY, FRAME_JPEG_QUALITY])

@@ -254,7 +254,7 @@ def calibration_key() -> str:
 def calibration_frames() -> list[np.ndarray]:
     """Frames of the bundled demo footage (rendered afresh when the file is missing)."""
     from services.demo.render import DEFAULT_FOOTAGE
-    from services.inference.triton_bench import rendered_frames, video_frames
+    from services.inference.frames import rendered_frames, video_frames
 
     frames = video_frames(DEFAULT_FOOTAGE, CALIBRATION_FRAMES) if DEFAULT_FOOTAGE.is_file() else []
     return frames or rendered_frames(CALIBRATION_FRAMES)

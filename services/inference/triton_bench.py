@@ -36,18 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import cv2
 import numpy as np
 import typer
 
 from services.inference.accuracy import IMAGE_SUFFIXES, percentile
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
+from services.inference.frames import FRAME_HEIGHT, FRAME_WIDTH, fit_frame, rendered_frames, video_frames
 
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import InferenceBackend, RecognizerName
 
-FRAME_WIDTH = 1280
-FRAME_HEIGHT = 720
 SOURCES = ("auto", "openalpr", "demo", "rendered")
 
 
@@ -69,28 +67,6 @@ def latency_summary(latencies_ms: list[float]) -> dict[str, float | None]:
     }
 
 
-def fit_frame(image: np.ndarray, width: int = FRAME_WIDTH, height: int = FRAME_HEIGHT) -> np.ndarray:
-    """`image` scaled to fit `width` x `height` with its aspect ratio kept, centred on a black frame
-    of exactly that size (plates keep their shape, which the plate-geometry filter checks)."""
-    return place_in_frame(image, width, height)[0]
-
-
-def place_in_frame(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, int, int]:
-    """`fit_frame` with where the image went: (frame, scale, left, top); an image pixel (x, y) is
-    at (left + x * scale, top + y * scale) in the frame."""
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image, 1.0, 0, 0
-    scale = min(width / w, height / h)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    frame = np.zeros((height, width, 3), dtype=np.uint8)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
-    frame[top : top + new_h, left : left + new_w] = resized
-    return frame, scale, left, top
-
-
 def folder_frames(directory: Path, limit: int) -> list[np.ndarray]:
     """Up to `limit` images of `directory` (sorted by name; unreadable files skipped), fitted to
     1280x720."""
@@ -105,24 +81,6 @@ def folder_frames(directory: Path, limit: int) -> list[np.ndarray]:
         except ImageError:
             continue
     return frames
-
-
-def video_frames(path: Path, limit: int) -> list[np.ndarray]:
-    """Up to `limit` frames of the video at `path`, spread evenly over the clip, fitted to 1280x720."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        decoded: list[np.ndarray] = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            decoded.append(frame)
-    finally:
-        capture.release()
-    if len(decoded) > limit:
-        picks = np.linspace(0, len(decoded) - 1, limit).round().astype(int)
-        decoded = [decoded[i] for i in picks]
-    return [fit_frame(f) for f in decoded]
 
 
 def load_frames(source: str, limit: int) -> tuple[str, list[np.ndarray]]:
@@ -146,17 +104,6 @@ def load_frames(source: str, limit: int) -> tuple[str, list[np.ndarray]]:
     if source == "demo":
         raise FileNotFoundError(f"{DEFAULT_FOOTAGE} missing or unreadable (platewatch demo render)")
     return "rendered", rendered_frames(limit)
-
-
-def rendered_frames(limit: int) -> list[np.ndarray]:
-    """The demo clip rendered afresh into a temporary folder (the bundled file left untouched)."""
-    from services.demo.render import render
-
-    with tempfile.TemporaryDirectory(prefix="platewatch-bench-") as tmp:
-        # MJPG/AVI: writable by every OpenCV build, unlike mp4v.
-        clip = Path(tmp) / "demo.avi"
-        render(clip, Path(tmp) / "manifest.yaml")
-        return video_frames(clip, limit)
 
 
 def process_tree(pid: int) -> list[int]:

@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 
 from services.inference import triton_bench
+from services.inference.frames import fit_frame, video_frames
 from services.inference.triton_bench import (
-    fit_frame,
     folder_frames,
     latency_summary,
     percentile,
     process_memory,
     process_tree,
-    video_frames,
 )
 
 
