@@ -592,14 +592,12 @@ def _edge_distractor(
     return gap + width
 
 
-def render_sample(
-    rng: np.random.Generator, fonts: tuple[Path, ...], edge_distractor_share: float = 0.0
-) -> tuple[np.ndarray, str]:
-    """One training crop (BGR uint8, variable size) and its label ("" for a non-plate line).
-    `edge_distractor_share`: the share of registration-line crops with a symbol drawn just past one
-    end of the line and taken into the crop (`_edge_distractor`); 0 keeps the random stream as it was."""
-    if rng.random() < NEGATIVE_SHARE:
-        return render_negative(rng, fonts), ""
+def plate_on_car(
+    rng: np.random.Generator, fonts: tuple[Path, ...]
+) -> tuple[np.ndarray, tuple[int, int, int], tuple[int, int, int, int], str]:
+    """A rendered plate on a car (RGB): bodywork around it, sometimes a dealer frame with a name.
+    Returns (image, (pad, plate height, plate width), registration box x y w h on the plate, label);
+    the plate's top-left corner is at (pad, pad) in the image."""
     plate, (bx, by, bw, bh), label = render_plate(rng, fonts)
     ph, pw = plate.shape[:2]
     # The plate on a car: a frame (dealer name), then bodywork around it.
@@ -634,6 +632,18 @@ def render_sample(
         if surround[pad : pad + ph, pad : pad + pw].shape == plate.shape
         else surround[pad : pad + ph, pad : pad + pw]
     )
+    return surround, (pad, ph, pw), (bx, by, bw, bh), label
+
+
+def render_sample(
+    rng: np.random.Generator, fonts: tuple[Path, ...], edge_distractor_share: float = 0.0
+) -> tuple[np.ndarray, str]:
+    """One training crop (BGR uint8, variable size) and its label ("" for a non-plate line).
+    `edge_distractor_share`: the share of registration-line crops with a symbol drawn just past one
+    end of the line and taken into the crop (`_edge_distractor`); 0 keeps the random stream as it was."""
+    if rng.random() < NEGATIVE_SHARE:
+        return render_negative(rng, fonts), ""
+    surround, (pad, ph, pw), (bx, by, bw, bh), label = plate_on_car(rng, fonts)
     if rng.random() < 0.55:
         # Whole plate with a margin (like the US crops).
         m = rng.uniform(-0.02, 0.12, 4)
