@@ -1,7 +1,7 @@
 """Triton Python-backend model running an ONNX file with onnxruntime (CPU).
 
-Copied by services/inference/triton_repo.py into `<model>/1/model.py` for plate_det, plate_rec and
-plate_rec_crnn, together with `model_io.py` (the shared tensor contract) and `model.onnx`. Requests
+Copied by services/inference/triton_repo.py into `<model>/1/model.py` for plate_det, plate_rec,
+plate_rec_crnn and plate_cls, together with `model_io.py` (the shared tensor contract) and `model.onnx`. Requests
 in one dynamic batch are concatenated, run as one onnxruntime call, and split back per request.
 """
 
@@ -55,6 +55,9 @@ class TritonPythonModel:
         if self.model_name == "plate_det":
             prob = self.session.run(None, {self.input_name: model_io.det_input(batch)})[0]
             return [("prob", model_io.det_output(prob))]
+        if self.model_name == "plate_cls":
+            plate_prob = self.session.run(None, {self.input_name: model_io.cls_input(batch)})[0]
+            return [("plate_prob", plate_prob.astype(np.float32))]
         prepare = model_io.crnn_input if self.model_name == "plate_rec_crnn" else model_io.rec_input
         probs = self.session.run(None, {self.input_name: prepare(batch)})[0]
         indices, top_probs = model_io.rec_output(probs)

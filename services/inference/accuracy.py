@@ -188,7 +188,7 @@ def measure(
             for plate in plates
         ]
         box_hits += any(iou(f, t) > IOU_HIT for f in found_boxes for t in truth_boxes)
-        strays = sum(not any(_on_truth(f, t) for t in truth_boxes) for f in found_boxes)
+        strays = sum(not any(on_truth(f, t) for t in truth_boxes) for f in found_boxes)
         stray_plates += strays
         images_with_strays += strays > 0
         if not plates:
@@ -223,7 +223,7 @@ def measure(
     }
 
 
-def _on_truth(found: list[float], truth: tuple[int, int, int, int]) -> bool:
+def on_truth(found: list[float], truth: tuple[int, int, int, int]) -> bool:
     """A returned plate box belongs to a labelled plate: it overlaps it (IoU > 0.4) or lies at least
     half inside it (a line of a plate crop whose label box is the whole image)."""
     if iou(found, truth) > IOU_HIT:

@@ -4,7 +4,10 @@ A backend runs only the two models, with the tensor contract of `model_io`:
 `detect(images)` (UINT8 [N, H, W, 3] -> UINT8 [N, H, W]) and `recognize(crops)`
 (UINT8 [N, 48, 320, 3] -> top-k indices and probabilities per CTC step). `OnnxBackend` runs them in
 this process with onnxruntime; `TritonBackend` asks a Triton server for `plate_det` / `plate_rec`.
-`PlateRecognizer` does everything around them and picks the plate-like text lines.
+`classify(cuts)` (UINT8 [N, 32, 128, 3] -> FP32 [N]) is the plate classifier: how likely each
+text line is a plate's registration rather than a badge, sign or overlay (`plate_cls`, ours; see
+services/inference/models/MODEL_CARD.md). `PlateRecognizer` does everything around them and picks
+the plate-like text lines.
 
 Two recognizers (PLATEWATCH_RECOGNIZER): "ppocr" (PP-OCRv4 rec, 48 x 320 BGR crops, `plate_rec`) and
 "crnn" (our plate CRNN trained on rendered plates, 32 x 128 grey crops, `plate_rec_crnn`; see
@@ -25,7 +28,7 @@ import onnxruntime as ort
 from services.inference import decoding, det_build, model_io, postprocess, proposals
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.postprocess import Candidate
-from services.inference.triton_repo import CRNN_ONNX, REC_ONNX
+from services.inference.triton_repo import CLS_ONNX, CRNN_ONNX, REC_ONNX
 
 RecognizerName = Literal["ppocr", "crnn"]
 # How plates are found in a frame: "full" runs the detector once on the whole frame on the canvas;
@@ -53,6 +56,10 @@ DET_CANVAS_HEIGHT = 544
 DET_MAX_UPSCALE = float("inf")
 DET_MAX_BATCH = 4
 REC_MAX_BATCH = 16
+CLS_MAX_BATCH = 16
+# Lines the plate classifier scores below this are not plates. Chosen on the synthetic validation
+# set and the training halves (services/inference/models/MODEL_CARD.md, "plate_cls").
+DEFAULT_MIN_PLATE_SCORE = 0.1
 
 
 class InferenceBackend(Protocol):
@@ -64,6 +71,8 @@ class InferenceBackend(Protocol):
     def detect(self, images: np.ndarray) -> np.ndarray: ...
 
     def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def classify(self, cuts: np.ndarray) -> np.ndarray: ...
 
     def is_ready(self) -> bool: ...
 
@@ -110,6 +119,7 @@ class OnnxBackend:
         rec_onnx: Path | None = None,
         recognizer: RecognizerName = DEFAULT_RECOGNIZER,
         det_precision: DetPrecision = DEFAULT_DET_PRECISION,
+        cls_onnx: Path = CLS_ONNX,
     ) -> None:
         """`det_onnx` overrides the detector `det_precision` selects (`det_build.det_model`)."""
         self.recognizer = recognizer
@@ -121,8 +131,10 @@ class OnnxBackend:
         providers = ["CPUExecutionProvider"]
         self._det = ort.InferenceSession(str(det_onnx), options, providers=providers)
         self._rec = ort.InferenceSession(str(rec_onnx), options, providers=providers)
+        self._cls = ort.InferenceSession(str(cls_onnx), options, providers=providers)
         self._det_input = self._det.get_inputs()[0].name
         self._rec_input = self._rec.get_inputs()[0].name
+        self._cls_input = self._cls.get_inputs()[0].name
 
     def detect(self, images: np.ndarray) -> np.ndarray:
         prob = self._det.run(None, {self._det_input: model_io.det_input(images)})[0]
@@ -132,6 +144,9 @@ class OnnxBackend:
         prepare = model_io.crnn_input if self.recognizer == "crnn" else model_io.rec_input
         probs = self._rec.run(None, {self._rec_input: prepare(crops)})[0]
         return model_io.rec_output(probs)
+
+    def classify(self, cuts: np.ndarray) -> np.ndarray:
+        return model_io.cls_output(self._cls.run(None, {self._cls_input: model_io.cls_input(cuts)})[0])
 
     def is_ready(self) -> bool:
         return True
@@ -185,8 +200,11 @@ class TritonBackend:
         indices, probs = self._infer(self._rec_model, "crop", crops, ["top_indices", "top_probs"])
         return indices, probs
 
+    def classify(self, cuts: np.ndarray) -> np.ndarray:
+        return model_io.cls_output(self._infer("plate_cls", "crop", cuts, ["plate_prob"])[0])
+
     def is_ready(self) -> bool:
-        """Server up with both models ready. Uses one shared client: health probes arrive on a new
+        """Server up with the three models ready. Uses one shared client: health probes arrive on a new
         thread each time and must not each open a connection."""
         import tritonclient.grpc as grpcclient
 
@@ -196,7 +214,7 @@ class TritonBackend:
             if self._probe_client is None:
                 self._probe_client = grpcclient.InferenceServerClient(self.url)
                 self._clients.append(self._probe_client)
-            return is_ready(self._probe_client, ("plate_det", self._rec_model))
+            return is_ready(self._probe_client, ("plate_det", self._rec_model, "plate_cls"))
 
     def close(self) -> None:
         with self._lock:
@@ -231,6 +249,8 @@ class PlateResult:
     crop: np.ndarray = field(repr=False)
     vehicle_color: str = "unknown"
     vehicle_color_confidence: float = 0.0
+    # The plate classifier's probability that the line is a registration (None: not asked).
+    plate_score: float | None = None
 
     @property
     def text(self) -> str:
@@ -257,7 +277,8 @@ class _Line:
 class PlateRecognizer:
     """Finds and reads plates: det on a fixed canvas (or, by default for frames larger than it,
     coarse-then-fine: `detection`, services/inference/proposals.py), DB boxes, geometric pre-filter,
-    rec on the crops of all frames at once, CTC decode, plate-likeness filter, vehicle colour."""
+    rec on the crops of all frames at once, CTC decode, plate-likeness filter (text, then the plate
+    classifier), vehicle colour."""
 
     def __init__(
         self,
@@ -272,8 +293,14 @@ class PlateRecognizer:
         crop_margins: tuple[tuple[float, float], ...] = postprocess.LINE_CROP_MARGINS,
         detection: DetectionStrategy = DEFAULT_DETECTION,
         two_stage: proposals.TwoStageOptions | None = None,
+        plate_classifier: bool = True,
+        min_plate_score: float = DEFAULT_MIN_PLATE_SCORE,
     ) -> None:
+        """`plate_classifier`: ask the backend's classifier about every line that reads like a plate
+        and drop those it scores under `min_plate_score` (badges, signs, overlays)."""
         self.backend = backend
+        self.plate_classifier = plate_classifier
+        self.min_plate_score = min_plate_score
         if detection not in DETECTION_STRATEGIES:
             raise ValueError(f"detection must be one of {', '.join(DETECTION_STRATEGIES)}: {detection!r}")
         self.detection = detection
@@ -281,6 +308,8 @@ class PlateRecognizer:
         # What the last `detect_lines` did per frame ("full", "fine", "coarse" or "empty"), for
         # benchmarks and tests (with concurrent calls, whichever finished last).
         self.last_paths: list[str] = []
+        # Lines the last `recognize` dropped on the plate classifier's word (same caveat).
+        self.last_rejected = 0
         # Several variants of each crop are read only by the plate CRNN (0.5 ms a read); PP-OCRv4 rec
         # costs ~40 ms a read. None: on for the CRNN.
         self.read_variants = backend.recognizer == "crnn" if read_variants is None else read_variants
@@ -499,6 +528,7 @@ class PlateRecognizer:
             return results
         if region_hints is not None and len(region_hints) != len(frames):
             raise ValueError(f"{len(region_hints)} region hints for {len(frames)} frames")
+        self.last_rejected = 0
         lines = self.detect_lines(frames)
         if not lines:
             return results
@@ -511,7 +541,13 @@ class PlateRecognizer:
             for line, candidates in zip(lines, readings, strict=True)
             if (plates := self._plate_candidates(candidates))
         ]
-        for line, plates in found:
+        scores: list[float | None] = [None] * len(found)
+        if self.plate_classifier and found:
+            scored = [float(v) for v in self.plate_scores(frames, [line for line, _ in found])]
+            kept = [i for i, score in enumerate(scored) if score >= self.min_plate_score]
+            self.last_rejected = len(found) - len(kept)
+            found, scores = [found[i] for i in kept], [scored[i] for i in kept]
+        for (line, plates), score in zip(found, scores, strict=True):
             if any(
                 other.frame_index == line.frame_index and postprocess.accessory_of(line.quad, other.quad)
                 for other, _ in found
@@ -521,11 +557,24 @@ class PlateRecognizer:
             box = postprocess.quad_to_box(line.quad)
             colour, colour_confidence = postprocess.vehicle_colour(frames[line.frame_index], box)
             results[line.frame_index].append(
-                PlateResult(box, plates, line.score, line.crop, colour, colour_confidence)
+                PlateResult(box, plates, line.score, line.crop, colour, colour_confidence, score)
             )
         for plates_of_frame in results:
             plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
         return results
+
+    def plate_scores(self, frames: list[np.ndarray], lines: list[_Line]) -> np.ndarray:
+        """The plate classifier's probability for each line (cut from its frame with the
+        classifier's margins) that it is a registration."""
+        cuts = [
+            postprocess.classifier_input(postprocess.classifier_cut(frames[line.frame_index], line.quad))
+            for line in lines
+        ]
+        scores = [
+            self.backend.classify(np.stack(cuts[start : start + CLS_MAX_BATCH]))
+            for start in range(0, len(cuts), CLS_MAX_BATCH)
+        ]
+        return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
     def _plate_candidates(self, candidates: list[Candidate]) -> list[Candidate]:
         """Keep the readings that look like plates, normalized (no separators, upper case); the

@@ -24,6 +24,7 @@ import numpy as np
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import Field
 
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
@@ -35,6 +36,7 @@ from services.inference import metrics
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.engine import (
     DEFAULT_DETECTION,
+    DEFAULT_MIN_PLATE_SCORE,
     DEFAULT_RECOGNIZER,
     MODEL_VERSIONS,
     DetectionStrategy,
@@ -72,6 +74,10 @@ class InferenceSettings(CommonSettings):
     # coarse pass proposes nothing or, with edge_always, on every frame (small plates beside other text).
     edge_proposals: int = TwoStageOptions.edge_proposals
     edge_always: bool = TwoStageOptions.edge_always
+    # The plate classifier (plate_cls): lines that read like plates but that it scores under
+    # min_plate_score (badges, signs, burned-in overlays) are dropped. Off: every such line is kept.
+    plate_classifier: bool = True
+    min_plate_score: float = Field(default=DEFAULT_MIN_PLATE_SCORE, ge=0.0, le=1.0)
     batch_size: int = 4
     batch_timeout_ms: int = 50
     inference_consumer_group: str = "inference"
@@ -89,7 +95,13 @@ class InferenceSettings(CommonSettings):
     def plate_recognizer(self, backend: InferenceBackend) -> PlateRecognizer:
         """The recognizer these settings describe, around `backend`."""
         options = TwoStageOptions(edge_proposals=self.edge_proposals, edge_always=self.edge_always)
-        return PlateRecognizer(backend, detection=self.detection, two_stage=options)
+        return PlateRecognizer(
+            backend,
+            detection=self.detection,
+            two_stage=options,
+            plate_classifier=self.plate_classifier,
+            min_plate_score=self.min_plate_score,
+        )
 
 
 @dataclass
@@ -277,6 +289,7 @@ class InferenceService:
         started = time.perf_counter()
         results = self.recognizer.recognize([w.image for w in work], [w.frame.region or None for w in work])
         metrics.INFERENCE_LATENCY.labels(self.backend.name).observe(time.perf_counter() - started)
+        metrics.LINES_REJECTED.inc(self.recognizer.last_rejected)
         metrics.BATCH_SIZE.observe(len(work))
         self.health.set_ready(f"{SERVICE}-recognition", True)
         inferred_at = Timestamp()

@@ -6,6 +6,10 @@ from prometheus_client import Counter, Histogram
 
 FRAMES_PROCESSED = Counter("platewatch_inference_frames_total", "Frames run through plate recognition")
 PLATES_FOUND = Counter("platewatch_inference_plates_total", "Plates found (one RawRead each)")
+LINES_REJECTED = Counter(
+    "platewatch_inference_lines_rejected_total",
+    "Text lines that read like plates but that the plate classifier scored as not plates",
+)
 INFERENCE_LATENCY = Histogram(
     "platewatch_inference_batch_seconds",
     "Seconds to recognize one batch of frames (det + rec + post-processing)",

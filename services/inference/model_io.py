@@ -60,3 +60,24 @@ def crnn_input(crops: np.ndarray) -> np.ndarray:
     mean = tensor.mean(axis=(1, 2), keepdims=True)
     std = tensor.std(axis=(1, 2), keepdims=True)
     return np.ascontiguousarray(((tensor - mean) / (std + 8.0))[:, None])
+
+
+# The plate classifier (services/inference/training/classifier.py): is a text line a plate's
+# registration, or a badge, sign, sticker or overlay? Colour cuts of the line with its surroundings
+# (postprocess.CLASSIFIER_MARGINS) squeezed to 32 x 128; one probability out per cut.
+CLS_HEIGHT = 32
+CLS_WIDTH = 128
+
+
+def cls_input(crops: np.ndarray) -> np.ndarray:
+    """UINT8 [N, 32, 128, 3] BGR cuts -> float32 [N, 3, 32, 128], zero mean and unit contrast each
+    (over all three channels, so colour differences survive)."""
+    tensor = crops.astype(np.float32)
+    mean = tensor.mean(axis=(1, 2, 3), keepdims=True)
+    std = tensor.std(axis=(1, 2, 3), keepdims=True)
+    return np.ascontiguousarray(((tensor - mean) / (std + 8.0)).transpose(0, 3, 1, 2))
+
+
+def cls_output(probs: np.ndarray) -> np.ndarray:
+    """The ONNX's [N, 1] probabilities -> FP32 [N]."""
+    return np.ascontiguousarray(probs.reshape(-1).astype(np.float32))

@@ -626,6 +626,24 @@ def reading_variants(
     return out
 
 
+# The plate classifier sees a line with more of its surroundings than the reader's cut: the plate
+# body, border and band around a registration, the bodywork around a badge, the panel of a sign.
+CLASSIFIER_MARGINS: tuple[float, float] = (0.5, 0.6)
+
+
+def classifier_cut(frame: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The line `quad` of `frame` with the classifier's margins, rectified (BGR)."""
+    return crop_quad(frame, pad_quad(quad, *CLASSIFIER_MARGINS, frame.shape))
+
+
+def classifier_input(cut: np.ndarray) -> np.ndarray:
+    """A BGR cut as one [32, 128, 3] uint8 plate-classifier input, squeezed to fit."""
+    h, w = cut.shape[:2]
+    shrinking = h > model_io.CLS_HEIGHT and w > model_io.CLS_WIDTH
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(cut, (model_io.CLS_WIDTH, model_io.CLS_HEIGHT), interpolation=interpolation)
+
+
 def crnn_input(crop: np.ndarray) -> np.ndarray:
     """A BGR (or grey) crop as one [32, 128] grey uint8 plate-CRNN input, squeezed to fit (the
     model is trained on crops of every aspect, from whole US plates to single text lines)."""

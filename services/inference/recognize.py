@@ -41,6 +41,8 @@ def plate_record(
         "region": cleaned.region.lower() if cleaned.format_known and cleaned.region else None,
         "candidates": [{"text": c.text, "confidence": round(c.confidence, 4)} for c in plate.candidates],
         "char_confidences": [round(v, 4) for v in plate.candidates[0].char_confidences],
+        # The plate classifier's probability that the line is a registration (null: not asked).
+        "plate_score": None if plate.plate_score is None else round(plate.plate_score, 4),
         "vehicle": {
             "color": plate.vehicle_color,
             "color_confidence": round(plate.vehicle_color_confidence, 3),

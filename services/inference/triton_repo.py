@@ -2,7 +2,8 @@
 
 The ONNX weights are PP-OCRv4 (PaddleOCR, Apache-2.0) as shipped in the rapidocr_onnxruntime wheel;
 they are copied from the installed wheel at build time and never committed. The plate CRNN
-(plate_rec_crnn) is ours, trained here, committed under services/inference/models/ (a few MB).
+(plate_rec_crnn) and the plate classifier (plate_cls) are ours, trained here, committed under
+services/inference/models/ (a few MB).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ WHEEL_MODELS = Path(rapidocr_onnxruntime.__file__).parent / "models"
 DET_ONNX = WHEEL_MODELS / "ch_PP-OCRv4_det_infer.onnx"
 REC_ONNX = WHEEL_MODELS / "ch_PP-OCRv4_rec_infer.onnx"
 CRNN_ONNX = Path(__file__).parent / "models" / "plate_crnn.onnx"
-MODEL_FILES = {"plate_det": DET_ONNX, "plate_rec": REC_ONNX, "plate_rec_crnn": CRNN_ONNX}
+CLS_ONNX = Path(__file__).parent / "models" / "plate_cls.onnx"
+MODEL_FILES = {
+    "plate_det": DET_ONNX,
+    "plate_rec": REC_ONNX,
+    "plate_rec_crnn": CRNN_ONNX,
+    "plate_cls": CLS_ONNX,
+}
 
 
 @dataclass(frozen=True)

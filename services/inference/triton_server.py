@@ -32,7 +32,7 @@ TRITON_HOME = PYTRITON_DIR / "tritonserver"
 TRITON_BINARY = TRITON_HOME / "bin" / "tritonserver"
 # Shared libraries the binary and the Python-backend stub were linked against (auditwheel-vendored).
 TRITON_LIBS = PYTRITON_DIR.parent / "nvidia_pytriton.libs"
-MODEL_NAMES = ("plate_det", "plate_rec", "plate_rec_crnn")
+MODEL_NAMES = ("plate_det", "plate_rec", "plate_rec_crnn", "plate_cls")
 
 
 class TritonServerError(RuntimeError):

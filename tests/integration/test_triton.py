@@ -1,5 +1,6 @@
-"""A real tritonserver (session fixture) serves plate_det, plate_rec and plate_rec_crnn with dynamic
-batching, and reading through it gives what in-process onnxruntime gives, for both recognizers."""
+"""A real tritonserver (session fixture) serves plate_det, plate_rec, plate_rec_crnn and plate_cls with
+dynamic batching, and reading through it gives what in-process onnxruntime gives, for both
+recognizers and the plate classifier."""
 
 from __future__ import annotations
 
@@ -29,12 +30,12 @@ def client(triton_url: str):  # type: ignore[no-untyped-def]
 
 def test_all_models_are_ready(client: grpcclient.InferenceServerClient) -> None:
     assert client.is_server_ready()
-    for model in ("plate_det", "plate_rec", "plate_rec_crnn"):
+    for model in ("plate_det", "plate_rec", "plate_rec_crnn", "plate_cls"):
         assert client.is_model_ready(model)
 
 
 def test_dynamic_batching_config_is_loaded(client: grpcclient.InferenceServerClient) -> None:
-    for model, batch in (("plate_det", 4), ("plate_rec", 16), ("plate_rec_crnn", 16)):
+    for model, batch in (("plate_det", 4), ("plate_rec", 16), ("plate_rec_crnn", 16), ("plate_cls", 16)):
         config = client.get_model_config(model, as_json=True)["config"]
         assert config["backend"] == "python"
         assert config["max_batch_size"] == batch
@@ -68,6 +69,23 @@ def test_crnn_over_triton_matches_onnxruntime(triton_url: str) -> None:
     local_indices, local_probs = local.recognize(crops)
     assert np.array_equal(indices[..., 0], local_indices[..., 0])
     assert np.allclose(probs, local_probs, atol=1e-4)
+
+
+def test_plate_classifier_over_triton_matches_onnxruntime(triton_url: str) -> None:
+    backend = TritonBackend(triton_url)
+    frame = render_frame("KT4821")
+    cuts = np.stack(
+        [
+            postprocess.classifier_input(frame[385:495, 450:850]),
+            postprocess.classifier_input(frame[60:130, 80:560]),
+        ]
+    )
+    try:
+        scores = backend.classify(cuts)
+    finally:
+        backend.close()
+    assert scores.shape == (2,) and scores.dtype == np.float32
+    assert np.allclose(scores, OnnxBackend(threads=1).classify(cuts), atol=1e-5)
 
 
 def test_concurrent_requests_are_batched(client: grpcclient.InferenceServerClient, triton_url: str) -> None:

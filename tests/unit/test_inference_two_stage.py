@@ -148,6 +148,10 @@ class _DarkIsText:
         steps = np.zeros((len(batch), 32, 3), np.int32)
         return steps, np.ones((len(batch), 32, 3), np.float32)
 
+    def classify(self, cuts: np.ndarray) -> np.ndarray:
+        """Every line is a plate: these tests are about finding and reading lines."""
+        return np.ones(len(cuts), np.float32)
+
     def is_ready(self) -> bool:
         return True
 

@@ -1,0 +1,155 @@
+"""Real text lines for the plate classifier, cut from one half of the shared dev sets.
+
+Runs in the product venv (it drives the detector and the reader through `PlateRecognizer`), not in
+the training venv:
+
+    platewatch-venv/bin/python -m services.inference.training.collect_lines --split train \
+        --out var/classifier/lines-train.pkl
+
+Every line the detector finds (after the plate-geometry filter) is cut with the classifier's margins
+(`postprocess.classifier_cut`) and labelled from the dev set's truth and the line's reading:
+- 1 (registration): the line lies on a labelled plate and its best reading is within two edits of
+  the plate's label;
+- 0 (not a registration): in a photo, the line lies on no labelled plate; in a plate crop (US set),
+  its reading is at least four edits from the label and no piece of it (state names, slogans,
+  frames, stickers);
+- left out (ambiguous): anything else, and lines off the labelled plates whose reading looks like a
+  registration (letters and digits, 5-8 characters, read with confidence >= 0.8), which may be
+  another car's unlabelled plate.
+
+Output: a pickle of {"cuts": [BGR uint8 arrays, at most 64 px high], "labels": [0/1], "sources":
+[file names], "readings": [texts], "split": str}. The dev sets are AGPL: the pickle stays under var/
+(ignored) and is never committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from services.inference import postprocess
+from services.inference.accuracy import load_labels, on_truth
+from services.inference.engine import OnnxBackend, PlateRecognizer
+from services.inference.images import ImageError, load_image
+from services.inference.training import datasets
+
+MAX_STORED_HEIGHT = 64
+POSITIVE_MAX_EDITS = 2
+NEGATIVE_MIN_EDITS = 4
+_REGISTRATION_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Z])[A-Z0-9]{5,8}$")
+REGISTRATION_LIKE_CONFIDENCE = 0.8
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _shares_run(reading: str, truth: str, run: int = 3) -> bool:
+    """`reading` is part of `truth` or has `run` characters in a row in common with it."""
+    if reading and reading in truth:
+        return True
+    return any(reading[i : i + run] in truth for i in range(len(reading) - run + 1))
+
+
+def line_label(
+    reading: str, confidence: float, truths: list[str], on_plate: bool, whole_image_is_plate: bool
+) -> int | None:
+    """1, 0 or None (left out) for one line; see the module docstring."""
+    distance = min((edit_distance(reading, truth) for truth in truths), default=99)
+    if on_plate and distance <= POSITIVE_MAX_EDITS:
+        return 1
+    if whole_image_is_plate:
+        # A piece of the registration ("E9" of a split line) is neither: left out.
+        piece = any(_shares_run(reading, truth) for truth in truths)
+        return 0 if distance >= NEGATIVE_MIN_EDITS and not piece else None
+    if on_plate:
+        return None
+    if _REGISTRATION_LIKE.match(reading) and confidence >= REGISTRATION_LIKE_CONFIDENCE:
+        return None
+    return 0
+
+
+def _stored(cut: np.ndarray) -> np.ndarray:
+    height, width = cut.shape[:2]
+    if height <= MAX_STORED_HEIGHT:
+        return cut
+    scale = MAX_STORED_HEIGHT / height
+    return cv2.resize(cut, (max(1, round(width * scale)), MAX_STORED_HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, list]:  # type: ignore[type-arg]
+    """The labelled line cuts of every image of `split` in the dev-set `directories`."""
+    data: dict[str, list] = {"cuts": [], "labels": [], "sources": [], "readings": []}  # type: ignore[type-arg]
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        layout, images = load_labels(directory)
+        for labelled in images:
+            if datasets.split_of(labelled.path.name) != split:
+                continue
+            try:
+                loaded = load_image(labelled.path)
+            except ImageError:
+                continue
+            frame = loaded.image
+            height, width = frame.shape[:2]
+            truth_boxes = [
+                [v / loaded.scale for v in p.box] if p.box is not None else [0, 0, width, height]
+                for p in labelled.plates
+            ]
+            truths = [p.text for p in labelled.plates]
+            lines = recognizer.detect_lines([frame])
+            readings = recognizer.read_cuts([line.cuts for line in lines])
+            for line, candidates in zip(lines, readings, strict=True):
+                best = candidates[0]
+                reading = postprocess.plate_text(best.text) or re.sub(r"[^A-Z0-9]", "", best.text.upper())
+                box = list(postprocess.quad_to_box(line.quad))
+                on_plate = any(on_truth(box, t) for t in truth_boxes)  # type: ignore[arg-type]
+                label = line_label(reading, best.confidence, truths, on_plate, layout == "crops")
+                if label is None:
+                    continue
+                data["cuts"].append(_stored(postprocess.classifier_cut(frame, line.quad)))
+                data["labels"].append(label)
+                data["sources"].append(labelled.path.name)
+                data["readings"].append(reading)
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--split", choices=("train", "heldout"), required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--datasets",
+        type=Path,
+        nargs="*",
+        default=[datasets.DATASETS_DIR / "openalpr-eu", datasets.DATASETS_DIR / "openalpr-us-crops"],
+    )
+    args = parser.parse_args()
+    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    data = collect(args.datasets, args.split, recognizer)
+    data["split"] = args.split  # type: ignore[assignment]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("wb") as handle:
+        pickle.dump(data, handle)
+    labels = data["labels"]
+    print(json.dumps({"out": str(args.out), "lines": len(labels), "registrations": int(sum(labels))}))
+
+
+if __name__ == "__main__":
+    main()

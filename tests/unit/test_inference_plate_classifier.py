@@ -1,0 +1,130 @@
+"""The plate classifier (plate_cls): its tensor contract, how the recognizer uses its scores, and the
+shipped model on real lines of the held-out dev half (skipped without ../shared/datasets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from services.inference import model_io, postprocess
+from services.inference.engine import OnnxBackend, PlateRecognizer
+from services.inference.training.collect_lines import edit_distance, line_label
+from tests.unit.test_inference_plate_lines import _one_line_frame, _ReadsByBrightness
+from tests.unit.test_inference_postprocess import render_frame
+
+
+class _ScoredLines(_ReadsByBrightness):
+    """Reads every line as AB123 and gives each line the plate score `score`."""
+
+    def __init__(self, score: float) -> None:
+        _, prob = _one_line_frame()
+        super().__init__(prob, "AB123", "AB123")
+        self.score = score
+        self.classified: list[tuple[int, ...]] = []
+
+    def classify(self, cuts: np.ndarray) -> np.ndarray:
+        self.classified.append(cuts.shape)
+        return np.full(len(cuts), self.score, np.float32)
+
+
+@pytest.fixture(scope="module")
+def backend() -> OnnxBackend:
+    return OnnxBackend(threads=1)
+
+
+def test_cls_input_is_nchw_and_normalized_per_cut() -> None:
+    cuts = np.stack([np.full((32, 128, 3), 40, np.uint8), np.full((32, 128, 3), 200, np.uint8)])
+    cuts[1, :, :64] = 10
+    tensor = model_io.cls_input(cuts)
+    assert tensor.shape == (2, 3, 32, 128) and tensor.dtype == np.float32
+    assert np.allclose(tensor[0], 0.0)  # a flat cut has nothing to say
+    assert abs(float(tensor[1].mean())) < 1e-4 and tensor[1].std() > 0.9
+
+
+def test_classifier_cut_takes_in_the_surroundings() -> None:
+    frame, _ = _one_line_frame()
+    quad = np.array([[386, 256], [574, 256], [574, 284], [386, 284]], np.float32)
+    cut = postprocess.classifier_cut(frame, quad)
+    along, across = postprocess.CLASSIFIER_MARGINS
+    assert cut.shape[0] == pytest.approx(28 * (1 + 2 * across), abs=2)
+    assert cut.shape[1] == pytest.approx(188 + 2 * along * 28, abs=2)
+    assert postprocess.classifier_input(cut).shape == (model_io.CLS_HEIGHT, model_io.CLS_WIDTH, 3)
+
+
+def test_lines_the_classifier_rejects_are_dropped_and_kept_ones_carry_their_score() -> None:
+    frame, _ = _one_line_frame()
+    rejected = _ScoredLines(0.05)
+    recognizer = PlateRecognizer(rejected, min_plate_score=0.2)
+    assert recognizer.recognize([frame]) == [[]]
+    assert rejected.classified == [(1, model_io.CLS_HEIGHT, model_io.CLS_WIDTH, 3)]
+    assert recognizer.last_rejected == 1
+
+    accepted = _ScoredLines(0.7)
+    ((plate,),) = PlateRecognizer(accepted, min_plate_score=0.2).recognize([frame])
+    assert plate.text == "AB123" and plate.plate_score == pytest.approx(0.7)
+
+
+def test_with_the_classifier_off_nothing_is_asked_or_dropped() -> None:
+    frame, _ = _one_line_frame()
+    backend = _ScoredLines(0.0)
+    ((plate,),) = PlateRecognizer(backend, plate_classifier=False).recognize([frame])
+    assert plate.text == "AB123" and plate.plate_score is None
+    assert backend.classified == []
+
+
+def _quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
+def test_the_shipped_classifier_tells_a_plate_from_signage(backend: OnnxBackend) -> None:
+    frame = render_frame("KT4821")  # the plate's text spans about x 495-790, y 423-465
+    cv2.rectangle(frame, (60, 50), (760, 130), (40, 120, 40), -1)
+    cv2.putText(frame, "EXIT 79B MILE", (80, 110), cv2.FONT_HERSHEY_SIMPLEX, 1.8, (255, 255, 255), 4)
+    cuts = [
+        postprocess.classifier_cut(frame, _quad(495, 423, 790, 466)),
+        postprocess.classifier_cut(frame, _quad(80, 70, 560, 111)),
+    ]
+    plate_score, sign_score = backend.classify(np.stack([postprocess.classifier_input(c) for c in cuts]))
+    assert plate_score > 0.5 > sign_score
+
+
+@pytest.mark.parametrize(
+    ("reading", "on_plate", "crop", "expected"),
+    [
+        ("AB123C", True, False, 1),  # one edit from the label
+        ("CITROEN", False, False, 0),  # a badge off the plate
+        ("PO51C87", False, False, None),  # registration-like off the labelled plate: another car?
+        ("TEXAS", True, True, 0),  # the state name of a plate crop
+        ("123", True, True, None),  # a piece of the registration
+        ("XX", True, False, None),  # on the plate, read far from its label
+    ],
+)
+def test_collected_lines_are_labelled_from_the_truth(
+    reading: str, on_plate: bool, crop: bool, expected: int | None
+) -> None:
+    assert line_label(reading, 0.95, ["AB1234C" if crop else "AB123D"], on_plate, crop) == expected
+
+
+def test_edit_distance() -> None:
+    assert edit_distance("KITTEN", "SITTING") == 3
+    assert edit_distance("", "AB") == 2
+    assert edit_distance("AB12", "AB12") == 0
+
+
+def test_the_shipped_classifier_on_held_out_dev_lines(shared_datasets: Path, backend: OnnxBackend) -> None:
+    """Registrations of the held-out EU photos score above the recognizer's threshold more often
+    than the other lines that read like plates in the same photos (strays: badges, signs)."""
+    from services.inference.training.collect_lines import collect
+
+    recognizer = PlateRecognizer(backend, plate_classifier=False)
+    data = collect([shared_datasets / "openalpr-eu"], "heldout", recognizer)
+    labels = np.array(data["labels"])
+    assert labels.sum() >= 20 and (labels == 0).sum() >= 5
+    scores = backend.classify(np.stack([postprocess.classifier_input(c) for c in data["cuts"]]))
+    threshold = PlateRecognizer(backend).min_plate_score
+    kept = (scores[labels == 1] >= threshold).mean()
+    rejected = (scores[labels == 0] < threshold).mean()
+    assert kept >= 0.9 and rejected >= 0.5
