@@ -56,7 +56,8 @@ DET_CANVAS_HEIGHT = 544
 DET_MAX_UPSCALE = float("inf")
 DET_MAX_BATCH = 4
 REC_MAX_BATCH = 16
-CLS_MAX_BATCH = 16
+# plate_cls shares plate_rec's max_batch_size in the Triton repository (triton_repo.RepositoryOptions).
+CLS_MAX_BATCH = REC_MAX_BATCH
 # Lines the plate classifier scores below this are not plates. Chosen on the synthetic validation
 # set and the training halves (services/inference/models/MODEL_CARD.md, "plate_cls").
 DEFAULT_MIN_PLATE_SCORE = 0.1
@@ -119,9 +120,10 @@ class OnnxBackend:
         rec_onnx: Path | None = None,
         recognizer: RecognizerName = DEFAULT_RECOGNIZER,
         det_precision: DetPrecision = DEFAULT_DET_PRECISION,
-        cls_onnx: Path = CLS_ONNX,
+        cls_onnx: Path | None = CLS_ONNX,
     ) -> None:
-        """`det_onnx` overrides the detector `det_precision` selects (`det_build.det_model`)."""
+        """`det_onnx` overrides the detector `det_precision` selects (`det_build.det_model`);
+        `cls_onnx` None loads no plate classifier (`classify` then fails)."""
         self.recognizer = recognizer
         det_onnx = det_onnx or det_build.det_model(det_precision)
         rec_onnx = rec_onnx or REC_ONNX_FILES[recognizer]
@@ -131,10 +133,11 @@ class OnnxBackend:
         providers = ["CPUExecutionProvider"]
         self._det = ort.InferenceSession(str(det_onnx), options, providers=providers)
         self._rec = ort.InferenceSession(str(rec_onnx), options, providers=providers)
-        self._cls = ort.InferenceSession(str(cls_onnx), options, providers=providers)
+        self._cls = (
+            None if cls_onnx is None else ort.InferenceSession(str(cls_onnx), options, providers=providers)
+        )
         self._det_input = self._det.get_inputs()[0].name
         self._rec_input = self._rec.get_inputs()[0].name
-        self._cls_input = self._cls.get_inputs()[0].name
 
     def detect(self, images: np.ndarray) -> np.ndarray:
         prob = self._det.run(None, {self._det_input: model_io.det_input(images)})[0]
@@ -146,7 +149,10 @@ class OnnxBackend:
         return model_io.rec_output(probs)
 
     def classify(self, cuts: np.ndarray) -> np.ndarray:
-        return model_io.cls_output(self._cls.run(None, {self._cls_input: model_io.cls_input(cuts)})[0])
+        if self._cls is None:
+            raise RuntimeError("this backend was built without the plate classifier")
+        name = self._cls.get_inputs()[0].name
+        return model_io.cls_output(self._cls.run(None, {name: model_io.cls_input(cuts)})[0])
 
     def is_ready(self) -> bool:
         return True
@@ -162,9 +168,16 @@ class TritonBackend:
     name = "triton"
 
     def __init__(
-        self, url: str, timeout_s: float = 30.0, recognizer: RecognizerName = DEFAULT_RECOGNIZER
+        self,
+        url: str,
+        timeout_s: float = 30.0,
+        recognizer: RecognizerName = DEFAULT_RECOGNIZER,
+        classifier: bool = True,
     ) -> None:
+        """`classifier`: plate_cls is used, so readiness waits for it too (a model repository built
+        before it existed still serves with PLATEWATCH_PLATE_CLASSIFIER=false)."""
         self.url = url
+        self.classifier = classifier
         self.recognizer = recognizer
         self._rec_model = REC_MODEL_NAMES[recognizer]
         self.timeout_s = timeout_s
@@ -204,7 +217,7 @@ class TritonBackend:
         return model_io.cls_output(self._infer("plate_cls", "crop", cuts, ["plate_prob"])[0])
 
     def is_ready(self) -> bool:
-        """Server up with the three models ready. Uses one shared client: health probes arrive on a new
+        """Server up with the models it uses ready. Uses one shared client: health probes arrive on a new
         thread each time and must not each open a connection."""
         import tritonclient.grpc as grpcclient
 
@@ -214,7 +227,8 @@ class TritonBackend:
             if self._probe_client is None:
                 self._probe_client = grpcclient.InferenceServerClient(self.url)
                 self._clients.append(self._probe_client)
-            return is_ready(self._probe_client, ("plate_det", self._rec_model, "plate_cls"))
+            models = ("plate_det", self._rec_model, *(("plate_cls",) if self.classifier else ()))
+            return is_ready(self._probe_client, models)
 
     def close(self) -> None:
         with self._lock:
@@ -230,12 +244,18 @@ def make_backend(
     threads: int = 2,
     recognizer: RecognizerName = DEFAULT_RECOGNIZER,
     det_precision: DetPrecision = DEFAULT_DET_PRECISION,
+    classifier: bool = True,
 ) -> InferenceBackend:
     """Triton when an address is given (its model repository fixes the detector), else in-process
-    onnxruntime with the `det_precision` detector."""
+    onnxruntime with the `det_precision` detector; `classifier`: with the plate classifier."""
     if triton_url:
-        return TritonBackend(triton_url, recognizer=recognizer)
-    return OnnxBackend(threads=threads, recognizer=recognizer, det_precision=det_precision)
+        return TritonBackend(triton_url, recognizer=recognizer, classifier=classifier)
+    return OnnxBackend(
+        threads=threads,
+        recognizer=recognizer,
+        det_precision=det_precision,
+        cls_onnx=CLS_ONNX if classifier else None,
+    )
 
 
 @dataclass
@@ -523,12 +543,12 @@ class PlateRecognizer:
         """Plates per frame (BGR uint8 images of any size), in the order of `frames`; within a frame,
         most confident first. `region_hints` (one per frame, None: unknown) are the cameras'
         regions, whose plate formats decide between look-alike readings (`decoding.choose`)."""
+        self.last_rejected = 0
         results: list[list[PlateResult]] = [[] for _ in frames]
         if not frames:
             return results
         if region_hints is not None and len(region_hints) != len(frames):
             raise ValueError(f"{len(region_hints)} region hints for {len(frames)} frames")
-        self.last_rejected = 0
         lines = self.detect_lines(frames)
         if not lines:
             return results

@@ -90,7 +90,7 @@ class InferenceSettings(CommonSettings):
     def backend(self, triton_url: str, threads: int) -> InferenceBackend:
         """Triton at `triton_url` when given, else in-process onnxruntime with `threads` threads,
         running this configuration's recognizer and detector build (`engine.make_backend`)."""
-        return make_backend(triton_url, threads, self.recognizer, self.det_precision)
+        return make_backend(triton_url, threads, self.recognizer, self.det_precision, self.plate_classifier)
 
     def plate_recognizer(self, backend: InferenceBackend) -> PlateRecognizer:
         """The recognizer these settings describe, around `backend`."""

@@ -56,10 +56,16 @@ CRNN_STEPS = 32
 
 def crnn_input(crops: np.ndarray) -> np.ndarray:
     """UINT8 [N, 32, 128] grey crops -> float32 [N, 1, 32, 128], zero mean and unit contrast each."""
-    tensor = crops.astype(np.float32)
-    mean = tensor.mean(axis=(1, 2), keepdims=True)
-    std = tensor.std(axis=(1, 2), keepdims=True)
-    return np.ascontiguousarray(((tensor - mean) / (std + 8.0))[:, None])
+    return np.ascontiguousarray(_standardize(crops, (1, 2))[:, None])
+
+
+def _standardize(images: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Float32 `images`, each with zero mean and unit contrast over `axes` (the +8 keeps flat,
+    textureless inputs from being blown up into noise)."""
+    tensor = images.astype(np.float32)
+    mean = tensor.mean(axis=axes, keepdims=True)
+    std = tensor.std(axis=axes, keepdims=True)
+    return (tensor - mean) / (std + 8.0)
 
 
 # The plate classifier (services/inference/training/classifier.py): is a text line a plate's
@@ -72,10 +78,7 @@ CLS_WIDTH = 128
 def cls_input(crops: np.ndarray) -> np.ndarray:
     """UINT8 [N, 32, 128, 3] BGR cuts -> float32 [N, 3, 32, 128], zero mean and unit contrast each
     (over all three channels, so colour differences survive)."""
-    tensor = crops.astype(np.float32)
-    mean = tensor.mean(axis=(1, 2, 3), keepdims=True)
-    std = tensor.std(axis=(1, 2, 3), keepdims=True)
-    return np.ascontiguousarray(((tensor - mean) / (std + 8.0)).transpose(0, 3, 1, 2))
+    return np.ascontiguousarray(_standardize(crops, (1, 2, 3)).transpose(0, 3, 1, 2))
 
 
 def cls_output(probs: np.ndarray) -> np.ndarray:

@@ -638,17 +638,18 @@ def classifier_cut(frame: np.ndarray, quad: np.ndarray) -> np.ndarray:
 
 def classifier_input(cut: np.ndarray) -> np.ndarray:
     """A BGR cut as one [32, 128, 3] uint8 plate-classifier input, squeezed to fit."""
-    h, w = cut.shape[:2]
-    shrinking = h > model_io.CLS_HEIGHT and w > model_io.CLS_WIDTH
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(cut, (model_io.CLS_WIDTH, model_io.CLS_HEIGHT), interpolation=interpolation)
+    return _squeeze(cut, model_io.CLS_WIDTH, model_io.CLS_HEIGHT)
+
+
+def _squeeze(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`image` resized to exactly width x height (area averaging when it shrinks both ways)."""
+    h, w = image.shape[:2]
+    interpolation = cv2.INTER_AREA if h > height and w > width else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
 def crnn_input(crop: np.ndarray) -> np.ndarray:
     """A BGR (or grey) crop as one [32, 128] grey uint8 plate-CRNN input, squeezed to fit (the
     model is trained on crops of every aspect, from whole US plates to single text lines)."""
     grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    h, w = grey.shape[:2]
-    shrinking = h > model_io.CRNN_HEIGHT and w > model_io.CRNN_WIDTH
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(grey, (model_io.CRNN_WIDTH, model_io.CRNN_HEIGHT), interpolation=interpolation)
+    return _squeeze(grey, model_io.CRNN_WIDTH, model_io.CRNN_HEIGHT)

@@ -6,8 +6,10 @@ out as "plates". This small CNN looks at the line with its surroundings (the pla
 band around a registration; bodywork around a badge; a sign's panel) in colour and says which it is.
 
     OMP_NUM_THREADS=1 var/recognizer/venv/bin/python -m services.inference.training.classifier \
-        --real var/classifier/lines-train.pkl --out var/classifier/run1 --seed 1 \
-        --onnx services/inference/models/plate_cls.onnx
+        --real var/classifier/lines-train.pkl --out var/classifier/run4 --seed 1 --pool 20000 \
+        --onnx var/classifier/run4/plate_cls.onnx
+
+(the shipped model; `--real` comes from `collect_lines.py`; see services/inference/models/MODEL_CARD.md).
 
 Data (fixed by --seed: sample i of the synthetic pool comes from rng([seed, i])):
 - synthetic registrations: `render.plate_on_car` and plain plates (one light colour, large
@@ -423,7 +425,7 @@ def main() -> None:
     )
     parser.add_argument("--onnx", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pool", type=int, default=16000, help="synthetic training samples")
+    parser.add_argument("--pool", type=int, default=20000, help="synthetic training samples")
     parser.add_argument("--validation", type=int, default=2000, help="synthetic validation samples")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=64)

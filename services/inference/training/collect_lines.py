@@ -38,23 +38,13 @@ from services.inference.accuracy import load_labels, on_truth
 from services.inference.engine import OnnxBackend, PlateRecognizer
 from services.inference.images import ImageError, load_image
 from services.inference.training import datasets
+from services.normalizer.tracking import edit_distance
 
 MAX_STORED_HEIGHT = 64
 POSITIVE_MAX_EDITS = 2
 NEGATIVE_MIN_EDITS = 4
 _REGISTRATION_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Z])[A-Z0-9]{5,8}$")
 REGISTRATION_LIKE_CONFIDENCE = 0.8
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance."""
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def _shares_run(reading: str, truth: str, run: int = 3) -> bool:
