@@ -49,9 +49,8 @@ from PIL import Image, ImageDraw
 
 from services.inference import model_io, postprocess
 from services.inference.training import render
+from services.inference.training.train import BN_EPS, batch_norm
 
-BN_EPS = 1e-5
-BN_MOMENTUM = 0.99
 OPSET = 13
 # (name, in, out, max-pool 2x2 after). 3x3 conv + batch norm + ReLU each; then global average and
 # max pooling side by side, and one dense unit.
@@ -311,16 +310,8 @@ def forward(
         x = jax.lax.conv_general_dilated(
             x, params[name]["w"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
         )
-        if train:
-            mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
-            new_state[name] = {
-                "mean": BN_MOMENTUM * state[name]["mean"] + (1 - BN_MOMENTUM) * mean,
-                "var": BN_MOMENTUM * state[name]["var"] + (1 - BN_MOMENTUM) * var,
-            }
-        else:
-            mean, var = state[name]["mean"], state[name]["var"]
-            new_state[name] = state[name]
-        x = jax.nn.relu((x - mean) / jnp.sqrt(var + BN_EPS) * params[name]["gamma"] + params[name]["beta"])
+        x, new_state[name] = batch_norm(x, params[name], state[name], train)
+        x = jax.nn.relu(x)
         if pool:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
     features = jnp.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], axis=1)

@@ -72,6 +72,24 @@ def init_params(key: jax.Array) -> tuple[dict[str, Any], dict[str, Any]]:
     return params, state
 
 
+def batch_norm(
+    x: jax.Array, params: dict[str, Any], state: dict[str, Any], train: bool
+) -> tuple[jax.Array, dict[str, Any]]:
+    """Batch norm over N, H, W of NHWC `x` with `params` gamma/beta; in training the batch's own
+    statistics (and the running ones updated), else the running ones. Returns (x, new state)."""
+    if train:
+        mean = x.mean(axis=(0, 1, 2))
+        var = x.var(axis=(0, 1, 2))
+        new_state = {
+            "mean": BN_MOMENTUM * state["mean"] + (1 - BN_MOMENTUM) * mean,
+            "var": BN_MOMENTUM * state["var"] + (1 - BN_MOMENTUM) * var,
+        }
+    else:
+        mean, var = state["mean"], state["var"]
+        new_state = state
+    return (x - mean) / jnp.sqrt(var + BN_EPS) * params["gamma"] + params["beta"], new_state
+
+
 def forward(
     params: dict[str, Any], state: dict[str, Any], x: jax.Array, train: bool
 ) -> tuple[jax.Array, dict[str, Any]]:
@@ -84,17 +102,7 @@ def forward(
         if name == "out":
             x = x + params[name]["b"]
             break
-        if train:
-            mean = x.mean(axis=(0, 1, 2))
-            var = x.var(axis=(0, 1, 2))
-            new_state[name] = {
-                "mean": BN_MOMENTUM * state[name]["mean"] + (1 - BN_MOMENTUM) * mean,
-                "var": BN_MOMENTUM * state[name]["var"] + (1 - BN_MOMENTUM) * var,
-            }
-        else:
-            mean, var = state[name]["mean"], state[name]["var"]
-            new_state[name] = state[name]
-        x = (x - mean) / jnp.sqrt(var + BN_EPS) * params[name]["gamma"] + params[name]["beta"]
+        x, new_state[name] = batch_norm(x, params[name], state[name], train)
         x = jax.nn.relu(x)
         if pool is not None:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *pool, 1), (1, *pool, 1), "VALID")
