@@ -39,7 +39,7 @@ MODELS = REPO_ROOT / "services" / "inference" / "models"
 DB_THRESHOLD = 0.3
 
 
-def constants_as_initializers(path: Path) -> onnx.ModelProto:
+def for_onnx2torch(path: Path) -> onnx.ModelProto:
     """The model as onnx2torch can take it: Constant nodes turned into initializers (paddle2onnx wrote
     PP-OCRv4's weights as Constant nodes, and onnx2torch looks for convolution weights among the
     initializers) and GlobalMaxPool spelled as ReduceMax over the spatial axes."""
@@ -47,18 +47,17 @@ def constants_as_initializers(path: Path) -> onnx.ModelProto:
     kept = []
     for node in model.graph.node:
         value = next((a.t for a in node.attribute if a.name == "value"), None)
-        if node.op_type == "GlobalMaxPool":  # onnx2torch 1.5 has no converter for it
-            node.op_type = "ReduceMax"
-            node.attribute.extend([onnx.helper.make_attribute("axes", [2, 3])])
-            node.attribute.extend([onnx.helper.make_attribute("keepdims", 1)])
-            kept.append(node)
-        elif node.op_type == "Constant" and value is not None:
+        if node.op_type == "Constant" and value is not None:
             tensor = onnx.TensorProto()
             tensor.CopyFrom(value)
             tensor.name = node.output[0]
             model.graph.initializer.append(tensor)
-        else:
-            kept.append(node)
+            continue
+        if node.op_type == "GlobalMaxPool":  # onnx2torch 1.5 has no converter for it
+            node.op_type = "ReduceMax"
+            node.attribute.extend([onnx.helper.make_attribute("axes", [2, 3])])
+            node.attribute.extend([onnx.helper.make_attribute("keepdims", 1)])
+        kept.append(node)
     del model.graph.node[:]
     model.graph.node.extend(kept)
     return model
@@ -93,20 +92,22 @@ def on_gpu_det(images: torch.Tensor) -> torch.Tensor:
     return (images.float() * (2.0 / 255.0) - 1.0).permute(0, 3, 1, 2).contiguous()
 
 
+def _standardized(images: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """model_io._standardize on the GPU: each image to zero mean and unit contrast over `dims`."""
+    x = images.float()
+    mean = x.mean(dim=dims, keepdim=True)
+    std = x.std(dim=dims, keepdim=True, unbiased=False)
+    return (x - mean) / (std + 8.0)
+
+
 def on_gpu_crnn(grey: torch.Tensor) -> torch.Tensor:
     """model_io.crnn_input on the GPU: UINT8 [N, 32, 128] -> float [N, 1, 32, 128]."""
-    x = grey.float()
-    mean = x.mean(dim=(1, 2), keepdim=True)
-    std = x.std(dim=(1, 2), keepdim=True, unbiased=False)
-    return ((x - mean) / (std + 8.0))[:, None]
+    return _standardized(grey, (1, 2))[:, None]
 
 
 def on_gpu_cls(cuts: torch.Tensor) -> torch.Tensor:
     """model_io.cls_input on the GPU: UINT8 [N, 32, 128, 3] -> float [N, 3, 32, 128]."""
-    x = cuts.float()
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    std = x.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
-    return ((x - mean) / (std + 8.0)).permute(0, 3, 1, 2).contiguous()
+    return _standardized(cuts, (1, 2, 3)).permute(0, 3, 1, 2).contiguous()
 
 
 def throughput(module: torch.nn.Module, prepare: Any, batch: np.ndarray, half: bool, repeats: int) -> float:
@@ -136,11 +137,9 @@ def compare(
 ) -> dict[str, Any]:
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     reference = session.run(None, {session.get_inputs()[0].name: prepare_cpu(sample)})[0]
-    module = convert(constants_as_initializers(onnx_path)).cuda().eval()
+    module = convert(for_onnx2torch(onnx_path)).cuda().eval()
     result: dict[str, Any] = {"model": name, "file": onnx_path.name}
     for label, half in (("fp32", False), ("fp16", True)):
-        # Strict float32 for the comparison: no TF32 in convolutions or matrix products.
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=half):
             out = module(prepare_gpu(torch.from_numpy(sample).cuda())).float().cpu().numpy()
         entry: dict[str, Any] = {"max_abs_diff": float(np.abs(out - reference).max())}
@@ -164,6 +163,8 @@ def main() -> None:
     parser.add_argument("--det", type=Path, required=True, help="the fp32 detector build (det_build)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    # Strict float32: no TF32 in convolutions or matrix products (PyTorch's default for convolutions).
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     canvases = demo_canvases(64)
     crops = crops_of(canvases, 1024)
     grey = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops])

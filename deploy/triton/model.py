@@ -1,8 +1,9 @@
 """Triton Python-backend model running an ONNX file with onnxruntime (CPU).
 
 Copied by services/inference/triton_repo.py into `<model>/1/model.py` for plate_det, plate_rec,
-plate_rec_crnn and plate_cls, together with `model_io.py` (the shared tensor contract) and `model.onnx`. Requests
-in one dynamic batch are concatenated, run as one onnxruntime call, and split back per request.
+plate_rec_crnn and plate_cls, together with `model_io.py` (the shared tensor contract) and
+`model.onnx`. Requests in one dynamic batch are concatenated, run as one onnxruntime call, and split
+back per request.
 """
 
 from __future__ import annotations

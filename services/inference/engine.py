@@ -138,6 +138,7 @@ class OnnxBackend:
         )
         self._det_input = self._det.get_inputs()[0].name
         self._rec_input = self._rec.get_inputs()[0].name
+        self._cls_input = None if self._cls is None else self._cls.get_inputs()[0].name
 
     def detect(self, images: np.ndarray) -> np.ndarray:
         prob = self._det.run(None, {self._det_input: model_io.det_input(images)})[0]
@@ -149,10 +150,9 @@ class OnnxBackend:
         return model_io.rec_output(probs)
 
     def classify(self, cuts: np.ndarray) -> np.ndarray:
-        if self._cls is None:
+        if self._cls is None or self._cls_input is None:
             raise RuntimeError("this backend was built without the plate classifier")
-        name = self._cls.get_inputs()[0].name
-        return model_io.cls_output(self._cls.run(None, {name: model_io.cls_input(cuts)})[0])
+        return model_io.cls_output(self._cls.run(None, {self._cls_input: model_io.cls_input(cuts)})[0])
 
     def is_ready(self) -> bool:
         return True

@@ -49,7 +49,8 @@ from PIL import Image, ImageDraw
 
 from services.inference import model_io, postprocess
 from services.inference.training import render
-from services.inference.training.train import BN_EPS, batch_norm
+from services.inference.training.export import fold_batch_norm
+from services.inference.training.train import batch_norm, jittered_borders
 
 OPSET = 13
 # (name, in, out, max-pool 2x2 after). 3x3 conv + batch norm + ReLU each; then global average and
@@ -62,6 +63,8 @@ LAYERS: list[tuple[str, int, int, bool]] = [
 ]
 FEATURES = 2 * LAYERS[-1][2]
 PLAIN_PLATE_SHARE = 0.35
+# Thresholds the training report gives kept / rejected shares at.
+REPORT_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 BADGES = (
     "CITROEN RENAULT PEUGEOT SKODA OCTAVIA FABIA LAGUNA CLIO MEGANE TOYOTA COROLLA CAMRY PRIUS HONDA "
@@ -263,11 +266,7 @@ def synthetic_sample(index: int, seed: int, fonts: tuple[Path, ...]) -> tuple[np
 
 def real_sample(cut: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A collected real line with jittered borders and (mostly) the renderer's damage."""
-    h, w = cut.shape[:2]
-    x0, x1 = int(rng.uniform(-0.04, 0.06) * w), w - int(rng.uniform(-0.04, 0.06) * w)
-    y0, y1 = int(rng.uniform(-0.06, 0.1) * h), h - int(rng.uniform(-0.06, 0.1) * h)
-    padded = np.pad(cut, ((h, h), (w, w), (0, 0)), mode="edge")
-    jittered = padded[h + y0 : h + y1, w + x0 : w + x1]
+    jittered = jittered_borders(cut, rng, (-0.04, 0.06), (-0.06, 0.1))
     if rng.random() < 0.6:
         jittered = render.augment(jittered[..., ::-1], rng)[..., ::-1]
     return postprocess.classifier_input(np.ascontiguousarray(jittered))
@@ -332,9 +331,7 @@ def build_onnx(params: dict[str, Any], state: dict[str, Any]) -> Any:
     nodes, initializers = [], []
     current = "input"
     for name, _, _, pool in LAYERS:
-        scale = np.asarray(params[name]["gamma"]) / np.sqrt(np.asarray(state[name]["var"]) + BN_EPS)
-        weight = np.asarray(params[name]["w"], np.float32).transpose(3, 2, 0, 1) * scale[:, None, None, None]
-        bias = np.asarray(params[name]["beta"]) - np.asarray(state[name]["mean"]) * scale
+        weight, bias = fold_batch_norm(params[name], state[name])
         initializers += [
             numpy_helper.from_array(weight.astype(np.float32), f"{name}_w"),
             numpy_helper.from_array(bias.astype(np.float32), f"{name}_b"),
@@ -507,12 +504,12 @@ def main() -> None:
         "real_lines": len(real_cuts),
         "render_s": round(render_s),
         "train_s": round(time.monotonic() - started),
-        "synthetic_validation": {str(t): _rates(val_probs, val_y, t) for t in (0.05, 0.1, 0.2, 0.3, 0.5)},
+        "synthetic_validation": {str(t): _rates(val_probs, val_y, t) for t in REPORT_THRESHOLDS},
     }
     if real_cuts:
         real_probs = predict(np.stack([postprocess.classifier_input(c) for c in real_cuts]))
         report["real_train_lines_seen"] = {
-            str(t): _rates(real_probs, real_labels, t) for t in (0.05, 0.1, 0.2, 0.3, 0.5)
+            str(t): _rates(real_probs, real_labels, t) for t in REPORT_THRESHOLDS
         }
     with (args.out / "params.pkl").open("wb") as handle:
         pickle.dump(

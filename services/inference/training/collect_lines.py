@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from services.inference import postprocess
-from services.inference.accuracy import load_labels, on_truth
+from services.inference.accuracy import load_labels, on_truth, plate_key
 from services.inference.engine import OnnxBackend, PlateRecognizer
 from services.inference.images import ImageError, load_image
 from services.inference.training import datasets
@@ -105,7 +105,7 @@ def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) ->
             readings = recognizer.read_cuts([line.cuts for line in lines])
             for line, candidates in zip(lines, readings, strict=True):
                 best = candidates[0]
-                reading = postprocess.plate_text(best.text) or re.sub(r"[^A-Z0-9]", "", best.text.upper())
+                reading = postprocess.plate_text(best.text) or plate_key(best.text)
                 box = list(postprocess.quad_to_box(line.quad))
                 on_plate = any(on_truth(box, t) for t in truth_boxes)  # type: ignore[arg-type]
                 label = line_label(reading, best.confidence, truths, on_plate, layout == "crops")
@@ -131,7 +131,8 @@ def main() -> None:
         default=[datasets.DATASETS_DIR / "openalpr-eu", datasets.DATASETS_DIR / "openalpr-us-crops"],
     )
     args = parser.parse_args()
-    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    # Lines are labelled from the truth, not by the classifier: no classifier to load.
+    recognizer = PlateRecognizer(OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False)
     data = collect(args.datasets, args.split, recognizer)
     data["split"] = args.split  # type: ignore[assignment]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,18 +25,26 @@ from services.inference.training.train import BN_EPS, CLASSES, LAYERS
 OPSET = 13
 
 
+def fold_batch_norm(params: dict, state: dict) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    """One conv layer's HWIO weights and its batch norm (train.batch_norm, inference mode) as an OIHW
+    convolution weight and bias that compute the same."""
+    weight = np.asarray(params["w"], np.float32).transpose(3, 2, 0, 1)  # HWIO -> OIHW
+    scale = np.asarray(params["gamma"]) / np.sqrt(np.asarray(state["var"]) + BN_EPS)
+    weight = weight * scale[:, None, None, None].astype(np.float32)
+    bias = np.asarray(params["beta"]) - np.asarray(state["mean"]) * scale
+    return weight, bias
+
+
 def build_graph(params: dict, state: dict) -> onnx.ModelProto:  # type: ignore[type-arg]
     nodes = []
     initializers = []
     current = "input"
     for name, kh, kw, _, _, ph, pw, pool in LAYERS:
-        weight = np.asarray(params[name]["w"], np.float32).transpose(3, 2, 0, 1)  # HWIO -> OIHW
         if name == "out":
+            weight = np.asarray(params[name]["w"], np.float32).transpose(3, 2, 0, 1)  # HWIO -> OIHW
             bias = np.asarray(params[name]["b"], np.float32)
         else:
-            scale = np.asarray(params[name]["gamma"]) / np.sqrt(np.asarray(state[name]["var"]) + BN_EPS)
-            weight = weight * scale[:, None, None, None].astype(np.float32)
-            bias = np.asarray(params[name]["beta"]) - np.asarray(state[name]["mean"]) * scale
+            weight, bias = fold_batch_norm(params[name], state[name])
         initializers.append(numpy_helper.from_array(weight.astype(np.float32), f"{name}_w"))
         initializers.append(numpy_helper.from_array(bias.astype(np.float32), f"{name}_b"))
         conv_out = f"{name}_conv"

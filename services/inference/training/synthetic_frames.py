@@ -45,7 +45,8 @@ def _background(rng: np.random.Generator) -> np.ndarray:
 def _paste(
     frame: np.ndarray, image: np.ndarray, width: int, rng: np.random.Generator
 ) -> tuple[float, int, int] | None:
-    """Paste RGB `image` scaled to `width` px at a random free-ish spot; (scale, left, top)."""
+    """Paste RGB `image` scaled to `width` px at a random spot (it may cover earlier pastes);
+    (scale, left, top), or None when it does not fit the frame."""
     scale = width / image.shape[1]
     resized = cv2.resize(image, (width, max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
     height = resized.shape[0]

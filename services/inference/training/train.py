@@ -133,15 +133,23 @@ def to_input(crops: list[np.ndarray]) -> np.ndarray:
     return model_io.crnn_input(grey).transpose(0, 2, 3, 1)
 
 
+def jittered_borders(
+    crop: np.ndarray, rng: np.random.Generator, horizontal: tuple[float, float], vertical: tuple[float, float]
+) -> np.ndarray:
+    """`crop` with each border moved in (positive) or out (negative, edge pixels replicated) by a
+    share of its width or height drawn from `horizontal` / `vertical` (left, right, top, bottom)."""
+    h, w = crop.shape[:2]
+    x0 = int(rng.uniform(*horizontal) * w)
+    x1 = w - int(rng.uniform(*horizontal) * w)
+    y0 = int(rng.uniform(*vertical) * h)
+    y1 = h - int(rng.uniform(*vertical) * h)
+    padded = np.pad(crop, ((h, h), (w, w), (0, 0)), mode="edge")
+    return padded[h + y0 : h + y1, w + x0 : w + x1]
+
+
 def real_sample(crop: np.ndarray, label: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """A dev-set training crop with jittered borders and the renderer's photometric damage."""
-    h, w = crop.shape[:2]
-    x0 = int(rng.uniform(-0.05, 0.08) * w)
-    x1 = w - int(rng.uniform(-0.05, 0.08) * w)
-    y0 = int(rng.uniform(-0.05, 0.1) * h)
-    y1 = h - int(rng.uniform(-0.05, 0.1) * h)
-    padded = np.pad(crop, ((h, h), (w, w), (0, 0)), mode="edge")
-    jittered = padded[h + y0 : h + y1, w + x0 : w + x1]
+    jittered = jittered_borders(crop, rng, (-0.05, 0.08), (-0.05, 0.1))
     if rng.random() < 0.7:
         jittered = render.augment(jittered[..., ::-1], rng)[..., ::-1]
     return np.ascontiguousarray(jittered), label
