@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import pickle
 import time
@@ -28,6 +29,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,11 +58,20 @@ LAYERS: list[tuple[str, int, int, int, int, int, int, tuple[int, int] | None]] =
 ]
 
 
-def init_params(key: jax.Array) -> tuple[dict[str, Any], dict[str, Any]]:
+def scaled_channels(channels: int, width: float) -> int:
+    """A hidden layer's channel count times `width`, rounded to a multiple of 8 (1.0: as listed)."""
+    return channels if width == 1.0 else max(8, round(channels * width / 8) * 8)
+
+
+def init_params(key: jax.Array, width: float = 1.0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fresh weights for LAYERS, hidden channel counts scaled by `width` (the input's 1 channel and
+    the output's classes stay). Export and inference read the sizes from the weights."""
     params: dict[str, Any] = {}
     state: dict[str, Any] = {}
     for name, kh, kw, cin, cout, _, _, _ in LAYERS:
         key, sub = jax.random.split(key)
+        cin = cin if cin == 1 else scaled_channels(cin, width)
+        cout = cout if name == "out" else scaled_channels(cout, width)
         fan_in = kh * kw * cin
         params[name] = {"w": jax.random.normal(sub, (kh, kw, cin, cout)) * np.sqrt(2.0 / fan_in)}
         if name == "out":
@@ -155,6 +166,89 @@ def real_sample(crop: np.ndarray, label: str, rng: np.random.Generator) -> tuple
     return np.ascontiguousarray(jittered), label
 
 
+def render_batch(
+    seed: int,
+    step: int,
+    batch: int,
+    real_share: float,
+    edge_distractors: float,
+    fonts: tuple[Path, ...],
+    real_train: list[tuple[np.ndarray, str]],
+) -> tuple[np.ndarray, list[str]]:
+    """The training batch of `step`: model inputs [batch, 32, 128, 1] and labels. A function of
+    (seed, step) alone, so a resumed run, or one rendering in worker processes, sees the same stream."""
+    rng = np.random.default_rng([seed, step])
+    crops, labels = [], []
+    for _ in range(batch):
+        if real_train and rng.random() < real_share:
+            crop, label = real_sample(*real_train[int(rng.integers(len(real_train)))], rng)
+        else:
+            crop, label = render.render_sample(rng, fonts, edge_distractors)
+        crops.append(crop)
+        labels.append(label)
+    return to_input(crops), labels
+
+
+# Each render worker's fonts and real crops, handed over once when the worker starts.
+_WORKER_DATA: dict[str, Any] = {}
+
+
+def _start_worker(fonts: tuple[Path, ...], real_train: list[tuple[np.ndarray, str]]) -> None:
+    cv2.setNumThreads(1)  # one process per core already
+    _WORKER_DATA["fonts"], _WORKER_DATA["real_train"] = fonts, real_train
+
+
+def _worker_batch(
+    seed: int, step: int, batch: int, real_share: float, edge_distractors: float
+) -> tuple[np.ndarray, list[str]]:
+    return render_batch(
+        seed, step, batch, real_share, edge_distractors, _WORKER_DATA["fonts"], _WORKER_DATA["real_train"]
+    )
+
+
+class BatchStream:
+    """Training batches by step, rendered in this process (`--workers 0`) or by a pool of worker
+    processes a few steps ahead (bounded, so a slow trainer does not pile up rendered batches).
+    The batches are the same either way; steps must be asked for in order."""
+
+    def __init__(
+        self, args: argparse.Namespace, fonts: tuple[Path, ...], real_train: list[tuple[np.ndarray, str]]
+    ) -> None:
+        self._args = args
+        self._fonts, self._real_train = fonts, real_train
+        self._pool: Any = None
+        self._pending: dict[int, Any] = {}
+        self._next = 0
+        if args.workers > 0:
+            # spawn, not fork: the parent holds an initialized JAX runtime.
+            context = multiprocessing.get_context("spawn")
+            self._pool = context.Pool(args.workers, _start_worker, (fonts, real_train))
+
+    def batch(self, step: int) -> tuple[np.ndarray, list[str]]:
+        args = self._args
+        if self._pool is None:
+            return render_batch(
+                args.seed,
+                step,
+                args.batch,
+                args.real_share,
+                args.edge_distractors,
+                self._fonts,
+                self._real_train,
+            )
+        self._next = max(self._next, step)
+        while self._next < min(step + 4 * args.workers, args.steps):
+            self._pending[self._next] = self._pool.apply_async(
+                _worker_batch, (args.seed, self._next, args.batch, args.real_share, args.edge_distractors)
+            )
+            self._next += 1
+        return self._pending.pop(step).get()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -175,6 +269,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="share of rendered line crops with a symbol at one end of the line (render.render_sample)",
+    )
+    parser.add_argument(
+        "--width", type=float, default=1.0, help="hidden channel multiplier of a fresh model (1.0: LAYERS)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="render processes (0: render in the training process)"
     )
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--checkpoint-every", type=int, default=250)
@@ -223,7 +323,7 @@ def main() -> None:
             ckpt["best_acc"],
         )
     else:
-        params, bn_state = init_params(jax.random.PRNGKey(args.seed))
+        params, bn_state = init_params(jax.random.PRNGKey(args.seed), args.width)
         opt_state = optimizer.init(params)
         step, best_acc = 0, -1.0
     log = (args.out / "train.jsonl").open("a")
@@ -276,23 +376,13 @@ def main() -> None:
             )
         tmp.replace(path)
 
+    stream = BatchStream(args, fonts, real_train)
     losses: list[float] = []
     started = time.monotonic()
     while step < args.steps:
-        # Data order is a function of (seed, step): a resumed run continues the same stream.
-        rng = np.random.default_rng([args.seed, step])
-        crops, labels = [], []
-        for _ in range(args.batch):
-            if real_train and rng.random() < args.real_share:
-                crop, label = real_sample(*real_train[int(rng.integers(len(real_train)))], rng)
-            else:
-                crop, label = render.render_sample(rng, fonts, args.edge_distractors)
-            crops.append(crop)
-            labels.append(label)
+        inputs, labels = stream.batch(step)
         ids, label_pad = encode_labels(labels)
-        params, bn_state, opt_state, loss = train_step(
-            params, bn_state, opt_state, to_input(crops), ids, label_pad
-        )
+        params, bn_state, opt_state, loss = train_step(params, bn_state, opt_state, inputs, ids, label_pad)
         step += 1
         losses.append(float(loss))
         if step % 50 == 0:
@@ -317,6 +407,7 @@ def main() -> None:
         if step % args.checkpoint_every == 0:
             save(latest)
     save(latest)
+    stream.close()
 
 
 if __name__ == "__main__":
