@@ -1,4 +1,5 @@
-"""Train the plate CRNN (conv-only CTC recognizer, ~0.5M parameters) on CPU with JAX + optax.
+"""Train the plate CRNN (conv-only CTC recognizer, ~0.5M parameters at `--width 1`) with JAX + optax,
+on CPU or, where one is lent, a GPU (render in worker processes there: `--workers`).
 
 Run (background, lowest priority, one thread; resumes from <out>/latest.pkl when present):
 
@@ -22,7 +23,9 @@ import json
 import multiprocessing
 import os
 import pickle
+import signal
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +62,11 @@ LAYERS: list[tuple[str, int, int, int, int, int, int, tuple[int, int] | None]] =
 
 
 def scaled_channels(channels: int, width: float) -> int:
-    """A hidden layer's channel count times `width`, rounded to a multiple of 8 (1.0: as listed)."""
-    return channels if width == 1.0 else max(8, round(channels * width / 8) * 8)
+    """A hidden layer's channel count times `width` (> 0), rounded half up to a multiple of 8 (at
+    least 8; 1.0: as listed)."""
+    if width <= 0:
+        raise ValueError(f"width must be positive, not {width}")
+    return channels if width == 1.0 else max(8, int(channels * width / 8 + 0.5) * 8)
 
 
 def init_params(key: jax.Array, width: float = 1.0) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -195,6 +201,7 @@ _WORKER_DATA: dict[str, Any] = {}
 
 def _start_worker(fonts: tuple[Path, ...], real_train: list[tuple[np.ndarray, str]]) -> None:
     cv2.setNumThreads(1)  # one process per core already
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the trainer, which stops the pool
     _WORKER_DATA["fonts"], _WORKER_DATA["real_train"] = fonts, real_train
 
 
@@ -209,20 +216,25 @@ def _worker_batch(
 class BatchStream:
     """Training batches by step, rendered in this process (`--workers 0`) or by a pool of worker
     processes a few steps ahead (bounded, so a slow trainer does not pile up rendered batches).
-    The batches are the same either way; steps must be asked for in order."""
+    The batches are the same either way; steps must be asked for in order. A worker that dies
+    fails the run (BrokenProcessPool) rather than leaving it waiting for a batch."""
 
     def __init__(
         self, args: argparse.Namespace, fonts: tuple[Path, ...], real_train: list[tuple[np.ndarray, str]]
     ) -> None:
         self._args = args
         self._fonts, self._real_train = fonts, real_train
-        self._pool: Any = None
-        self._pending: dict[int, Any] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[int, Future[tuple[np.ndarray, list[str]]]] = {}
         self._next = 0
         if args.workers > 0:
             # spawn, not fork: the parent holds an initialized JAX runtime.
-            context = multiprocessing.get_context("spawn")
-            self._pool = context.Pool(args.workers, _start_worker, (fonts, real_train))
+            self._pool = ProcessPoolExecutor(
+                args.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(fonts, real_train),
+            )
 
     def batch(self, step: int) -> tuple[np.ndarray, list[str]]:
         args = self._args
@@ -236,17 +248,20 @@ class BatchStream:
                 self._fonts,
                 self._real_train,
             )
+        if step < self._next and step not in self._pending:
+            raise ValueError(f"step {step} asked for out of order (next is {self._next})")
         self._next = max(self._next, step)
         while self._next < min(step + 4 * args.workers, args.steps):
-            self._pending[self._next] = self._pool.apply_async(
-                _worker_batch, (args.seed, self._next, args.batch, args.real_share, args.edge_distractors)
+            self._pending[self._next] = self._pool.submit(
+                _worker_batch, args.seed, self._next, args.batch, args.real_share, args.edge_distractors
             )
             self._next += 1
-        return self._pending.pop(step).get()  # type: ignore[no-any-return]
+        return self._pending.pop(step).result()
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 def main() -> None:
@@ -376,38 +391,44 @@ def main() -> None:
             )
         tmp.replace(path)
 
+    if latest.exists() and float(ckpt["args"].get("width", "1.0")) != args.width:
+        print(f"--width {args.width} ignored: resuming {latest} at width {ckpt['args'].get('width', '1.0')}")
     stream = BatchStream(args, fonts, real_train)
-    losses: list[float] = []
-    started = time.monotonic()
-    while step < args.steps:
-        inputs, labels = stream.batch(step)
-        ids, label_pad = encode_labels(labels)
-        params, bn_state, opt_state, loss = train_step(params, bn_state, opt_state, inputs, ids, label_pad)
-        step += 1
-        losses.append(float(loss))
-        if step % 50 == 0:
-            elapsed = time.monotonic() - started
-            record: dict[str, Any] = {
-                "step": step,
-                "loss": round(float(np.mean(losses)), 4),
-                "lr": float(schedule(step)),
-                "samples_per_s": round(50 * args.batch / max(elapsed, 1e-6), 1),
-            }
-            losses, started = [], time.monotonic()
-            if step % args.eval_every == 0:
-                record.update(evaluate())
-                accuracy = record.get("heldout_us", 0.0) + record.get("heldout_eu", 0.0)
-                if accuracy > best_acc:
-                    best_acc = accuracy
-                    save(args.out / "best.pkl")
-                    record["best"] = True
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            print(json.dumps(record), flush=True)
-        if step % args.checkpoint_every == 0:
-            save(latest)
-    save(latest)
-    stream.close()
+    try:
+        losses: list[float] = []
+        started = time.monotonic()
+        while step < args.steps:
+            inputs, labels = stream.batch(step)
+            ids, label_pad = encode_labels(labels)
+            params, bn_state, opt_state, loss = train_step(
+                params, bn_state, opt_state, inputs, ids, label_pad
+            )
+            step += 1
+            losses.append(float(loss))
+            if step % 50 == 0:
+                elapsed = time.monotonic() - started
+                record: dict[str, Any] = {
+                    "step": step,
+                    "loss": round(float(np.mean(losses)), 4),
+                    "lr": float(schedule(step)),
+                    "samples_per_s": round(50 * args.batch / max(elapsed, 1e-6), 1),
+                }
+                losses, started = [], time.monotonic()
+                if step % args.eval_every == 0:
+                    record.update(evaluate())
+                    accuracy = record.get("heldout_us", 0.0) + record.get("heldout_eu", 0.0)
+                    if accuracy > best_acc:
+                        best_acc = accuracy
+                        save(args.out / "best.pkl")
+                        record["best"] = True
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                print(json.dumps(record), flush=True)
+            if step % args.checkpoint_every == 0:
+                save(latest)
+        save(latest)
+    finally:
+        stream.close()
 
 
 if __name__ == "__main__":
