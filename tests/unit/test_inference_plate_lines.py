@@ -189,6 +189,29 @@ def test_the_reading_variants_of_all_cuts_of_a_line_vote_together() -> None:
     assert texts[((0.0, 0.0), (0.2, 0.2))] == texts[((0.2, 0.2), (0.0, 0.0))] == ["AB123"]
 
 
+def test_a_sure_plain_reading_is_not_read_again_as_the_other_variants() -> None:
+    frame, prob = _one_line_frame()
+    tight = ((0.0, 0.0),)
+    reads, texts = {}, {}
+    # The tight cut reads every character at 0.95 (plus a share of the rest).
+    for sure_reading in (0.9, 0.98, 1.01):
+        backend = _ReadsByBrightness(prob, "AB123", "AB128")
+        (plates,) = PlateRecognizer(backend, crop_margins=tight, sure_reading=sure_reading).recognize([frame])
+        reads[sure_reading], texts[sure_reading] = backend.reads, [p.text for p in plates]
+    assert reads == {0.9: 1, 0.98: len(postprocess.READING_VARIANTS), 1.01: len(postprocess.READING_VARIANTS)}
+    assert texts[0.9] == texts[0.98] == texts[1.01] == ["AB123"]
+
+
+def test_an_unsure_line_is_read_as_every_variant_of_every_cut() -> None:
+    frame, prob = _one_line_frame()
+    backend = _ReadsByBrightness(prob, "AB123", "AB128")
+    # The padded cut reads at 0.7: the line is unsure after the plain cuts and gets the rest.
+    margins = ((0.0, 0.0), (0.2, 0.2))
+    (plates,) = PlateRecognizer(backend, crop_margins=margins, sure_reading=0.9).recognize([frame])
+    assert backend.reads == len(margins) * len(postprocess.READING_VARIANTS)
+    assert [p.text for p in plates] == ["AB123"]
+
+
 def test_a_recognizer_needs_a_crop_margin() -> None:
     with pytest.raises(ValueError):
         PlateRecognizer(_ReadsByBrightness(np.zeros((4, 4), np.uint8), "A", "B"), crop_margins=())
