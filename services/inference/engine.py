@@ -328,8 +328,9 @@ class PlateRecognizer:
     ) -> None:
         """`plate_classifier`: ask the backend's classifier about every line that reads like a plate
         and drop those it scores under `min_plate_score` (badges, signs, overlays). `sure_reading`:
-        a line whose plain reading has every character at least this confident is not read again
-        as the other variants (above 1: every line is)."""
+        a line whose plain reading has every character at least this confident (and, when it is cut
+        several ways, the same text from every cut) is not read again as the other variants (above 1:
+        every line is)."""
         self.backend = backend
         self.sure_reading = sure_reading
         self.plate_classifier = plate_classifier

@@ -80,7 +80,7 @@ class InferenceSettings(CommonSettings):
     plate_classifier: bool = True
     min_plate_score: float = Field(default=DEFAULT_MIN_PLATE_SCORE, ge=0.0, le=1.0)
     # Plate CRNN: a line whose plain reading has every character at least this confident is not read
-    # again as the other crop variants (about 2.5x cheaper reading); above 1, every line is.
+    # again as the other crop variants (about half the reading time); above 1, every line is.
     sure_reading: float = Field(default=SURE_READING, ge=0.0)
     batch_size: int = 4
     batch_timeout_ms: int = 50
