@@ -49,8 +49,9 @@ from PIL import Image, ImageDraw
 
 from services.inference import model_io, postprocess
 from services.inference.training import render
+from services.inference.training.batches import jittered_borders
 from services.inference.training.export import fold_batch_norm
-from services.inference.training.train import batch_norm, jittered_borders
+from services.inference.training.train import batch_norm
 
 OPSET = 13
 # (name, in, out, max-pool 2x2 after). 3x3 conv + batch norm + ReLU each; then global average and

@@ -1,0 +1,56 @@
+"""The recognizer's training batches (`services/inference/training/batches.py`): a function of
+(seed, step), so rendering them in worker processes, or resuming a run, sees the same stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.inference import model_io
+from services.inference.training import batches
+
+# Hershey faces: no font files needed.
+FONTS = (Path("hershey-simplex"), Path("hershey-duplex"))
+
+
+def _stream(workers: int) -> batches.BatchStream:
+    rng = np.random.default_rng(3)
+    real = [(rng.integers(0, 255, (40, 150, 3), dtype=np.uint8), f"AB{i}123") for i in range(5)]
+    return batches.BatchStream(
+        seed=7,
+        batch=6,
+        real_share=0.5,
+        edge_distractors=0.2,
+        steps=12,
+        fonts=FONTS,
+        real_train=real,
+        workers=workers,
+    )
+
+
+def test_worker_processes_render_the_same_batches_as_the_trainer() -> None:
+    in_process, pooled = _stream(0), _stream(2)
+    try:
+        # From a resumed step to the last one, in order.
+        for step in range(5, 12):
+            inputs, labels = in_process.batch(step)
+            pooled_inputs, pooled_labels = pooled.batch(step)
+            assert inputs.shape == (6, model_io.CRNN_HEIGHT, model_io.CRNN_WIDTH, 1)
+            assert inputs.dtype == np.float32 and len(labels) == 6
+            assert pooled_labels == labels and np.array_equal(pooled_inputs, inputs)
+        # Different steps are different batches.
+        assert not np.array_equal(in_process.batch(5)[0], in_process.batch(6)[0])
+    finally:
+        pooled.close()
+
+
+def test_a_step_asked_for_out_of_order_is_an_error() -> None:
+    pooled = _stream(1)
+    try:
+        pooled.batch(3)
+        with pytest.raises(ValueError, match="out of order"):
+            pooled.batch(2)
+    finally:
+        pooled.close()
