@@ -328,9 +328,8 @@ class PlateRecognizer:
     ) -> None:
         """`plate_classifier`: ask the backend's classifier about every line that reads like a plate
         and drop those it scores under `min_plate_score` (badges, signs, overlays). `sure_reading`:
-        a line whose plain reading has every character at least this confident (and, when it is cut
-        several ways, the same text from every cut) is not read again as the other variants (above 1:
-        every line is)."""
+        a line whose first cut, read as given, has every character at least this confident is not
+        read again as the other variants and cuts (above 1: every line is)."""
         self.backend = backend
         self.sure_reading = sure_reading
         self.plate_classifier = plate_classifier
@@ -564,30 +563,20 @@ class PlateRecognizer:
                 ]
             )
             return [decode(line, len(variants)) for line in lines]
-        # Cascade: read every cut as given; a line is sure when each of its cuts reads the same text
-        # with every character at least `sure_reading` confident. Only the others read the variants.
-        read([(line, cut, 0) for line in lines for cut in range(len(cuts[line]))])
+        # Cascade: read each line's first cut as given; a line whose reading is sure is done, the
+        # others read every variant of every cut (all of them vote).
+        read([(line, 0, 0) for line in lines])
         readings = [decode(line, 1) for line in lines]
-
-        def sure(line: int) -> bool:
-            per_cut = [readings[line]]
-            if len(cuts[line]) > 1:
-                per_cut = [
-                    decoding.read_variants([output], self.characters, self.top_k, region_hint=hints[line])
-                    for output in (cut_outputs[0] for cut_outputs in outputs[line])
-                    if output is not None
-                ]
-            return len({reading[0].text for reading in per_cut}) == 1 and all(
-                min(reading[0].char_confidences, default=0.0) >= self.sure_reading for reading in per_cut
-            )
-
-        unsure = [line for line in lines if not sure(line)]
+        unsure = [
+            line for line in lines if min(readings[line][0].char_confidences, default=0.0) < self.sure_reading
+        ]
         read(
             [
                 (line, cut, v)
                 for line in unsure
                 for cut in range(len(cuts[line]))
-                for v in range(1, len(variants))
+                for v in range(len(variants))
+                if (cut, v) != (0, 0)
             ]
         )
         for line in unsure:

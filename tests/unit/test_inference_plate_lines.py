@@ -204,12 +204,15 @@ def test_a_sure_plain_reading_is_not_read_again_as_the_other_variants() -> None:
 
 def test_an_unsure_line_is_read_as_every_variant_of_every_cut() -> None:
     frame, prob = _one_line_frame()
-    backend = _ReadsByBrightness(prob, "AB123", "AB128")
-    # The padded cut reads at 0.7: the line is unsure after the plain cuts and gets the rest.
-    margins = ((0.0, 0.0), (0.2, 0.2))
-    (plates,) = PlateRecognizer(backend, crop_margins=margins, sure_reading=0.9).recognize([frame])
-    assert backend.reads == len(margins) * len(postprocess.READING_VARIANTS)
-    assert [p.text for p in plates] == ["AB123"]
+    reads, texts = {}, {}
+    # The padded cut reads at 0.7, the tight one at 0.95: only the first cut decides whether the line
+    # is sure; an unsure line reads every variant of every cut, and they all vote.
+    for margins in (((0.2, 0.2), (0.0, 0.0)), ((0.0, 0.0), (0.2, 0.2))):
+        backend = _ReadsByBrightness(prob, "AB123", "AB128")
+        (plates,) = PlateRecognizer(backend, crop_margins=margins, sure_reading=0.9).recognize([frame])
+        reads[margins[0]], texts[margins[0]] = backend.reads, [p.text for p in plates]
+    assert reads == {(0.2, 0.2): 2 * len(postprocess.READING_VARIANTS), (0.0, 0.0): 1}
+    assert texts == {(0.2, 0.2): ["AB123"], (0.0, 0.0): ["AB123"]}
 
 
 def test_a_recognizer_needs_a_crop_margin() -> None:
