@@ -286,7 +286,8 @@ class _Line:
     frame_index: int
     quad: np.ndarray
     score: float
-    # The line cut with each of the recognizer's margins; all are read and vote, the first is kept.
+    # The line cut with each of the recognizer's margins; the first is kept, and is read first (when
+    # that reading is not sure, all of them are read and vote: PlateRecognizer.read_cuts).
     cuts: list[np.ndarray]
 
     @property
@@ -518,18 +519,21 @@ class PlateRecognizer:
     def read_lines(
         self, crops: list[np.ndarray], region_hints: list[str | None] | None = None
     ) -> list[list[Candidate]]:
-        """Candidates for each crop, best first: every crop is read as a few variants
-        (`postprocess.reading_variants`, plate CRNN only: it is cheap) whose CTC beam readings vote,
-        then the region grammar (with each crop's region hint, if any) chooses among look-alike
-        readings (`services.inference.decoding`)."""
+        """Candidates for each crop, best first: each crop is read as given and, when that reading is
+        not sure (`sure_reading`), as a few variants (`postprocess.reading_variants`, plate CRNN only:
+        it is cheap) whose CTC beam readings vote, then the region grammar (with each crop's region
+        hint, if any) chooses among look-alike readings (`services.inference.decoding`)."""
         return self.read_cuts([[crop] for crop in crops], region_hints)
 
     def read_cuts(
         self, cuts: list[list[np.ndarray]], region_hints: list[str | None] | None = None
     ) -> list[list[Candidate]]:
         """Like `read_lines` for lines given as several cuts each (the same line cut with different
-        margins): the reading variants of all the cuts of a line vote together. `region_hints`: one
-        per line (see `recognize`)."""
+        margins): the first cut is read as given, and when that reading is not sure, the reading
+        variants of all the cuts of the line vote together. `region_hints`: one per line (see
+        `recognize`)."""
+        if region_hints is not None and len(region_hints) != len(cuts):
+            raise ValueError(f"{len(region_hints)} region hints for {len(cuts)} lines")
         variants = postprocess.READING_VARIANTS if self.read_variants else ((0.0, 0.0),)
         hints = region_hints or [None] * len(cuts)
         # variant_crops[line][cut][variant]; the first variant is the cut as given.
@@ -565,10 +569,13 @@ class PlateRecognizer:
             return [decode(line, len(variants)) for line in lines]
         # Cascade: read each line's first cut as given; a line whose reading is sure is done, the
         # others read every variant of every cut (all of them vote).
-        read([(line, 0, 0) for line in lines])
+        with_cuts = [line for line in lines if cuts[line]]
+        read([(line, 0, 0) for line in with_cuts])
         readings = [decode(line, 1) for line in lines]
         unsure = [
-            line for line in lines if min(readings[line][0].char_confidences, default=0.0) < self.sure_reading
+            line
+            for line in with_cuts
+            if min(readings[line][0].char_confidences, default=0.0) < self.sure_reading
         ]
         read(
             [

@@ -247,7 +247,8 @@ def accessory_of(small: np.ndarray, big: np.ndarray) -> bool:
 
 
 # Margins a detected line is cut with before it is read, each as (along, across) fractions of the line
-# height per side; with several, every cut is read (with its `READING_VARIANTS`) and all the reads vote.
+# height per side; with several, the first cut is read first, and when that reading is not sure every
+# cut is read (with its `READING_VARIANTS`) and all the reads vote (engine.PlateRecognizer.read_cuts).
 # The plate CRNN was trained on line crops with up to 0.25 line heights of margin and on whole plates,
 # and reads a loosely framed line better than the detector's tight box. Pipeline top-1 on the synthetic
 # whole-plate set / US train crops / EU train photos: (0.2, 0.2) 83.25 / 94.9 / 94.2%; tight (0, 0)

@@ -215,6 +215,20 @@ def test_an_unsure_line_is_read_as_every_variant_of_every_cut() -> None:
     assert texts == {(0.2, 0.2): ["AB123"], (0.0, 0.0): ["AB123"]}
 
 
+def test_sure_and_unsure_lines_in_one_call_keep_their_own_readings() -> None:
+    _, prob = _one_line_frame()
+    backend = _ReadsByBrightness(prob, "AB123", "AB128")
+    dark, light = np.full((40, 160, 3), 30, np.uint8), np.full((40, 160, 3), 200, np.uint8)
+    recognizer = PlateRecognizer(backend, sure_reading=0.9)
+    readings = recognizer.read_lines([dark, light, dark, light])
+    assert [r[0].text for r in readings] == ["AB123", "AB128", "AB123", "AB128"]
+    # Four plain reads, then the other variants of the two light (unsure, 0.7) crops only.
+    assert backend.reads == 4 + 2 * (len(postprocess.READING_VARIANTS) - 1)
+    with pytest.raises(ValueError, match="region hints"):
+        recognizer.read_lines([dark, light], ["us"])
+    assert recognizer.read_cuts([[], [dark]])[1][0].text == "AB123"
+
+
 def test_a_recognizer_needs_a_crop_margin() -> None:
     with pytest.raises(ValueError):
         PlateRecognizer(_ReadsByBrightness(np.zeros((4, 4), np.uint8), "A", "B"), crop_margins=())

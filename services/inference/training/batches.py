@@ -1,6 +1,7 @@
 """Training batches of the plate CRNN: rendered plates mixed with the dev sets' training-half crops,
 as a function of (seed, step), rendered in the training process or in a pool of worker processes.
-No JAX here: the workers import only this module and the renderer."""
+No JAX here, so the module can be tested in the product's environment (the workers still import JAX
+when the trainer runs as `python -m ...train`: spawn re-imports the main module in each worker)."""
 
 from __future__ import annotations
 
@@ -125,6 +126,8 @@ class BatchStream:
             return render_batch(
                 seed, step, batch, real_share, edge_distractors, self._fonts, self._real_train
             )
+        if step >= self._steps:
+            raise ValueError(f"step {step} is past the stream's {self._steps} steps")
         if step < self._next and step not in self._pending:
             raise ValueError(f"step {step} asked for out of order (next is {self._next})")
         self._next = max(self._next, step)
