@@ -557,33 +557,26 @@ class PlateRecognizer:
             return decoding.read_variants(line_outputs, self.characters, self.top_k, region_hint=hints[line])
 
         lines = range(len(cuts))
-        if len(variants) == 1 or self.sure_reading > 1.0:
-            read(
-                [
-                    (line, cut, v)
-                    for line in lines
-                    for cut in range(len(cuts[line]))
-                    for v in range(len(variants))
-                ]
-            )
-            return [decode(line, len(variants)) for line in lines]
-        # Cascade: read each line's first cut as given; a line whose reading is sure is done, the
-        # others read every variant of every cut (all of them vote).
-        with_cuts = [line for line in lines if cuts[line]]
-        read([(line, 0, 0) for line in with_cuts])
-        readings = [decode(line, 1) for line in lines]
-        unsure = [
-            line
-            for line in with_cuts
-            if min(readings[line][0].char_confidences, default=0.0) < self.sure_reading
-        ]
+        readings: list[list[Candidate]] = [[] for _ in lines]
+        unsure = list(lines)
+        if len(variants) > 1 and self.sure_reading <= 1.0:
+            # Cascade: read each line's first cut as given; a line whose reading is sure is done, the
+            # others read every variant of every cut (all of them vote).
+            unsure = [line for line in lines if cuts[line]]
+            read([(line, 0, 0) for line in unsure])
+            readings = [decode(line, 1) for line in lines]
+            unsure = [
+                line
+                for line in unsure
+                if min(readings[line][0].char_confidences, default=0.0) < self.sure_reading
+            ]
         read(
             [
                 (line, cut, v)
                 for line in unsure
                 for cut in range(len(cuts[line]))
                 for v in range(len(variants))
-                if (cut, v) != (0, 0)
+                if outputs[line][cut][v] is None
             ]
         )
         for line in unsure:
