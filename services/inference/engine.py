@@ -61,6 +61,12 @@ CLS_MAX_BATCH = REC_MAX_BATCH
 # Lines the plate classifier scores below this are not plates. Chosen on the synthetic validation
 # set and the training halves (services/inference/models/MODEL_CARD.md, "plate_cls").
 DEFAULT_MIN_PLATE_SCORE = 0.1
+# Three-character readings (US plates such as Wyoming's "248" or "T2R") are plates only on the
+# classifier's firm word: on the training halves the real ones scored 0.84-1.0 and the strays that
+# a 3-character reading let through (dealer frames, stickers) 0.11-0.12. Without the classifier they
+# are dropped.
+SHORT_PLATE_LENGTH = 3
+MIN_SHORT_PLATE_SCORE = 0.5
 
 
 class InferenceBackend(Protocol):
@@ -619,9 +625,17 @@ class PlateRecognizer:
         scores: list[float | None] = [None] * len(found)
         if self.plate_classifier and found:
             scored = [float(v) for v in self.plate_scores(frames, [line for line, _ in found])]
-            kept = [i for i, score in enumerate(scored) if score >= self.min_plate_score]
+            kept = [
+                i
+                for i, score in enumerate(scored)
+                if score >= self.min_plate_score
+                and (len(found[i][1][0].text) > SHORT_PLATE_LENGTH or score >= MIN_SHORT_PLATE_SCORE)
+            ]
             self.last_rejected = len(found) - len(kept)
             found, scores = [found[i] for i in kept], [scored[i] for i in kept]
+        else:
+            found = [(line, plates) for line, plates in found if len(plates[0].text) > SHORT_PLATE_LENGTH]
+            scores = [None] * len(found)
         for (line, plates), score in zip(found, scores, strict=True):
             if any(
                 other.frame_index == line.frame_index and postprocess.accessory_of(line.quad, other.quad)

@@ -359,7 +359,9 @@ def ctc_decode(
 # glyphs differ from the capital only in size.
 _CASE_AMBIGUOUS = set("cosuvwxz")
 _SEPARATORS = re.compile(r"[\s\-\.·:_]")
-_PLATE_TEXT = re.compile(r"^[A-Z0-9]{4,8}$")
+# 4-8 letters and digits, or 3 with a digit among them (US short plates; the engine also asks the
+# plate classifier for a firm score on those: engine.MIN_SHORT_PLATE_SCORE).
+_PLATE_TEXT = re.compile(r"^(?=.*[0-9])[A-Z0-9]{3}$|^[A-Z0-9]{4,8}$")
 # Words printed on plates or around them that are never the registration: US state names that fit the
 # 4-8 character window (with spaces removed) and common signage. A vanity plate spelling one of these
 # exactly is lost; that trade is far cheaper than a "NEWYORK" read per New York car.
@@ -376,9 +378,9 @@ MIN_LINE_HEIGHT_PX = 8
 
 def plate_text(text: str) -> str | None:
     """The plate string in `text`, or None when the text does not look like a plate: 4-8
-    alphanumerics after removing spaces and dashes, in upper case (lower case only for letters
-    whose shapes do not tell case apart; other lower case means signage, not a plate), and not a
-    state name or sign word (`NOT_PLATES`)."""
+    alphanumerics (or 3 with a digit among them) after removing spaces and dashes, in upper case
+    (lower case only for letters whose shapes do not tell case apart; other lower case means
+    signage, not a plate), and not a state name or sign word (`NOT_PLATES`)."""
     # NFKC folds the dictionary's full-width letters and digits (U+FF21...) into ASCII.
     compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
     if any(ch.islower() and ch not in _CASE_AMBIGUOUS for ch in compact):

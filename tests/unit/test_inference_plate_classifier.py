@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from services.inference import model_io, postprocess
-from services.inference.engine import CLS_MAX_BATCH, OnnxBackend, PlateRecognizer, _Line
+from services.inference.engine import (
+    CLS_MAX_BATCH,
+    MIN_SHORT_PLATE_SCORE,
+    OnnxBackend,
+    PlateRecognizer,
+    _Line,
+)
 from services.inference.training.collect_lines import line_label
 from tests.unit.test_inference_plate_lines import _one_line_frame, _ReadsByBrightness
 from tests.unit.test_inference_postprocess import render_frame
@@ -71,6 +77,26 @@ def test_a_line_scored_exactly_at_the_threshold_is_kept() -> None:
     frame, _ = _one_line_frame()
     ((plate,),) = PlateRecognizer(_ScoredLines(0.25), min_plate_score=0.25).recognize([frame])
     assert plate.plate_score == pytest.approx(0.25)
+
+
+class _ShortLine(_ScoredLines):
+    """Reads every line as the three-character plate T2R, scored `score`."""
+
+    def __init__(self, score: float) -> None:
+        super().__init__(score)
+        self.dark = self.light = "T2R"
+
+
+def test_a_three_character_reading_needs_the_classifiers_firm_score() -> None:
+    frame, _ = _one_line_frame()
+    unsure = PlateRecognizer(_ShortLine(MIN_SHORT_PLATE_SCORE - 0.05), min_plate_score=0.1)
+    assert unsure.recognize([frame]) == [[]] and unsure.last_rejected == 1
+    ((plate,),) = PlateRecognizer(_ShortLine(MIN_SHORT_PLATE_SCORE), min_plate_score=0.1).recognize([frame])
+    assert plate.text == "T2R"
+    # Without the classifier nothing vouches for a short reading; a longer one is kept as before.
+    assert PlateRecognizer(_ShortLine(1.0), plate_classifier=False).recognize([frame]) == [[]]
+    ((plate,),) = PlateRecognizer(_ScoredLines(1.0), plate_classifier=False).recognize([frame])
+    assert plate.text == "AB123"
 
 
 class _ScoresByBrightness(_ScoredLines):

@@ -74,6 +74,9 @@ def test_rec_output_is_sorted_top_k() -> None:
         ("abc", None),
         ("Welcome", None),
         ("ABC", None),
+        ("T2R", "T2R"),  # three characters with a digit: a US short plate
+        ("248", "248"),
+        ("A1", None),
         ("ABCD123456", None),
         ("AB€123", None),
         ("NEW YORK", None),  # state name on the plate, not the registration
