@@ -420,6 +420,8 @@ class PlateRecognizer:
         full: list[int] = []
         # (frame index, region, fine scale) of every region to detect at full scale.
         fine: list[tuple[int, proposals.Region, float]] = []
+        # Frames whose coarse map proposed text (not only the edge proposer).
+        coarse_proposed: set[int] = set()
         # Only frames that the full pass would shrink (camera frames, larger than the canvas) are
         # staged. Smaller images (plate crops, thumbnails, small photos) go straight to the full
         # pass: it blows them up to the canvas, which is what reads their small text, and for a crop
@@ -450,6 +452,8 @@ class PlateRecognizer:
                 found = proposals.coarse_regions(
                     prob, placement, options.proposal_thresh, options.min_proposal_pixels
                 )
+                if found:
+                    coarse_proposed.add(index)
                 if options.edge_proposals and (options.edge_always or not found):
                     found += proposals.edge_regions(frame, options.edge_proposals)
                 if not found:
@@ -489,6 +493,8 @@ class PlateRecognizer:
                 paths[index] = "fine"
         for index in {index for index, _, _ in fine}:
             boxes[index] = proposals.dedupe_boxes(boxes[index])
+            if not boxes[index] and options.full_pass_when_fine_empty and index in coarse_proposed:
+                full.append(index)
         full.sort()
         for index, frame_boxes in zip(full, self._full_pass_boxes([frames[i] for i in full]), strict=True):
             boxes[index] = frame_boxes

@@ -78,6 +78,11 @@ class TwoStageOptions:
     # A frame without any proposal (coarse or edge): True runs the full pass on it (a coarse pass
     # wasted), False finds nothing in it (cheap: many frames of a road camera show no text).
     full_pass_when_empty: bool = False
+    # A frame whose coarse map proposed text but whose fine windows found none: True runs the full
+    # pass on it. The int8 detector misses some plates in a fine window that it finds in the whole
+    # frame (a clear 310 x 75 px plate in a 2048 x 1536 photo of the EU train half: the fp32
+    # detector finds it in the same window).
+    full_pass_when_fine_empty: bool = True
 
     def __post_init__(self) -> None:
         width, height = self.coarse_canvas

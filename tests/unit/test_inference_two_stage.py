@@ -256,3 +256,32 @@ def test_settings_choose_the_detection(monkeypatch: pytest.MonkeyPatch, backend:
     monkeypatch.setenv("PLATEWATCH_DETECTION", "sideways")
     with pytest.raises(ValueError):
         InferenceSettings()
+
+
+class _BlindInWindows(_DarkIsText):
+    """Like `_DarkIsText`, but finds nothing in the fine windows (every call after the coarse one
+    that is not on the full pass's canvas), as the int8 detector sometimes does with a clear plate."""
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        found = super().detect(images)
+        if len(self.shapes) > 1 and images.shape[1:3] != (544, 960):
+            return np.zeros_like(found)
+        return found
+
+
+def test_a_frame_whose_windows_find_nothing_the_coarse_pass_proposed_takes_the_full_pass() -> None:
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[500:540, 800:960] = 20
+    recognizer = PlateRecognizer(_BlindInWindows(), detection="two_stage")
+    (line,) = recognizer.detect_lines([frame])
+    assert recognizer.last_paths == ["full"]
+    bx, by, bw, bh = postprocess.quad_to_box(line.quad)
+    assert abs(bx + bw / 2 - 880) <= 4 and abs(by + bh / 2 - 520) <= 4
+    # Without the fallback the plate the coarse pass saw is lost.
+    blind = PlateRecognizer(
+        _BlindInWindows(),
+        detection="two_stage",
+        two_stage=proposals.TwoStageOptions(full_pass_when_fine_empty=False),
+    )
+    assert blind.detect_lines([frame]) == []
+    assert blind.last_paths == ["fine"]
