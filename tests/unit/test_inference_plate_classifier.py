@@ -15,6 +15,7 @@ from services.inference.engine import (
     MIN_SHORT_PLATE_SCORE,
     OnnxBackend,
     PlateRecognizer,
+    PlateResult,
     _Line,
 )
 from services.inference.training.collect_lines import line_label
@@ -77,6 +78,18 @@ def test_a_line_scored_exactly_at_the_threshold_is_kept() -> None:
     frame, _ = _one_line_frame()
     ((plate,),) = PlateRecognizer(_ScoredLines(0.25), min_plate_score=0.25).recognize([frame])
     assert plate.plate_score == pytest.approx(0.25)
+
+
+def test_a_sure_reading_the_classifier_doubts_ranks_below_a_plate() -> None:
+    def result(text: str, reading: float, score: float | None) -> PlateResult:
+        crop = np.zeros((8, 8, 3), np.uint8)
+        return PlateResult((0, 0, 8, 8), [postprocess.Candidate(text, reading)], 0.9, crop, plate_score=score)
+
+    sign, plate = result("TIRES", 1.0, 0.53), result("IOL3H", 0.99, 0.998)
+    assert sign.confidence == pytest.approx(0.53) and plate.confidence == pytest.approx(0.99 * 0.998)
+    assert sorted([sign, plate], key=lambda p: p.confidence, reverse=True)[0] is plate
+    # Without the classifier's word the reading's confidence stands alone.
+    assert result("IOL3H", 0.99, None).confidence == pytest.approx(0.99)
 
 
 class _ShortLine(_ScoredLines):

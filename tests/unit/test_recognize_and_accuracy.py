@@ -82,7 +82,11 @@ def test_recognize_prints_a_json_line_per_image_in_order(files: dict[str, Path])
     (plate, *others) = good["plates"]
     assert plate["text"] == "ABC1234"
     assert set(plate) >= {"text", "confidence", "box", "region", "candidates"}
-    assert plate["candidates"][0] == {"text": "ABC1234", "confidence": plate["confidence"]}
+    # The plate's confidence is its best reading's times the plate classifier's score.
+    assert plate["candidates"][0]["text"] == "ABC1234" and plate["plate_score"] is not None
+    expected = plate["candidates"][0]["confidence"] * plate["plate_score"]
+    assert plate["confidence"] == pytest.approx(expected, abs=2e-4)
+    assert plate["confidence"] < plate["candidates"][0]["confidence"]
     assert all(o["confidence"] <= plate["confidence"] for o in others)
     _, _, width, height = plate["box"]
     assert width > 0 and height > 0
