@@ -614,16 +614,44 @@ class PlateRecognizer:
     ) -> list[list[PlateResult]]:
         """Plates per frame (BGR uint8 images of any size), in the order of `frames`; within a frame,
         most confident first. `region_hints` (one per frame, None: unknown) are the cameras'
-        regions, whose plate formats decide between look-alike readings (`decoding.choose`)."""
+        regions, whose plate formats decide between look-alike readings (`decoding.choose`).
+        Two-stage detection: a frame whose windows gave no plate is searched again by the full pass
+        (`TwoStageOptions.full_pass_when_no_plate`; its `last_paths` entry is then "fine+full")."""
         self.last_rejected = 0
         results: list[list[PlateResult]] = [[] for _ in frames]
         if not frames:
             return results
         if region_hints is not None and len(region_hints) != len(frames):
             raise ValueError(f"{len(region_hints)} region hints for {len(frames)} frames")
-        lines = self.detect_lines(frames)
+        self._read_lines_into(results, frames, self.detect_lines(frames), region_hints)
+        if self.detection == "two_stage" and self.two_stage.full_pass_when_no_plate:
+            retry = [i for i, path in enumerate(self.last_paths) if path == "fine" and not results[i]]
+            if retry:
+                per_frame = self._full_pass_boxes([frames[i] for i in retry])
+                lines = [
+                    line
+                    for index, boxes in zip(retry, per_frame, strict=True)
+                    for line in self._lines_from_boxes(index, frames[index], boxes)
+                ]
+                self._read_lines_into(results, frames, lines, region_hints)
+                for index in retry:
+                    self.last_paths[index] = "fine+full"
+        for plates_of_frame in results:
+            plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
+        return results
+
+    def _read_lines_into(
+        self,
+        results: list[list[PlateResult]],
+        frames: list[np.ndarray],
+        lines: list[_Line],
+        region_hints: list[str | None] | None,
+    ) -> None:
+        """Read `lines` (of `frames`), keep the plates (text filter, plate classifier, accessory
+        text) and append them to their frame's list in `results` (unsorted); adds the lines the
+        classifier dropped to `last_rejected`."""
         if not lines:
-            return results
+            return
         readings = self.read_cuts(
             [line.cuts for line in lines],
             None if region_hints is None else [region_hints[line.frame_index] for line in lines],
@@ -642,7 +670,7 @@ class PlateRecognizer:
                 if score >= self.min_plate_score
                 and (len(found[i][1][0].text) > SHORT_PLATE_LENGTH or score >= MIN_SHORT_PLATE_SCORE)
             ]
-            self.last_rejected = len(found) - len(kept)
+            self.last_rejected += len(found) - len(kept)
             found, scores = [found[i] for i in kept], [scored[i] for i in kept]
         else:
             found = [(line, plates) for line, plates in found if len(plates[0].text) > SHORT_PLATE_LENGTH]
@@ -659,9 +687,6 @@ class PlateRecognizer:
             results[line.frame_index].append(
                 PlateResult(box, plates, line.score, line.crop, colour, colour_confidence, score)
             )
-        for plates_of_frame in results:
-            plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
-        return results
 
     def plate_scores(self, frames: list[np.ndarray], lines: list[_Line]) -> np.ndarray:
         """The plate classifier's probability for each line (cut from its frame with the

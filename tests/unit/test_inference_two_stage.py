@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.inference import postprocess, proposals
+from services.inference import model_io, postprocess, proposals
 from services.inference.engine import (
     DET_MAX_BATCH,
     OnnxBackend,
@@ -249,8 +249,10 @@ def test_settings_choose_the_detection(monkeypatch: pytest.MonkeyPatch, backend:
     assert default.detection == "two_stage" and default.two_stage == proposals.TwoStageOptions()
     monkeypatch.setenv("PLATEWATCH_EDGE_ALWAYS", "true")
     monkeypatch.setenv("PLATEWATCH_EDGE_PROPOSALS", "2")
+    monkeypatch.setenv("PLATEWATCH_FULL_PASS_WHEN_NO_PLATE", "false")
     tuned = InferenceSettings().plate_recognizer(backend)
     assert (tuned.two_stage.edge_always, tuned.two_stage.edge_proposals) == (True, 2)
+    assert tuned.two_stage.full_pass_when_no_plate is False
     monkeypatch.setenv("PLATEWATCH_DETECTION", "full")
     assert InferenceSettings().plate_recognizer(backend).detection == "full"
     monkeypatch.setenv("PLATEWATCH_DETECTION", "sideways")
@@ -285,3 +287,45 @@ def test_a_frame_whose_windows_find_nothing_the_coarse_pass_proposed_takes_the_f
     )
     assert blind.detect_lines([frame]) == []
     assert blind.last_paths == ["fine"]
+
+
+class _PlateOnSecondLook(_DarkIsText):
+    """Reads every line as KT4821; the classifier rejects everything until the full pass's canvas
+    has been seen, as when the windows only held a sign and the plate needs the whole frame."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full_seen = False
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        self.full_seen = self.full_seen or images.shape[1:3] == (544, 960)
+        return super().detect(images)
+
+    def recognize(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        classes = [self.characters.index(ch) for ch in "KT4821" for _ in range(2)]
+        classes = [c if i % 2 == 0 else 0 for i, c in enumerate(classes)] + [0] * 20
+        probs = np.full((len(classes), len(self.characters)), 0.001, np.float32)
+        probs[np.arange(len(classes)), classes] = 0.99
+        return model_io.rec_output(np.repeat(probs[None], len(batch), axis=0), 3)
+
+    def classify(self, cuts: np.ndarray) -> np.ndarray:
+        return np.full(len(cuts), 1.0 if self.full_seen else 0.0, np.float32)
+
+
+def test_a_frame_whose_windows_gave_no_plate_is_searched_again_by_the_full_pass() -> None:
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[500:540, 800:960] = 20
+    backend = _PlateOnSecondLook()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    (plates,) = recognizer.recognize([frame])
+    assert recognizer.last_paths == ["fine+full"]
+    assert [p.text for p in plates] == ["KT4821"]
+    assert recognizer.last_rejected == 1  # the windows' reading, rejected before the second look
+    # Switched off, the frame keeps what its windows gave.
+    off = PlateRecognizer(
+        _PlateOnSecondLook(),
+        detection="two_stage",
+        two_stage=proposals.TwoStageOptions(full_pass_when_no_plate=False),
+    )
+    assert off.recognize([frame]) == [[]]
+    assert off.last_paths == ["fine"]
