@@ -63,8 +63,8 @@ CLS_MAX_BATCH = REC_MAX_BATCH
 DEFAULT_MIN_PLATE_SCORE = 0.1
 # Three-character readings (US plates such as Wyoming's "248" or "T2R") are plates only on the
 # classifier's firm word: on the training halves the real ones scored 0.84-1.0 and the strays that
-# a 3-character reading let through (dealer frames, stickers) 0.11-0.12. Without the classifier they
-# are dropped.
+# a 3-character reading let through (dealer frames, stickers) 0.11-0.12 (on the held-out EU photos,
+# read once afterwards, one such stray scored 0.74). Without the classifier they are dropped.
 SHORT_PLATE_LENGTH = 3
 MIN_SHORT_PLATE_SCORE = 0.5
 
@@ -380,15 +380,20 @@ class PlateRecognizer:
 
     def detect_lines(self, frames: list[np.ndarray]) -> list[_Line]:
         """Text lines with plate-like geometry in every frame, each with its rectified crop."""
+        lines, self.last_paths, _ = self._detect(frames)
+        return lines
+
+    def _detect(self, frames: list[np.ndarray]) -> tuple[list[_Line], list[str], set[int]]:
+        """`detect_lines`'s lines, each frame's path ("full", "fine", "coarse" or "empty") and the
+        indices of the frames whose coarse map proposed text (two-stage detection)."""
         if self.detection == "two_stage":
-            per_frame = self._two_stage_boxes(frames)
+            per_frame, paths, coarse_proposed = self._two_stage_boxes(frames)
         else:
-            per_frame = self._full_pass_boxes(frames)
-            self.last_paths = ["full"] * len(frames)
+            per_frame, paths, coarse_proposed = self._full_pass_boxes(frames), ["full"] * len(frames), set()
         lines: list[_Line] = []
         for index, (frame, boxes) in enumerate(zip(frames, per_frame, strict=True)):
             lines.extend(self._lines_from_boxes(index, frame, boxes))
-        return lines
+        return lines, paths, coarse_proposed
 
     def _full_scale_and_canvas(self, frame: np.ndarray) -> tuple[float, tuple[int, int]]:
         """The scale the full pass detects `frame` at and the canvas it needs on its own."""
@@ -415,10 +420,13 @@ class PlateRecognizer:
             )
         return boxes
 
-    def _two_stage_boxes(self, frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
+    def _two_stage_boxes(
+        self, frames: list[np.ndarray]
+    ) -> tuple[list[list[tuple[np.ndarray, float]]], list[str], set[int]]:
         """DB boxes (frame pixels) of each frame by the coarse-then-fine detection
         (`services.inference.proposals`): a coarse pass proposes regions, which are detected at the
-        full pass's scale; frames whose regions would cost more than the full pass take it."""
+        full pass's scale; frames whose regions would cost more than the full pass take it. Also each
+        frame's path and the frames whose coarse map proposed text (see `_detect`)."""
         options = self.two_stage
         boxes: list[list[tuple[np.ndarray, float]]] = [[] for _ in frames]
         paths = ["empty"] * len(frames)
@@ -504,8 +512,7 @@ class PlateRecognizer:
         for index, frame_boxes in zip(full, self._full_pass_boxes([frames[i] for i in full]), strict=True):
             boxes[index] = frame_boxes
             paths[index] = "full"
-        self.last_paths = paths
-        return boxes
+        return boxes, paths, coarse_proposed
 
     def frame_lines(
         self, frame_index: int, frame: np.ndarray, prob: np.ndarray, placement: postprocess.Letterbox
@@ -615,17 +622,21 @@ class PlateRecognizer:
         """Plates per frame (BGR uint8 images of any size), in the order of `frames`; within a frame,
         most confident first. `region_hints` (one per frame, None: unknown) are the cameras'
         regions, whose plate formats decide between look-alike readings (`decoding.choose`).
-        Two-stage detection: a frame whose windows gave no plate is searched again by the full pass
-        (`TwoStageOptions.full_pass_when_no_plate`; its `last_paths` entry is then "fine+full")."""
+        Two-stage detection: a frame whose coarse map proposed text and whose windows gave lines
+        but no plate is searched again by the full pass (`TwoStageOptions.full_pass_when_no_plate`;
+        its `last_paths` entry is then "fine+full")."""
         self.last_rejected = 0
         results: list[list[PlateResult]] = [[] for _ in frames]
         if not frames:
             return results
         if region_hints is not None and len(region_hints) != len(frames):
             raise ValueError(f"{len(region_hints)} region hints for {len(frames)} frames")
-        self._read_lines_into(results, frames, self.detect_lines(frames), region_hints)
+        lines, paths, coarse_proposed = self._detect(frames)
+        rejected = self._read_lines_into(results, frames, lines, region_hints)
         if self.detection == "two_stage" and self.two_stage.full_pass_when_no_plate:
-            retry = [i for i, path in enumerate(self.last_paths) if path == "fine" and not results[i]]
+            # Frames whose coarse map proposed text, whose windows gave lines, and no plate.
+            with_lines = {line.frame_index for line in lines}
+            retry = [i for i in sorted(coarse_proposed & with_lines) if paths[i] == "fine" and not results[i]]
             if retry:
                 per_frame = self._full_pass_boxes([frames[i] for i in retry])
                 lines = [
@@ -633,9 +644,14 @@ class PlateRecognizer:
                     for index, boxes in zip(retry, per_frame, strict=True)
                     for line in self._lines_from_boxes(index, frames[index], boxes)
                 ]
-                self._read_lines_into(results, frames, lines, region_hints)
+                second = self._read_lines_into(results, frames, lines, region_hints)
                 for index in retry:
-                    self.last_paths[index] = "fine+full"
+                    # The full pass looked at the whole frame again: its rejections replace the
+                    # windows' (the same sign is not counted twice).
+                    rejected[index] = second[index]
+                    paths[index] = "fine+full"
+        self.last_paths = paths
+        self.last_rejected = sum(rejected)
         for plates_of_frame in results:
             plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
         return results
@@ -646,12 +662,13 @@ class PlateRecognizer:
         frames: list[np.ndarray],
         lines: list[_Line],
         region_hints: list[str | None] | None,
-    ) -> None:
+    ) -> list[int]:
         """Read `lines` (of `frames`), keep the plates (text filter, plate classifier, accessory
-        text) and append them to their frame's list in `results` (unsorted); adds the lines the
-        classifier dropped to `last_rejected`."""
+        text) and append them to their frame's list in `results` (unsorted). Returns how many lines
+        of each frame the classifier dropped."""
+        rejected = [0] * len(frames)
         if not lines:
-            return
+            return rejected
         readings = self.read_cuts(
             [line.cuts for line in lines],
             None if region_hints is None else [region_hints[line.frame_index] for line in lines],
@@ -665,28 +682,37 @@ class PlateRecognizer:
         if self.plate_classifier and found:
             scored = [float(v) for v in self.plate_scores(frames, [line for line, _ in found])]
             kept = [
-                i
-                for i, score in enumerate(scored)
-                if score >= self.min_plate_score
-                and (len(found[i][1][0].text) > SHORT_PLATE_LENGTH or score >= MIN_SHORT_PLATE_SCORE)
+                i for i, score in enumerate(scored) if score >= self.required_plate_score(found[i][1][0].text)
             ]
-            self.last_rejected += len(found) - len(kept)
+            for i in set(range(len(found))) - set(kept):
+                rejected[found[i][0].frame_index] += 1
             found, scores = [found[i] for i in kept], [scored[i] for i in kept]
         else:
             found = [(line, plates) for line, plates in found if len(plates[0].text) > SHORT_PLATE_LENGTH]
             scores = [None] * len(found)
         for (line, plates), score in zip(found, scores, strict=True):
             if any(
-                other.frame_index == line.frame_index and postprocess.accessory_of(line.quad, other.quad)
-                for other, _ in found
+                other.frame_index == line.frame_index
+                and len(other_plates[0].text) > SHORT_PLATE_LENGTH
+                and postprocess.accessory_of(line.quad, other.quad)
+                for other, other_plates in found
             ):
-                # Smaller text on or around a plate (state name, slogan, sticker) is not a plate.
+                # Smaller text on or around a plate (state name, slogan, sticker) is not a plate. A
+                # short reading (a big fleet or dealer number) does not make the line it surrounds one.
                 continue
             box = postprocess.quad_to_box(line.quad)
             colour, colour_confidence = postprocess.vehicle_colour(frames[line.frame_index], box)
             results[line.frame_index].append(
                 PlateResult(box, plates, line.score, line.crop, colour, colour_confidence, score)
             )
+        return rejected
+
+    def required_plate_score(self, text: str) -> float:
+        """The plate classifier's score a line read as plate text `text` needs to be kept: the
+        threshold, and at least `MIN_SHORT_PLATE_SCORE` for a short reading."""
+        if len(text) <= SHORT_PLATE_LENGTH:
+            return max(self.min_plate_score, MIN_SHORT_PLATE_SCORE)
+        return self.min_plate_score
 
     def plate_scores(self, frames: list[np.ndarray], lines: list[_Line]) -> np.ndarray:
         """The plate classifier's probability for each line (cut from its frame with the

@@ -75,8 +75,9 @@ class InferenceSettings(CommonSettings):
     # coarse pass proposes nothing or, with edge_always, on every frame (small plates beside other text).
     edge_proposals: int = TwoStageOptions.edge_proposals
     edge_always: bool = TwoStageOptions.edge_always
-    # Two-stage only: a frame whose windows gave no plate is searched again by the full pass (costs
-    # a full pass on frames with text but no plate, e.g. a sign always in view).
+    # Two-stage only: a frame whose coarse map proposed text and whose windows gave no plate is
+    # searched again by the full pass (costs a full pass on frames with text but no plate, e.g. a
+    # sign always in view).
     full_pass_when_no_plate: bool = TwoStageOptions.full_pass_when_no_plate
     # The plate classifier (plate_cls): lines that read like plates but that it scores under
     # min_plate_score (badges, signs, burned-in overlays) are dropped. Off: every such line is kept.

@@ -83,10 +83,12 @@ class TwoStageOptions:
     # frame (a clear 310 x 75 px plate in a 2048 x 1536 photo of the EU train half: the fp32
     # detector finds it in the same window).
     full_pass_when_fine_empty: bool = True
-    # A frame whose windows were read but gave no plate (a sign or a badge proposed, the plate too
-    # small for the coarse map): True searches it again with the full pass. 5 of 150 synthetic frames
-    # took it and 3 of them were then read right; none of the 52 training-half EU photos took it.
-    # The cost falls on frames with text but no plate (a sign always in view: every empty frame).
+    # A frame whose coarse map proposed text and whose windows gave lines but no plate (a sign or a
+    # badge proposed, the plate too small for the coarse map): True searches it again with the full
+    # pass (engine.PlateRecognizer.recognize). 5 of 150 synthetic frames took it and 3 of them were
+    # then read right; none of the 52 training-half EU photos took it. The cost falls on frames with
+    # text but no plate (a sign always in view: every frame without a car); frames that only the edge
+    # proposer saw are not searched again.
     full_pass_when_no_plate: bool = True
 
     def __post_init__(self) -> None:

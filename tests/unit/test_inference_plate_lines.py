@@ -38,6 +38,13 @@ def test_pieces_of_one_line_are_merged_into_one_quad_around_them() -> None:
     assert 0.8 < score < 0.9
 
 
+def test_groups_of_a_plate_up_to_0_9_heights_apart_are_one_line() -> None:
+    # A DC plate's "800 002": two groups 0.88 heights apart (55 px high, 49 px between them).
+    left = box(20, 21, 90, 55)
+    assert postprocess.same_line(left, box(159, 22, 90, 55))
+    assert not postprocess.same_line(left, box(162, 22, 90, 55))  # 0.95 heights apart
+
+
 def test_merging_is_transitive_and_keeps_other_boxes_in_order() -> None:
     sticker = box(280, 5, 30, 12)
     pieces = [box(0, 40, 80, 60), box(100, 40, 80, 60), box(200, 42, 80, 58)]

@@ -320,7 +320,8 @@ def test_a_frame_whose_windows_gave_no_plate_is_searched_again_by_the_full_pass(
     (plates,) = recognizer.recognize([frame])
     assert recognizer.last_paths == ["fine+full"]
     assert [p.text for p in plates] == ["KT4821"]
-    assert recognizer.last_rejected == 1  # the windows' reading, rejected before the second look
+    # The full pass looked at the whole frame again: its word replaces the windows' rejection.
+    assert recognizer.last_rejected == 0
     # Switched off, the frame keeps what its windows gave.
     off = PlateRecognizer(
         _PlateOnSecondLook(),
@@ -329,3 +330,40 @@ def test_a_frame_whose_windows_gave_no_plate_is_searched_again_by_the_full_pass(
     )
     assert off.recognize([frame]) == [[]]
     assert off.last_paths == ["fine"]
+
+
+class _AlwaysDoubts(_PlateOnSecondLook):
+    def classify(self, cuts: np.ndarray) -> np.ndarray:
+        return np.zeros(len(cuts), np.float32)
+
+
+def test_a_line_rejected_in_the_window_and_again_by_the_full_pass_counts_once() -> None:
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[500:540, 800:960] = 20
+    recognizer = PlateRecognizer(_AlwaysDoubts(), detection="two_stage")
+    assert recognizer.recognize([frame]) == [[]]
+    assert recognizer.last_paths == ["fine+full"] and recognizer.last_rejected == 1
+
+
+class _BlankCoarseMap(_AlwaysDoubts):
+    """Sees nothing in the coarse pass (the first call), dark stripes as one text block after it."""
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        found = super().detect(images)
+        if len(self.shapes) == 1:
+            return np.zeros_like(found)
+        return np.stack([cv2.dilate(m, np.ones((9, 9), np.uint8)) for m in found])
+
+
+def test_a_frame_only_the_edge_proposer_saw_is_not_searched_again() -> None:
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[500:540, 800:960:8] = 20  # plate-shaped vertical edges, nothing the coarse map sees
+    frame[500:540, 801:960:8] = 20
+    backend = _BlankCoarseMap()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    assert recognizer.detect_lines([frame]), "the edge window should give a line"
+    assert recognizer.last_paths == ["fine"]
+    backend.shapes.clear()
+    assert recognizer.recognize([frame]) == [[]]
+    assert recognizer.last_paths == ["fine"] and recognizer.last_rejected == 1
+    assert all(shape[1:3] != (544, 960) for shape in backend.shapes)  # no full pass
