@@ -367,3 +367,31 @@ def test_a_frame_only_the_edge_proposer_saw_is_not_searched_again() -> None:
     assert recognizer.recognize([frame]) == [[]]
     assert recognizer.last_paths == ["fine"] and recognizer.last_rejected == 1
     assert all(shape[1:3] != (544, 960) for shape in backend.shapes)  # no full pass
+
+
+class _ReadsByInk(_DarkIsText):
+    """Reads a line drawn in the darkest ink (< 20 in the middle rows of its input) as the short
+    plate T2R, any other as AB1234; every line is a plate to the classifier."""
+
+    def recognize(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = []
+        for row in batch:
+            text = "T2R" if row[12:20].min() < 20 else "AB1234"  # the middle rows: the line itself
+            classes = [self.characters.index(ch) for ch in text for _ in range(2)]
+            classes = [c if i % 2 == 0 else 0 for i, c in enumerate(classes)] + [0] * (32 - 2 * len(text))
+            probs = np.full((32, len(self.characters)), 0.001, np.float32)
+            probs[np.arange(32), classes] = 0.99
+            rows.append(probs)
+        return model_io.rec_output(np.stack(rows), 3)
+
+
+def test_a_short_reading_does_not_make_the_line_it_surrounds_accessory_text() -> None:
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[500:590, 800:1100] = 10  # a big fleet number, read T2R
+    frame[630:670, 870:1030] = 30  # the registration below it, 0.44 of its height
+    texts = sorted(p.text for p in PlateRecognizer(_ReadsByInk(), detection="full").recognize([frame])[0])
+    assert texts == ["AB1234", "T2R"]
+    # A plate-length reading around it still makes the smaller line an accessory (state name).
+    frame[500:590, 800:1100] = 30
+    texts = [p.text for p in PlateRecognizer(_ReadsByInk(), detection="full").recognize([frame])[0]]
+    assert texts == ["AB1234"]
