@@ -4,6 +4,7 @@ DB box extraction (ch_ppocr_det/utils.py), rotated crops (main.py), CTC decoding
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -393,6 +394,8 @@ def plate_text(text: str) -> str | None:
     return compact if _PLATE_TEXT.match(compact) else None
 
 
+# Beam candidates repeat across variants and frames; each check scans every word of NOT_PLATES.
+@functools.lru_cache(maxsize=4096)
 def _misread_word(text: str) -> bool:
     """A long state or sign word read with one character wrong ("AIASKA", "0HIO" stays a plate:
     only words of six or more letters, where one edit is still unmistakable)."""
