@@ -698,7 +698,7 @@ class PlateRecognizer:
                 for other, other_plates in found
             ):
                 # Smaller text on or around a plate (state name, slogan, sticker) is not a plate. A
-                # short reading (a big fleet or dealer number) does not make the line it surrounds one.
+                # short reading (a big fleet or dealer number) does not make what it surrounds accessory.
                 continue
             box = postprocess.quad_to_box(line.quad)
             colour, colour_confidence = postprocess.vehicle_colour(frames[line.frame_index], box)
