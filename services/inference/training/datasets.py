@@ -6,7 +6,8 @@ The datasets are AGPL: read in place, never copied into the repo.
 
 `split_of(name)` puts each file in "train" or "heldout" by a hash of its name, so the split is
 stable across runs and machines; the recognizer may be fine-tuned on "train" only, and accuracy is
-reported on "heldout".
+reported on "heldout". `fold_of(name, folds)` cuts the files into folds the same way, so a run can
+validate on one fold of "train" (`train --validation-fold`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,16 @@ def split_of(name: str) -> str:
     """ "train" or "heldout", half and half, fixed by the file name."""
     digest = hashlib.sha256(name.encode()).digest()
     return "train" if digest[0] % 2 == 0 else "heldout"
+
+
+def fold_of(name: str, folds: int) -> int:
+    """Which of `folds` folds (0 .. folds-1) a file falls in, fixed by its name and independent of
+    `split_of` (another byte of the same hash): a training run can keep one fold of the "train" half
+    out of its real samples and validate on it, so that recipes are chosen on real plates without
+    reading the held-out half."""
+    if folds < 2:
+        raise ValueError(f"at least 2 folds: {folds}")
+    return hashlib.sha256(name.encode()).digest()[1] % folds
 
 
 def us_crops(directory: Path = DATASETS_DIR / "openalpr-us-crops") -> list[LabelledCrop]:

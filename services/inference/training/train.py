@@ -13,6 +13,9 @@ To finish a run, resume it with a cosine learning-rate anneal (e.g. `--anneal-fr
 Batches mix synthetic plates (`render.py`) with the "train" half of the dev crops (`--real-share`,
 0 for synthetic only); the "heldout" half is only evaluated (exact-plate accuracy, greedy CTC) every
 `--eval-every` steps, and the best checkpoint by held-out accuracy is kept as <out>/best.pkl.
+`--validation-fold K` keeps fold K of `--folds` (`datasets.fold_of`) of the train half out of the
+real samples and evaluates it too (`val_us`, `val_eu`; best.pkl is then chosen on it): real plates
+the run never saw, to compare recipes on without reading the held-out half.
 Training-only dependencies: jax, optax (and onnx for export.py), in their own venv.
 """
 
@@ -37,6 +40,8 @@ import optax
 from services.inference.training import batches, datasets, render
 
 CLASSES = ["blank", *render.ALPHABET]
+# Sets `evaluate` reports: (dataset name in its list, key in the log).
+EVALUATED_SETS = (("us", "heldout_us"), ("eu", "heldout_eu"), ("val_us", "val_us"), ("val_eu", "val_eu"))
 MAX_LABEL = 10
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.99
@@ -167,6 +172,14 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=0, help="render processes (0: render in the training process)"
     )
+    parser.add_argument(
+        "--validation-fold",
+        type=int,
+        default=-1,
+        help="keep this fold (datasets.fold_of, --folds folds) of the train half's crops out of the real "
+        "samples and report exact accuracy on it as val_us / val_eu (-1: none, every train crop is used)",
+    )
+    parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--checkpoint-every", type=int, default=250)
     args = parser.parse_args()
@@ -174,13 +187,22 @@ def main() -> None:
 
     fonts = render.find_fonts()
     dev = datasets.us_crops() + datasets.eu_crops()
+    if args.validation_fold >= args.folds:
+        parser.error(f"--validation-fold must be below --folds ({args.folds})")
     real_train = []
+    # (name, crop, truth): "us"/"eu" are the held-out half, "val_us"/"val_eu" the validation fold.
     heldout: list[tuple[str, np.ndarray, str]] = []
     for item in dev:
         crop = item.load()
         if crop is None:
             continue
-        if item.split == "train":
+        if (
+            item.split == "train"
+            and args.validation_fold >= 0
+            and datasets.fold_of(item.name, args.folds) == args.validation_fold
+        ):
+            heldout.append((f"val_{item.dataset}", crop, item.plate))
+        elif item.split == "train":
             if (
                 item.plate
                 and all(ch in render.ALPHABET for ch in item.plate)
@@ -244,11 +266,11 @@ def main() -> None:
         )
         texts = greedy_decode(logits)
         result: dict[str, float] = {}
-        for name in ("us", "eu"):
+        for name, key in EVALUATED_SETS:
             rows = [t == truth for (d, _, truth), t in zip(heldout, texts, strict=True) if d == name]
             if rows:
-                result[f"heldout_{name}"] = round(sum(rows) / len(rows), 4)
-                result[f"heldout_{name}_n"] = len(rows)
+                result[key] = round(sum(rows) / len(rows), 4)
+                result[f"{key}_n"] = len(rows)
         return result
 
     def save(path: Path) -> None:
@@ -301,7 +323,9 @@ def main() -> None:
                 losses, started = [], time.monotonic()
                 if step % args.eval_every == 0:
                     record.update(evaluate())
-                    accuracy = record.get("heldout_us", 0.0) + record.get("heldout_eu", 0.0)
+                    # best.pkl: by the validation fold when there is one, else by the held-out half.
+                    prefix = "val" if args.validation_fold >= 0 else "heldout"
+                    accuracy = record.get(f"{prefix}_us", 0.0) + record.get(f"{prefix}_eu", 0.0)
                     if accuracy > best_acc:
                         best_acc = accuracy
                         save(args.out / "best.pkl")
