@@ -122,6 +122,17 @@ def test_recognizer_returns_the_registration_not_the_small_word_above_it() -> No
     assert [p.text for p in plates] == ["KT4821"]
 
 
+def ctc_steps(characters: list[str], text: str, sure: float) -> np.ndarray:
+    """32 steps of plate-CRNN probabilities [32, classes] that decode to `text` (each character then
+    a blank), every step's class at `sure` plus an even share of the rest."""
+    classes = [characters.index(ch) for ch in text for _ in range(2)]
+    classes = [c if i % 2 == 0 else 0 for i, c in enumerate(classes)]  # A _ B _ ...
+    classes += [0] * (32 - len(classes))
+    probs = np.full((len(classes), len(characters)), (1 - sure) / len(characters), np.float32)
+    probs[np.arange(len(classes)), classes] += sure
+    return probs
+
+
 class _ReadsByBrightness:
     """A fake plate-CRNN backend: one DB map with a single line; a dark rec input (the tight cut of
     that line) reads `dark` surely, a brighter one (cut with margin, the light bodywork around the
@@ -138,12 +149,7 @@ class _ReadsByBrightness:
         return np.repeat(self.prob[None], len(images), axis=0)
 
     def _steps(self, text: str, sure: float) -> np.ndarray:
-        classes = [self.characters.index(ch) for ch in text for _ in range(2)]
-        classes = [c if i % 2 == 0 else 0 for i, c in enumerate(classes)]  # A _ B _ ...
-        classes += [0] * (32 - len(classes))
-        probs = np.full((len(classes), len(self.characters)), (1 - sure) / len(self.characters), np.float32)
-        probs[np.arange(len(classes)), classes] += sure
-        return probs
+        return ctc_steps(self.characters, text, sure)
 
     def recognize(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.reads += len(batch)

@@ -17,6 +17,7 @@ from services.inference.engine import (
     RecognizerName,
     recognizer_characters,
 )
+from tests.unit.test_inference_plate_lines import ctc_steps
 
 
 def _noisy_frame(seed: int, width: int = 1280, height: int = 720) -> np.ndarray:
@@ -302,10 +303,7 @@ class _PlateOnSecondLook(_DarkIsText):
         return super().detect(images)
 
     def recognize(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        classes = [self.characters.index(ch) for ch in "KT4821" for _ in range(2)]
-        classes = [c if i % 2 == 0 else 0 for i, c in enumerate(classes)] + [0] * 20
-        probs = np.full((len(classes), len(self.characters)), 0.001, np.float32)
-        probs[np.arange(len(classes)), classes] = 0.99
+        probs = ctc_steps(self.characters, "KT4821", 0.99)
         return model_io.rec_output(np.repeat(probs[None], len(batch), axis=0), 3)
 
     def classify(self, cuts: np.ndarray) -> np.ndarray:
@@ -374,15 +372,9 @@ class _ReadsByInk(_DarkIsText):
     plate T2R, any other as AB1234; every line is a plate to the classifier."""
 
     def recognize(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = []
-        for row in batch:
-            text = "T2R" if row[12:20].min() < 20 else "AB1234"  # the middle rows: the line itself
-            classes = [self.characters.index(ch) for ch in text for _ in range(2)]
-            classes = [c if i % 2 == 0 else 0 for i, c in enumerate(classes)] + [0] * (32 - 2 * len(text))
-            probs = np.full((32, len(self.characters)), 0.001, np.float32)
-            probs[np.arange(32), classes] = 0.99
-            rows.append(probs)
-        return model_io.rec_output(np.stack(rows), 3)
+        # The middle rows of an input are the line itself.
+        texts = ["T2R" if row[12:20].min() < 20 else "AB1234" for row in batch]
+        return model_io.rec_output(np.stack([ctc_steps(self.characters, t, 0.99) for t in texts]), 3)
 
 
 def test_a_short_reading_does_not_make_the_line_it_surrounds_accessory_text() -> None:
