@@ -69,6 +69,11 @@ SHORT_PLATE_LENGTH = 3
 MIN_SHORT_PLATE_SCORE = 0.5
 
 
+def is_short_reading(text: str) -> bool:
+    """A plate reading short enough to need the classifier's firm word (`MIN_SHORT_PLATE_SCORE`)."""
+    return len(text) <= SHORT_PLATE_LENGTH
+
+
 class InferenceBackend(Protocol):
     """Runs the det and rec models; see the module docstring for the tensor contract."""
 
@@ -681,19 +686,20 @@ class PlateRecognizer:
         scores: list[float | None] = [None] * len(found)
         if self.plate_classifier and found:
             scored = [float(v) for v in self.plate_scores(frames, [line for line, _ in found])]
-            kept = [
-                i for i, score in enumerate(scored) if score >= self.required_plate_score(found[i][1][0].text)
-            ]
-            for i in set(range(len(found))) - set(kept):
-                rejected[found[i][0].frame_index] += 1
+            kept: list[int] = []
+            for i, ((line, plates), plate_score) in enumerate(zip(found, scored, strict=True)):
+                if plate_score >= self.required_plate_score(plates[0].text):
+                    kept.append(i)
+                else:
+                    rejected[line.frame_index] += 1
             found, scores = [found[i] for i in kept], [scored[i] for i in kept]
         else:
-            found = [(line, plates) for line, plates in found if len(plates[0].text) > SHORT_PLATE_LENGTH]
+            found = [(line, plates) for line, plates in found if not is_short_reading(plates[0].text)]
             scores = [None] * len(found)
         for (line, plates), score in zip(found, scores, strict=True):
             if any(
                 other.frame_index == line.frame_index
-                and len(other_plates[0].text) > SHORT_PLATE_LENGTH
+                and not is_short_reading(other_plates[0].text)
                 and postprocess.accessory_of(line.quad, other.quad)
                 for other, other_plates in found
             ):
@@ -710,7 +716,7 @@ class PlateRecognizer:
     def required_plate_score(self, text: str) -> float:
         """The plate classifier's score a line read as plate text `text` needs to be kept: the
         threshold, and at least `MIN_SHORT_PLATE_SCORE` for a short reading."""
-        if len(text) <= SHORT_PLATE_LENGTH:
+        if is_short_reading(text):
             return max(self.min_plate_score, MIN_SHORT_PLATE_SCORE)
         return self.min_plate_score
 
