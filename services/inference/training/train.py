@@ -40,8 +40,6 @@ import optax
 from services.inference.training import batches, datasets, render
 
 CLASSES = ["blank", *render.ALPHABET]
-# Sets `evaluate` reports: (dataset name in its list, key in the log).
-EVALUATED_SETS = (("us", "heldout_us"), ("eu", "heldout_eu"), ("val_us", "val_us"), ("val_eu", "val_eu"))
 MAX_LABEL = 10
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.99
@@ -190,28 +188,20 @@ def main() -> None:
     if args.validation_fold >= args.folds:
         parser.error(f"--validation-fold must be below --folds ({args.folds})")
     real_train = []
-    # (name, crop, truth): "us"/"eu" are the held-out half, "val_us"/"val_eu" the validation fold.
-    heldout: list[tuple[str, np.ndarray, str]] = []
+    # (key in the log, crop, truth): "heldout_us"/"heldout_eu" the held-out half, "val_us"/"val_eu"
+    # the validation fold of the train half.
+    evaluated: list[tuple[str, np.ndarray, str]] = []
     for item in dev:
         crop = item.load()
         if crop is None:
             continue
-        if (
-            item.split == "train"
-            and args.validation_fold >= 0
-            and datasets.fold_of(item.name, args.folds) == args.validation_fold
-        ):
-            heldout.append((f"val_{item.dataset}", crop, item.plate))
-        elif item.split == "train":
-            if (
-                item.plate
-                and all(ch in render.ALPHABET for ch in item.plate)
-                and len(item.plate) <= MAX_LABEL
-            ):
-                real_train.append((crop, item.plate))
-        else:
-            heldout.append((item.dataset, crop, item.plate))
-    heldout_inputs = batches.to_input([c for _, c, _ in heldout])
+        if item.split != "train":
+            evaluated.append((f"heldout_{item.dataset}", crop, item.plate))
+        elif args.validation_fold >= 0 and datasets.fold_of(item.name, args.folds) == args.validation_fold:
+            evaluated.append((f"val_{item.dataset}", crop, item.plate))
+        elif item.plate and all(ch in render.ALPHABET for ch in item.plate) and len(item.plate) <= MAX_LABEL:
+            real_train.append((crop, item.plate))
+    evaluated_inputs = batches.to_input([c for _, c, _ in evaluated])
 
     base_schedule = optax.warmup_exponential_decay_schedule(0.0, args.lr, 300, int(args.lr_half_life), 0.5)
 
@@ -260,17 +250,16 @@ def main() -> None:
     def evaluate() -> dict[str, float]:
         logits = np.concatenate(
             [
-                np.asarray(infer(params, bn_state, heldout_inputs[i : i + 64]))
-                for i in range(0, len(heldout_inputs), 64)
+                np.asarray(infer(params, bn_state, evaluated_inputs[i : i + 64]))
+                for i in range(0, len(evaluated_inputs), 64)
             ]
         )
         texts = greedy_decode(logits)
         result: dict[str, float] = {}
-        for name, key in EVALUATED_SETS:
-            rows = [t == truth for (d, _, truth), t in zip(heldout, texts, strict=True) if d == name]
-            if rows:
-                result[key] = round(sum(rows) / len(rows), 4)
-                result[f"{key}_n"] = len(rows)
+        for key in dict.fromkeys(k for k, _, _ in evaluated):
+            rows = [t == truth for (k, _, truth), t in zip(evaluated, texts, strict=True) if k == key]
+            result[key] = round(sum(rows) / len(rows), 4)
+            result[f"{key}_n"] = len(rows)
         return result
 
     def save(path: Path) -> None:
