@@ -305,6 +305,8 @@ class _Line:
     # The line cut with each of the recognizer's margins; the first is kept, and is read first (when
     # that reading is not sure, all of them are read and vote: PlateRecognizer.read_cuts).
     cuts: list[np.ndarray]
+    # The whole of a plate-shaped image (`read_crops_whole`), not a detected text line.
+    whole_image: bool = False
 
     @property
     def crop(self) -> np.ndarray:
@@ -342,12 +344,16 @@ class PlateRecognizer:
         plate_classifier: bool = True,
         min_plate_score: float = DEFAULT_MIN_PLATE_SCORE,
         sure_reading: float = SURE_READING,
+        read_crops_whole: bool = True,
     ) -> None:
         """`plate_classifier`: ask the backend's classifier about every line that reads like a plate
         and drop those it scores under `min_plate_score` (badges, signs, overlays). `sure_reading`:
         a line whose first cut, read as given, has every character at least this confident is not
-        read again as the other variants and cuts (above 1: every line is)."""
+        read again as the other variants and cuts (above 1: every line is). `read_crops_whole`: a
+        small plate-shaped image (`postprocess.plate_crop_shaped`) is also read whole as one line,
+        which replaces the plates read from its detected lines when `whole_reading_wins`."""
         self.backend = backend
+        self.read_crops_whole = read_crops_whole
         self.sure_reading = sure_reading
         self.plate_classifier = plate_classifier
         self.min_plate_score = min_plate_score
@@ -397,7 +403,10 @@ class PlateRecognizer:
             per_frame, paths, coarse_proposed = self._full_pass_boxes(frames), ["full"] * len(frames), set()
         lines: list[_Line] = []
         for index, (frame, boxes) in enumerate(zip(frames, per_frame, strict=True)):
-            lines.extend(self._lines_from_boxes(index, frame, boxes))
+            detected = self._lines_from_boxes(index, frame, boxes)
+            lines.extend(detected)
+            if self.read_crops_whole and postprocess.plate_crop_shaped(frame.shape[1], frame.shape[0]):
+                lines.append(_whole_image_line(index, frame, detected))
         return lines, paths, coarse_proposed
 
     def _full_scale_and_canvas(self, frame: np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -696,9 +705,14 @@ class PlateRecognizer:
         else:
             found = [(line, plates) for line, plates in found if not is_short_reading(plates[0].text)]
             scores = [None] * len(found)
+        whole_images: list[tuple[_Line, list[Candidate], float | None]] = []
         for (line, plates), score in zip(found, scores, strict=True):
+            if line.whole_image:
+                whole_images.append((line, plates, score))
+                continue
             if any(
                 other.frame_index == line.frame_index
+                and not other.whole_image
                 and not is_short_reading(other_plates[0].text)
                 and postprocess.accessory_of(line.quad, other.quad)
                 for other, other_plates in found
@@ -706,11 +720,11 @@ class PlateRecognizer:
                 # Smaller text on or around a plate (state name, slogan, sticker) is not a plate. A
                 # short reading (a big fleet or dealer number) does not make what it surrounds accessory.
                 continue
-            box = postprocess.quad_to_box(line.quad)
-            colour, colour_confidence = postprocess.vehicle_colour(frames[line.frame_index], box)
-            results[line.frame_index].append(
-                PlateResult(box, plates, line.score, line.crop, colour, colour_confidence, score)
-            )
+            results[line.frame_index].append(_plate_result(frames[line.frame_index], line, plates, score))
+        for line, plates, score in whole_images:
+            # A plate crop holds one plate: its whole reading or what was read from the lines in it.
+            if whole_reading_wins(plates[0].text, results[line.frame_index]):
+                results[line.frame_index] = [_plate_result(frames[line.frame_index], line, plates, score)]
         return rejected
 
     def required_plate_score(self, text: str) -> float:
@@ -747,6 +761,34 @@ class PlateRecognizer:
             confidences = _drop_separator_confidences(candidate)
             kept.append(Candidate(text, candidate.confidence, confidences))
         return kept
+
+
+def _plate_result(
+    frame: np.ndarray, line: _Line, plates: list[Candidate], plate_score: float | None
+) -> PlateResult:
+    """The plate read from `line` of `frame`, with the vehicle colour around it."""
+    box = postprocess.quad_to_box(line.quad)
+    colour, colour_confidence = postprocess.vehicle_colour(frame, box)
+    return PlateResult(box, plates, line.score, line.crop, colour, colour_confidence, plate_score)
+
+
+def _whole_image_line(frame_index: int, frame: np.ndarray, detected: list[_Line]) -> _Line:
+    """The whole of a plate-shaped image as one line, cut as it is (the image is the plate crop). Its
+    score is the best of the lines detected in it (0.0: the detector saw no text there)."""
+    height, width = frame.shape[:2]
+    quad = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
+    return _Line(frame_index, quad, max((line.score for line in detected), default=0.0), [frame], True)
+
+
+def whole_reading_wins(whole_text: str, detected: list[PlateResult]) -> bool:
+    """Whether a plate-shaped image's whole reading replaces the plates read from the lines detected
+    in it: when none was, or when it is longer and contains the most confident one (the detector cut
+    characters off at an edge: a small crop's left characters, a Wyoming county number beside the
+    emblem). Otherwise the detected lines read better (a loosely cut image reads worse whole)."""
+    if not detected:
+        return True
+    best = max(detected, key=lambda plate: plate.confidence).text
+    return len(whole_text) > len(best) and best in whole_text
 
 
 def _drop_separator_confidences(candidate: Candidate) -> tuple[float, ...]:

@@ -86,6 +86,8 @@ class InferenceSettings(CommonSettings):
     # Plate CRNN: a line whose plain reading has every character at least this confident is not read
     # again as the other crop variants (about half the reading time); above 1, every line is.
     sure_reading: float = Field(default=SURE_READING, ge=0.0)
+    # A small plate-shaped image (a plate crop rather than a frame) is also read whole, as one line.
+    read_crops_whole: bool = True
     batch_size: int = 4
     batch_timeout_ms: int = 50
     inference_consumer_group: str = "inference"
@@ -114,6 +116,7 @@ class InferenceSettings(CommonSettings):
             plate_classifier=self.plate_classifier,
             min_plate_score=self.min_plate_score,
             sure_reading=self.sure_reading,
+            read_crops_whole=self.read_crops_whole,
         )
 
 

@@ -379,6 +379,22 @@ MAX_LINE_ASPECT = 12.0
 MIN_LINE_HEIGHT_PX = 8
 
 
+# A whole image at most this large and this plate-shaped is taken to be a plate crop (some cameras and
+# ALPR systems send plate patches instead of frames): it is also read whole, as one line
+# (engine.PlateRecognizer, `read_crops_whole`). Frames from a camera are never this small; a plate cut
+# with its frame is about 2:1 (US) to 4.7:1 (EU one-line).
+PLATE_CROP_MAX_SIDES = (480, 240)
+PLATE_CROP_ASPECTS = (1.4, 5.5)
+
+
+def plate_crop_shaped(width: int, height: int) -> bool:
+    """Whether a whole image of this size looks like a plate crop (`PLATE_CROP_MAX_SIDES`,
+    `PLATE_CROP_ASPECTS`) rather than a scene."""
+    if height < MIN_LINE_HEIGHT_PX or width > PLATE_CROP_MAX_SIDES[0] or height > PLATE_CROP_MAX_SIDES[1]:
+        return False
+    return PLATE_CROP_ASPECTS[0] <= width / height <= PLATE_CROP_ASPECTS[1]
+
+
 def plate_text(text: str) -> str | None:
     """The plate string in `text`, or None when the text does not look like a plate: 4-8
     alphanumerics (or 3 with a digit among them) after removing spaces and dashes, in upper case
