@@ -387,3 +387,33 @@ def test_a_short_reading_does_not_make_the_line_it_surrounds_accessory_text() ->
     frame[500:590, 800:1100] = 30
     texts = [p.text for p in PlateRecognizer(_ReadsByInk(), detection="full").recognize([frame])[0]]
     assert texts == ["AB1234"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "max_cost_share", "path"),
+    [
+        # Each dark line far from the others needs its own 480x288 window (0.26 of the 960x544
+        # canvas): three cost less than the full pass, four more.
+        ([(100, 100), (1500, 200), (300, 900)], proposals.TwoStageOptions.max_cost_share, "fine"),
+        (
+            [(100, 100), (1500, 200), (300, 900), (1500, 900)],
+            proposals.TwoStageOptions.max_cost_share,
+            "full",
+        ),
+        ([(100, 100), (1500, 200), (300, 900)], 0.6, "full"),
+    ],
+)
+def test_a_frame_takes_the_full_pass_when_its_windows_would_cost_more(
+    lines: list[tuple[int, int]], max_cost_share: float, path: str
+) -> None:
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    for x, y in lines:
+        frame[y : y + 40, x : x + 160] = 20
+    backend = _DarkIsText()
+    options = proposals.TwoStageOptions(max_cost_share=max_cost_share)
+    recognizer = PlateRecognizer(backend, detection="two_stage", two_stage=options)
+    found = recognizer.detect_lines([frame])
+    assert recognizer.last_paths == [path]
+    assert len(found) == len(lines)
+    windows = sum(shape[0] for shape in backend.shapes[1:])
+    assert windows == (len(lines) if path == "fine" else 1)
