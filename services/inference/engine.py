@@ -364,7 +364,7 @@ class PlateRecognizer:
         # What the last `detect_lines` did per frame ("full", "fine", "coarse" or "empty"), for
         # benchmarks and tests (with concurrent calls, whichever finished last).
         self.last_paths: list[str] = []
-        # Lines the last `recognize` dropped on the plate classifier's word (same caveat).
+        # Lines the last `recognize` dropped on the plate classifier's word, read or not (same caveat).
         self.last_rejected = 0
         # Several variants of each crop are read only by the plate CRNN (0.5 ms a read); PP-OCRv4 rec
         # costs ~40 ms a read. None: on for the CRNN.
@@ -679,34 +679,41 @@ class PlateRecognizer:
     ) -> list[int]:
         """Read `lines` (of `frames`), keep the plates (text filter, plate classifier, accessory
         text) and append them to their frame's list in `results` (unsorted). Returns how many lines
-        of each frame the classifier dropped."""
+        of each frame the classifier dropped. The classifier sees every line before it is read: a
+        line it scores under `min_plate_score` would be dropped whatever it read, so it is not read
+        (signs and badges: about a third of the reads on busy frames)."""
         rejected = [0] * len(frames)
         if not lines:
             return rejected
+        scores: list[float | None] = [None] * len(lines)
+        if self.plate_classifier:
+            classified, lines, scores = lines, [], []
+            for line, plate_score in zip(
+                classified, self.plate_scores(frames, classified).tolist(), strict=True
+            ):
+                if plate_score < self.min_plate_score:
+                    rejected[line.frame_index] += 1
+                else:
+                    lines.append(line)
+                    scores.append(plate_score)
         readings = self.read_cuts(
             [line.cuts for line in lines],
             None if region_hints is None else [region_hints[line.frame_index] for line in lines],
         )
-        found = [
-            (line, plates)
-            for line, candidates in zip(lines, readings, strict=True)
-            if (plates := self._plate_candidates(candidates))
-        ]
-        scores: list[float | None] = [None] * len(found)
-        if self.plate_classifier and found:
-            scored = [float(v) for v in self.plate_scores(frames, [line for line, _ in found])]
-            kept: list[int] = []
-            for i, ((line, plates), plate_score) in enumerate(zip(found, scored, strict=True)):
-                if plate_score >= self.required_plate_score(plates[0].text):
-                    kept.append(i)
-                else:
-                    rejected[line.frame_index] += 1
-            found, scores = [found[i] for i in kept], [scored[i] for i in kept]
-        else:
-            found = [(line, plates) for line, plates in found if not is_short_reading(plates[0].text)]
-            scores = [None] * len(found)
+        found: list[tuple[_Line, list[Candidate], float | None]] = []
+        for line, candidates, score in zip(lines, readings, scores, strict=True):
+            plates = self._plate_candidates(candidates)
+            if not plates:
+                continue
+            if score is None:
+                if is_short_reading(plates[0].text):
+                    continue  # without the classifier's firm word a short reading is not a plate
+            elif score < self.required_plate_score(plates[0].text):
+                rejected[line.frame_index] += 1
+                continue
+            found.append((line, plates, score))
         whole_images: list[tuple[_Line, list[Candidate], float | None]] = []
-        for (line, plates), score in zip(found, scores, strict=True):
+        for line, plates, score in found:
             if line.whole_image:
                 whole_images.append((line, plates, score))
                 continue
@@ -715,7 +722,7 @@ class PlateRecognizer:
                 and not other.whole_image
                 and not is_short_reading(other_plates[0].text)
                 and postprocess.accessory_of(line.quad, other.quad)
-                for other, other_plates in found
+                for other, other_plates, _ in found
             ):
                 # Smaller text on or around a plate (state name, slogan, sticker) is not a plate. A
                 # short reading (a big fleet or dealer number) does not make what it surrounds accessory.

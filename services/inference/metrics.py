@@ -8,7 +8,8 @@ FRAMES_PROCESSED = Counter("platewatch_inference_frames_total", "Frames run thro
 PLATES_FOUND = Counter("platewatch_inference_plates_total", "Plates found (one RawRead each)")
 LINES_REJECTED = Counter(
     "platewatch_inference_lines_rejected_total",
-    "Text lines that read like plates but that the plate classifier scored as not plates",
+    "Text lines the plate classifier dropped: scored under its threshold (before they are read),"
+    " or read as a 3-character plate without its firm word",
 )
 INFERENCE_LATENCY = Histogram(
     "platewatch_inference_batch_seconds",

@@ -74,6 +74,16 @@ def test_lines_the_classifier_rejects_are_dropped_and_kept_ones_carry_their_scor
     assert plate.text == "AB123" and plate.plate_score == pytest.approx(0.7)
 
 
+def test_a_line_the_classifier_rejects_is_not_read() -> None:
+    frame, _ = _one_line_frame()
+    rejected, accepted = _ScoredLines(0.05), _ScoredLines(0.7)
+    PlateRecognizer(rejected, min_plate_score=0.2).recognize([frame])
+    PlateRecognizer(accepted, min_plate_score=0.2).recognize([frame])
+    # Dropped whatever it would read: classified, never read.
+    assert rejected.reads == 0 and len(rejected.classified) == 1
+    assert accepted.reads > 0 and len(accepted.classified) == 1
+
+
 def test_a_line_scored_exactly_at_the_threshold_is_kept() -> None:
     frame, _ = _one_line_frame()
     ((plate,),) = PlateRecognizer(_ScoredLines(0.25), min_plate_score=0.25).recognize([frame])

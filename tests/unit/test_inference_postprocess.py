@@ -219,10 +219,16 @@ def test_region_hints_go_with_their_frames(
     frames = [render_frame("ABC1234"), render_frame("XYZ9876"), render_frame("JKL4567")]
     hinted = recognizer.recognize(frames, ["us-ny", None, "de"])
     assert [[p.text for p in plates] for plates in hinted] == [["ABC1234"], ["XYZ9876"], ["JKL4567"]]
-    # One plate line per frame (the signage line is read too, with its frame's hint). Every line is
-    # decoded from its plain cut first, in order; the lines not sure of that reading are decoded again
-    # from all the variants, in order too, each with its own frame's hint.
-    lines = recognizer.detect_lines(frames)
+    # One plate line per frame (and the signage lines the plate classifier does not drop before
+    # reading, with their frame's hint). Every line read is decoded from its plain cut first, in order;
+    # the lines not sure of that reading are decoded again from all the variants, in order too, each
+    # with its own frame's hint.
+    detected = recognizer.detect_lines(frames)
+    scores = recognizer.plate_scores(frames, detected)
+    lines = [
+        line for line, score in zip(detected, scores, strict=True) if score >= recognizer.min_plate_score
+    ]
+    assert len(lines) >= len(frames)
     expected = [["us-ny", None, "de"][line.frame_index] for line in lines]
     assert [hint for hint, _ in seen[: len(lines)]] == expected
     unsure = [
