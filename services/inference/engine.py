@@ -313,6 +313,19 @@ class _Line:
         return self.cuts[0]
 
 
+@dataclass
+class _Detection:
+    """What `PlateRecognizer._detect` found in a batch of frames."""
+
+    lines: list[_Line]
+    # Per frame: "full", "fine", "coarse" or "empty" (see `PlateRecognizer.last_paths`).
+    paths: list[str]
+    # Frames whose coarse map proposed text (two-stage detection; not only the edge proposer).
+    coarse_proposed: set[int]
+    # The fine windows (frame pixels) of each frame that was read from windows.
+    windows: dict[int, list[proposals.Region]]
+
+
 # A line whose plain reading has every character at least this confident is not read again as the
 # other `postprocess.READING_VARIANTS`. Chosen without the held-out half: on the 1,419-plate synthetic
 # validation crops 0.9 read a line 1.46 times on average instead of 4 (exact 1,314 -> 1,317), but
@@ -391,14 +404,15 @@ class PlateRecognizer:
 
     def detect_lines(self, frames: list[np.ndarray]) -> list[_Line]:
         """Text lines with plate-like geometry in every frame, each with its rectified crop."""
-        lines, self.last_paths, _ = self._detect(frames)
-        return lines
+        detection = self._detect(frames)
+        self.last_paths = detection.paths
+        return detection.lines
 
-    def _detect(self, frames: list[np.ndarray]) -> tuple[list[_Line], list[str], set[int]]:
-        """`detect_lines`'s lines, each frame's path ("full", "fine", "coarse" or "empty") and the
-        indices of the frames whose coarse map proposed text (two-stage detection)."""
+    def _detect(self, frames: list[np.ndarray]) -> _Detection:
+        """`detect_lines`'s lines with what the detection did per frame (`_Detection`)."""
+        windows: dict[int, list[proposals.Region]] = {}
         if self.detection == "two_stage":
-            per_frame, paths, coarse_proposed = self._two_stage_boxes(frames)
+            per_frame, paths, coarse_proposed, windows = self._two_stage_boxes(frames)
         else:
             per_frame, paths, coarse_proposed = self._full_pass_boxes(frames), ["full"] * len(frames), set()
         lines: list[_Line] = []
@@ -407,7 +421,7 @@ class PlateRecognizer:
             lines.extend(detected)
             if self.read_crops_whole and postprocess.plate_crop_shaped(frame.shape[1], frame.shape[0]):
                 lines.append(_whole_image_line(index, frame, detected))
-        return lines, paths, coarse_proposed
+        return _Detection(lines, paths, coarse_proposed, windows)
 
     def _full_scale_and_canvas(self, frame: np.ndarray) -> tuple[float, tuple[int, int]]:
         """The scale the full pass detects `frame` at and the canvas it needs on its own."""
@@ -436,12 +450,14 @@ class PlateRecognizer:
 
     def _two_stage_boxes(
         self, frames: list[np.ndarray]
-    ) -> tuple[list[list[tuple[np.ndarray, float]]], list[str], set[int]]:
+    ) -> tuple[list[list[tuple[np.ndarray, float]]], list[str], set[int], dict[int, list[proposals.Region]]]:
         """DB boxes (frame pixels) of each frame by the coarse-then-fine detection
         (`services.inference.proposals`): a coarse pass proposes regions, which are detected at the
         full pass's scale; frames whose regions would cost more than the full pass take it. Also each
-        frame's path and the frames whose coarse map proposed text (see `_detect`)."""
+        frame's path, the frames whose coarse map proposed text and the windows of each frame that
+        took them (see `_detect`)."""
         options = self.two_stage
+        windows: dict[int, list[proposals.Region]] = {}
         boxes: list[list[tuple[np.ndarray, float]]] = [[] for _ in frames]
         paths = ["empty"] * len(frames)
         full: list[int] = []
@@ -487,20 +503,7 @@ class PlateRecognizer:
                     if options.full_pass_when_empty:
                         full.append(index)
                     continue
-                height, width = frame.shape[:2]
-                grown = [
-                    proposals.grow_region(
-                        region,
-                        options.margin_along,
-                        options.margin_across,
-                        options.min_margin_px / full_scale,
-                        width,
-                        height,
-                    )
-                    for region in found
-                ]
-                window = (options.fine_canvas[0] / full_scale, options.fine_canvas[1] / full_scale)
-                regions = proposals.cover_regions(grown, window, width, height)
+                regions = self._windows_around(frame, found, full_scale)
                 cost = sum(w * h for w, h in (proposals.region_canvas(r, full_scale) for r in regions))
                 if len(regions) > options.max_regions or cost > options.max_cost_share * (
                     full_canvas[0] * full_canvas[1]
@@ -508,6 +511,47 @@ class PlateRecognizer:
                     full.append(index)
                     continue
                 fine.extend((index, region, full_scale) for region in regions)
+                windows[index] = regions
+        for index, frame_boxes in self._window_boxes(frames, fine).items():
+            boxes[index] = frame_boxes
+            paths[index] = "fine"
+            if not frame_boxes and options.full_pass_when_fine_empty and index in coarse_proposed:
+                full.append(index)
+        full.sort()
+        for index, frame_boxes in zip(full, self._full_pass_boxes([frames[i] for i in full]), strict=True):
+            boxes[index] = frame_boxes
+            paths[index] = "full"
+            windows.pop(index, None)
+        return boxes, paths, coarse_proposed, windows
+
+    def _windows_around(
+        self, frame: np.ndarray, found: list[proposals.Region], full_scale: float
+    ) -> list[proposals.Region]:
+        """The fine windows (frame pixels) that cover the proposals `found`, each grown by the
+        margins of `two_stage` and at least the fine canvas at the full pass's scale."""
+        options = self.two_stage
+        height, width = frame.shape[:2]
+        grown = [
+            proposals.grow_region(
+                region,
+                options.margin_along,
+                options.margin_across,
+                options.min_margin_px / full_scale,
+                width,
+                height,
+            )
+            for region in found
+        ]
+        window = (options.fine_canvas[0] / full_scale, options.fine_canvas[1] / full_scale)
+        return proposals.cover_regions(grown, window, width, height)
+
+    def _window_boxes(
+        self, frames: list[np.ndarray], fine: list[tuple[int, proposals.Region, float]]
+    ) -> dict[int, list[tuple[np.ndarray, float]]]:
+        """DB boxes (frame pixels) found in the windows `fine` ((frame index, window, scale) each),
+        windows batched on shared canvases, per frame that has a window; boxes cut by a window's edge
+        are dropped and a line two windows found is kept once."""
+        found: dict[int, list[tuple[np.ndarray, float]]] = {index: [] for index, _, _ in fine}
         sizes = [proposals.region_canvas(region, scale) for _, region, scale in fine]
         for members, canvas in proposals.pack_regions(sizes, DET_MAX_BATCH):
             cuts = [proposals.cut_region(frames[fine[i][0]], fine[i][1], fine[i][2], canvas) for i in members]
@@ -516,17 +560,30 @@ class PlateRecognizer:
                 index, region, _ = fine[i]
                 frame_boxes = proposals.shift_boxes(postprocess.db_boxes(prob, placement), region)
                 height, width = frames[index].shape[:2]
-                boxes[index].extend(proposals.inner_boxes(frame_boxes, region, width, height))
-                paths[index] = "fine"
-        for index in {index for index, _, _ in fine}:
-            boxes[index] = proposals.dedupe_boxes(boxes[index])
-            if not boxes[index] and options.full_pass_when_fine_empty and index in coarse_proposed:
-                full.append(index)
-        full.sort()
-        for index, frame_boxes in zip(full, self._full_pass_boxes([frames[i] for i in full]), strict=True):
-            boxes[index] = frame_boxes
-            paths[index] = "full"
-        return boxes, paths, coarse_proposed
+                found[index].extend(proposals.inner_boxes(frame_boxes, region, width, height))
+        return {index: proposals.dedupe_boxes(frame_boxes) for index, frame_boxes in found.items()}
+
+    def _edge_window_boxes(
+        self, frames: list[np.ndarray], indices: list[int], windows: dict[int, list[proposals.Region]]
+    ) -> dict[int, list[tuple[np.ndarray, float]]]:
+        """DB boxes of the frames `indices` from fine windows around their plate-shaped clusters of
+        vertical edges (`proposals.edge_regions`, at most `two_stage.edge_windows_when_no_plate` a
+        frame) that no window in `windows` (the frame's first round) already held."""
+        limit = self.two_stage.edge_windows_when_no_plate
+        fine: list[tuple[int, proposals.Region, float]] = []
+        for index in indices:
+            frame = frames[index]
+            seen = windows.get(index, [])
+            fresh = [
+                region
+                for region in proposals.edge_regions(frame, limit + len(seen))
+                if not any(proposals.contains(window, region) for window in seen)
+            ][:limit]
+            full_scale, _ = self._full_scale_and_canvas(frame)
+            fine.extend(
+                (index, region, full_scale) for region in self._windows_around(frame, fresh, full_scale)
+            )
+        return self._window_boxes(frames, fine)
 
     def frame_lines(
         self, frame_index: int, frame: np.ndarray, prob: np.ndarray, placement: postprocess.Letterbox
@@ -637,25 +694,34 @@ class PlateRecognizer:
         most confident first. `region_hints` (one per frame, None: unknown) are the cameras'
         regions, whose plate formats decide between look-alike readings (`decoding.choose`).
         Two-stage detection: a frame whose coarse map proposed text and whose windows gave lines
-        but no plate is searched again by the full pass (`TwoStageOptions.full_pass_when_no_plate`;
-        its `last_paths` entry is then "fine+full")."""
+        but no plate is searched again, by the full pass (`TwoStageOptions.full_pass_when_no_plate`;
+        its `last_paths` entry is then "fine+full") or by windows around plate-shaped edge clusters
+        its first windows did not hold (`TwoStageOptions.edge_windows_when_no_plate`; "fine+edges")."""
         self.last_rejected = 0
         results: list[list[PlateResult]] = [[] for _ in frames]
         if not frames:
             return results
         if region_hints is not None and len(region_hints) != len(frames):
             raise ValueError(f"{len(region_hints)} region hints for {len(frames)} frames")
-        lines, paths, coarse_proposed = self._detect(frames)
-        rejected = self._read_lines_into(results, frames, lines, region_hints)
-        if self.detection == "two_stage" and self.two_stage.full_pass_when_no_plate:
+        detection = self._detect(frames)
+        paths = detection.paths
+        rejected = self._read_lines_into(results, frames, detection.lines, region_hints)
+        options = self.two_stage
+        if self.detection == "two_stage" and (
+            options.full_pass_when_no_plate or options.edge_windows_when_no_plate
+        ):
             # Frames whose coarse map proposed text, whose windows gave lines, and no plate.
-            with_lines = {line.frame_index for line in lines}
-            retry = [i for i in sorted(coarse_proposed & with_lines) if paths[i] == "fine" and not results[i]]
-            if retry:
-                per_frame = self._full_pass_boxes([frames[i] for i in retry])
+            with_lines = {line.frame_index for line in detection.lines}
+            retry = [
+                i
+                for i in sorted(detection.coarse_proposed & with_lines)
+                if paths[i] == "fine" and not results[i]
+            ]
+            if retry and options.full_pass_when_no_plate:
+                per_frame = dict(zip(retry, self._full_pass_boxes([frames[i] for i in retry]), strict=True))
                 lines = [
                     line
-                    for index, boxes in zip(retry, per_frame, strict=True)
+                    for index, boxes in per_frame.items()
                     for line in self._lines_from_boxes(index, frames[index], boxes)
                 ]
                 second = self._read_lines_into(results, frames, lines, region_hints)
@@ -664,6 +730,22 @@ class PlateRecognizer:
                     # windows' (the same sign is not counted twice).
                     rejected[index] = second[index]
                     paths[index] = "fine+full"
+            elif retry:
+                per_frame = self._edge_window_boxes(frames, retry, detection.windows)
+                # Lines wholly inside a first-round window were read there already.
+                lines = [
+                    line
+                    for index, boxes in per_frame.items()
+                    for line in self._lines_from_boxes(index, frames[index], boxes)
+                    if not any(
+                        proposals.quad_inside(line.quad, window)
+                        for window in detection.windows.get(index, [])
+                    )
+                ]
+                second = self._read_lines_into(results, frames, lines, region_hints)
+                for index in per_frame:
+                    rejected[index] += second[index]
+                    paths[index] = "fine+edges"
         self.last_paths = paths
         self.last_rejected = sum(rejected)
         for plates_of_frame in results:

@@ -77,8 +77,10 @@ class InferenceSettings(CommonSettings):
     edge_always: bool = TwoStageOptions.edge_always
     # Two-stage only: a frame whose coarse map proposed text and whose windows gave no plate is
     # searched again by the full pass (costs a full pass on frames with text but no plate, e.g. a
-    # sign always in view).
+    # sign always in view) or, when that is off (the default), by windows around up to
+    # edge_windows_when_no_plate plate-shaped edge clusters its first windows did not hold.
     full_pass_when_no_plate: bool = TwoStageOptions.full_pass_when_no_plate
+    edge_windows_when_no_plate: int = Field(default=TwoStageOptions.edge_windows_when_no_plate, ge=0)
     # The plate classifier (plate_cls): lines that read like plates but that it scores under
     # min_plate_score (badges, signs, burned-in overlays) are dropped. Off: every such line is kept.
     plate_classifier: bool = True
@@ -108,6 +110,7 @@ class InferenceSettings(CommonSettings):
             edge_proposals=self.edge_proposals,
             edge_always=self.edge_always,
             full_pass_when_no_plate=self.full_pass_when_no_plate,
+            edge_windows_when_no_plate=self.edge_windows_when_no_plate,
         )
         return PlateRecognizer(
             backend,

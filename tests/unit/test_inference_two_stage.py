@@ -250,10 +250,11 @@ def test_settings_choose_the_detection(monkeypatch: pytest.MonkeyPatch, backend:
     assert default.detection == "two_stage" and default.two_stage == proposals.TwoStageOptions()
     monkeypatch.setenv("PLATEWATCH_EDGE_ALWAYS", "true")
     monkeypatch.setenv("PLATEWATCH_EDGE_PROPOSALS", "2")
-    monkeypatch.setenv("PLATEWATCH_FULL_PASS_WHEN_NO_PLATE", "false")
+    monkeypatch.setenv("PLATEWATCH_FULL_PASS_WHEN_NO_PLATE", "true")
+    monkeypatch.setenv("PLATEWATCH_EDGE_WINDOWS_WHEN_NO_PLATE", "5")
     tuned = InferenceSettings().plate_recognizer(backend)
     assert (tuned.two_stage.edge_always, tuned.two_stage.edge_proposals) == (True, 2)
-    assert tuned.two_stage.full_pass_when_no_plate is False
+    assert (tuned.two_stage.full_pass_when_no_plate, tuned.two_stage.edge_windows_when_no_plate) == (True, 5)
     monkeypatch.setenv("PLATEWATCH_DETECTION", "full")
     assert InferenceSettings().plate_recognizer(backend).detection == "full"
     monkeypatch.setenv("PLATEWATCH_DETECTION", "sideways")
@@ -314,7 +315,8 @@ def test_a_frame_whose_windows_gave_no_plate_is_searched_again_by_the_full_pass(
     frame = np.full((1080, 1920, 3), 200, np.uint8)
     frame[500:540, 800:960] = 20
     backend = _PlateOnSecondLook()
-    recognizer = PlateRecognizer(backend, detection="two_stage")
+    full_retry = proposals.TwoStageOptions(full_pass_when_no_plate=True)
+    recognizer = PlateRecognizer(backend, detection="two_stage", two_stage=full_retry)
     (plates,) = recognizer.recognize([frame])
     assert recognizer.last_paths == ["fine+full"]
     assert [p.text for p in plates] == ["KT4821"]
@@ -324,7 +326,7 @@ def test_a_frame_whose_windows_gave_no_plate_is_searched_again_by_the_full_pass(
     off = PlateRecognizer(
         _PlateOnSecondLook(),
         detection="two_stage",
-        two_stage=proposals.TwoStageOptions(full_pass_when_no_plate=False),
+        two_stage=proposals.TwoStageOptions(full_pass_when_no_plate=False, edge_windows_when_no_plate=0),
     )
     assert off.recognize([frame]) == [[]]
     assert off.last_paths == ["fine"]
@@ -338,7 +340,8 @@ class _AlwaysDoubts(_PlateOnSecondLook):
 def test_a_line_rejected_in_the_window_and_again_by_the_full_pass_counts_once() -> None:
     frame = np.full((1080, 1920, 3), 200, np.uint8)
     frame[500:540, 800:960] = 20
-    recognizer = PlateRecognizer(_AlwaysDoubts(), detection="two_stage")
+    full_retry = proposals.TwoStageOptions(full_pass_when_no_plate=True)
+    recognizer = PlateRecognizer(_AlwaysDoubts(), detection="two_stage", two_stage=full_retry)
     assert recognizer.recognize([frame]) == [[]]
     assert recognizer.last_paths == ["fine+full"] and recognizer.last_rejected == 1
 
@@ -365,6 +368,50 @@ def test_a_frame_only_the_edge_proposer_saw_is_not_searched_again() -> None:
     assert recognizer.recognize([frame]) == [[]]
     assert recognizer.last_paths == ["fine"] and recognizer.last_rejected == 1
     assert all(shape[1:3] != (544, 960) for shape in backend.shapes)  # no full pass
+
+
+class _SignThenStripes(_PlateOnSecondLook):
+    """Sees dark pixels as text; in the fine windows (every call after the coarse one) dark stripes
+    merge into one text block. The classifier takes a cut with the sign's blue ink for a sign, any
+    other for a plate."""
+
+    def detect(self, images: np.ndarray) -> np.ndarray:
+        found = _DarkIsText.detect(self, images)
+        if len(self.shapes) == 1:
+            return found
+        return np.stack([cv2.dilate(m, np.ones((9, 9), np.uint8)) for m in found])
+
+    def classify(self, cuts: np.ndarray) -> np.ndarray:
+        blue = [(cut[..., 0].astype(int) - cut[..., 2]).max() > 15 for cut in cuts]
+        return np.array([0.0 if sign else 1.0 for sign in blue], np.float32)
+
+
+def _sign_and_small_plate() -> np.ndarray:
+    """A solid dark blue sign the coarse pass sees, and far from it a plate of thin vertical strokes that
+    the coarse pass does not (its strokes average out at a quarter scale) but the edge proposer does."""
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[200:240, 200:360] = (35, 10, 10)  # dark blue (BGR)
+    frame[800:840, 1500:1660:8] = 20
+    frame[800:840, 1501:1660:8] = 20
+    return frame
+
+
+def test_a_frame_whose_windows_gave_no_plate_is_searched_again_around_edge_clusters() -> None:
+    frame = _sign_and_small_plate()
+    backend = _SignThenStripes()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    (plates,) = recognizer.recognize([frame])
+    assert recognizer.last_paths == ["fine+edges"]
+    assert [p.text for p in plates] == ["KT4821"]
+    bx, by, bw, bh = plates[0].box
+    assert abs(bx + bw / 2 - 1580) <= 8 and abs(by + bh / 2 - 820) <= 8
+    assert recognizer.last_rejected == 1  # the sign, counted once
+    assert all(shape[1:3] != (544, 960) for shape in backend.shapes)  # no full pass
+    # Without the second search the sign's window is all the frame gets.
+    off = proposals.TwoStageOptions(edge_windows_when_no_plate=0)
+    recognizer = PlateRecognizer(_SignThenStripes(), detection="two_stage", two_stage=off)
+    assert recognizer.recognize([frame]) == [[]]
+    assert recognizer.last_paths == ["fine"]
 
 
 class _ReadsByInk(_DarkIsText):
