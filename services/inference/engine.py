@@ -318,7 +318,8 @@ class _Detection:
     """What `PlateRecognizer._detect` found in a batch of frames."""
 
     lines: list[_Line]
-    # Per frame: "full", "fine", "coarse" or "empty" (see `PlateRecognizer.last_paths`).
+    # Per frame: "full", "fine", "coarse" or "empty" (`recognize` may add "+full" or "+edges" to
+    # "fine": see `PlateRecognizer.last_paths`).
     paths: list[str]
     # Frames whose coarse map proposed text (two-stage detection; not only the edge proposer).
     coarse_proposed: set[int]
@@ -374,7 +375,8 @@ class PlateRecognizer:
             raise ValueError(f"detection must be one of {', '.join(DETECTION_STRATEGIES)}: {detection!r}")
         self.detection = detection
         self.two_stage = two_stage or proposals.TwoStageOptions()
-        # What the last `detect_lines` did per frame ("full", "fine", "coarse" or "empty"), for
+        # What the last `detect_lines` or `recognize` did per frame ("full", "fine", "coarse",
+        # "empty", and after `recognize` also "fine+full" or "fine+edges": searched again), for
         # benchmarks and tests (with concurrent calls, whichever finished last).
         self.last_paths: list[str] = []
         # Lines the last `recognize` dropped on the plate classifier's word, read or not (same caveat).
@@ -406,7 +408,7 @@ class PlateRecognizer:
         """Text lines with plate-like geometry in every frame, each with its rectified crop."""
         detection = self._detect(frames)
         self.last_paths = detection.paths
-        return detection.lines
+        return [line for line in detection.lines if not line.whole_image]
 
     def _detect(self, frames: list[np.ndarray]) -> _Detection:
         """`detect_lines`'s lines with what the detection did per frame (`_Detection`)."""
@@ -569,17 +571,31 @@ class PlateRecognizer:
         """DB boxes of the frames `indices` from fine windows around their plate-shaped clusters of
         vertical edges (`proposals.edge_regions`, at most `two_stage.edge_windows_when_no_plate` a
         frame) that no window in `windows` (the frame's first round) already held."""
-        limit = self.two_stage.edge_windows_when_no_plate
+        options = self.two_stage
         fine: list[tuple[int, proposals.Region, float]] = []
         for index in indices:
             frame = frames[index]
-            seen = windows.get(index, [])
-            fresh = [
-                region
-                for region in proposals.edge_regions(frame, limit + len(seen))
-                if not any(proposals.contains(window, region) for window in seen)
-            ][:limit]
+            height, width = frame.shape[:2]
             full_scale, _ = self._full_scale_and_canvas(frame)
+            seen = windows.get(index, [])
+            fresh: list[proposals.Region] = []
+            # Every cluster, densest first: one first window may hold several (a sign's lines).
+            for region in proposals.edge_regions(frame, None):
+                if len(fresh) == options.edge_windows_when_no_plate:
+                    break
+                # Held: the cluster with the windows' margins lies clear of a first window's inner
+                # edges, so a line there was detected whole in the first round.
+                grown = proposals.grow_region(
+                    region,
+                    options.margin_along,
+                    options.margin_across,
+                    options.min_margin_px / full_scale,
+                    width,
+                    height,
+                )
+                box = (grown[0], grown[1], grown[2] - 1, grown[3] - 1)
+                if not any(proposals.held_by_window(box, window, width, height) for window in seen):
+                    fresh.append(region)
             fine.extend(
                 (index, region, full_scale) for region in self._windows_around(frame, fresh, full_scale)
             )
@@ -732,13 +748,18 @@ class PlateRecognizer:
                     paths[index] = "fine+full"
             elif retry:
                 per_frame = self._edge_window_boxes(frames, retry, detection.windows)
-                # Lines wholly inside a first-round window were read there already.
+                # Lines a first-round window held whole were read there already.
                 lines = [
                     line
                     for index, boxes in per_frame.items()
                     for line in self._lines_from_boxes(index, frames[index], boxes)
                     if not any(
-                        proposals.quad_inside(line.quad, window)
+                        proposals.held_by_window(
+                            postprocess.quad_bounds(line.quad),
+                            window,
+                            frames[index].shape[1],
+                            frames[index].shape[0],
+                        )
                         for window in detection.windows.get(index, [])
                     )
                 ]
@@ -773,7 +794,7 @@ class PlateRecognizer:
             for line, plate_score in zip(
                 classified, self.plate_scores(frames, classified).tolist(), strict=True
             ):
-                if plate_score < self.min_plate_score:
+                if not plate_score >= self.min_plate_score:  # NaN included
                     rejected[line.frame_index] += 1
                 else:
                     lines.append(line)
@@ -790,7 +811,7 @@ class PlateRecognizer:
             if score is None:
                 if is_short_reading(plates[0].text):
                     continue  # without the classifier's firm word a short reading is not a plate
-            elif score < self.required_plate_score(plates[0].text):
+            elif not score >= self.required_plate_score(plates[0].text):  # NaN included
                 rejected[line.frame_index] += 1
                 continue
             found.append((line, plates, score))

@@ -280,6 +280,12 @@ def quad_to_box(quad: np.ndarray) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1)
 
 
+def quad_bounds(quad: np.ndarray) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the quad's corners: its axis-aligned extent, inclusive."""
+    (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
 def quad_size(quad: np.ndarray) -> tuple[float, float]:
     """(width, height) of a tl-tr-br-bl quad along its own axes."""
     width = max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3]))
@@ -381,18 +387,24 @@ MIN_LINE_HEIGHT_PX = 8
 
 # A whole image at most this large and this plate-shaped is taken to be a plate crop (some cameras and
 # ALPR systems send plate patches instead of frames): it is also read whole, as one line
-# (engine.PlateRecognizer, `read_crops_whole`). Frames from a camera are never this small; a plate cut
-# with its frame is about 2:1 (US) to 4.7:1 (EU one-line).
-PLATE_CROP_MAX_SIDES = (480, 240)
+# (engine.PlateRecognizer, `read_crops_whole`). A plate cut with its frame is about 2:1 (US; the US
+# dev crops are 1.64-2.75) to 4.7:1 (EU one-line). Video frames are not taken for crops: 4:3 and CIF
+# shapes are under the aspect floor or over the height cap, and 16:9 (320x180, 256x144) is excluded
+# by shape (`VIDEO_ASPECT`), which costs the few plate crops of that very shape nothing but this.
+PLATE_CROP_MAX_SIDES = (480, 200)
 PLATE_CROP_ASPECTS = (1.4, 5.5)
+VIDEO_ASPECT = 16 / 9
 
 
 def plate_crop_shaped(width: int, height: int) -> bool:
     """Whether a whole image of this size looks like a plate crop (`PLATE_CROP_MAX_SIDES`,
-    `PLATE_CROP_ASPECTS`) rather than a scene."""
+    `PLATE_CROP_ASPECTS`, not within 2 % of a 16:9 video frame) rather than a scene."""
     if height < MIN_LINE_HEIGHT_PX or width > PLATE_CROP_MAX_SIDES[0] or height > PLATE_CROP_MAX_SIDES[1]:
         return False
-    return PLATE_CROP_ASPECTS[0] <= width / height <= PLATE_CROP_ASPECTS[1]
+    aspect = width / height
+    if abs(aspect / VIDEO_ASPECT - 1.0) <= 0.02:
+        return False
+    return PLATE_CROP_ASPECTS[0] <= aspect <= PLATE_CROP_ASPECTS[1]
 
 
 def plate_text(text: str) -> str | None:

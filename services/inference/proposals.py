@@ -109,6 +109,8 @@ class TwoStageOptions:
             raise ValueError(f"canvas sides must be multiples of {postprocess.DET_STRIDE}")
         if not 0.0 < self.proposal_thresh < 1.0:
             raise ValueError("proposal_thresh must be within (0, 1)")
+        if self.edge_windows_when_no_plate < 0:
+            raise ValueError("edge_windows_when_no_plate must be at least 0")
 
 
 def coarse_regions(
@@ -162,13 +164,6 @@ def contains(outer: Region, inner: Region) -> bool:
     return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
 
 
-def quad_inside(quad: np.ndarray, window: Region) -> bool:
-    """Whether the quad (frame pixels) lies wholly inside the window."""
-    (qx0, qy0), (qx1, qy1) = quad.min(axis=0), quad.max(axis=0)
-    x0, y0, x1, y1 = window
-    return bool(qx0 >= x0 and qy0 >= y0 and qx1 <= x1 - 1 and qy1 <= y1 - 1)
-
-
 def window_around(region: Region, size: tuple[float, float], width: int, height: int) -> Region:
     """A window of at least `size` (frame pixels) containing `region`, centred on it and shifted to
     lie inside the frame (clipped where the frame is smaller)."""
@@ -190,24 +185,55 @@ def cover_regions(regions: list[Region], size: tuple[float, float], width: int, 
     return windows
 
 
+# A box within this many pixels of a window's inner edge (one that is not the frame's) was cut by it.
+INNER_EDGE_SLACK = 2.0
+
+
+def _cut_by_window(
+    box: tuple[float, float, float, float], window: Region, width: int, height: int, slack: float
+) -> bool:
+    """Whether a box (x0, y0, x1, y1, inclusive) reaches within `slack` of an edge of the window that
+    is not the frame's: the window truncated it."""
+    qx0, qy0, qx1, qy1 = box
+    x0, y0, x1, y1 = window
+    return (
+        (x0 > 0 and qx0 <= x0 + slack)
+        or (y0 > 0 and qy0 <= y0 + slack)
+        or (x1 < width and qx1 >= x1 - 1 - slack)
+        or (y1 < height and qy1 >= y1 - 1 - slack)
+    )
+
+
 def inner_boxes(
-    boxes: list[tuple[np.ndarray, float]], window: Region, width: int, height: int, slack: float = 2.0
+    boxes: list[tuple[np.ndarray, float]],
+    window: Region,
+    width: int,
+    height: int,
+    slack: float = INNER_EDGE_SLACK,
 ) -> list[tuple[np.ndarray, float]]:
     """The boxes (frame pixels) not cut by the window's edges: a box touching an edge that is not
     the frame's is a line the window truncated (another window covers the proposal it belongs to)."""
-    x0, y0, x1, y1 = window
     kept = []
     for quad, score in boxes:
         (qx0, qy0), (qx1, qy1) = quad.min(axis=0), quad.max(axis=0)
-        cut = (
-            (x0 > 0 and qx0 <= x0 + slack)
-            or (y0 > 0 and qy0 <= y0 + slack)
-            or (x1 < width and qx1 >= x1 - 1 - slack)
-            or (y1 < height and qy1 >= y1 - 1 - slack)
-        )
-        if not cut:
+        if not _cut_by_window((qx0, qy0, qx1, qy1), window, width, height, slack):
             kept.append((quad, score))
     return kept
+
+
+def held_by_window(
+    box: tuple[float, float, float, float],
+    window: Region,
+    width: int,
+    height: int,
+    slack: float = INNER_EDGE_SLACK,
+) -> bool:
+    """Whether a box (x0, y0, x1, y1, inclusive, frame pixels) lies inside the window and clear of its
+    inner edges: a line there is one that window detected whole (`inner_boxes` keeps it)."""
+    qx0, qy0, qx1, qy1 = box
+    x0, y0, x1, y1 = window
+    inside = qx0 >= x0 and qy0 >= y0 and qx1 <= x1 - 1 and qy1 <= y1 - 1
+    return inside and not _cut_by_window(box, window, width, height, slack)
 
 
 def dedupe_boxes(
@@ -273,8 +299,8 @@ EDGE_MAX_ASPECT = 8.0
 EDGE_MIN_FILL = 0.45
 
 
-def edge_regions(frame: np.ndarray, max_regions: int) -> list[Region]:
-    """Up to `max_regions` boxes (frame pixels) of plate-shaped clusters of vertical edges, most
+def edge_regions(frame: np.ndarray, max_regions: int | None) -> list[Region]:
+    """Up to `max_regions` (None: all) boxes (frame pixels) of plate-shaped clusters of vertical edges, most
     edge-dense first: the |d/dx| of the grey frame above its mean plus two standard deviations,
     closed along the line (strokes to a line) and opened across it (long vertical edges go), kept
     when the blob is `EDGE_MIN_HEIGHT`-`EDGE_MAX_HEIGHT` scan pixels high, plate-shaped

@@ -84,6 +84,13 @@ def test_a_line_the_classifier_rejects_is_not_read() -> None:
     assert accepted.reads > 0 and len(accepted.classified) == 1
 
 
+def test_a_line_the_classifier_gives_no_score_is_dropped() -> None:
+    frame, _ = _one_line_frame()
+    recognizer = PlateRecognizer(_ScoredLines(float("nan")), min_plate_score=0.2)
+    assert recognizer.recognize([frame]) == [[]]
+    assert recognizer.last_rejected == 1
+
+
 def test_a_line_scored_exactly_at_the_threshold_is_kept() -> None:
     frame, _ = _one_line_frame()
     ((plate,),) = PlateRecognizer(_ScoredLines(0.25), min_plate_score=0.25).recognize([frame])

@@ -20,10 +20,15 @@ TIGHT = ((0.0, 0.0),)
         (320, 156, True),  # a US plate cut with its frame
         (90, 44, True),
         (470, 100, True),  # an EU one-line plate
-        (480, 240, True),
-        (481, 240, False),  # larger than a crop
-        (320, 241, False),
+        (320, 195, True),  # the squarest US dev crop
+        (480, 200, True),
+        (481, 200, False),  # larger than a crop
+        (400, 201, False),
         (354, 328, False),  # a small photo, not plate-shaped
+        (352, 240, False),  # video frames: CIF
+        (320, 240, False),  # 4:3
+        (320, 180, False),  # 16:9
+        (256, 144, False),
         (1280, 720, False),
         (600, 100, False),
         (40, 7, False),  # too low to hold a line
@@ -83,6 +88,13 @@ def test_a_plate_crop_with_no_line_detected_is_read_whole() -> None:
     backend = _ReadsByBrightness(np.zeros_like(prob), "K5176", "LXK5176")
     (plates,) = PlateRecognizer(backend, crop_margins=TIGHT).recognize([crop])
     assert [(p.text, p.box, p.detection_confidence) for p in plates] == [("LXK5176", (0, 0, 200, 100), 0.0)]
+
+
+def test_detect_lines_gives_only_detected_lines() -> None:
+    crop, prob = _crop_with_one_line()
+    recognizer = PlateRecognizer(_ReadsByBrightness(prob, "K5176", "LXK5176"), crop_margins=TIGHT)
+    (line,) = recognizer.detect_lines([crop])
+    assert not line.whole_image
 
 
 def test_a_frame_is_never_read_whole() -> None:

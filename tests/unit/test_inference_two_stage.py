@@ -391,8 +391,7 @@ def _sign_and_small_plate() -> np.ndarray:
     the coarse pass does not (its strokes average out at a quarter scale) but the edge proposer does."""
     frame = np.full((1080, 1920, 3), 200, np.uint8)
     frame[200:240, 200:360] = (35, 10, 10)  # dark blue (BGR)
-    frame[800:840, 1500:1660:8] = 20
-    frame[800:840, 1501:1660:8] = 20
+    _add_strokes(frame, 1500, 800)
     return frame
 
 
@@ -464,3 +463,45 @@ def test_a_frame_takes_the_full_pass_when_its_windows_would_cost_more(
     assert len(found) == len(lines)
     windows = sum(shape[0] for shape in backend.shapes[1:])
     assert windows == (len(lines) if path == "fine" else 1)
+
+
+def test_a_box_is_held_by_a_window_only_clear_of_its_inner_edges() -> None:
+    width, height = 1920, 1080
+    window = (100, 100, 500, 400)
+    assert proposals.held_by_window((150, 150, 300, 200), window, width, height)
+    assert not proposals.held_by_window((90, 150, 300, 200), window, width, height)  # sticks out
+    # Within the slack of an inner edge: the window cut that line (`inner_boxes` drops it).
+    assert not proposals.held_by_window((101, 150, 300, 200), window, width, height)
+    assert not proposals.held_by_window((150, 150, 498, 200), window, width, height)
+    quad = np.array([[101, 150], [300, 150], [300, 200], [101, 200]], np.float32)
+    assert proposals.inner_boxes([(quad, 1.0)], window, width, height) == []
+    # The frame's own edges cut nothing.
+    assert proposals.held_by_window((0, 0, 50, 50), (0, 0, 400, 300), width, height)
+
+
+def _add_strokes(frame: np.ndarray, x: int, y: int, step: int = 8) -> None:
+    """Thin dark vertical strokes over 160 x 40 pixels: a plate-shaped edge cluster."""
+    frame[y : y + 40, x : x + 160 : step] = 20
+    frame[y : y + 40, x + 1 : x + 160 : step] = 20
+
+
+def test_the_second_search_looks_past_edge_clusters_the_first_windows_held() -> None:
+    frame = _sign_and_small_plate()
+    # Three edge-dense blue stickers in the sign's window, denser than the plate's strokes.
+    for x, y in [(500, 100), (500, 320), (100, 420)]:
+        for dx in range(0, 160, 4):
+            frame[y : y + 40, x + dx : x + dx + 2] = (35, 10, 10)
+    recognizer = PlateRecognizer(_SignThenStripes(), detection="two_stage")
+    (plates,) = recognizer.recognize([frame])
+    assert recognizer.last_paths == ["fine+edges"]
+    assert [p.text for p in plates] == ["KT4821"]
+
+
+def test_a_plate_the_first_window_cut_is_searched_again() -> None:
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[200:240, 200:360] = (35, 10, 10)  # the sign: its window is (0, 0, 960, 576)
+    _add_strokes(frame, 764, 300)  # inside that window, but its line reaches the window's edge
+    recognizer = PlateRecognizer(_SignThenStripes(), detection="two_stage")
+    (plates,) = recognizer.recognize([frame])
+    assert recognizer.last_paths == ["fine+edges"]
+    assert [p.text for p in plates] == ["KT4821"]
