@@ -533,19 +533,23 @@ class PlateRecognizer:
         margins of `two_stage` and at least the fine canvas at the full pass's scale."""
         options = self.two_stage
         height, width = frame.shape[:2]
-        grown = [
-            proposals.grow_region(
-                region,
-                options.margin_along,
-                options.margin_across,
-                options.min_margin_px / full_scale,
-                width,
-                height,
-            )
-            for region in found
-        ]
+        grown = [self._grown(region, full_scale, width, height) for region in found]
         window = (options.fine_canvas[0] / full_scale, options.fine_canvas[1] / full_scale)
         return proposals.cover_regions(grown, window, width, height)
+
+    def _grown(
+        self, region: proposals.Region, full_scale: float, width: int, height: int
+    ) -> proposals.Region:
+        """A proposal grown by the windows' margins (`two_stage`), clipped to a width x height frame."""
+        options = self.two_stage
+        return proposals.grow_region(
+            region,
+            options.margin_along,
+            options.margin_across,
+            options.min_margin_px / full_scale,
+            width,
+            height,
+        )
 
     def _window_boxes(
         self, frames: list[np.ndarray], fine: list[tuple[int, proposals.Region, float]]
@@ -571,7 +575,7 @@ class PlateRecognizer:
         """DB boxes of the frames `indices` from fine windows around their plate-shaped clusters of
         vertical edges (`proposals.edge_regions`, at most `two_stage.edge_windows_when_no_plate` a
         frame) that no window in `windows` (the frame's first round) already held."""
-        options = self.two_stage
+        limit = self.two_stage.edge_windows_when_no_plate
         fine: list[tuple[int, proposals.Region, float]] = []
         for index in indices:
             frame = frames[index]
@@ -581,18 +585,11 @@ class PlateRecognizer:
             fresh: list[proposals.Region] = []
             # Every cluster, densest first: one first window may hold several (a sign's lines).
             for region in proposals.edge_regions(frame, None):
-                if len(fresh) == options.edge_windows_when_no_plate:
+                if len(fresh) == limit:
                     break
                 # Held: the cluster with the windows' margins lies clear of a first window's inner
                 # edges, so a line there was detected whole in the first round.
-                grown = proposals.grow_region(
-                    region,
-                    options.margin_along,
-                    options.margin_across,
-                    options.min_margin_px / full_scale,
-                    width,
-                    height,
-                )
+                grown = self._grown(region, full_scale, width, height)
                 box = (grown[0], grown[1], grown[2] - 1, grown[3] - 1)
                 if not any(proposals.held_by_window(box, window, width, height) for window in seen):
                     fresh.append(region)
