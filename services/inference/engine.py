@@ -360,8 +360,8 @@ class PlateRecognizer:
         sure_reading: float = SURE_READING,
         read_crops_whole: bool = True,
     ) -> None:
-        """`plate_classifier`: ask the backend's classifier about every line that reads like a plate
-        and drop those it scores under `min_plate_score` (badges, signs, overlays). `sure_reading`:
+        """`plate_classifier`: ask the backend's classifier about every line before it is read and
+        drop those it scores under `min_plate_score` (badges, signs, overlays). `sure_reading`:
         a line whose first cut, read as given, has every character at least this confident is not
         read again as the other variants and cuts (above 1: every line is). `read_crops_whole`: a
         small plate-shaped image (`postprocess.plate_crop_shaped`) is also read whole as one line,
@@ -781,7 +781,7 @@ class PlateRecognizer:
         text) and append them to their frame's list in `results` (unsorted). Returns how many lines
         of each frame the classifier dropped. The classifier sees every line before it is read: a
         line it scores under `min_plate_score` would be dropped whatever it read, so it is not read
-        (signs and badges: about a third of the reads on busy frames)."""
+        (signs and badges: most of the reads on busy frames)."""
         rejected = [0] * len(frames)
         if not lines:
             return rejected

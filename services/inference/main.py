@@ -81,8 +81,9 @@ class InferenceSettings(CommonSettings):
     # edge_windows_when_no_plate plate-shaped edge clusters its first windows did not hold.
     full_pass_when_no_plate: bool = TwoStageOptions.full_pass_when_no_plate
     edge_windows_when_no_plate: int = Field(default=TwoStageOptions.edge_windows_when_no_plate, ge=0)
-    # The plate classifier (plate_cls): lines that read like plates but that it scores under
-    # min_plate_score (badges, signs, burned-in overlays) are dropped. Off: every such line is kept.
+    # The plate classifier (plate_cls): lines it scores under min_plate_score (badges, signs,
+    # burned-in overlays) are dropped before they are read. Off: every line that reads like a plate
+    # is kept.
     plate_classifier: bool = True
     min_plate_score: float = Field(default=DEFAULT_MIN_PLATE_SCORE, ge=0.0, le=1.0)
     # Plate CRNN: a line whose plain reading has every character at least this confident is not read
