@@ -102,3 +102,14 @@ def test_a_frame_is_never_read_whole() -> None:
     backend = _ReadsByBrightness(prob, "K5176", "LXK5176")
     (plates,) = PlateRecognizer(backend, crop_margins=TIGHT).recognize([frame])
     assert [p.text for p in plates] == ["K5176"]
+
+
+def test_in_a_batch_only_the_crops_are_read_whole() -> None:
+    crop, prob = _crop_with_one_line()
+    frame, _ = _one_line_frame()
+    backend = _ReadsByBrightness(prob, "K5176", "LXK5176")
+    results = PlateRecognizer(backend, crop_margins=TIGHT).recognize([crop, frame, crop])
+    assert [[(p.text, p.box) for p in plates] for plates in results][::2] == [
+        [("LXK5176", (0, 0, 200, 100))]
+    ] * 2
+    assert [p.text for p in results[1]] == ["K5176"]
