@@ -588,7 +588,9 @@ class PlateRecognizer:
                 if len(fresh) == limit:
                     break
                 # Held: the cluster with the windows' margins lies clear of a first window's inner
-                # edges, so a line there was detected whole in the first round.
+                # edges, so that window saw it whole (a line found there was kept). Stricter than
+                # the first round's own cover test: a very large cluster may take a slot and a
+                # window again, but its lines are not read twice (the line test below).
                 grown = self._grown(region, full_scale, width, height)
                 box = (grown[0], grown[1], grown[2] - 1, grown[3] - 1)
                 if not any(proposals.held_by_window(box, window, width, height) for window in seen):

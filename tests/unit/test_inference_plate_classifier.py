@@ -86,9 +86,10 @@ def test_a_line_the_classifier_rejects_is_not_read() -> None:
 
 def test_a_line_the_classifier_gives_no_score_is_dropped() -> None:
     frame, _ = _one_line_frame()
-    recognizer = PlateRecognizer(_ScoredLines(float("nan")), min_plate_score=0.2)
+    backend = _ScoredLines(float("nan"))
+    recognizer = PlateRecognizer(backend, min_plate_score=0.2)
     assert recognizer.recognize([frame]) == [[]]
-    assert recognizer.last_rejected == 1
+    assert recognizer.last_rejected == 1 and backend.reads == 0  # dropped before it is read
 
 
 def test_a_line_scored_exactly_at_the_threshold_is_kept() -> None:
