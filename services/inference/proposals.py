@@ -215,8 +215,7 @@ def inner_boxes(
     the frame's is a line the window truncated (another window covers the proposal it belongs to)."""
     kept = []
     for quad, score in boxes:
-        (qx0, qy0), (qx1, qy1) = quad.min(axis=0), quad.max(axis=0)
-        if not _cut_by_window((qx0, qy0, qx1, qy1), window, width, height, slack):
+        if not _cut_by_window(postprocess.quad_bounds(quad), window, width, height, slack):
             kept.append((quad, score))
     return kept
 

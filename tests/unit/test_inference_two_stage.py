@@ -346,6 +346,18 @@ def test_a_line_rejected_in_the_window_and_again_by_the_full_pass_counts_once() 
     assert recognizer.last_paths == ["fine+full"] and recognizer.last_rejected == 1
 
 
+def _add_strokes(frame: np.ndarray, x: int, y: int, step: int = 8) -> None:
+    """Thin dark vertical strokes over 160 x 40 pixels: a plate-shaped edge cluster."""
+    frame[y : y + 40, x : x + 160 : step] = 20
+    frame[y : y + 40, x + 1 : x + 160 : step] = 20
+
+
+def _merged_strokes(found: np.ndarray) -> np.ndarray:
+    """Detector maps with nearby thin strokes dilated into one text block (as a real detector sees a
+    line of characters)."""
+    return np.stack([cv2.dilate(m, np.ones((9, 9), np.uint8)) for m in found])
+
+
 class _BlankCoarseMap(_AlwaysDoubts):
     """Sees nothing in the coarse pass (the first call), dark stripes as one text block after it."""
 
@@ -353,13 +365,12 @@ class _BlankCoarseMap(_AlwaysDoubts):
         found = super().detect(images)
         if len(self.shapes) == 1:
             return np.zeros_like(found)
-        return np.stack([cv2.dilate(m, np.ones((9, 9), np.uint8)) for m in found])
+        return _merged_strokes(found)
 
 
 def test_a_frame_only_the_edge_proposer_saw_is_not_searched_again() -> None:
     frame = np.full((1080, 1920, 3), 200, np.uint8)
-    frame[500:540, 800:960:8] = 20  # plate-shaped vertical edges, nothing the coarse map sees
-    frame[500:540, 801:960:8] = 20
+    _add_strokes(frame, 800, 500)  # plate-shaped vertical edges, nothing the coarse map sees
     backend = _BlankCoarseMap()
     recognizer = PlateRecognizer(backend, detection="two_stage")
     assert recognizer.detect_lines([frame]), "the edge window should give a line"
@@ -379,7 +390,7 @@ class _SignThenStripes(_PlateOnSecondLook):
         found = _DarkIsText.detect(self, images)
         if len(self.shapes) == 1:
             return found
-        return np.stack([cv2.dilate(m, np.ones((9, 9), np.uint8)) for m in found])
+        return _merged_strokes(found)
 
     def classify(self, cuts: np.ndarray) -> np.ndarray:
         blue = [(cut[..., 0].astype(int) - cut[..., 2]).max() > 15 for cut in cuts]
@@ -477,12 +488,6 @@ def test_a_box_is_held_by_a_window_only_clear_of_its_inner_edges() -> None:
     assert proposals.inner_boxes([(quad, 1.0)], window, width, height) == []
     # The frame's own edges cut nothing.
     assert proposals.held_by_window((0, 0, 50, 50), (0, 0, 400, 300), width, height)
-
-
-def _add_strokes(frame: np.ndarray, x: int, y: int, step: int = 8) -> None:
-    """Thin dark vertical strokes over 160 x 40 pixels: a plate-shaped edge cluster."""
-    frame[y : y + 40, x : x + 160 : step] = 20
-    frame[y : y + 40, x + 1 : x + 160 : step] = 20
 
 
 def test_the_second_search_looks_past_edge_clusters_the_first_windows_held() -> None:
