@@ -5,7 +5,9 @@ error line. Limits (why): a file over `MAX_FILE_BYTES` is refused before it is r
 held in memory whole); the pixel size is read from the JPEG/PNG header first, so a huge picture
 (say 50 Mpx) is decoded at 1/2, 1/4 or 1/8 scale (JPEG does that inside the decoder, without the
 full-size bitmap) down to at most `MAX_DECODED_PIXELS`, and one over `MAX_PIXELS` is refused.
-Plates need far fewer pixels than that: detection runs on a 960-pixel canvas.
+Plates need far fewer pixels than that: detection runs on a 960-pixel canvas. A JPEG's EXIF
+orientation is applied by the decoder, so boxes refer to the photo as viewers show it (phone photos
+are often stored sideways with an orientation tag).
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def header_size(data: bytes) -> tuple[int, int] | None:
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """`image`: BGR uint8; `scale`: original pixels per decoded pixel (1.0 unless downscaled), to
-    map boxes back to the file's coordinates."""
+    """`image`: BGR uint8, upright per the file's EXIF orientation; `scale`: original pixels per
+    decoded pixel (1.0 unless downscaled), to map boxes back to the photo's full-size coordinates."""
 
     image: np.ndarray
     scale: float = 1.0
@@ -82,11 +84,13 @@ def load_image(path: Path) -> LoadedImage:
     except OSError as exc:
         raise ImageError(f"cannot read file: {exc.strerror or exc}") from exc
     flag = cv2.IMREAD_COLOR
-    original_width = 0
+    # The long side, not the width: the decoder turns an EXIF-rotated photo a quarter turn, which
+    # swaps width and height but keeps the long side.
+    original_long_side = 0
     dimensions = header_size(data)
     if dimensions is not None:
         width, height = dimensions
-        original_width = width
+        original_long_side = max(width, height)
         pixels = width * height
         if pixels == 0:
             raise ImageError("image header says it has no pixels")
@@ -101,9 +105,9 @@ def load_image(path: Path) -> LoadedImage:
         raise ImageError(f"not a decodable image: {exc}") from exc
     if image is None or image.size == 0:
         raise ImageError("not a decodable image (corrupt or unsupported format)")
-    original_width = original_width or image.shape[1]
+    original_long_side = original_long_side or max(image.shape[:2])
     if image.shape[0] * image.shape[1] > MAX_DECODED_PIXELS * 4:
         # A format without a header size we know (BMP, TIFF, WebP) decoded at full size.
         factor = (MAX_DECODED_PIXELS / (image.shape[0] * image.shape[1])) ** 0.5
         image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-    return LoadedImage(image, original_width / image.shape[1])
+    return LoadedImage(image, original_long_side / max(image.shape[:2]))

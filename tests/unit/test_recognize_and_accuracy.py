@@ -72,6 +72,43 @@ def test_a_huge_jpeg_is_decoded_downscaled_with_its_scale(tmp_path: Path) -> Non
     assert loaded.scale >= 2
 
 
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an EXIF (APP1) segment holding only an orientation tag, after its JFIF APP0."""
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1)
+    tiff += struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + 6 + len(tiff)) + b"Exif\x00\x00" + tiff
+    assert jpeg[2:4] == b"\xff\xe0"
+    after_app0 = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    return jpeg[:after_app0] + app1 + jpeg[after_app0:]
+
+
+def test_an_exif_rotated_photo_is_upright_with_its_true_scale(tmp_path: Path) -> None:
+    # Stored 300 wide x 100 high with its left end white; orientation 6 = turn 90 degrees clockwise
+    # to view, so the photo is 100 wide x 300 high with the white end at the top.
+    stored = np.zeros((100, 300, 3), np.uint8)
+    stored[:, :60] = 255
+    ok, jpeg = cv2.imencode(".jpg", stored)
+    assert ok
+    photo = tmp_path / "sideways.jpg"
+    photo.write_bytes(_with_exif_orientation(jpeg.tobytes(), 6))
+    loaded = load_image(photo)
+    assert loaded.image.shape[:2] == (300, 100)
+    assert loaded.image[:60].mean() > 200 and loaded.image[-60:].mean() < 50
+    assert loaded.scale == 1.0
+
+
+def test_a_huge_exif_rotated_photo_keeps_its_true_scale(tmp_path: Path) -> None:
+    ok, jpeg = cv2.imencode(".jpg", np.full((6000, 8400, 3), 90, np.uint8))
+    assert ok
+    photo = tmp_path / "huge-sideways.jpg"
+    photo.write_bytes(_with_exif_orientation(jpeg.tobytes(), 6))
+    loaded = load_image(photo)
+    height, width = loaded.image.shape[:2]
+    assert height > width  # upright
+    assert loaded.scale == pytest.approx(8400 / height)
+    assert loaded.scale >= 2
+
+
 def test_recognize_prints_a_json_line_per_image_in_order(files: dict[str, Path]) -> None:
     order = ["good", "empty", "corrupt", "text", "bomb", "missing"]
     result = CliRunner().invoke(app, ["recognize", "--json", *(str(files[k]) for k in order)])
