@@ -47,7 +47,8 @@ MODEL_VERSIONS: dict[str, str] = {
     "crnn": "pp-ocrv4-det/rapidocr-1.4.4+plate-crnn",
 }
 MODEL_VERSION = MODEL_VERSIONS[DEFAULT_RECOGNIZER]
-# The detector canvas: every frame is scaled to fit it (by at most DET_MAX_UPSCALE) and padded to it.
+# The detector canvas: every frame is scaled to fit it (by at most DET_MAX_UPSCALE) and padded to it,
+# turned upright for a portrait frame (`postprocess.oriented_canvas`; the coarse canvas too).
 # With `PlateRecognizer(fit_canvas=True)` the canvas is cut to the scaled frame (rounded up to 32s):
 # cheaper for small or non-16:9 images. Defaults keep the fixed 960x544 canvas and the full upscale,
 # which read best on the train halves (see `PlateRecognizer`).
@@ -426,9 +427,12 @@ class PlateRecognizer:
         return _Detection(lines, paths, coarse_proposed, windows)
 
     def _full_scale_and_canvas(self, frame: np.ndarray) -> tuple[float, tuple[int, int]]:
-        """The scale the full pass detects `frame` at and the canvas it needs on its own."""
-        scale, size = postprocess.det_canvas(frame.shape[1], frame.shape[0], *self.canvas, self.max_upscale)
-        return scale, size if self.fit_canvas else self.canvas
+        """The scale the full pass detects `frame` at and the canvas it needs on its own (the canvas
+        turned to the frame's orientation)."""
+        height, width = frame.shape[:2]
+        canvas = postprocess.oriented_canvas(self.canvas, width, height)
+        scale, size = postprocess.det_canvas(width, height, *canvas, self.max_upscale)
+        return scale, size if self.fit_canvas else canvas
 
     def _full_pass_boxes(self, frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
         """DB boxes (frame pixels) of each frame detected whole on the canvas, batches of
@@ -471,7 +475,6 @@ class PlateRecognizer:
         # staged. Smaller images (plate crops, thumbnails, small photos) go straight to the full
         # pass: it blows them up to the canvas, which is what reads their small text, and for a crop
         # the plate fills the image, so a coarse pass would only add to the full one.
-        coarse_width, coarse_height = options.coarse_canvas
         sized = [self._full_scale_and_canvas(frame) for frame in frames]
         staged: list[int] = []
         for index, (full_scale, _) in enumerate(sized):
@@ -479,13 +482,20 @@ class PlateRecognizer:
         for start in range(0, len(staged), DET_MAX_BATCH):
             chunk_indices = staged[start : start + DET_MAX_BATCH]
             chunk = [frames[i] for i in chunk_indices]
-            fitted = []
-            for index, frame in zip(chunk_indices, chunk, strict=True):
-                full_scale, _ = sized[index]
-                coarse_scale = postprocess.det_scale(
-                    frame.shape[1], frame.shape[0], coarse_width, coarse_height, full_scale
+            coarse = [
+                postprocess.oriented_canvas(options.coarse_canvas, f.shape[1], f.shape[0]) for f in chunk
+            ]
+            # One canvas for the batch: a square one where portrait and landscape frames share a
+            # batch (rare: a camera keeps its orientation).
+            batch_canvas = (max(w for w, _ in coarse), max(h for _, h in coarse))
+            fitted = [
+                postprocess.letterbox(
+                    frame,
+                    *batch_canvas,
+                    postprocess.det_scale(frame.shape[1], frame.shape[0], *size, sized[index][0]),
                 )
-                fitted.append(postprocess.letterbox(frame, coarse_width, coarse_height, coarse_scale))
+                for index, frame, size in zip(chunk_indices, chunk, coarse, strict=True)
+            ]
             probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
             for index, frame, (_, placement), prob in zip(chunk_indices, chunk, fitted, probs, strict=True):
                 full_scale, full_canvas = sized[index]

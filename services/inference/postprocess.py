@@ -44,6 +44,16 @@ def det_scale(
     return min(max_width / frame_width, max_height / frame_height, max_upscale)
 
 
+def oriented_canvas(canvas: tuple[int, int], frame_width: int, frame_height: int) -> tuple[int, int]:
+    """The canvas (width, height) turned to the frame: long side across for a landscape or square
+    frame, upright for a portrait one (taller than wide). A portrait frame (a phone held upright,
+    portrait video) is then detected at the scale a landscape frame of its size would be, for the same
+    canvas pixels; on the landscape canvas it was fitted by its height, its plates at about half that
+    scale (9:16)."""
+    short_side, long_side = sorted(canvas)
+    return (short_side, long_side) if frame_height > frame_width else (long_side, short_side)
+
+
 def det_canvas(
     frame_width: int, frame_height: int, max_width: int, max_height: int, max_upscale: float
 ) -> tuple[float, tuple[int, int]]:

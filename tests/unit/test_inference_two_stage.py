@@ -189,6 +189,46 @@ def test_windows_are_batched_on_stride_multiples_and_boxes_map_back_to_the_frame
     assert np.abs(np.array(full_boxes) - np.array(boxes)).max() <= 2
 
 
+def test_the_canvas_is_turned_to_the_frame() -> None:
+    assert postprocess.oriented_canvas((960, 544), 1280, 720) == (960, 544)
+    assert postprocess.oriented_canvas((960, 544), 720, 1280) == (544, 960)
+    assert postprocess.oriented_canvas((960, 544), 600, 600) == (960, 544)
+    # A canvas configured upright is still laid across a landscape frame.
+    assert postprocess.oriented_canvas((544, 960), 1280, 720) == (960, 544)
+
+
+def test_a_portrait_frame_is_detected_upright_at_the_landscape_scale() -> None:
+    """A 720x1280 frame (phone held upright) goes on the upright canvases, so its line is detected at
+    the scale a 1280x720 frame's would be (0.75), not fitted by its height (0.425)."""
+    portrait = np.full((1280, 720, 3), 200, np.uint8)
+    portrait[900:940, 300:460] = 20
+    backend = _DarkIsText()
+    full = PlateRecognizer(backend, detection="full")
+    (line,) = full.detect_lines([portrait])
+    assert backend.shapes == [(1, 960, 544, 3)]
+    _, _, width, height = postprocess.quad_to_box(line.quad)
+    assert 160 < width <= 230 and 40 < height <= 100
+
+    backend.shapes.clear()
+    staged = PlateRecognizer(backend, detection="two_stage")
+    (staged_line,) = staged.detect_lines([portrait])
+    assert staged.last_paths == ["fine"]
+    assert backend.shapes[0] == (1, 480, 288, 3)
+    # The window is cut at the full pass's scale: its line matches the full pass's box.
+    assert (
+        np.abs(np.array(postprocess.quad_to_box(staged_line.quad)) - postprocess.quad_to_box(line.quad)).max()
+        <= 2
+    )
+
+    # Portrait and landscape frames in one batch share a square coarse canvas.
+    landscape = np.full((720, 1280, 3), 200, np.uint8)
+    landscape[300:340, 600:760] = 20
+    backend.shapes.clear()
+    staged.detect_lines([portrait, landscape])
+    assert backend.shapes[0] == (2, 480, 480, 3)
+    assert staged.last_paths == ["fine", "fine"]
+
+
 def test_coarse_regions_are_in_frame_pixels() -> None:
     prob = np.zeros((288, 480), np.uint8)
     prob[100:110, 200:260] = 200
