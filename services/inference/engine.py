@@ -482,25 +482,20 @@ class PlateRecognizer:
         for start in range(0, len(staged), DET_MAX_BATCH):
             chunk_indices = staged[start : start + DET_MAX_BATCH]
             chunk = [frames[i] for i in chunk_indices]
-            coarse = [
-                postprocess.oriented_canvas(options.coarse_canvas, f.shape[1], f.shape[0]) for f in chunk
-            ]
-            # One canvas for the batch: a square one where portrait and landscape frames share a
-            # batch (rare: a camera keeps its orientation).
-            batch_canvas = (max(w for w, _ in coarse), max(h for _, h in coarse))
+            coarse = [self._coarse_scale_and_canvas(frames[i], sized[i][0]) for i in chunk_indices]
+            # One canvas for the batch: the largest any frame needs (square where portrait and
+            # landscape frames share a batch; rare: a camera keeps its orientation).
+            batch_canvas = (max(size[0] for _, size in coarse), max(size[1] for _, size in coarse))
             fitted = [
-                postprocess.letterbox(
-                    frame,
-                    *batch_canvas,
-                    postprocess.det_scale(frame.shape[1], frame.shape[0], *size, sized[index][0]),
-                )
-                for index, frame, size in zip(chunk_indices, chunk, coarse, strict=True)
+                postprocess.letterbox(frame, *batch_canvas, scale)
+                for frame, (scale, _) in zip(chunk, coarse, strict=True)
             ]
             probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
             for index, frame, (_, placement), prob in zip(chunk_indices, chunk, fitted, probs, strict=True):
                 full_scale, full_canvas = sized[index]
-                if placement.scale >= full_scale:
-                    # The coarse pass already saw the frame at full scale (a small image).
+                fine_scale = self._fine_scale(full_scale)
+                if placement.scale >= fine_scale:
+                    # The coarse pass already saw the frame at the windows' scale (a small image).
                     boxes[index] = postprocess.db_boxes(prob, placement)
                     paths[index] = "coarse"
                     continue
@@ -515,15 +510,15 @@ class PlateRecognizer:
                     if options.full_pass_when_empty:
                         full.append(index)
                     continue
-                regions = self._windows_around(frame, found, full_scale)
-                cost = sum(w * h for w, h in (proposals.region_canvas(r, full_scale) for r in regions))
-                if len(regions) > options.max_regions or cost > options.max_cost_share * (
+                scaled = self._windows_around(frame, found, full_scale)
+                cost = sum(w * h for w, h in (proposals.region_canvas(r, scale) for r, scale in scaled))
+                if len(scaled) > options.max_regions or cost > options.max_cost_share * (
                     full_canvas[0] * full_canvas[1]
                 ):
                     full.append(index)
                     continue
-                fine.extend((index, region, full_scale) for region in regions)
-                windows[index] = regions
+                fine.extend((index, region, scale) for region, scale in scaled)
+                windows[index] = [region for region, _ in scaled]
         for index, frame_boxes in self._window_boxes(frames, fine).items():
             boxes[index] = frame_boxes
             paths[index] = "fine"
@@ -536,27 +531,59 @@ class PlateRecognizer:
             windows.pop(index, None)
         return boxes, paths, coarse_proposed, windows
 
-    def _windows_around(
-        self, frame: np.ndarray, found: list[proposals.Region], full_scale: float
-    ) -> list[proposals.Region]:
-        """The fine windows (frame pixels) that cover the proposals `found`, each grown by the
-        margins of `two_stage` and at least the fine canvas at the full pass's scale."""
+    def _coarse_scale_and_canvas(self, frame: np.ndarray, full_scale: float) -> tuple[float, tuple[int, int]]:
+        """The coarse pass's scale and the canvas it needs for `frame`: fitted into the coarse canvas
+        (turned to the frame) and never above the full pass's scale, but at least
+        `two_stage.min_coarse_scale` (or the full scale, if lower), the canvas grown to fit then."""
         options = self.two_stage
         height, width = frame.shape[:2]
-        grown = [self._grown(region, full_scale, width, height) for region in found]
-        window = (options.fine_canvas[0] / full_scale, options.fine_canvas[1] / full_scale)
-        return proposals.cover_regions(grown, window, width, height)
+        canvas = postprocess.oriented_canvas(options.coarse_canvas, width, height)
+        scale = postprocess.det_scale(width, height, *canvas, full_scale)
+        floor = min(options.min_coarse_scale, full_scale)
+        if scale >= floor:
+            return scale, canvas
+        return floor, (proposals.stride_up(width * floor), proposals.stride_up(height * floor))
 
-    def _grown(
-        self, region: proposals.Region, full_scale: float, width: int, height: int
-    ) -> proposals.Region:
-        """A proposal grown by the windows' margins (`two_stage`), clipped to a width x height frame."""
+    def _fine_scale(self, full_scale: float) -> float:
+        """The scale windows are detected at: the full pass's, but at least
+        `two_stage.min_fine_scale` (at most 1)."""
+        return max(full_scale, min(1.0, self.two_stage.min_fine_scale))
+
+    def _windows_around(
+        self, frame: np.ndarray, found: list[proposals.Region], full_scale: float
+    ) -> list[tuple[proposals.Region, float]]:
+        """The fine windows (frame pixels) that cover the proposals `found`, each with the scale it
+        is detected at: proposals whose text is at least `two_stage.small_text_px` high at the full
+        pass's scale are detected at that scale, smaller ones at `_fine_scale` (higher on frames far
+        larger than the canvas). Each proposal is grown by the margins of `two_stage`, and a window
+        is at least the fine canvas at its scale."""
+        options = self.two_stage
+        height, width = frame.shape[:2]
+        by_scale: dict[float, list[proposals.Region]] = {}
+        for region in found:
+            by_scale.setdefault(self._proposal_scale(region, full_scale), []).append(region)
+        scaled: list[tuple[proposals.Region, float]] = []
+        for scale, regions in by_scale.items():
+            grown = [self._grown(region, scale, width, height) for region in regions]
+            window = (options.fine_canvas[0] / scale, options.fine_canvas[1] / scale)
+            scaled.extend((w, scale) for w in proposals.cover_regions(grown, window, width, height))
+        return scaled
+
+    def _proposal_scale(self, region: proposals.Region, full_scale: float) -> float:
+        """The scale a proposal's window is detected at (see `_windows_around`)."""
+        if (region[3] - region[1]) * full_scale >= self.two_stage.small_text_px:
+            return full_scale
+        return self._fine_scale(full_scale)
+
+    def _grown(self, region: proposals.Region, scale: float, width: int, height: int) -> proposals.Region:
+        """A proposal grown by the windows' margins (`two_stage`, canvas pixels at the windows'
+        `scale`), clipped to a width x height frame."""
         options = self.two_stage
         return proposals.grow_region(
             region,
             options.margin_along,
             options.margin_across,
-            options.min_margin_px / full_scale,
+            options.min_margin_px / scale,
             width,
             height,
         )
@@ -590,7 +617,7 @@ class PlateRecognizer:
         for index in indices:
             frame = frames[index]
             height, width = frame.shape[:2]
-            full_scale, _ = self._full_scale_and_canvas(frame)
+            full_scale = self._full_scale_and_canvas(frame)[0]
             seen = windows.get(index, [])
             fresh: list[proposals.Region] = []
             # Every cluster, densest first: one first window may hold several (a sign's lines).
@@ -601,12 +628,12 @@ class PlateRecognizer:
                 # edges, so that window saw it whole (a line found there was kept). Stricter than
                 # the first round's own cover test: a very large cluster may take a slot and a
                 # window again, but its lines are not read twice (the line test below).
-                grown = self._grown(region, full_scale, width, height)
+                grown = self._grown(region, self._proposal_scale(region, full_scale), width, height)
                 box = (grown[0], grown[1], grown[2] - 1, grown[3] - 1)
                 if not any(proposals.held_by_window(box, window, width, height) for window in seen):
                     fresh.append(region)
             fine.extend(
-                (index, region, full_scale) for region in self._windows_around(frame, fresh, full_scale)
+                (index, region, scale) for region, scale in self._windows_around(frame, fresh, full_scale)
             )
         return self._window_boxes(frames, fine)
 

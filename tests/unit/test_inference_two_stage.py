@@ -229,6 +229,49 @@ def test_a_portrait_frame_is_detected_upright_at_the_landscape_scale() -> None:
     assert staged.last_paths == ["fine", "fine"]
 
 
+def test_small_text_in_a_4k_frame_is_detected_above_the_full_pass_scale() -> None:
+    """On 3840x2160 the full pass's scale is 0.25: the coarse pass looks at that scale (not 0.125)
+    and a proposal under `small_text_px` high there gets a window at `min_fine_scale`, while large
+    text keeps the full pass's scale."""
+    frame = np.full((2160, 3840, 3), 200, np.uint8)
+    frame[1000:1024, 600:760] = 20  # small line: 6 canvas pixels high at 0.25
+    frame[400:520, 2400:3200] = 20  # large line: 30 canvas pixels high at 0.25
+    backend = _DarkIsText()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    window_scales: list[tuple[proposals.Region, float]] = []
+    detect_windows = recognizer._window_boxes
+
+    def spy(
+        frames: list[np.ndarray], fine: list[tuple[int, proposals.Region, float]]
+    ) -> dict[int, list[tuple[np.ndarray, float]]]:
+        window_scales.extend((region, scale) for _, region, scale in fine)
+        return detect_windows(frames, fine)
+
+    recognizer._window_boxes = spy  # type: ignore[method-assign]
+    found = recognizer.detect_lines([frame])
+    assert recognizer.last_paths == ["fine"]
+    assert backend.shapes[0] == (1, 544, 960, 3)
+    scales = sorted(
+        (scale, proposals.contains(region, (600, 1000, 760, 1024))) for region, scale in window_scales
+    )
+    assert scales == [(0.25, False), (0.5, True)]
+    centres = sorted(
+        (round(box[0] + box[2] / 2), round(box[1] + box[3] / 2))
+        for box in map(postprocess.quad_to_box, (line.quad for line in found))
+    )
+    assert len(centres) == 2
+    assert abs(centres[0][0] - 680) <= 4 and abs(centres[0][1] - 1012) <= 4
+    assert abs(centres[1][0] - 2800) <= 8 and abs(centres[1][1] - 460) <= 8
+    # Without the floors the same frame keeps the full pass's scale everywhere.
+    flat = PlateRecognizer(
+        _DarkIsText(),
+        detection="two_stage",
+        two_stage=proposals.TwoStageOptions(min_coarse_scale=0.0, min_fine_scale=0.0),
+    )
+    flat.detect_lines([frame])
+    assert flat.backend.shapes[0] == (1, 288, 480, 3)  # type: ignore[attr-defined]
+
+
 def test_coarse_regions_are_in_frame_pixels() -> None:
     prob = np.zeros((288, 480), np.uint8)
     prob[100:110, 200:260] = 200
