@@ -65,18 +65,20 @@ class TwoStageOptions:
     # excitation pools), so a tight cut around a plate is not read like the same plate in a scene:
     # on cuts of a few plate sizes it often found nothing. The window keeps a scene around it.
     fine_canvas: tuple[int, int] = (480, 288)
-    # Floors on the two passes' scales for frames far larger than the canvas (4K, phone photos), where
-    # the full pass's scale (the 960x544 canvas fitted: 0.25 on 3840x2160) leaves a plate a few
-    # pixels high: the coarse pass looks at least at `min_coarse_scale` (its canvas grows to fit,
-    # never past the full pass's scale), and a proposal less than `small_text_px` canvas pixels high
-    # at the full pass's scale gets a window detected at least at `min_fine_scale` (never above 1).
-    # Larger text stays at the full pass's scale: a 340 px EU plate in a 2048x1536 photo of the train
-    # half, detected at 0.5, was split at the wide gap after its district code (`small_text_px` 16
-    # lost it; 10 read fewer small plates). Frames up to 1920x1080 (full scale 0.5 and more) are
-    # detected as before. 3840x2160 frames with the 150 synthetic frames' plates at the same pixel
-    # size: 36.0 -> 72.0 % read (session 12); the train-half EU photos read the same.
+    # Floors on the two passes' scales for frames larger than the canvas (1080p, 4K, phone photos),
+    # where the full pass's scale (the 960x544 canvas fitted: 0.5 on 1920x1080, 0.25 on 3840x2160)
+    # leaves a small plate's text a few pixels high: the coarse pass looks at least at
+    # `min_coarse_scale` (its canvas grows to fit, never past the full pass's scale), and a proposal
+    # less than `small_text_px` canvas pixels high at the full pass's scale gets a window detected at
+    # least at `min_fine_scale` (never above 1), the scale 1280x720 frames are read at. Larger text
+    # stays at the full pass's scale: a 340 px EU plate in a 2048x1536 photo of the train half,
+    # detected at 0.5, was split at the wide gap after its district code (`small_text_px` 16 lost
+    # it; 10 read fewer small plates). The 150 synthetic frames' plates at the same pixel size in
+    # larger frames (session 12), read before -> now: 1920x1080 76.7 -> 79.3 %, 3840x2160 36.0 ->
+    # 72.0 % (1280x720: 94.0 %); the train-half EU photos read the same. A coarse floor of 0.375
+    # read 84.0 % of the 1080p frames, at 101 instead of 67 ms a frame.
     min_coarse_scale: float = 0.25
-    min_fine_scale: float = 0.5
+    min_fine_scale: float = 0.75
     small_text_px: int = 12
     # Take the full pass instead when the fine canvases together would cost more than this share
     # of the full canvas, or when there are more windows than `max_regions`. The detector's cost is

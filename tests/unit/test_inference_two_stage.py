@@ -254,7 +254,7 @@ def test_small_text_in_a_4k_frame_is_detected_above_the_full_pass_scale() -> Non
     scales = sorted(
         (scale, proposals.contains(region, (600, 1000, 760, 1024))) for region, scale in window_scales
     )
-    assert scales == [(0.25, False), (0.5, True)]
+    assert scales == [(0.25, False), (0.75, True)]
     centres = sorted(
         (round(box[0] + box[2] / 2), round(box[1] + box[3] / 2))
         for box in map(postprocess.quad_to_box, (line.quad for line in found))
