@@ -70,16 +70,17 @@ class TwoStageOptions:
     # leaves a small plate's text a few pixels high: the coarse pass looks at least at
     # `min_coarse_scale` (its canvas grows to fit, never past the full pass's scale), and a proposal
     # less than `small_text_px` canvas pixels high at the full pass's scale gets a window detected at
-    # least at `min_fine_scale` (never above 1), the scale 1280x720 frames are read at. Larger text
-    # stays at the full pass's scale: a 340 px EU plate in a 2048x1536 photo of the train half,
-    # detected at 0.5, was split at the wide gap after its district code (`small_text_px` 16 lost
-    # it; 10 read fewer small plates). The 150 synthetic frames' plates at the same pixel size in
-    # larger frames (session 12), read before -> now: 1920x1080 76.7 -> 79.3 %, 3840x2160 36.0 ->
-    # 72.0 % (1280x720: 94.0 %); the train-half EU photos read the same. A coarse floor of 0.375
-    # read 84.0 % of the 1080p frames, at 101 instead of 67 ms a frame.
+    # least at `min_fine_scale` (never above 1), the scale 1280x720 frames are read at; larger text
+    # stays at the full pass's scale. Chosen on the 150 synthetic frames' plates at the same pixel
+    # size in larger frames and the train-half EU photos (session 12); read before -> now:
+    # 1920x1080 76.7 -> 88.0 %, 3840x2160 36.0 -> 85.3 % (1280x720: 94.0 %), EU photos the same.
+    # `small_text_px` 12 / 20 / 28 / every proposal: 1080p 79.3 / 83.3 / 86.7 / 87.3 %, 4K 72.0 /
+    # 84.7 / 84.7 / 82.0 %; `min_fine_scale` 0.5 with 12: 76.7 and 72.0 %, and at 0.5 a 340 px EU
+    # plate of a 2048x1536 training photo was split at the wide gap after its district code. A
+    # coarse floor of 0.375 read more 1080p frames (+5 points with 12) at 101 instead of 67 ms a frame.
     min_coarse_scale: float = 0.25
     min_fine_scale: float = 0.75
-    small_text_px: int = 12
+    small_text_px: int = 40
     # Take the full pass instead when the fine canvases together would cost more than this share
     # of the full canvas, or when there are more windows than `max_regions`. The detector's cost is
     # about linear in canvas pixels (int8, one core: a 480x288 window ~18 ms, the 960x544 canvas ~70
