@@ -554,8 +554,8 @@ class PlateRecognizer:
     ) -> list[tuple[proposals.Region, float]]:
         """The fine windows (frame pixels) that cover the proposals `found`, each with the scale it
         is detected at: proposals whose text is at least `two_stage.small_text_px` high at the full
-        pass's scale are detected at that scale, smaller ones at `_fine_scale` (higher on frames far
-        larger than the canvas). Each proposal is grown by the margins of `two_stage`, and a window
+        pass's scale are detected at that scale, smaller ones at `_fine_scale` (higher on frames larger
+        than 1280x720). Each proposal is grown by the margins of `two_stage`, and a window
         is at least the fine canvas at its scale."""
         options = self.two_stage
         height, width = frame.shape[:2]

@@ -11,12 +11,13 @@ two-stage path (`PlateRecognizer(detection="two_stage")`) runs the detector twic
    text is only a few pixels high on the coarse canvas;
 2. fine: each proposal, grown by a margin (`grow_region`), gets a window of the frame around it
    (`cover_regions`; a proposal inside another's window needs none) that is detected at the scale the
-   full pass would have used (`cut_region`), windows batched on one canvas
-   (`pack_regions`). The DB boxes are moved back to frame coordinates (`shift_boxes`), boxes cut by a
-   window's edge dropped (`inner_boxes`) and lines found by two windows kept once (`dedupe_boxes`).
+   full pass would have used (`cut_region`), or higher for small text in frames larger than 1280x720
+   (`TwoStageOptions.min_fine_scale`), windows batched on one canvas (`pack_regions`). The DB
+   boxes are moved back to frame coordinates (`shift_boxes`), boxes cut by a window's edge dropped
+   (`inner_boxes`) and lines found by two windows kept once (`dedupe_boxes`).
 
-The fine pass sees the plate at the same scale as the single full-canvas pass, so boxes (and hence
-crops and reads) are close to its own; the coarse pass only has to notice that there is text. The
+Up to 1280x720 the fine pass sees the plate at the same scale as the single full-canvas pass, so boxes
+(and hence crops and reads) are close to its own; the coarse pass only has to notice that there is text. The
 window is not a tight cut: PP-OCRv4 det gates its channels by global averages (squeeze-and-excitation),
 and on tight cuts around a plate it often found nothing. When the windows together would cost more
 than `TwoStageOptions.max_cost_share` of the full canvas the frame takes the full pass instead (text
