@@ -40,8 +40,10 @@ DET_PRECISIONS: tuple[DetPrecision, ...] = ("original", "fp32", "int8")
 DEFAULT_DET_PRECISION: DetPrecision = "int8"
 # Bump when the rewrite or the calibration changes: cached builds of another version are ignored.
 BUILD_VERSION = 1
-# Calibration: this many demo frames, each letterboxed onto both detector canvases the engine uses
-# (the full 960x544 pass and the 480x288 coarse pass and fine windows).
+# Calibration: this many demo frames, each letterboxed onto the two landscape canvases the engine uses
+# most (the full 960x544 pass and the 480x288 coarse pass and fine windows). Not calibrated on, and
+# not re-validated for int8 beyond the session-12 bench runs: the upright canvases of portrait frames
+# (544x960, 288x480) and the grown coarse canvases of frames over 1920x1080.
 CALIBRATION_FRAMES = 24
 CALIBRATION_CANVASES = ((960, 544), (480, 288))
 HARDSWISH_OPSET = 14

@@ -32,8 +32,9 @@ from services.inference.triton_repo import CLS_ONNX, CRNN_ONNX, REC_ONNX
 
 RecognizerName = Literal["ppocr", "crnn"]
 # How plates are found in a frame: "full" runs the detector once on the whole frame on the canvas;
-# "two_stage" runs it on a small canvas first and then at full scale only around what it proposes
-# (services/inference/proposals.py), falling back to "full" where that would not be cheaper.
+# "two_stage" runs it on a small canvas first and then at the full pass's scale (small text in frames
+# larger than 1280x720: higher) only around what it proposes (services/inference/proposals.py),
+# falling back to "full" where that would not be cheaper.
 DetectionStrategy = Literal["full", "two_stage"]
 DETECTION_STRATEGIES: tuple[DetectionStrategy, ...] = ("full", "two_stage")
 DEFAULT_DETECTION: DetectionStrategy = "two_stage"
@@ -324,8 +325,11 @@ class _Detection:
     paths: list[str]
     # Frames whose coarse map proposed text (two-stage detection; not only the edge proposer).
     coarse_proposed: set[int]
-    # The fine windows (frame pixels) of each frame that was read from windows.
-    windows: dict[int, list[proposals.Region]]
+    # The fine windows (frame pixels) of each frame that was read from windows, with the scale each
+    # was detected at (a coarse pass that ran at the full pass's scale counts as the whole frame).
+    windows: dict[int, list[tuple[proposals.Region, float]]]
+    # Frames whose coarse pass ran at the full pass's scale: their full pass's boxes, for reuse.
+    full_pass: dict[int, list[tuple[np.ndarray, float]]]
 
 
 # A line whose plain reading has every character at least this confident is not read again as the
@@ -413,9 +417,10 @@ class PlateRecognizer:
 
     def _detect(self, frames: list[np.ndarray]) -> _Detection:
         """`detect_lines`'s lines with what the detection did per frame (`_Detection`)."""
-        windows: dict[int, list[proposals.Region]] = {}
+        windows: dict[int, list[tuple[proposals.Region, float]]] = {}
+        full_pass: dict[int, list[tuple[np.ndarray, float]]] = {}
         if self.detection == "two_stage":
-            per_frame, paths, coarse_proposed, windows = self._two_stage_boxes(frames)
+            per_frame, paths, coarse_proposed, windows, full_pass = self._two_stage_boxes(frames)
         else:
             per_frame, paths, coarse_proposed = self._full_pass_boxes(frames), ["full"] * len(frames), set()
         lines: list[_Line] = []
@@ -424,7 +429,7 @@ class PlateRecognizer:
             lines.extend(detected)
             if self.read_crops_whole and postprocess.plate_crop_shaped(frame.shape[1], frame.shape[0]):
                 lines.append(_whole_image_line(index, frame, detected))
-        return _Detection(lines, paths, coarse_proposed, windows)
+        return _Detection(lines, paths, coarse_proposed, windows, full_pass)
 
     def _full_scale_and_canvas(self, frame: np.ndarray) -> tuple[float, tuple[int, int]]:
         """The scale the full pass detects `frame` at and the canvas it needs on its own (the canvas
@@ -435,70 +440,74 @@ class PlateRecognizer:
         return scale, size if self.fit_canvas else canvas
 
     def _full_pass_boxes(self, frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
-        """DB boxes (frame pixels) of each frame detected whole on the canvas, batches of
-        `DET_MAX_BATCH` frames on one canvas (the largest any of them needs)."""
-        boxes: list[list[tuple[np.ndarray, float]]] = []
-        for start in range(0, len(frames), DET_MAX_BATCH):
-            chunk = frames[start : start + DET_MAX_BATCH]
-            sized = [self._full_scale_and_canvas(f) for f in chunk]
-            width = max(size[0] for _, size in sized)
-            height = max(size[1] for _, size in sized)
-            fitted = [
-                postprocess.letterbox(f, width, height, scale)
-                for f, (scale, _) in zip(chunk, sized, strict=True)
-            ]
+        """DB boxes (frame pixels) of each frame detected whole on the canvas, in batches of
+        `DET_MAX_BATCH` frames that need the same canvas (landscape with landscape, portrait with
+        portrait) where they can, each on the largest canvas any of them needs."""
+        sized = [self._full_scale_and_canvas(f) for f in frames]
+        boxes: list[list[tuple[np.ndarray, float]]] = [[] for _ in frames]
+        for chunk in _batches_by_canvas([size for _, size in sized]):
+            width = max(sized[i][1][0] for i in chunk)
+            height = max(sized[i][1][1] for i in chunk)
+            fitted = [postprocess.letterbox(frames[i], width, height, sized[i][0]) for i in chunk]
             probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
-            boxes.extend(
-                postprocess.db_boxes(prob, placement)
-                for (_, placement), prob in zip(fitted, probs, strict=True)
-            )
+            for i, (_, placement), prob in zip(chunk, fitted, probs, strict=True):
+                boxes[i] = postprocess.db_boxes(prob, placement)
         return boxes
 
     def _two_stage_boxes(
         self, frames: list[np.ndarray]
-    ) -> tuple[list[list[tuple[np.ndarray, float]]], list[str], set[int], dict[int, list[proposals.Region]]]:
+    ) -> tuple[
+        list[list[tuple[np.ndarray, float]]],
+        list[str],
+        set[int],
+        dict[int, list[tuple[proposals.Region, float]]],
+        dict[int, list[tuple[np.ndarray, float]]],
+    ]:
         """DB boxes (frame pixels) of each frame by the coarse-then-fine detection
-        (`services.inference.proposals`): a coarse pass proposes regions, which are detected at the
-        full pass's scale; frames whose regions would cost more than the full pass take it. Also each
-        frame's path, the frames whose coarse map proposed text and the windows of each frame that
-        took them (see `_detect`)."""
+        (`services.inference.proposals`): a coarse pass proposes regions, which are detected in
+        windows at the full pass's scale (small text in frames larger than 1280x720: higher);
+        frames whose windows would cost more than the full pass take it. Also each frame's path, the
+        frames whose coarse map proposed text, the windows of each frame that took them with their
+        scales, and the full pass's boxes of frames whose coarse pass was it (see `_Detection`)."""
         options = self.two_stage
-        windows: dict[int, list[proposals.Region]] = {}
+        windows: dict[int, list[tuple[proposals.Region, float]]] = {}
         boxes: list[list[tuple[np.ndarray, float]]] = [[] for _ in frames]
         paths = ["empty"] * len(frames)
         full: list[int] = []
-        # (frame index, region, fine scale) of every region to detect at full scale.
+        # (frame index, region, scale) of every window to detect.
         fine: list[tuple[int, proposals.Region, float]] = []
         # Frames whose coarse map proposed text (not only the edge proposer).
         coarse_proposed: set[int] = set()
+        # Frames whose coarse pass ran at the full pass's scale (frames at least four times the
+        # canvas, where the coarse floor reaches it): its boxes are the full pass's, which is never
+        # run again for them, and only small text gets windows.
+        known_full: dict[int, list[tuple[np.ndarray, float]]] = {}
         # Only frames that the full pass would shrink (camera frames, larger than the canvas) are
         # staged. Smaller images (plate crops, thumbnails, small photos) go straight to the full
         # pass: it blows them up to the canvas, which is what reads their small text, and for a crop
         # the plate fills the image, so a coarse pass would only add to the full one.
         sized = [self._full_scale_and_canvas(frame) for frame in frames]
-        staged: list[int] = []
-        for index, (full_scale, _) in enumerate(sized):
-            (full if full_scale >= 1.0 else staged).append(index)
-        for start in range(0, len(staged), DET_MAX_BATCH):
-            chunk_indices = staged[start : start + DET_MAX_BATCH]
-            chunk = [frames[i] for i in chunk_indices]
-            coarse = [self._coarse_scale_and_canvas(frames[i], sized[i][0]) for i in chunk_indices]
-            # One canvas for the batch: the largest any frame needs (square where portrait and
-            # landscape frames share a batch; rare: a camera keeps its orientation).
-            batch_canvas = (max(size[0] for _, size in coarse), max(size[1] for _, size in coarse))
+        staged = [index for index, (full_scale, _) in enumerate(sized) if full_scale < 1.0]
+        full.extend(index for index, (full_scale, _) in enumerate(sized) if full_scale >= 1.0)
+        coarse = {index: self._coarse_scale_and_canvas(frames[index], sized[index][0]) for index in staged}
+        for chunk in _batches_by_canvas([coarse[index][1] for index in staged]):
+            chunk_indices = [staged[i] for i in chunk]
+            batch_canvas = (
+                max(coarse[index][1][0] for index in chunk_indices),
+                max(coarse[index][1][1] for index in chunk_indices),
+            )
             fitted = [
-                postprocess.letterbox(frame, *batch_canvas, scale)
-                for frame, (scale, _) in zip(chunk, coarse, strict=True)
+                postprocess.letterbox(frames[index], *batch_canvas, coarse[index][0])
+                for index in chunk_indices
             ]
             probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
-            for index, frame, (_, placement), prob in zip(chunk_indices, chunk, fitted, probs, strict=True):
+            for index, (_, placement), prob in zip(chunk_indices, fitted, probs, strict=True):
+                frame = frames[index]
                 full_scale, full_canvas = sized[index]
-                fine_scale = self._fine_scale(full_scale)
-                if placement.scale >= fine_scale:
-                    # The coarse pass already saw the frame at the windows' scale (a small image).
-                    boxes[index] = postprocess.db_boxes(prob, placement)
+                if placement.scale >= full_scale:
+                    known_full[index] = postprocess.db_boxes(prob, placement)
+                    boxes[index] = known_full[index]
                     paths[index] = "coarse"
-                    continue
                 found = proposals.coarse_regions(
                     prob, placement, options.proposal_thresh, options.min_proposal_pixels
                 )
@@ -506,8 +515,11 @@ class PlateRecognizer:
                     coarse_proposed.add(index)
                 if options.edge_proposals and (options.edge_always or not found):
                     found += proposals.edge_regions(frame, options.edge_proposals)
+                if index in known_full:
+                    # Text the full pass's scale suits was detected already.
+                    found = [r for r in found if self._proposal_scale(r, full_scale) > full_scale]
                 if not found:
-                    if options.full_pass_when_empty:
+                    if options.full_pass_when_empty and index not in known_full:
                         full.append(index)
                     continue
                 scaled = self._windows_around(frame, found, full_scale)
@@ -515,13 +527,28 @@ class PlateRecognizer:
                 if len(scaled) > options.max_regions or cost > options.max_cost_share * (
                     full_canvas[0] * full_canvas[1]
                 ):
-                    full.append(index)
+                    if index not in known_full:
+                        full.append(index)
                     continue
                 fine.extend((index, region, scale) for region, scale in scaled)
-                windows[index] = [region for region, _ in scaled]
+                windows[index] = scaled
         for index, frame_boxes in self._window_boxes(frames, fine).items():
-            boxes[index] = frame_boxes
             paths[index] = "fine"
+            if index in known_full:
+                # The full pass's boxes where no window saw the text closer, and the windows' boxes.
+                height, width = frames[index].shape[:2]
+                outside = [
+                    (quad, score)
+                    for quad, score in known_full[index]
+                    if not any(
+                        proposals.held_by_window(postprocess.quad_bounds(quad), window, width, height)
+                        for window, _ in windows[index]
+                    )
+                ]
+                boxes[index] = proposals.dedupe_boxes(outside + frame_boxes)
+                windows[index].append(((0, 0, width, height), sized[index][0]))
+                continue
+            boxes[index] = frame_boxes
             if not frame_boxes and options.full_pass_when_fine_empty and index in coarse_proposed:
                 full.append(index)
         full.sort()
@@ -529,7 +556,7 @@ class PlateRecognizer:
             boxes[index] = frame_boxes
             paths[index] = "full"
             windows.pop(index, None)
-        return boxes, paths, coarse_proposed, windows
+        return boxes, paths, coarse_proposed, windows, known_full
 
     def _coarse_scale_and_canvas(self, frame: np.ndarray, full_scale: float) -> tuple[float, tuple[int, int]]:
         """The coarse pass's scale and the canvas it needs for `frame`: fitted into the coarse canvas
@@ -569,7 +596,23 @@ class PlateRecognizer:
             scaled.extend((w, scale) for w in proposals.cover_regions(grown, window, width, height))
         return scaled
 
-    def _proposal_scale(self, region: proposals.Region, full_scale: float) -> float:
+    @staticmethod
+    def _held(
+        box: tuple[float, float, float, float],
+        windows: list[tuple[proposals.Region, float]],
+        scale: float,
+        width: int,
+        height: int,
+    ) -> bool:
+        """Whether one of a frame's `windows` detected at `scale` or finer held `box` (x0, y0, x1,
+        y1, inclusive) whole (`proposals.held_by_window`): a coarser window may have missed small
+        text in it."""
+        return any(
+            window_scale >= scale and proposals.held_by_window(box, window, width, height)
+            for window, window_scale in windows
+        )
+
+    def _proposal_scale(self, region: tuple[float, float, float, float], full_scale: float) -> float:
         """The scale a proposal's window is detected at (see `_windows_around`)."""
         if (region[3] - region[1]) * full_scale >= self.two_stage.small_text_px:
             return full_scale
@@ -607,7 +650,10 @@ class PlateRecognizer:
         return {index: proposals.dedupe_boxes(frame_boxes) for index, frame_boxes in found.items()}
 
     def _edge_window_boxes(
-        self, frames: list[np.ndarray], indices: list[int], windows: dict[int, list[proposals.Region]]
+        self,
+        frames: list[np.ndarray],
+        indices: list[int],
+        windows: dict[int, list[tuple[proposals.Region, float]]],
     ) -> dict[int, list[tuple[np.ndarray, float]]]:
         """DB boxes of the frames `indices` from fine windows around their plate-shaped clusters of
         vertical edges (`proposals.edge_regions`, at most `two_stage.edge_windows_when_no_plate` a
@@ -624,13 +670,16 @@ class PlateRecognizer:
             for region in proposals.edge_regions(frame, None):
                 if len(fresh) == limit:
                     break
-                # Held: the cluster with the windows' margins lies clear of a first window's inner
-                # edges, so that window saw it whole (a line found there was kept). Stricter than
-                # the first round's own cover test: a very large cluster may take a slot and a
-                # window again, but its lines are not read twice (the line test below).
-                grown = self._grown(region, self._proposal_scale(region, full_scale), width, height)
-                box = (grown[0], grown[1], grown[2] - 1, grown[3] - 1)
-                if not any(proposals.held_by_window(box, window, width, height) for window in seen):
+                # Held: the cluster with the windows' margins lies clear of the inner edges of a
+                # first window detected at the scale the cluster calls for (or finer), so that
+                # window saw it whole (a line found there was kept). Stricter than the first round's
+                # own cover test: a very large cluster may take a slot and a window again, but its
+                # lines are not read twice (the line test in `recognize`).
+                scale = self._proposal_scale(region, full_scale)
+                grown = self._grown(region, scale, width, height)
+                if not self._held(
+                    (grown[0], grown[1], grown[2] - 1, grown[3] - 1), seen, scale, width, height
+                ):
                     fresh.append(region)
             fine.extend(
                 (index, region, scale) for region, scale in self._windows_around(frame, fresh, full_scale)
@@ -770,7 +819,10 @@ class PlateRecognizer:
                 if paths[i] == "fine" and not results[i]
             ]
             if retry and options.full_pass_when_no_plate:
-                per_frame = dict(zip(retry, self._full_pass_boxes([frames[i] for i in retry]), strict=True))
+                # Frames whose coarse pass was the full pass have its boxes already.
+                to_run = [i for i in retry if i not in detection.full_pass]
+                per_frame = dict(zip(to_run, self._full_pass_boxes([frames[i] for i in to_run]), strict=True))
+                per_frame.update((i, detection.full_pass[i]) for i in retry if i in detection.full_pass)
                 lines = [
                     line
                     for index, boxes in per_frame.items()
@@ -784,20 +836,13 @@ class PlateRecognizer:
                     paths[index] = "fine+full"
             elif retry:
                 per_frame = self._edge_window_boxes(frames, retry, detection.windows)
-                # Lines a first-round window held whole were read there already.
+                # Lines a first-round window held whole, at the scale their text calls for, were
+                # read there already.
                 lines = [
                     line
                     for index, boxes in per_frame.items()
                     for line in self._lines_from_boxes(index, frames[index], boxes)
-                    if not any(
-                        proposals.held_by_window(
-                            postprocess.quad_bounds(line.quad),
-                            window,
-                            frames[index].shape[1],
-                            frames[index].shape[0],
-                        )
-                        for window in detection.windows.get(index, [])
-                    )
+                    if not self._line_held(line, frames[index], detection.windows.get(index, []))
                 ]
                 second = self._read_lines_into(results, frames, lines, region_hints)
                 for index in per_frame:
@@ -808,6 +853,16 @@ class PlateRecognizer:
         for plates_of_frame in results:
             plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
         return results
+
+    def _line_held(
+        self, line: _Line, frame: np.ndarray, windows: list[tuple[proposals.Region, float]]
+    ) -> bool:
+        """Whether a first-round window of `frame` detected at the scale `line`'s text calls for
+        (`_proposal_scale`), or finer, held the line whole."""
+        height, width = frame.shape[:2]
+        bounds = postprocess.quad_bounds(line.quad)
+        scale = self._proposal_scale(bounds, self._full_scale_and_canvas(frame)[0])
+        return self._held(bounds, windows, scale, width, height)
 
     def _read_lines_into(
         self,
@@ -916,6 +971,21 @@ def _plate_result(
     box = postprocess.quad_to_box(line.quad)
     colour, colour_confidence = postprocess.vehicle_colour(frame, box)
     return PlateResult(box, plates, line.score, line.crop, colour, colour_confidence, plate_score)
+
+
+def _batches_by_canvas(canvases: list[tuple[int, int]]) -> list[list[int]]:
+    """Positions of `canvases` in detector batches of at most `DET_MAX_BATCH` that need the same
+    canvas, in order of first appearance: a batch is padded to its largest member's canvas, so a
+    portrait frame among landscape ones (or a 4K frame's grown coarse canvas among 1080p ones; a
+    Kafka batch mixes cameras) would make every member pay for the largest."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for position, canvas in enumerate(canvases):
+        groups.setdefault(canvas, []).append(position)
+    return [
+        members[start : start + DET_MAX_BATCH]
+        for members in groups.values()
+        for start in range(0, len(members), DET_MAX_BATCH)
+    ]
 
 
 def _whole_image_line(frame_index: int, frame: np.ndarray, detected: list[_Line]) -> _Line:

@@ -68,8 +68,9 @@ class InferenceSettings(CommonSettings):
     # "original" (the wheel's file as is).
     det_precision: DetPrecision = DEFAULT_DET_PRECISION
     # How plates are found in frames larger than the detector canvas: "two_stage" (coarse pass, then
-    # windows at full scale around what it proposes) or "full" (one pass over the whole frame: finds
-    # more small plates in busy scenes, about 1.5x the CPU; README, Recognition).
+    # windows around what it proposes, at the full pass's scale or higher for small text) or "full"
+    # (one pass over the whole frame: finds more small plates in busy scenes, about 1.5x the CPU;
+    # README, Recognition).
     detection: DetectionStrategy = DEFAULT_DETECTION
     # Two-stage only: plate-shaped edge clusters proposed as windows (at most this many), when the
     # coarse pass proposes nothing or, with edge_always, on every frame (small plates beside other text).

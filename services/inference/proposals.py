@@ -61,10 +61,11 @@ class TwoStageOptions:
     margin_along: float = 1.5
     margin_across: float = 1.0
     min_margin_px: int = 16
-    # The fine canvas (multiples of 32): a window of the frame at full scale around each proposal,
-    # never smaller than this. PP-OCRv4 det gates its channels by global averages (40 squeeze-and-
-    # excitation pools), so a tight cut around a plate is not read like the same plate in a scene:
-    # on cuts of a few plate sizes it often found nothing. The window keeps a scene around it.
+    # The fine canvas (multiples of 32): a window of the frame around each proposal at its scale (the
+    # full pass's, or `min_fine_scale` for small text), never smaller than this. PP-OCRv4 det gates
+    # its channels by global averages (40 squeeze-and-excitation pools), so a tight cut around a
+    # plate is not read like the same plate in a scene: on cuts of a few plate sizes it often found
+    # nothing. The window keeps a scene around it.
     fine_canvas: tuple[int, int] = (480, 288)
     # Floors on the two passes' scales for frames larger than the canvas (1080p, 4K, phone photos),
     # where the full pass's scale (the 960x544 canvas fitted: 0.5 on 1920x1080, 0.25 on 3840x2160)
@@ -74,7 +75,8 @@ class TwoStageOptions:
     # least at `min_fine_scale` (never above 1), the scale 1280x720 frames are read at; larger text
     # stays at the full pass's scale. Chosen on the 150 synthetic frames' plates at the same pixel
     # size in larger frames and the train-half EU photos (session 12); read before -> now:
-    # 1920x1080 76.7 -> 88.0 %, 3840x2160 36.0 -> 85.3 % (1280x720: 94.0 %), EU photos the same.
+    # 1920x1080 76.7 -> 88.0 %, 3840x2160 36.0 -> 85.3 % (87.3 % with the coarse pass reused as the
+    # full pass, engine.PlateRecognizer._two_stage_boxes; 1280x720: 94.0 %), EU photos the same.
     # `small_text_px` 12 / 20 / 28 / every proposal: 1080p 79.3 / 83.3 / 86.7 / 87.3 %, 4K 72.0 /
     # 84.7 / 84.7 / 82.0 %; `min_fine_scale` 0.5 with 12: 76.7 and 72.0 %, and at 0.5 a 340 px EU
     # plate of a 2048x1536 training photo was split at the wide gap after its district code. A
@@ -85,10 +87,13 @@ class TwoStageOptions:
     # Take the full pass instead when the fine canvases together would cost more than this share
     # of the full canvas, or when there are more windows than `max_regions`. The detector's cost is
     # about linear in canvas pixels (int8, one core: a 480x288 window ~18 ms, the 960x544 canvas ~70
-    # ms), so 1.0 takes whichever is cheaper. Until session 11 it was 0.6, which sent 48 of the 150
-    # synthetic frames (three windows each) to the full pass; 1.0 sends 6 and reads 142 instead of
-    # 140 of them, with fewer strays (0.047 -> 0.040 a frame), 104 -> 98 ms a frame (CPU mean); the
-    # training-half EU photos read the same, as they are and at 1280x720.
+    # ms), so 1.0 takes whichever is cheaper (up to 1280x720, where the windows are at the full pass's
+    # scale; in larger frames windows for small text read more than the full pass would; a frame
+    # whose coarse pass ran at the full pass's scale keeps that pass's boxes instead). Until session
+    # 11 it was 0.6, which sent 48 of the 150 synthetic frames (three windows each) to the full
+    # pass; 1.0 sends 6 and reads 142 instead of 140 of them, with fewer strays (0.047 -> 0.040 a
+    # frame), 104 -> 98 ms a frame (CPU mean); the training-half EU photos read the same, as they
+    # are and at 1280x720.
     max_cost_share: float = 1.0
     max_regions: int = 12
     # Plate-shaped clusters of vertical edges (`edge_regions`), at most this many (0: none), proposed

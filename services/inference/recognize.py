@@ -3,7 +3,8 @@
 Contract of each line (issue 3):
 `{"image": "<path as given>", "plates": [{"text", "confidence", "box": [x, y, w, h], "region",
 "candidates": [{"text", "confidence"}, ...], "char_confidences", "vehicle": {"color",
-"color_confidence"}}]}`, plates sorted by confidence, highest first; `box` in the file's pixels;
+"color_confidence"}}]}`, plates sorted by confidence, highest first; `box` in the file's pixels
+(upright: a JPEG's EXIF orientation applied, as viewers show it);
 `region` is the region the plate grammar names for the text as read (no look-alike rewrite), or
 null when its format is unknown or several regions share it. `--region us-ia` (the camera's region)
 lets that region's formats decide between look-alike readings and name the region. A file that
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # the models load on use, not when the CLI starts
 def plate_record(
     plate: PlateResult, scale: float, grammar: PlateGrammar, region_hint: str | None = None
 ) -> dict[str, Any]:
-    """One plate as the command prints it (box mapped back to the file's pixels by `scale`)."""
+    """One plate as the command prints it (box mapped back to the file's upright pixels by `scale`)."""
     cleaned = grammar.clean(plate.text, region_hint)
     if cleaned.text != plate.text:
         # A closed region's fix is the normalizer's to make, not the recognizer's: the text is as read.

@@ -264,7 +264,7 @@ class _RecordsCanvases(_ReadsByBrightness):
         return np.repeat(prob[None], n, axis=0)
 
 
-def test_small_frames_get_a_small_canvas_and_a_batch_shares_the_largest() -> None:
+def test_small_frames_get_a_small_canvas_and_a_batch_holds_one_canvas() -> None:
     frame, prob = _one_line_frame()
     backend = _RecordsCanvases(prob)
     small = np.full((150, 300, 3), 230, np.uint8)
@@ -274,10 +274,10 @@ def test_small_frames_get_a_small_canvas_and_a_batch_shares_the_largest() -> Non
     recognizer = PlateRecognizer(backend, max_upscale=1.0, fit_canvas=True)
     recognizer.detect_lines([small])
     assert backend.shapes[-1] == (1, 160, 320, 3)
-    # Mixed sizes in one batch: all on the canvas of the largest, each at its own scale, so the
-    # line of the full-size frame maps back to its own pixels.
-    lines = recognizer.detect_lines([small, frame])
-    assert backend.shapes[-1] == (2, DET_CANVAS_HEIGHT, DET_CANVAS_WIDTH, 3)
+    # Mixed sizes: each batch holds frames of one canvas (the small frame is not padded to the large
+    # one's), and the line of the full-size frame maps back to its own pixels.
+    lines = recognizer.detect_lines([small, frame, small])
+    assert backend.shapes[-2:] == [(2, 160, 320, 3), (1, DET_CANVAS_HEIGHT, DET_CANVAS_WIDTH, 3)]
     (line,) = [line for line in lines if line.frame_index == 1]
     x, y, w, h = postprocess.quad_to_box(line.quad)
     assert abs(x - 366) <= 3 and abs(y - 236) <= 3 and abs(w - 228) <= 4 and abs(h - 68) <= 4

@@ -15,6 +15,7 @@ from services.inference.engine import (
     OnnxBackend,
     PlateRecognizer,
     RecognizerName,
+    _Line,
     recognizer_characters,
 )
 from tests.unit.test_inference_plate_lines import ctc_steps
@@ -220,56 +221,99 @@ def test_a_portrait_frame_is_detected_upright_at_the_landscape_scale() -> None:
         <= 2
     )
 
-    # Portrait and landscape frames in one batch share a square coarse canvas.
+    # Portrait and landscape frames given together are detected in batches of one orientation each.
     landscape = np.full((720, 1280, 3), 200, np.uint8)
     landscape[300:340, 600:760] = 20
     backend.shapes.clear()
-    staged.detect_lines([portrait, landscape])
-    assert backend.shapes[0] == (2, 480, 480, 3)
-    assert staged.last_paths == ["fine", "fine"]
+    staged.detect_lines([portrait, landscape, portrait])
+    assert backend.shapes[:2] == [(2, 480, 288, 3), (1, 288, 480, 3)]
+    assert staged.last_paths == ["fine", "fine", "fine"]
 
 
-def test_small_text_in_a_4k_frame_is_detected_above_the_full_pass_scale() -> None:
-    """On 3840x2160 the full pass's scale is 0.25: the coarse pass looks at that scale (not 0.125)
-    and a proposal under `small_text_px` high there gets a window at `min_fine_scale`, while large
-    text keeps the full pass's scale."""
-    frame = np.full((2160, 3840, 3), 200, np.uint8)
-    frame[1000:1024, 600:760] = 20  # small line: 6 canvas pixels high at 0.25
-    frame[400:600, 2400:3200] = 20  # large line: 50 canvas pixels high at 0.25
-    backend = _DarkIsText()
-    recognizer = PlateRecognizer(backend, detection="two_stage")
-    window_scales: list[tuple[proposals.Region, float]] = []
+def _spy_on_windows(recognizer: PlateRecognizer) -> list[tuple[proposals.Region, float]]:
+    """The (window, scale) pairs the recognizer's fine windows are detected at, as it runs."""
+    seen: list[tuple[proposals.Region, float]] = []
     detect_windows = recognizer._window_boxes
 
     def spy(
         frames: list[np.ndarray], fine: list[tuple[int, proposals.Region, float]]
     ) -> dict[int, list[tuple[np.ndarray, float]]]:
-        window_scales.extend((region, scale) for _, region, scale in fine)
+        seen.extend((region, scale) for _, region, scale in fine)
         return detect_windows(frames, fine)
 
     recognizer._window_boxes = spy  # type: ignore[method-assign]
+    return seen
+
+
+def _centres(lines: list[_Line]) -> list[tuple[int, int]]:
+    boxes = [postprocess.quad_to_box(line.quad) for line in lines]
+    return sorted((round(x + w / 2), round(y + h / 2)) for x, y, w, h in boxes)
+
+
+def test_small_text_in_a_1080p_frame_gets_a_window_above_the_full_pass_scale() -> None:
+    """On 1920x1080 the full pass's scale is 0.5: a proposal under `small_text_px` (40) canvas pixels
+    high there gets a window at `min_fine_scale` (0.75), larger text a window at 0.5."""
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[400:424, 300:460] = 20  # small line: 12 canvas pixels high at 0.5
+    frame[300:420, 1300:1700] = 20  # large line: 60 canvas pixels high at 0.5
+    recognizer = PlateRecognizer(_DarkIsText(), detection="two_stage")
+    windows = _spy_on_windows(recognizer)
+    found = recognizer.detect_lines([frame])
+    assert recognizer.last_paths == ["fine"]
+    assert sorted((scale, proposals.contains(region, (300, 400, 460, 424))) for region, scale in windows) == [
+        (0.5, False),
+        (0.75, True),
+    ]
+    centres = _centres(found)
+    assert len(centres) == 2
+    assert abs(centres[0][0] - 380) <= 4 and abs(centres[0][1] - 412) <= 4
+    assert abs(centres[1][0] - 1500) <= 8 and abs(centres[1][1] - 360) <= 8
+    # Without the floor every window is at the full pass's scale.
+    flat = PlateRecognizer(
+        _DarkIsText(), detection="two_stage", two_stage=proposals.TwoStageOptions(min_fine_scale=0.0)
+    )
+    flat_windows = _spy_on_windows(flat)
+    flat.detect_lines([frame])
+    assert {scale for _, scale in flat_windows} == {0.5}
+
+
+def test_a_4k_frame_reuses_its_coarse_pass_as_the_full_pass() -> None:
+    """On 3840x2160 the coarse floor (0.25) is the full pass's scale: the coarse pass is the full
+    pass, its boxes are kept for text that scale suits, only small text gets a window (at 0.75),
+    and the full pass is never run again."""
+    frame = np.full((2160, 3840, 3), 200, np.uint8)
+    frame[1000:1024, 600:760] = 20  # small line: 6 canvas pixels high at 0.25
+    frame[400:600, 2400:3200] = 20  # large line: 50 canvas pixels high at 0.25
+    backend = _DarkIsText()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    windows = _spy_on_windows(recognizer)
     found = recognizer.detect_lines([frame])
     assert recognizer.last_paths == ["fine"]
     assert backend.shapes[0] == (1, 544, 960, 3)
-    scales = sorted(
-        (scale, proposals.contains(region, (600, 1000, 760, 1024))) for region, scale in window_scales
-    )
-    assert scales == [(0.25, False), (0.75, True)]
-    centres = sorted(
-        (round(box[0] + box[2] / 2), round(box[1] + box[3] / 2))
-        for box in map(postprocess.quad_to_box, (line.quad for line in found))
-    )
+    assert all(shape[1:3] != (544, 960) for shape in backend.shapes[1:])  # no second full pass
+    assert [(proposals.contains(region, (600, 1000, 760, 1024)), scale) for region, scale in windows] == [
+        (True, 0.75)
+    ]
+    centres = _centres(found)
     assert len(centres) == 2
     assert abs(centres[0][0] - 680) <= 4 and abs(centres[0][1] - 1012) <= 4
     assert abs(centres[1][0] - 2800) <= 8 and abs(centres[1][1] - 500) <= 8
-    # Without the floors the same frame keeps the full pass's scale everywhere.
+    # Only large text: the coarse pass's boxes are the frame's, with no window at all.
+    frame[1000:1024, 600:760] = 200
+    windows.clear()
+    assert len(recognizer.detect_lines([frame])) == 1
+    assert recognizer.last_paths == ["coarse"] and windows == []
+    # Without the floors the coarse pass is at 0.125 and every window at 0.25.
+    flat_backend = _DarkIsText()
     flat = PlateRecognizer(
-        _DarkIsText(),
+        flat_backend,
         detection="two_stage",
         two_stage=proposals.TwoStageOptions(min_coarse_scale=0.0, min_fine_scale=0.0),
     )
+    flat_windows = _spy_on_windows(flat)
     flat.detect_lines([frame])
-    assert flat.backend.shapes[0] == (1, 288, 480, 3)  # type: ignore[attr-defined]
+    assert flat_backend.shapes[0] == (1, 288, 480, 3)
+    assert {scale for _, scale in flat_windows} == {0.25}
 
 
 def test_coarse_regions_are_in_frame_pixels() -> None:
@@ -601,3 +645,26 @@ def test_a_plate_the_first_window_cut_is_searched_again() -> None:
     (plates,) = recognizer.recognize([frame])
     assert recognizer.last_paths == ["fine+edges"]
     assert [p.text for p in plates] == ["KT4821"]
+
+
+def test_only_a_window_at_the_scale_small_text_needs_holds_it() -> None:
+    """The second search: a small edge cluster (a plate 40 px high, 20 canvas pixels at 1080p's 0.5)
+    inside a first window detected at the full pass's scale (a large sign's) was not looked at
+    closely enough there, so it gets its own window at 0.75; inside a 0.75 window it was."""
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    _add_strokes(frame, 500, 300)
+    recognizer = PlateRecognizer(_DarkIsText(), detection="two_stage")
+    windows = _spy_on_windows(recognizer)
+    coarse_window = ((0, 0, 960, 576), 0.5)
+    recognizer._edge_window_boxes([frame], [0], {0: [coarse_window]})
+    assert [(proposals.contains(region, (500, 300, 660, 340)), scale) for region, scale in windows] == [
+        (True, 0.75)
+    ]
+    windows.clear()
+    recognizer._edge_window_boxes([frame], [0], {0: [((0, 0, 960, 576), 0.75)]})
+    assert windows == []
+    # The same rule for a line the second search found: read again unless a fine enough window held it.
+    quad = np.array([[500, 300], [660, 300], [660, 340], [500, 340]], np.float32)
+    line = _Line(0, quad, 1.0, [frame[300:340, 500:660]])
+    assert not recognizer._line_held(line, frame, [coarse_window])
+    assert recognizer._line_held(line, frame, [((0, 0, 960, 576), 0.75)])
