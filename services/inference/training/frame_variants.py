@@ -1,0 +1,153 @@
+"""Benchmark sets of other frame shapes and light, made from a labelled set in the openalpr layout.
+
+    .venv/bin/python -m services.inference.training.frame_variants KIND SRC DST
+    platewatch bench accuracy DST
+
+Each plate keeps its pixel size, so a set says how the read path copes with the frame around it, not
+with bigger or smaller plates. Kinds (the first label of an image is the plate the new frame is built
+around; labels move with the pixels):
+
+- `portrait` (1280x720 frames in): a 720x1280 frame, as a phone held upright sees; the 720x720
+  square of the frame that holds the plate at the bottom, above it the frame's top squeezed to 720
+  wide and blurred (more scene, no readable text);
+- `portrait-photo` (landscape photos in): a 3:4 upright cut of the photo's full height around the
+  plate; photos whose plate is wider than the cut are left out;
+- `1080p`, `4k`: the frame pasted at a seeded position into a blurred enlargement of itself of
+  1920x1080 or 3840x2160 (a larger sensor seeing the same car at the same pixel size);
+- `night`: the frame in grey, its scene at a quarter of its brightness with sensor noise and the
+  labelled plate bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
+  IR footage also has bloom, overexposure and motion blur.
+
+Session 12 used them on the 150 synthetic frames (`synthetic_frames --count 150 --seed 4242`) and the
+EU photos (README, Recognition: "Frame shape and size"). Pure OpenCV and numpy; seeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+KINDS = ("portrait", "portrait-photo", "1080p", "4k", "night")
+SEED = 7
+JPEG_QUALITY = 92
+# Blur of the added scene (pixels): strong enough that no text in it is readable.
+SCENE_BLUR = 40.0
+
+Label = list[str]  # file, x, y, w, h, plate (and any further fields), as in the .txt
+Made = tuple[np.ndarray, list[Label]] | None
+
+
+def _shifted(labels: list[Label], dx: int, dy: int, width: int, height: int) -> list[Label]:
+    """The labels moved by (dx, dy), without those that leave a width x height frame."""
+    moved = []
+    for label in labels:
+        x, y, w, h = (int(v) for v in label[1:5])
+        x, y = x + dx, y + dy
+        if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
+            moved.append([label[0], str(x), str(y), str(w), str(h), *label[5:]])
+    return moved
+
+
+def portrait(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+    """720x1280 from a 1280x720 frame (see the module docstring)."""
+    height, width = frame.shape[:2]
+    side = height
+    x, _, w, _ = (int(v) for v in labels[0][1:5])
+    left = min(max(0, x + w // 2 - side // 2), width - side)
+    top_rows = round(side * 16 / 9) - side
+    scene = cv2.resize(frame[:top_rows], (side, top_rows), interpolation=cv2.INTER_AREA)
+    scene = cv2.GaussianBlur(scene, (0, 0), SCENE_BLUR / 5)
+    out = np.vstack([scene, frame[:, left : left + side]])
+    return out, _shifted(labels, -left, top_rows, side, out.shape[0])
+
+
+def portrait_photo(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+    """A 3:4 upright cut of a landscape photo around its plate (see the module docstring)."""
+    height, width = frame.shape[:2]
+    cut = round(height * 3 / 4)
+    x, _, w, _ = (int(v) for v in labels[0][1:5])
+    if cut >= width or w > cut:
+        return None
+    left = min(max(0, x + w // 2 - cut // 2), width - cut)
+    return np.ascontiguousarray(frame[:, left : left + cut]), _shifted(labels, -left, 0, cut, height)
+
+
+def _enlarged(size: tuple[int, int]) -> Callable[[np.ndarray, list[Label], np.random.Generator], Made]:
+    def make(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+        width, height = size
+        h, w = frame.shape[:2]
+        if w > width or h > height:
+            return None
+        scene = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+        out = cv2.GaussianBlur(scene, (0, 0), SCENE_BLUR)
+        left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+        out[top : top + h, left : left + w] = frame
+        return out, _shifted(labels, left, top, width, height)
+
+    return make
+
+
+def night(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+    """The frame as a night infrared picture (see the module docstring)."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    x, y, w, h = (int(v) for v in labels[0][1:5])
+    box = np.zeros_like(grey)
+    cv2.rectangle(box, (x, y), (x + w, y + h), 1.0, -1)
+    lit = cv2.GaussianBlur(box, (0, 0), max(2.0, h / 6))
+    plate = np.clip((grey - 40) * 1.3 + 40, 0, 255)
+    noisy = grey * 0.25 * (1 - lit) + plate * lit + rng.normal(0, 6, grey.shape)
+    out = np.clip(noisy, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(out, cv2.COLOR_GRAY2BGR), labels
+
+
+MAKERS: dict[str, Callable[[np.ndarray, list[Label], np.random.Generator], Made]] = {
+    "portrait": portrait,
+    "portrait-photo": portrait_photo,
+    "1080p": _enlarged((1920, 1080)),
+    "4k": _enlarged((3840, 2160)),
+    "night": night,
+}
+
+
+def make_set(kind: str, source: Path, dest: Path, seed: int = SEED) -> int:
+    """Writes the `kind` variant of every labelled image in `source` to `dest` (same names); returns
+    how many were written."""
+    make = MAKERS[kind]
+    rng = np.random.default_rng(seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for txt in sorted(source.glob("*.txt")):
+        labels = [line.split("\t") for line in txt.read_text().splitlines() if line.strip()]
+        if not labels:
+            continue
+        frame = cv2.imread(str(source / labels[0][0]), cv2.IMREAD_COLOR)
+        if frame is None:
+            continue
+        made = make(frame, labels, rng)
+        if made is None or not made[1]:
+            continue
+        image, moved = made
+        cv2.imwrite(str(dest / labels[0][0]), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        (dest / txt.name).write_text("".join("\t".join(label) + "\n" for label in moved))
+        written += 1
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("source", type=Path)
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args()
+    print(f"{make_set(args.kind, args.source, args.dest, args.seed)} images written to {args.dest}")
+
+
+if __name__ == "__main__":
+    main()
