@@ -74,13 +74,15 @@ class TwoStageOptions:
     # less than `small_text_px` canvas pixels high at the full pass's scale gets a window detected at
     # least at `min_fine_scale` (never above 1), the scale 1280x720 frames are read at; larger text
     # stays at the full pass's scale. Chosen on the 150 synthetic frames' plates at the same pixel
-    # size in larger frames and the train-half EU photos (session 12); read before -> now:
-    # 1920x1080 76.7 -> 88.0 %, 3840x2160 36.0 -> 85.3 % (87.3 % with the coarse pass reused as the
-    # full pass, engine.PlateRecognizer._two_stage_boxes; 1280x720: 94.0 %), EU photos the same.
-    # `small_text_px` 12 / 20 / 28 / every proposal: 1080p 79.3 / 83.3 / 86.7 / 87.3 %, 4K 72.0 /
-    # 84.7 / 84.7 / 82.0 %; `min_fine_scale` 0.5 with 12: 76.7 and 72.0 %, and at 0.5 a 340 px EU
-    # plate of a 2048x1536 training photo was split at the wide gap after its district code. A
-    # coarse floor of 0.375 reads 92.0 % of the 1080p frames, at a p50 of 99 instead of 71 ms.
+    # size in larger frames (`training.frame_variants` 1080p and 4k; README, Recognition) and the
+    # train-half EU photos, which read the same; read before -> now: 1920x1080 76.0 -> 88.0 %,
+    # 3840x2160 38.0 -> 88.7 % (1280x720: 94.0 %). Alternatives, measured on an earlier build of the
+    # same sets (then 76.7 / 36.0 % before), without the coarse pass reused as the full pass on 4K:
+    # `small_text_px` 12 / 20 / 28 / 40 / every proposal: 1080p 79.3 / 83.3 / 86.7 / 88.0 / 87.3 %,
+    # 4K 72.0 / 84.7 / 84.7 / 85.3 / 82.0 %; `min_fine_scale` 0.5 with 12: 76.7 and 72.0 %, and at
+    # 0.5 a 340 px EU plate of a 2048x1536 training photo was split at the wide gap after its
+    # district code. A coarse floor of 0.375 read 92.0 % of the 1080p frames, at a p50 of 99
+    # instead of 71 ms.
     min_coarse_scale: float = 0.25
     min_fine_scale: float = 0.75
     small_text_px: int = 40
