@@ -26,6 +26,7 @@ import numpy as np
 import onnxruntime as ort
 
 from services.inference import decoding, det_build, model_io, postprocess, proposals
+from services.inference.boxes import intersection, iou
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.postprocess import Candidate
 from services.inference.triton_repo import CLS_ONNX, CRNN_ONNX, REC_ONNX
@@ -332,6 +333,11 @@ class _Detection:
     full_pass: dict[int, list[tuple[np.ndarray, float]]]
 
 
+# Two boxes are one text line found twice when their IoU is above this (as `proposals.dedupe_boxes`),
+# and one piece of text seen at two scales when they share more than this of the smaller one.
+SAME_LINE_IOU = 0.5
+SAME_TEXT_OVERLAP = 0.5
+
 # A line whose plain reading has every character at least this confident is not read again as the
 # other `postprocess.READING_VARIANTS`. Chosen without the held-out half: on the 1,419-plate synthetic
 # validation crops 0.9 read a line 1.46 times on average instead of 4 (exact 1,314 -> 1,317), but
@@ -508,6 +514,8 @@ class PlateRecognizer:
                     known_full[index] = postprocess.db_boxes(prob, placement)
                     boxes[index] = known_full[index]
                     paths[index] = "coarse"
+                    # The coarse pass saw the whole frame at the full pass's scale (second search).
+                    windows[index] = [((0, 0, frame.shape[1], frame.shape[0]), full_scale)]
                 found = proposals.coarse_regions(
                     prob, placement, options.proposal_thresh, options.min_proposal_pixels
                 )
@@ -531,22 +539,11 @@ class PlateRecognizer:
                         full.append(index)
                     continue
                 fine.extend((index, region, scale) for region, scale in scaled)
-                windows[index] = scaled
+                windows[index] = [*windows.get(index, []), *scaled]
         for index, frame_boxes in self._window_boxes(frames, fine).items():
             paths[index] = "fine"
             if index in known_full:
-                # The full pass's boxes where no window saw the text closer, and the windows' boxes.
-                height, width = frames[index].shape[:2]
-                outside = [
-                    (quad, score)
-                    for quad, score in known_full[index]
-                    if not any(
-                        proposals.held_by_window(postprocess.quad_bounds(quad), window, width, height)
-                        for window, _ in windows[index]
-                    )
-                ]
-                boxes[index] = proposals.dedupe_boxes(outside + frame_boxes)
-                windows[index].append(((0, 0, width, height), sized[index][0]))
+                boxes[index] = _closer_boxes_first(known_full[index], frame_boxes)
                 continue
             boxes[index] = frame_boxes
             if not frame_boxes and options.full_pass_when_fine_empty and index in coarse_proposed:
@@ -816,7 +813,7 @@ class PlateRecognizer:
             retry = [
                 i
                 for i in sorted(detection.coarse_proposed & with_lines)
-                if paths[i] == "fine" and not results[i]
+                if (paths[i] == "fine" or i in detection.full_pass) and not results[i]
             ]
             if retry and options.full_pass_when_no_plate:
                 # Frames whose coarse pass was the full pass have its boxes already.
@@ -836,13 +833,21 @@ class PlateRecognizer:
                     paths[index] = "fine+full"
             elif retry:
                 per_frame = self._edge_window_boxes(frames, retry, detection.windows)
-                # Lines a first-round window held whole, at the scale their text calls for, were
-                # read there already.
+                # Lines the first round found were read there already.
+                first_round: dict[int, list[tuple[int, int, int, int]]] = {}
+                for line in detection.lines:
+                    if not line.whole_image:
+                        first_round.setdefault(line.frame_index, []).append(
+                            postprocess.quad_to_box(line.quad)
+                        )
                 lines = [
                     line
                     for index, boxes in per_frame.items()
                     for line in self._lines_from_boxes(index, frames[index], boxes)
-                    if not self._line_held(line, frames[index], detection.windows.get(index, []))
+                    if not any(
+                        iou(postprocess.quad_to_box(line.quad), seen) > SAME_LINE_IOU
+                        for seen in first_round.get(index, [])
+                    )
                 ]
                 second = self._read_lines_into(results, frames, lines, region_hints)
                 for index in per_frame:
@@ -853,16 +858,6 @@ class PlateRecognizer:
         for plates_of_frame in results:
             plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
         return results
-
-    def _line_held(
-        self, line: _Line, frame: np.ndarray, windows: list[tuple[proposals.Region, float]]
-    ) -> bool:
-        """Whether a first-round window of `frame` detected at the scale `line`'s text calls for
-        (`_proposal_scale`), or finer, held the line whole."""
-        height, width = frame.shape[:2]
-        bounds = postprocess.quad_bounds(line.quad)
-        scale = self._proposal_scale(bounds, self._full_scale_and_canvas(frame)[0])
-        return self._held(bounds, windows, scale, width, height)
 
     def _read_lines_into(
         self,
@@ -971,6 +966,25 @@ def _plate_result(
     box = postprocess.quad_to_box(line.quad)
     colour, colour_confidence = postprocess.vehicle_colour(frame, box)
     return PlateResult(box, plates, line.score, line.crop, colour, colour_confidence, plate_score)
+
+
+def _closer_boxes_first(
+    coarse: list[tuple[np.ndarray, float]], closer: list[tuple[np.ndarray, float]]
+) -> list[tuple[np.ndarray, float]]:
+    """A frame's boxes from a pass at a coarse scale and from windows at a closer one: each window box,
+    and each coarse box that no window box covers by more than `SAME_TEXT_OVERLAP` of the smaller
+    of the two (the window saw that text closer; where a window found nothing, or text beside what
+    it found, the coarse box stays)."""
+    window_boxes = [postprocess.quad_to_box(quad) for quad, _ in closer]
+    kept = []
+    for quad, score in coarse:
+        box = postprocess.quad_to_box(quad)
+        if not any(
+            intersection(box, other) > SAME_TEXT_OVERLAP * min(box[2] * box[3], other[2] * other[3])
+            for other in window_boxes
+        ):
+            kept.append((quad, score))
+    return [*closer, *kept]
 
 
 def _batches_by_canvas(canvases: list[tuple[int, int]]) -> list[list[int]]:

@@ -663,8 +663,93 @@ def test_only_a_window_at_the_scale_small_text_needs_holds_it() -> None:
     windows.clear()
     recognizer._edge_window_boxes([frame], [0], {0: [((0, 0, 960, 576), 0.75)]})
     assert windows == []
-    # The same rule for a line the second search found: read again unless a fine enough window held it.
-    quad = np.array([[500, 300], [660, 300], [660, 340], [500, 340]], np.float32)
-    line = _Line(0, quad, 1.0, [frame[300:340, 500:660]])
-    assert not recognizer._line_held(line, frame, [coarse_window])
-    assert recognizer._line_held(line, frame, [((0, 0, 960, 576), 0.75)])
+
+
+def _sign_and_small_plate_4k() -> np.ndarray:
+    """`_sign_and_small_plate` on a 3840x2160 frame: a 200 px sign (50 canvas pixels at the full
+    pass's 0.25, which the coarse pass is) and a stroke plate 40 px high."""
+    frame = np.full((2160, 3840, 3), 200, np.uint8)
+    frame[400:600, 400:1200] = (35, 10, 10)
+    _add_strokes(frame, 3000, 1600)
+    return frame
+
+
+def test_a_4k_frame_with_only_a_sign_seen_is_searched_again_around_edge_clusters() -> None:
+    """Its coarse pass (the full pass) read the sign, no window was needed; the plate too small for
+    that scale is found by the second search's edge window at 0.75, and the full pass never runs
+    again."""
+    backend = _SignThenStripes()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    (plates,) = recognizer.recognize([_sign_and_small_plate_4k()])
+    assert recognizer.last_paths == ["fine+edges"]
+    assert [p.text for p in plates] == ["KT4821"]
+    assert recognizer.last_rejected == 1  # the sign, counted once
+    assert [shape[1:3] for shape in backend.shapes].count((544, 960)) == 1
+    # With the full pass as the second search, the coarse pass's boxes are reused, not recomputed.
+    backend = _SignThenStripes()
+    again = PlateRecognizer(
+        backend, detection="two_stage", two_stage=proposals.TwoStageOptions(full_pass_when_no_plate=True)
+    )
+    assert again.recognize([_sign_and_small_plate_4k()]) == [[]]
+    assert again.last_paths == ["fine+full"]
+    assert backend.shapes == [(1, 544, 960, 3)]
+
+
+def test_a_4k_frame_keeps_its_full_pass_boxes_where_the_windows_found_nothing() -> None:
+    """The coarse pass (the full pass) found a line a small-text window then misses: the line stays."""
+    frame = np.full((2160, 3840, 3), 200, np.uint8)
+    frame[1000:1060, 600:920] = 20  # 15 canvas pixels high at 0.25: small text, window at 0.75
+    backend = _BlindInWindows()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    (line,) = recognizer.detect_lines([frame])
+    assert recognizer.last_paths == ["fine"]
+    x, y, w, h = postprocess.quad_to_box(line.quad)
+    assert abs(x + w / 2 - 760) <= 8 and abs(y + h / 2 - 1030) <= 8
+    assert [shape[1:3] for shape in backend.shapes].count((544, 960)) == 1
+
+
+def test_a_line_only_a_closer_second_window_sees_is_read() -> None:
+    """1080p: a large sign's window at 0.5 holds a stroke plate whose odd-column strokes average out
+    at 0.5; the second search's window at 0.75 finds it, and it is read (not taken for a line the
+    first round already read)."""
+    frame = np.full((1080, 1920, 3), 200, np.uint8)
+    frame[60:160, 200:600] = (35, 10, 10)  # 100 px high: 50 canvas pixels at 0.5
+    _add_strokes(frame, 501, 400)
+    recognizer = PlateRecognizer(_SignThenStripes(), detection="two_stage")
+    windows = _spy_on_windows(recognizer)
+    (plates,) = recognizer.recognize([frame])
+    assert recognizer.last_paths == ["fine+edges"]
+    assert [p.text for p in plates] == ["KT4821"]
+    assert [scale for _, scale in windows] == [0.5, 0.75]
+
+
+def test_the_second_search_on_4k_windows_only_text_its_full_pass_could_not_read() -> None:
+    """A large edge cluster (a stroke sign 200 px high) was seen by the coarse pass, which is the full
+    pass there: the second search opens no window at that scale for it, only one at 0.75 for the
+    small stroke plate."""
+    frame = np.full((2160, 3840, 3), 200, np.uint8)
+    frame[1000:1024, 600:760] = (35, 10, 10)  # a small sign: the first round's window at 0.75
+    for x in range(1600, 2400, 24):
+        frame[300:500, x : x + 8] = (35, 10, 10)
+    _add_strokes(frame, 3000, 1600)
+    recognizer = PlateRecognizer(_SignThenStripes(), detection="two_stage")
+    windows = _spy_on_windows(recognizer)
+    (plates,) = recognizer.recognize([frame])
+    assert recognizer.last_paths == ["fine+edges"]
+    assert [p.text for p in plates] == ["KT4821"]
+    assert {scale for _, scale in windows} == {0.75}
+
+
+def test_a_4k_frame_with_too_many_small_windows_keeps_its_coarse_pass() -> None:
+    """More small-text windows than `max_regions`: the frame keeps what its coarse pass (the full pass)
+    found, without running the full pass again."""
+    frame = np.full((2160, 3840, 3), 200, np.uint8)
+    for row in range(4):
+        for col in range(4):
+            frame[200 + row * 500 : 224 + row * 500, 200 + col * 900 : 360 + col * 900] = 20
+    backend = _DarkIsText()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    lines = recognizer.detect_lines([frame])
+    assert recognizer.last_paths == ["coarse"]
+    assert len(lines) == 16
+    assert backend.shapes == [(1, 544, 960, 3)]

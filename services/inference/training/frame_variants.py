@@ -15,7 +15,7 @@ around; labels move with the pixels):
 - `1080p`, `4k`: the frame pasted at a seeded position into a blurred enlargement of itself of
   1920x1080 or 3840x2160 (a larger sensor seeing the same car at the same pixel size);
 - `night`: the frame in grey, its scene at a quarter of its brightness with sensor noise and the
-  labelled plate bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
+  labelled plates bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
   IR footage also has bloom, overexposure and motion blur.
 
 Session 12 used them on the 150 synthetic frames (`synthetic_frames --count 150 --seed 4242`) and the
@@ -94,10 +94,12 @@ def _enlarged(size: tuple[int, int]) -> Callable[[np.ndarray, list[Label], np.ra
 def night(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
     """The frame as a night infrared picture (see the module docstring)."""
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    x, y, w, h = (int(v) for v in labels[0][1:5])
-    box = np.zeros_like(grey)
-    cv2.rectangle(box, (x, y), (x + w, y + h), 1.0, -1)
-    lit = cv2.GaussianBlur(box, (0, 0), max(2.0, h / 6))
+    lit = np.zeros_like(grey)
+    for label in labels:  # every labelled plate is retroreflective
+        x, y, w, h = (int(v) for v in label[1:5])
+        box = np.zeros_like(grey)
+        cv2.rectangle(box, (x, y), (x + w, y + h), 1.0, -1)
+        lit = np.maximum(lit, cv2.GaussianBlur(box, (0, 0), max(2.0, h / 6)))
     plate = np.clip((grey - 40) * 1.3 + 40, 0, 255)
     noisy = grey * 0.25 * (1 - lit) + plate * lit + rng.normal(0, 6, grey.shape)
     out = np.clip(noisy, 0, 255).astype(np.uint8)
@@ -121,7 +123,8 @@ def make_set(kind: str, source: Path, dest: Path, seed: int = SEED) -> int:
     dest.mkdir(parents=True, exist_ok=True)
     written = 0
     for txt in sorted(source.glob("*.txt")):
-        labels = [line.split("\t") for line in txt.read_text().splitlines() if line.strip()]
+        # Whitespace-separated, as `accuracy.load_labels` reads them; written back with tabs.
+        labels = [line.split() for line in txt.read_text().splitlines() if line.strip()]
         if not labels:
             continue
         frame = cv2.imread(str(source / labels[0][0]), cv2.IMREAD_COLOR)
