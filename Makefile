@@ -78,6 +78,11 @@ bench: $(STAMP)
 	@# The per-frame cost goal is for 1280x720 camera frames: the EU photos fitted onto such frames.
 	@if [ -d "$(DATASETS)/openalpr-eu" ]; then \
 		$(BIN)/platewatch bench accuracy "$(DATASETS)/openalpr-eu" --frame 1280x720 $(ACCURACY_ARGS) || exit 1; fi
+	@# Real photos as a phone held upright frames them: the EU photos cut to 3:4 portrait around their plate.
+	@if [ -d "$(DATASETS)/openalpr-eu" ]; then \
+		$(BIN)/python -m services.inference.training.frame_variants portrait-photo \
+			"$(DATASETS)/openalpr-eu" var/variants/portrait-eu >/dev/null && \
+		$(BIN)/platewatch bench accuracy var/variants/portrait-eu $(ACCURACY_ARGS) || exit 1; fi
 	$(BIN)/platewatch bench search --json $(BENCH_ARGS)
 
 # Recognition accuracy on the shared dev datasets (../shared/datasets), both recognizers, JSON.
