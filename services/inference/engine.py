@@ -446,15 +446,14 @@ class PlateRecognizer:
         return scale, size if self.fit_canvas else canvas
 
     def _full_pass_boxes(self, frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
-        """DB boxes (frame pixels) of each frame detected whole on the canvas, in batches of
+        """DB boxes (frame pixels) of each frame detected whole on the canvas, in batches of at most
         `DET_MAX_BATCH` frames that need the same canvas (landscape with landscape, portrait with
-        portrait) where they can, each on the largest canvas any of them needs."""
+        portrait)."""
         sized = [self._full_scale_and_canvas(f) for f in frames]
         boxes: list[list[tuple[np.ndarray, float]]] = [[] for _ in frames]
         for chunk in _batches_by_canvas([size for _, size in sized]):
-            width = max(sized[i][1][0] for i in chunk)
-            height = max(sized[i][1][1] for i in chunk)
-            fitted = [postprocess.letterbox(frames[i], width, height, sized[i][0]) for i in chunk]
+            canvas = sized[chunk[0]][1]  # the same for the whole batch
+            fitted = [postprocess.letterbox(frames[i], *canvas, sized[i][0]) for i in chunk]
             probs = self.backend.detect(np.stack([canvas for canvas, _ in fitted]))
             for i, (_, placement), prob in zip(chunk, fitted, probs, strict=True):
                 boxes[i] = postprocess.db_boxes(prob, placement)
@@ -498,10 +497,7 @@ class PlateRecognizer:
         coarse = {index: self._coarse_scale_and_canvas(frames[index], sized[index][0]) for index in staged}
         for chunk in _batches_by_canvas([coarse[index][1] for index in staged]):
             chunk_indices = [staged[i] for i in chunk]
-            batch_canvas = (
-                max(coarse[index][1][0] for index in chunk_indices),
-                max(coarse[index][1][1] for index in chunk_indices),
-            )
+            batch_canvas = coarse[chunk_indices[0]][1]  # the same for the whole batch
             fitted = [
                 postprocess.letterbox(frames[index], *batch_canvas, coarse[index][0])
                 for index in chunk_indices
@@ -566,7 +562,7 @@ class PlateRecognizer:
         floor = min(options.min_coarse_scale, full_scale)
         if scale >= floor:
             return scale, canvas
-        return floor, (proposals.stride_up(width * floor), proposals.stride_up(height * floor))
+        return floor, proposals.region_canvas((0, 0, width, height), floor)
 
     def _fine_scale(self, full_scale: float) -> float:
         """The scale windows are detected at: the full pass's, but at least
@@ -988,10 +984,10 @@ def _closer_boxes_first(
 
 
 def _batches_by_canvas(canvases: list[tuple[int, int]]) -> list[list[int]]:
-    """Positions of `canvases` in detector batches of at most `DET_MAX_BATCH` that need the same
-    canvas, in order of first appearance: a batch is padded to its largest member's canvas, so a
-    portrait frame among landscape ones (or a 4K frame's grown coarse canvas among 1080p ones; a
-    Kafka batch mixes cameras) would make every member pay for the largest."""
+    """Positions of `canvases` in detector batches of at most `DET_MAX_BATCH` whose members all need
+    the same canvas, in order of first appearance: a batch shares one canvas, so a portrait frame
+    among landscape ones (or a 4K frame's grown coarse canvas among 1080p ones; a Kafka batch mixes
+    cameras) would otherwise make every member pay for the largest."""
     groups: dict[tuple[int, int], list[int]] = {}
     for position, canvas in enumerate(canvases):
         groups.setdefault(canvas, []).append(position)

@@ -272,7 +272,7 @@ def dedupe_boxes(
     return kept
 
 
-def stride_up(value: float) -> int:
+def _stride_up(value: float) -> int:
     return max(
         postprocess.DET_STRIDE, -(-math.ceil(value - 1e-6) // postprocess.DET_STRIDE) * postprocess.DET_STRIDE
     )
@@ -281,7 +281,7 @@ def stride_up(value: float) -> int:
 def region_canvas(region: Region, scale: float) -> tuple[int, int]:
     """The detector canvas (multiples of the stride) a region needs at `scale`."""
     x0, y0, x1, y1 = region
-    return stride_up((x1 - x0) * scale), stride_up((y1 - y0) * scale)
+    return _stride_up((x1 - x0) * scale), _stride_up((y1 - y0) * scale)
 
 
 def cut_region(
