@@ -83,6 +83,11 @@ bench: $(STAMP)
 		$(BIN)/python -m services.inference.training.frame_variants portrait-photo \
 			"$(DATASETS)/openalpr-eu" var/variants/portrait-eu >/dev/null && \
 		$(BIN)/platewatch bench accuracy var/variants/portrait-eu $(ACCURACY_ARGS) || exit 1; fi
+	@# Real US plates in real scenes: each US crop in place of the plate of an EU photo, at camera scale.
+	@if [ -d "$(DATASETS)/openalpr-us-crops" ] && [ -d "$(DATASETS)/openalpr-eu" ]; then \
+		$(BIN)/python -m services.inference.training.frame_variants us-scene "$(DATASETS)/openalpr-us-crops" \
+			var/variants/us-scene --scenes "$(DATASETS)/openalpr-eu" >/dev/null && \
+		$(BIN)/platewatch bench accuracy var/variants/us-scene $(ACCURACY_ARGS) || exit 1; fi
 	$(BIN)/platewatch bench search --json $(BENCH_ARGS)
 
 # Recognition accuracy on the shared dev datasets (../shared/datasets), both recognizers, JSON.

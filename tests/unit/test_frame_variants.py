@@ -101,3 +101,42 @@ def test_a_night_frame_is_grey_and_dark_around_its_lit_plates(tmp_path: Path) ->
     for index in (0, 1):
         _, plate, _ = _plate_of(tmp_path / "night", index)
         assert plate.mean() > 2 * image[:200, :400].mean()
+
+
+def test_us_scene_puts_each_crop_over_a_painted_out_plate_and_keeps_its_name_and_label(
+    tmp_path: Path,
+) -> None:
+    from services.inference.training.frame_variants import US_WIDTH_RANGE, us_in_scenes
+
+    scenes = _source(tmp_path, second=True)
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    rng = np.random.default_rng(5)
+    crop = cv2.resize(
+        rng.integers(0, 256, (5, 10, 3), dtype=np.uint8), (320, 160), interpolation=cv2.INTER_NEAREST
+    )
+    cv2.imwrite(str(crops / "ca17.png"), crop)
+    cv2.imwrite(str(crops / "ny3.png"), 255 - crop)
+    (crops / "groundtruth.csv").write_text("file,state,plate\nca17.png,ca,7abc123\nny3.png,ny,XYZ1234\n")
+    dest = tmp_path / "us-scene"
+    assert us_in_scenes(crops, scenes, dest) == 2
+    scene = cv2.imread(str(scenes / "f.jpg"))
+    for name, plate, source in (("ca17", "7ABC123", crop), ("ny3", "XYZ1234", 255 - crop)):
+        label = (dest / f"{name}.txt").read_text().split()
+        assert label[0] == f"{name}.png" and label[5] == plate  # the crop's name keeps its split
+        image = cv2.imread(str(dest / f"{name}.png"))
+        assert image.shape == scene.shape
+        x, y, w, h = (int(v) for v in label[1:5])
+        assert US_WIDTH_RANGE[0] * PLATE[2] - 1 <= w <= US_WIDTH_RANGE[1] * PLATE[2] + 1
+        assert abs(h - w / 2) <= 1
+        # Centred on the first plate, and the crop's pixels there (through JPEG once).
+        assert (
+            abs(x + w / 2 - (PLATE[0] + PLATE[2] / 2)) <= 1
+            and abs(y + h / 2 - (PLATE[1] + PLATE[3] / 2)) <= 1
+        )
+        expected = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA).astype(int)
+        assert np.abs(image[y : y + h, x : x + w].astype(int) - expected).mean() < 12
+        # The second plate, 200 px to the left, is painted out: no trace of its patch's contrast.
+        second = image[PLATE[1] : PLATE[1] + PLATE[3], PLATE[0] - 200 : PLATE[0] - 200 + PLATE[2]]
+        original = scene[PLATE[1] : PLATE[1] + PLATE[3], PLATE[0] - 200 : PLATE[0] - 200 + PLATE[2]]
+        assert second.astype(int).std() < 0.3 * original.astype(int).std()

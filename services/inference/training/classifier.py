@@ -410,7 +410,11 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("var/classifier/run1"))
     parser.add_argument(
-        "--real", type=Path, default=None, help="lines pickle from collect_lines.py (train half)"
+        "--real",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="lines pickles from collect_lines.py (train half), pooled",
     )
     parser.add_argument("--onnx", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=1)
@@ -428,13 +432,15 @@ def main() -> None:
     train_x, train_y = _pool(args.pool, args.seed, fonts)
     val_x, val_y = _pool(args.validation, args.seed + 1000, fonts)
     real_cuts: list[np.ndarray] = []
-    real_labels = np.zeros(0, np.float32)
-    if args.real is not None:
-        with args.real.open("rb") as handle:
+    pooled_labels: list[int] = []
+    for path in args.real:
+        with path.open("rb") as handle:
             real = pickle.load(handle)
         if real.get("split") != "train":
-            raise SystemExit(f"{args.real}: lines of the {real.get('split')!r} half; train only on 'train'")
-        real_cuts, real_labels = real["cuts"], np.asarray(real["labels"], np.float32)
+            raise SystemExit(f"{path}: lines of the {real.get('split')!r} half; train only on 'train'")
+        real_cuts += real["cuts"]
+        pooled_labels += real["labels"]
+    real_labels = np.asarray(pooled_labels, np.float32)
     render_s = time.monotonic() - started
     print(
         json.dumps(

@@ -18,6 +18,13 @@ around; labels move with the pixels):
   labelled plates bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
   IR footage also has bloom, overexposure and motion blur.
 
+`us_in_scenes` (CLI kind `us-scene`, `--scenes DIR`) builds whole photos around plate crops instead:
+each US crop of a `groundtruth.csv` folder takes the place of the labelled plate of a real photo (the
+EU photos: their plates painted out, the crop scaled to 0.7-1.2 times the painted plate's width), so
+real US plates are read among a real car's badges, lamps and bumper at camera scale, which the crops
+alone never show. The composite keeps the crop's file name (and so its train / held-out half), is
+JPEG-compressed once as a camera would, and is stored as PNG under that name.
+
 Session 12 used them on the 150 synthetic frames (`synthetic_frames --count 150 --seed 4242`) and the
 EU photos (README, Recognition: "Frame shape and size"). Pure OpenCV and numpy; seeded.
 """
@@ -25,13 +32,16 @@ EU photos (README, Recognition: "Frame shape and size"). Pure OpenCV and numpy; 
 from __future__ import annotations
 
 import argparse
+import csv
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-KINDS = ("portrait", "portrait-photo", "1080p", "4k", "night")
+from services.inference.training.datasets import split_of
+
+KINDS = ("portrait", "portrait-photo", "1080p", "4k", "night", "us-scene")
 SEED = 7
 JPEG_QUALITY = 92
 # Blur of the added scene (pixels): strong enough that no text in it is readable.
@@ -115,6 +125,90 @@ MAKERS: dict[str, Callable[[np.ndarray, list[Label], np.random.Generator], Made]
 }
 
 
+# The crop's width against the painted-out plate's: a US plate is 0.59 times an EU plate's width, and
+# US cameras are set up for larger plates; the range spans both.
+US_WIDTH_RANGE = (0.7, 1.2)
+
+
+def _painted_out(scene: np.ndarray, labels: list[Label]) -> np.ndarray:
+    """`scene` with every labelled plate inpainted from its surroundings (no readable text left)."""
+    mask = np.zeros(scene.shape[:2], np.uint8)
+    for label in labels:
+        x, y, w, h = (int(v) for v in label[1:5])
+        pad = max(3, h // 5)
+        cv2.rectangle(mask, (x - pad, y - pad), (x + w + pad, y + h + pad), 255, -1)
+    return cv2.inpaint(scene, mask, 5, cv2.INPAINT_TELEA)
+
+
+def us_in_scene(crop: np.ndarray, scene: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+    """The scene with its plates painted out and `crop` centred on its first plate (see the module
+    docstring); the label is the crop's box with an empty plate field, for the caller to fill."""
+    x, y, w, h = (int(v) for v in labels[0][1:5])
+    width = round(w * rng.uniform(*US_WIDTH_RANGE))
+    height = round(width * crop.shape[0] / crop.shape[1])
+    frame_height, frame_width = scene.shape[:2]
+    if width >= frame_width or height >= frame_height or width < 8:
+        return None
+    left = min(max(0, x + w // 2 - width // 2), frame_width - width)
+    top = min(max(0, y + h // 2 - height // 2), frame_height - height)
+    out = _painted_out(scene, labels)
+    out[top : top + height, left : left + width] = cv2.resize(
+        crop, (width, height), interpolation=cv2.INTER_AREA
+    )
+    ok, jpeg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    camera = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    if camera is None:
+        raise RuntimeError("a JPEG this process encoded failed to decode")
+    return camera, [["", str(left), str(top), str(width), str(height), ""]]
+
+
+def _labels_of(txt: Path) -> list[Label]:
+    # Whitespace-separated, as `accuracy.load_labels` reads them; written back with tabs.
+    return [line.split() for line in txt.read_text().splitlines() if line.strip()]
+
+
+def us_in_scenes(crops: Path, scenes: Path, dest: Path, seed: int = SEED, split: str | None = None) -> int:
+    """Writes one composite per crop listed in `crops`/groundtruth.csv to `dest` (see the module
+    docstring), scenes taken in turn from the labelled photos of `scenes`; returns how many. With
+    `split` ("train" / "heldout"), only crops and photos of that half (`datasets.split_of`), so that
+    lines cut from the composites can train a model without anything of the other half."""
+    rng = np.random.default_rng(seed)
+    backdrops = []
+    for txt in sorted(scenes.glob("*.txt")):
+        labels = _labels_of(txt)
+        if split is not None and labels and split_of(labels[0][0]) != split:
+            continue
+        if labels and (image := cv2.imread(str(scenes / labels[0][0]), cv2.IMREAD_COLOR)) is not None:
+            backdrops.append((image, labels))
+    if not backdrops:
+        raise ValueError(f"{scenes}: no labelled photos")
+    dest.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with (crops / "groundtruth.csv").open(newline="") as handle:
+        rows = [
+            row
+            for row in csv.reader(handle)
+            if len(row) >= 3 and row[0].lower().endswith(".png") and split in (None, split_of(row[0]))
+        ]
+    for index, (name, _state, plate) in enumerate(row[:3] for row in sorted(rows)):
+        crop = cv2.imread(str(crops / name), cv2.IMREAD_COLOR)
+        if crop is None:
+            continue
+        scene, labels = backdrops[index % len(backdrops)]
+        made = us_in_scene(crop, scene, labels, rng)
+        if made is None:
+            continue
+        image, [box] = made
+        cv2.imwrite(str(dest / name), image)
+        (dest / f"{Path(name).stem}.txt").write_text(
+            "\t".join([name, *box[1:5], plate.strip().upper()]) + "\n"
+        )
+        written += 1
+    return written
+
+
 def make_set(kind: str, source: Path, dest: Path, seed: int = SEED) -> int:
     """Writes the `kind` variant of every labelled image in `source` to `dest` (same names); returns
     how many were written."""
@@ -123,8 +217,7 @@ def make_set(kind: str, source: Path, dest: Path, seed: int = SEED) -> int:
     dest.mkdir(parents=True, exist_ok=True)
     written = 0
     for txt in sorted(source.glob("*.txt")):
-        # Whitespace-separated, as `accuracy.load_labels` reads them; written back with tabs.
-        labels = [line.split() for line in txt.read_text().splitlines() if line.strip()]
+        labels = _labels_of(txt)
         if not labels:
             continue
         frame = cv2.imread(str(source / labels[0][0]), cv2.IMREAD_COLOR)
@@ -148,8 +241,18 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("dest", type=Path)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--scenes", type=Path, help="us-scene: labelled photos to put the crops in")
+    parser.add_argument(
+        "--split", choices=("train", "heldout"), help="us-scene: crops and photos of one half only"
+    )
     args = parser.parse_args()
-    print(f"{make_set(args.kind, args.source, args.dest, args.seed)} images written to {args.dest}")
+    if args.kind == "us-scene":
+        if args.scenes is None:
+            parser.error("us-scene needs --scenes")
+        written = us_in_scenes(args.source, args.scenes, args.dest, args.seed, args.split)
+    else:
+        written = make_set(args.kind, args.source, args.dest, args.seed)
+    print(f"{written} images written to {args.dest}")
 
 
 if __name__ == "__main__":
