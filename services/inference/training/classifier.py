@@ -6,10 +6,12 @@ out as "plates". This small CNN looks at the line with its surroundings (the pla
 band around a registration; bodywork around a badge; a sign's panel) in colour and says which it is.
 
     OMP_NUM_THREADS=1 var/recognizer/venv/bin/python -m services.inference.training.classifier \
-        --real var/classifier/lines-train.pkl --out var/classifier/run4 --seed 1 --pool 20000 \
-        --onnx var/classifier/run4/plate_cls.onnx
+        --real var/classifier/lines-train.pkl var/classifier/lines-usscene-train.pkl \
+        --out var/classifier/run8 --seed 1 --pool 20000 --onnx var/classifier/run8/plate_cls.onnx
 
-(the shipped model; `--real` comes from `collect_lines.py`; see services/inference/models/MODEL_CARD.md).
+(the shipped model, run8; each `--real` pickle comes from `collect_lines.py`, the second from train-half
+US crops in train-half photos, `frame_variants us-scene --split train`; see
+services/inference/models/MODEL_CARD.md).
 
 Data (fixed by --seed: sample i of the synthetic pool comes from rng([seed, i])):
 - synthetic registrations: `render.plate_on_car` and plain plates (one light colour, large
