@@ -140,3 +140,21 @@ def test_us_scene_puts_each_crop_over_a_painted_out_plate_and_keeps_its_name_and
         second = image[PLATE[1] : PLATE[1] + PLATE[3], PLATE[0] - 200 : PLATE[0] - 200 + PLATE[2]]
         original = scene[PLATE[1] : PLATE[1] + PLATE[3], PLATE[0] - 200 : PLATE[0] - 200 + PLATE[2]]
         assert second.astype(int).std() < 0.3 * original.astype(int).std()
+
+
+def test_tilt_turns_the_frame_about_its_plate_by_5_to_15_degrees(tmp_path: Path) -> None:
+    import math
+
+    source = _source(tmp_path)
+    dest = tmp_path / "tilt"
+    assert make_set("tilt", source, dest) == 1
+    image, _, label = _plate_of(dest)
+    assert image.shape[:2] == (720, 1280) and label[5] == "AB123CD"
+    x, y, w, h = (int(v) for v in label[1:5])
+    px, py, pw, ph = PLATE
+    # Turned about its own centre: the new box is centred where the plate was.
+    assert abs(x + w / 2 - (px + pw / 2)) <= 1.5 and abs(y + h / 2 - (py + ph / 2)) <= 1.5
+    # The box around a pw x ph rectangle turned by a: pw cos a + ph sin a wide.
+    widths = [pw * math.cos(math.radians(a)) + ph * math.sin(math.radians(a)) for a in (5, 15)]
+    heights = [pw * math.sin(math.radians(a)) + ph * math.cos(math.radians(a)) for a in (5, 15)]
+    assert min(widths) - 2 <= w <= max(widths) + 2 and min(heights) - 2 <= h <= max(heights) + 2

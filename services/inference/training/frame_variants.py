@@ -14,6 +14,9 @@ around; labels move with the pixels):
   plate; photos whose plate is wider than the cut are left out;
 - `1080p`, `4k`: the frame pasted at a seeded position into a blurred enlargement of itself of
   1920x1080 or 3840x2160 (a larger sensor seeing the same car at the same pixel size);
+- `tilt`: the frame rotated about its plate by 5-15 degrees either way (edges reflected), as a
+  camera with some roll, a car on a slope or a hand-held phone sees it; labels become the boxes
+  around the turned plates;
 - `night`: the frame in grey, its scene at a quarter of its brightness with sensor noise and the
   labelled plates bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
   IR footage also has bloom, overexposure and motion blur.
@@ -41,7 +44,8 @@ import numpy as np
 
 from services.inference.training.datasets import split_of
 
-KINDS = ("portrait", "portrait-photo", "1080p", "4k", "night", "us-scene")
+KINDS = ("portrait", "portrait-photo", "1080p", "4k", "tilt", "night", "us-scene")
+TILT_DEGREES = (5.0, 15.0)
 SEED = 7
 JPEG_QUALITY = 92
 # Blur of the added scene (pixels): strong enough that no text in it is readable.
@@ -101,6 +105,28 @@ def _enlarged(size: tuple[int, int]) -> Callable[[np.ndarray, list[Label], np.ra
     return make
 
 
+def tilt(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+    """The frame turned about its first plate (see the module docstring)."""
+    height, width = frame.shape[:2]
+    x, y, w, h = (int(v) for v in labels[0][1:5])
+    degrees = float(rng.uniform(*TILT_DEGREES)) * (1 if rng.random() < 0.5 else -1)
+    matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), degrees, 1.0)
+    out = cv2.warpAffine(
+        frame, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    turned = []
+    for label in labels:
+        bx, by, bw, bh = (int(v) for v in label[1:5])
+        corners = np.array([[[bx, by], [bx + bw, by], [bx + bw, by + bh], [bx, by + bh]]], np.float32)
+        moved = cv2.transform(corners, matrix)[0]
+        (x0, y0), (x1, y1) = np.floor(moved.min(axis=0)), np.ceil(moved.max(axis=0))
+        if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+            turned.append(
+                [label[0], str(int(x0)), str(int(y0)), str(int(x1 - x0)), str(int(y1 - y0)), *label[5:]]
+            )
+    return out, turned
+
+
 def night(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
     """The frame as a night infrared picture (see the module docstring)."""
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -121,6 +147,7 @@ MAKERS: dict[str, Callable[[np.ndarray, list[Label], np.random.Generator], Made]
     "portrait-photo": portrait_photo,
     "1080p": _enlarged((1920, 1080)),
     "4k": _enlarged((3840, 2160)),
+    "tilt": tilt,
     "night": night,
 }
 
