@@ -29,7 +29,8 @@ alone never show. The composite keeps the crop's file name (and so its train / h
 JPEG-compressed once as a camera would, and is stored as PNG under that name.
 
 Session 12 used them on the 150 synthetic frames (`synthetic_frames --count 150 --seed 4242`) and the
-EU photos (README, Recognition: "Frame shape and size"). Pure OpenCV and numpy; seeded.
+EU photos (README, Recognition: "Frame shape and size"); session 13 added `tilt` and `us-scene`. Pure
+OpenCV and numpy; seeded.
 """
 
 from __future__ import annotations
@@ -217,7 +218,9 @@ def us_in_scenes(crops: Path, scenes: Path, dest: Path, seed: int = SEED, split:
         rows = [
             row
             for row in csv.reader(handle)
-            if len(row) >= 3 and row[0].lower().endswith(".png") and split in (None, split_of(row[0]))
+            if len(row) >= 3
+            and row[0].lower().endswith((".png", ".jpg", ".jpeg"))
+            and split in (None, split_of(row[0]))
         ]
     for index, (name, _state, plate) in enumerate(row[:3] for row in sorted(rows)):
         crop = cv2.imread(str(crops / name), cv2.IMREAD_COLOR)
@@ -238,7 +241,9 @@ def us_in_scenes(crops: Path, scenes: Path, dest: Path, seed: int = SEED, split:
 
 def make_set(kind: str, source: Path, dest: Path, seed: int = SEED) -> int:
     """Writes the `kind` variant of every labelled image in `source` to `dest` (same names); returns
-    how many were written."""
+    how many were written. `us-scene` is built by `us_in_scenes`, which needs the photos too."""
+    if kind not in MAKERS:
+        raise ValueError(f"no frame variant {kind!r} for make_set (kinds: {', '.join(MAKERS)})")
     make = MAKERS[kind]
     rng = np.random.default_rng(seed)
     dest.mkdir(parents=True, exist_ok=True)
