@@ -83,6 +83,11 @@ bench: $(STAMP)
 		$(BIN)/python -m services.inference.training.frame_variants portrait-photo \
 			"$(DATASETS)/openalpr-eu" var/variants/portrait-eu >/dev/null && \
 		$(BIN)/platewatch bench accuracy var/variants/portrait-eu $(ACCURACY_ARGS) || exit 1; fi
+	@# Real photos tilted: the EU photos turned 5-15 degrees about their plate.
+	@if [ -d "$(DATASETS)/openalpr-eu" ]; then \
+		$(BIN)/python -m services.inference.training.frame_variants tilt \
+			"$(DATASETS)/openalpr-eu" var/variants/tilt-eu >/dev/null && \
+		$(BIN)/platewatch bench accuracy var/variants/tilt-eu $(ACCURACY_ARGS) || exit 1; fi
 	@# Real US plates in real scenes: each US crop in place of the plate of an EU photo, at camera scale.
 	@if [ -d "$(DATASETS)/openalpr-us-crops" ] && [ -d "$(DATASETS)/openalpr-eu" ]; then \
 		$(BIN)/python -m services.inference.training.frame_variants us-scene "$(DATASETS)/openalpr-us-crops" \
