@@ -145,7 +145,7 @@ def test_us_scene_puts_each_crop_over_a_painted_out_plate_and_keeps_its_name_and
 def test_tilt_turns_the_frame_about_its_plate_by_5_to_15_degrees(tmp_path: Path) -> None:
     import math
 
-    source = _source(tmp_path)
+    source = _source(tmp_path, second=True)
     dest = tmp_path / "tilt"
     assert make_set("tilt", source, dest) == 1
     image, _, label = _plate_of(dest)
@@ -158,3 +158,45 @@ def test_tilt_turns_the_frame_about_its_plate_by_5_to_15_degrees(tmp_path: Path)
     widths = [pw * math.cos(math.radians(a)) + ph * math.sin(math.radians(a)) for a in (5, 15)]
     heights = [pw * math.sin(math.radians(a)) + ph * math.cos(math.radians(a)) for a in (5, 15)]
     assert min(widths) - 2 <= w <= max(widths) + 2 and min(heights) - 2 <= h <= max(heights) + 2
+    # The other plate (200 px to the left) turns with the frame: its new box is centred on its patch.
+    _, _, other = _plate_of(dest, 1)
+    assert other[5] == "XY987ZZ"
+    ox, oy, ow, oh = (int(v) for v in other[1:5])
+    _, original, _ = _plate_of(source, 1)
+    turned = image[oy + oh // 2 - 5 : oy + oh // 2 + 5, ox + ow // 2 - 5 : ox + ow // 2 + 5].astype(int)
+    centre = original[PLATE[3] // 2 - 5 : PLATE[3] // 2 + 5, PLATE[2] // 2 - 5 : PLATE[2] // 2 + 5]
+    assert np.abs(turned.mean(axis=(0, 1)) - centre.mean(axis=(0, 1))).max() < 12
+    assert abs(oy + oh / 2 - (py + ph / 2)) > 5  # turned, not only shifted: it left the plate's row
+
+
+def test_us_scene_of_one_half_uses_only_crops_and_photos_of_that_half(tmp_path: Path) -> None:
+    from services.inference.training.datasets import split_of
+    from services.inference.training.frame_variants import us_in_scenes
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    rng = np.random.default_rng(9)
+    photos = [f"p{i}.jpg" for i in range(12)]
+    for index, name in enumerate(photos):
+        frame = np.full((360, 480, 3), 20 * index, np.uint8)  # each photo its own grey
+        cv2.imwrite(str(scenes / name), frame)
+        (scenes / f"p{index}.txt").write_text(f"{name} 200 200 80 20 AB123CD\n")
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    names = [f"c{i}.png" for i in range(12)]
+    for name in names:
+        cv2.imwrite(str(crops / name), rng.integers(0, 256, (80, 160, 3), dtype=np.uint8))
+    (crops / "groundtruth.csv").write_text("".join(f"{n},ca,ABC{i}\n" for i, n in enumerate(names)))
+    assert {split_of(n) for n in names} == {split_of(n) for n in photos} == {"train", "heldout"}
+    for half in ("train", "heldout"):
+        dest = tmp_path / half
+        written = us_in_scenes(crops, scenes, dest, split=half)
+        made = sorted(p.name for p in dest.glob("*.png"))
+        assert written == len(made) == sum(split_of(n) == half for n in names)
+        assert all(split_of(n) == half for n in made)
+        greys = {20 * i for i, n in enumerate(photos) if split_of(n) == half}
+        for name in made:
+            corner = cv2.imread(str(dest / name))[5:15, 5:15].astype(int)
+            assert round(corner.mean() / 20) * 20 in greys  # the backdrop is a photo of the same half
+    with pytest.raises(ValueError, match="split"):
+        us_in_scenes(crops, scenes, tmp_path / "bad", split="test")

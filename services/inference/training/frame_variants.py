@@ -16,7 +16,7 @@ around; labels move with the pixels):
   1920x1080 or 3840x2160 (a larger sensor seeing the same car at the same pixel size);
 - `tilt`: the frame rotated about its plate by 5-15 degrees either way (edges reflected), as a
   camera with some roll, a car on a slope or a hand-held phone sees it; labels become the boxes
-  around the turned plates;
+  around the turned plates (a plate turned out of the frame loses its label);
 - `night`: the frame in grey, its scene at a quarter of its brightness with sensor noise and the
   labelled plates bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
   IR footage also has bloom, overexposure and motion blur.
@@ -26,7 +26,9 @@ each US crop of a `groundtruth.csv` folder takes the place of the labelled plate
 EU photos: their plates painted out, the crop scaled to 0.7-1.2 times the painted plate's width), so
 real US plates are read among a real car's badges, lamps and bumper at camera scale, which the crops
 alone never show. The composite keeps the crop's file name (and so its train / held-out half), is
-JPEG-compressed once as a camera would, and is stored as PNG under that name.
+JPEG-compressed once as a camera would, and is stored under that name (losslessly for PNG names, the
+US set's; at quality 100 for JPEG names). With `--split heldout` both the crops and the photos are of
+the held-out half: the set to measure a model trained on train-half composites with.
 
 Session 12 used them on the 150 synthetic frames (`synthetic_frames --count 150 --seed 4242`) and the
 EU photos (README, Recognition: "Frame shape and size"); session 13 added `tilt` and `us-scene`. Pure
@@ -202,6 +204,8 @@ def us_in_scenes(crops: Path, scenes: Path, dest: Path, seed: int = SEED, split:
     docstring), scenes taken in turn from the labelled photos of `scenes`; returns how many. With
     `split` ("train" / "heldout"), only crops and photos of that half (`datasets.split_of`), so that
     lines cut from the composites can train a model without anything of the other half."""
+    if split not in (None, "train", "heldout"):
+        raise ValueError(f"split must be train or heldout: {split!r}")
     rng = np.random.default_rng(seed)
     backdrops = []
     for txt in sorted(scenes.glob("*.txt")):
@@ -231,7 +235,7 @@ def us_in_scenes(crops: Path, scenes: Path, dest: Path, seed: int = SEED, split:
         if made is None:
             continue
         image, [box] = made
-        cv2.imwrite(str(dest / name), image)
+        cv2.imwrite(str(dest / name), image, [cv2.IMWRITE_JPEG_QUALITY, 100])
         (dest / f"{Path(name).stem}.txt").write_text(
             "\t".join([name, *box[1:5], plate.strip().upper()]) + "\n"
         )
