@@ -333,9 +333,7 @@ class _Detection:
     full_pass: dict[int, list[tuple[np.ndarray, float]]]
 
 
-# Two boxes are one text line found twice when their IoU is above this (as `proposals.dedupe_boxes`),
-# and one piece of text seen at two scales when they share more than this of the smaller one.
-SAME_LINE_IOU = 0.5
+# Two boxes are one piece of text seen at two scales when they share more than this of the smaller one.
 SAME_TEXT_OVERLAP = 0.5
 
 # A line whose plain reading has every character at least this confident is not read again as the
@@ -841,7 +839,7 @@ class PlateRecognizer:
                     for index, boxes in per_frame.items()
                     for line in self._lines_from_boxes(index, frames[index], boxes)
                     if not any(
-                        iou(postprocess.quad_to_box(line.quad), seen) > SAME_LINE_IOU
+                        iou(postprocess.quad_to_box(line.quad), seen) > proposals.SAME_LINE_IOU
                         for seen in first_round.get(index, [])
                     )
                 ]

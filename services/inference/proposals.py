@@ -259,8 +259,12 @@ def held_by_window(
     return inside and not _cut_by_window(box, window, width, height, slack)
 
 
+# Two boxes are one text line found twice when their axis-aligned IoU is above this.
+SAME_LINE_IOU = 0.5
+
+
 def dedupe_boxes(
-    boxes: list[tuple[np.ndarray, float]], max_iou: float = 0.5
+    boxes: list[tuple[np.ndarray, float]], max_iou: float = SAME_LINE_IOU
 ) -> list[tuple[np.ndarray, float]]:
     """One box per line where overlapping windows found it twice (axis-aligned IoU above `max_iou`:
     the higher score stays)."""

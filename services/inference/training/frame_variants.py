@@ -58,15 +58,24 @@ Label = list[str]  # file, x, y, w, h, plate (and any further fields), as in the
 Made = tuple[np.ndarray, list[Label]] | None
 
 
-def _shifted(labels: list[Label], dx: int, dy: int, width: int, height: int) -> list[Label]:
-    """The labels moved by (dx, dy), without those that leave a width x height frame."""
+def _moved(labels: list[Label], matrix: np.ndarray, width: int, height: int) -> list[Label]:
+    """The labels with each box taken through the 2x3 affine `matrix` (the whole-pixel box around the
+    moved box), without those that leave a width x height frame."""
     moved = []
     for label in labels:
         x, y, w, h = (int(v) for v in label[1:5])
-        x, y = x + dx, y + dy
-        if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
-            moved.append([label[0], str(x), str(y), str(w), str(h), *label[5:]])
+        corners = np.array([[[x, y], [x + w, y], [x + w, y + h], [x, y + h]]], np.float32)
+        points = cv2.transform(corners, matrix)[0]
+        (x0, y0), (x1, y1) = np.floor(points.min(axis=0)), np.ceil(points.max(axis=0))
+        if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+            box = (str(int(v)) for v in (x0, y0, x1 - x0, y1 - y0))
+            moved.append([label[0], *box, *label[5:]])
     return moved
+
+
+def _shifted(labels: list[Label], dx: int, dy: int, width: int, height: int) -> list[Label]:
+    """The labels moved by (dx, dy), without those that leave a width x height frame."""
+    return _moved(labels, np.array([[1, 0, dx], [0, 1, dy]], np.float32), width, height)
 
 
 def portrait(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
@@ -117,17 +126,7 @@ def tilt(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Ma
     out = cv2.warpAffine(
         frame, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
     )
-    turned = []
-    for label in labels:
-        bx, by, bw, bh = (int(v) for v in label[1:5])
-        corners = np.array([[[bx, by], [bx + bw, by], [bx + bw, by + bh], [bx, by + bh]]], np.float32)
-        moved = cv2.transform(corners, matrix)[0]
-        (x0, y0), (x1, y1) = np.floor(moved.min(axis=0)), np.ceil(moved.max(axis=0))
-        if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
-            turned.append(
-                [label[0], str(int(x0)), str(int(y0)), str(int(x1 - x0)), str(int(y1 - y0)), *label[5:]]
-            )
-    return out, turned
+    return out, _moved(labels, matrix, width, height)
 
 
 def night(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
@@ -170,9 +169,11 @@ def _painted_out(scene: np.ndarray, labels: list[Label]) -> np.ndarray:
     return cv2.inpaint(scene, mask, 5, cv2.INPAINT_TELEA)
 
 
-def us_in_scene(crop: np.ndarray, scene: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+def us_in_scene(
+    crop: np.ndarray, scene: np.ndarray, labels: list[Label], rng: np.random.Generator
+) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
     """The scene with its plates painted out and `crop` centred on its first plate (see the module
-    docstring); the label is the crop's box with an empty plate field, for the caller to fill."""
+    docstring), and the crop's box (x, y, w, h) in it; None when the crop would not fit."""
     x, y, w, h = (int(v) for v in labels[0][1:5])
     width = round(w * rng.uniform(*US_WIDTH_RANGE))
     height = round(width * crop.shape[0] / crop.shape[1])
@@ -191,7 +192,7 @@ def us_in_scene(crop: np.ndarray, scene: np.ndarray, labels: list[Label], rng: n
     camera = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
     if camera is None:
         raise RuntimeError("a JPEG this process encoded failed to decode")
-    return camera, [["", str(left), str(top), str(width), str(height), ""]]
+    return camera, (left, top, width, height)
 
 
 def _labels_of(txt: Path) -> list[Label]:
@@ -234,10 +235,11 @@ def us_in_scenes(crops: Path, scenes: Path, dest: Path, seed: int = SEED, split:
         made = us_in_scene(crop, scene, labels, rng)
         if made is None:
             continue
-        image, [box] = made
-        cv2.imwrite(str(dest / name), image, [cv2.IMWRITE_JPEG_QUALITY, 100])
+        image, box = made
+        jpeg = name.lower().endswith((".jpg", ".jpeg"))  # PNG writers warn on a JPEG option
+        cv2.imwrite(str(dest / name), image, [cv2.IMWRITE_JPEG_QUALITY, 100] if jpeg else [])
         (dest / f"{Path(name).stem}.txt").write_text(
-            "\t".join([name, *box[1:5], plate.strip().upper()]) + "\n"
+            "\t".join([name, *(str(v) for v in box), plate.strip().upper()]) + "\n"
         )
         written += 1
     return written
