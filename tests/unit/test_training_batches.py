@@ -54,3 +54,28 @@ def test_a_step_asked_for_out_of_order_is_an_error() -> None:
             pooled.batch(2)
     finally:
         pooled.close()
+
+
+def _batch(
+    line_share: float, line_train: list[tuple[np.ndarray, str]] | None
+) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(4)
+    real = [(rng.integers(0, 255, (40, 150, 3), dtype=np.uint8), f"CD{i}456") for i in range(3)]
+    return batches.render_batch(9, 2, 8, 0.5, 0.0, FONTS, real, line_share, line_train)
+
+
+def test_line_cuts_take_their_share_of_the_batch() -> None:
+    rng = np.random.default_rng(5)
+    lines = [(rng.integers(0, 255, (20, 90, 3), dtype=np.uint8), "LINE42")]
+    _, every = _batch(1.0, lines)
+    assert every == ["LINE42"] * 8
+    _, some = _batch(0.5, lines)
+    assert 0 < some.count("LINE42") < 8
+
+
+def test_without_line_cuts_the_stream_is_what_it_was() -> None:
+    """No cuts to draw from: no extra draw per sample, so runs from before line cuts existed resume
+    on the same batches whatever the share."""
+    inputs, labels = _batch(0.0, None)
+    inputs_empty, labels_empty = _batch(0.7, [])
+    assert labels == labels_empty and np.array_equal(inputs, inputs_empty)

@@ -17,6 +17,9 @@ import numpy as np
 from services.inference import model_io, postprocess
 from services.inference.training import render
 
+# Labelled real samples: (BGR crop or cut, registration text).
+Labelled = list[tuple[np.ndarray, str]]
+
 
 def to_input(crops: list[np.ndarray]) -> np.ndarray:
     grey = np.stack([postprocess.crnn_input(c) for c in crops])
@@ -45,6 +48,16 @@ def real_sample(crop: np.ndarray, label: str, rng: np.random.Generator) -> tuple
     return np.ascontiguousarray(jittered), label
 
 
+def line_sample(cut: np.ndarray, label: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A reader's cut of a real line (`collect_lines --for reader`) with borders jittered less than a
+    whole crop's (the cut already ends close to the first and last characters) and, half the time,
+    the renderer's photometric damage (the cut is already a camera's)."""
+    jittered = jittered_borders(cut, rng, (-0.03, 0.03), (-0.05, 0.08))
+    if rng.random() < 0.5:
+        jittered = render.augment(jittered[..., ::-1], rng)[..., ::-1]
+    return np.ascontiguousarray(jittered), label
+
+
 def render_batch(
     seed: int,
     step: int,
@@ -52,14 +65,21 @@ def render_batch(
     real_share: float,
     edge_distractors: float,
     fonts: tuple[Path, ...],
-    real_train: list[tuple[np.ndarray, str]],
+    real_train: Labelled,
+    line_share: float = 0.0,
+    line_train: Labelled | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """The training batch of `step`: model inputs [batch, 32, 128, 1] and labels. A function of
-    (seed, step) alone, so a resumed run, or one rendering in worker processes, sees the same stream."""
+    (seed, step) alone, so a resumed run, or one rendering in worker processes, sees the same stream.
+    A sample is a real line cut (`line_train`) with probability `line_share`, else a dev crop
+    (`real_train`) with probability `real_share`, else rendered; without line cuts the stream is the
+    same as before they existed."""
     rng = np.random.default_rng([seed, step])
     crops, labels = [], []
     for _ in range(batch):
-        if real_train and rng.random() < real_share:
+        if line_train and rng.random() < line_share:
+            crop, label = line_sample(*line_train[int(rng.integers(len(line_train)))], rng)
+        elif real_train and rng.random() < real_share:
             crop, label = real_sample(*real_train[int(rng.integers(len(real_train)))], rng)
         else:
             crop, label = render.render_sample(rng, fonts, edge_distractors)
@@ -72,17 +92,29 @@ def render_batch(
 _WORKER_DATA: dict[str, Any] = {}
 
 
-def _start_worker(fonts: tuple[Path, ...], real_train: list[tuple[np.ndarray, str]]) -> None:
+def _start_worker(
+    fonts: tuple[Path, ...],
+    real_train: Labelled,
+    line_train: Labelled,
+) -> None:
     cv2.setNumThreads(1)  # one process per core already
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the trainer, which stops the pool
-    _WORKER_DATA["fonts"], _WORKER_DATA["real_train"] = fonts, real_train
+    _WORKER_DATA.update(fonts=fonts, real_train=real_train, line_train=line_train)
 
 
 def _worker_batch(
-    seed: int, step: int, batch: int, real_share: float, edge_distractors: float
+    seed: int, step: int, batch: int, real_share: float, edge_distractors: float, line_share: float
 ) -> tuple[np.ndarray, list[str]]:
     return render_batch(
-        seed, step, batch, real_share, edge_distractors, _WORKER_DATA["fonts"], _WORKER_DATA["real_train"]
+        seed,
+        step,
+        batch,
+        real_share,
+        edge_distractors,
+        _WORKER_DATA["fonts"],
+        _WORKER_DATA["real_train"],
+        line_share,
+        _WORKER_DATA["line_train"],
     )
 
 
@@ -101,12 +133,14 @@ class BatchStream:
         edge_distractors: float,
         steps: int,
         fonts: tuple[Path, ...],
-        real_train: list[tuple[np.ndarray, str]],
+        real_train: Labelled,
         workers: int = 0,
+        line_share: float = 0.0,
+        line_train: Labelled | None = None,
     ) -> None:
-        self._render = (seed, batch, real_share, edge_distractors)
+        self._render = (seed, batch, real_share, edge_distractors, line_share)
         self._steps, self._workers = steps, workers
-        self._fonts, self._real_train = fonts, real_train
+        self._fonts, self._real_train, self._line_train = fonts, real_train, line_train or []
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[int, Future[tuple[np.ndarray, list[str]]]] = {}
         self._next = 0
@@ -116,15 +150,23 @@ class BatchStream:
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(fonts, real_train),
+                initargs=(fonts, real_train, self._line_train),
             )
 
     def batch(self, step: int) -> tuple[np.ndarray, list[str]]:
         """The model inputs [batch, 32, 128, 1] and labels of `step`."""
-        seed, batch, real_share, edge_distractors = self._render
+        seed, batch, real_share, edge_distractors, line_share = self._render
         if self._pool is None:
             return render_batch(
-                seed, step, batch, real_share, edge_distractors, self._fonts, self._real_train
+                seed,
+                step,
+                batch,
+                real_share,
+                edge_distractors,
+                self._fonts,
+                self._real_train,
+                line_share,
+                self._line_train,
             )
         if step >= self._steps:
             raise ValueError(f"step {step} is past the stream's {self._steps} steps")
@@ -133,7 +175,7 @@ class BatchStream:
         self._next = max(self._next, step)
         while self._next < min(step + 4 * self._workers, self._steps):
             self._pending[self._next] = self._pool.submit(
-                _worker_batch, seed, self._next, batch, real_share, edge_distractors
+                _worker_batch, seed, self._next, batch, real_share, edge_distractors, line_share
             )
             self._next += 1
         return self._pending.pop(step).result()

@@ -20,6 +20,12 @@ Every line the detector finds (after the plate-geometry filter) is cut with the 
 Output: a pickle of {"cuts": [BGR uint8 arrays, at most 64 px high], "labels": [0/1], "sources":
 [file names], "readings": [texts], "split": str}. The dev sets are AGPL: the pickle stays under var/
 (ignored) and is never committed.
+
+`--for reader` collects lines for the plate CRNN instead (`train --real-lines`): the reader's own cut
+of each line (`_Line.crop`, the first of its cuts) that lies on a labelled plate and reads within two
+edits of a label, labelled with that label's text. These are real registrations at camera scale, cut
+as the read path cuts them, which the dev crops (whole plates, given) are not. Same pickle, with
+"labels" holding texts.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ import argparse
 import json
 import pickle
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from services.inference import postprocess
-from services.inference.accuracy import load_labels, on_truth, plate_key
+from services.inference.accuracy import LabelledImage, load_labels, on_truth, plate_key
 from services.inference.engine import OnnxBackend, PlateRecognizer
 from services.inference.images import ImageError, load_image
 from services.inference.training import datasets
@@ -80,9 +87,11 @@ def _stored(cut: np.ndarray) -> np.ndarray:
     return cv2.resize(cut, (max(1, round(width * scale)), MAX_STORED_HEIGHT), interpolation=cv2.INTER_AREA)
 
 
-def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, list]:  # type: ignore[type-arg]
-    """The labelled line cuts of every image of `split` in the dev-set `directories`."""
-    data: dict[str, list] = {"cuts": [], "labels": [], "sources": [], "readings": []}  # type: ignore[type-arg]
+def _frames_of_split(
+    directories: list[Path], split: str
+) -> Iterator[tuple[str, LabelledImage, np.ndarray, list[list[float]]]]:
+    """(layout, labelled image, frame, truth boxes in frame pixels) of every readable image of
+    `split` in the dev-set `directories`; a plate crop's box is the whole frame."""
     for directory in directories:
         if not directory.is_dir():
             continue
@@ -94,27 +103,60 @@ def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) ->
                 loaded = load_image(labelled.path)
             except ImageError:
                 continue
-            frame = loaded.image
-            height, width = frame.shape[:2]
+            height, width = loaded.image.shape[:2]
             truth_boxes = [
-                [v / loaded.scale for v in p.box] if p.box is not None else [0, 0, width, height]
+                [v / loaded.scale for v in p.box] if p.box is not None else [0.0, 0.0, width, height]
                 for p in labelled.plates
             ]
-            truths = [p.text for p in labelled.plates]
-            lines = recognizer.detect_lines([frame])
-            readings = recognizer.read_cuts([line.cuts for line in lines])
-            for line, candidates in zip(lines, readings, strict=True):
-                best = candidates[0]
-                reading = postprocess.plate_text(best.text) or plate_key(best.text)
-                box = list(postprocess.quad_to_box(line.quad))
-                on_plate = any(on_truth(box, t) for t in truth_boxes)  # type: ignore[arg-type]
-                label = line_label(reading, best.confidence, truths, on_plate, layout == "crops")
-                if label is None:
-                    continue
-                data["cuts"].append(_stored(postprocess.classifier_cut(frame, line.quad)))
-                data["labels"].append(label)
-                data["sources"].append(labelled.path.name)
-                data["readings"].append(reading)
+            yield layout, labelled, loaded.image, truth_boxes
+
+
+def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, list]:  # type: ignore[type-arg]
+    """The labelled line cuts of every image of `split` in the dev-set `directories`."""
+    data: dict[str, list] = {"cuts": [], "labels": [], "sources": [], "readings": []}  # type: ignore[type-arg]
+    for layout, labelled, frame, truth_boxes in _frames_of_split(directories, split):
+        truths = [p.text for p in labelled.plates]
+        lines = recognizer.detect_lines([frame])
+        readings = recognizer.read_cuts([line.cuts for line in lines])
+        for line, candidates in zip(lines, readings, strict=True):
+            best = candidates[0]
+            reading = postprocess.plate_text(best.text) or plate_key(best.text)
+            box = list(postprocess.quad_to_box(line.quad))
+            on_plate = any(on_truth(box, t) for t in truth_boxes)  # type: ignore[arg-type]
+            label = line_label(reading, best.confidence, truths, on_plate, layout == "crops")
+            if label is None:
+                continue
+            data["cuts"].append(_stored(postprocess.classifier_cut(frame, line.quad)))
+            data["labels"].append(label)
+            data["sources"].append(labelled.path.name)
+            data["readings"].append(reading)
+    return data
+
+
+def reader_lines(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, list]:  # type: ignore[type-arg]
+    """The reader's cuts of the registration lines of every image of `split`, each labelled with the
+    text of the labelled plate it lies on that its reading is nearest (see the module docstring)."""
+    data: dict[str, list] = {"cuts": [], "labels": [], "sources": [], "readings": []}  # type: ignore[type-arg]
+    for _, labelled, frame, truth_boxes in _frames_of_split(directories, split):
+        lines = recognizer.detect_lines([frame])
+        readings = recognizer.read_cuts([line.cuts for line in lines])
+        for line, candidates in zip(lines, readings, strict=True):
+            reading = postprocess.plate_text(candidates[0].text) or plate_key(candidates[0].text)
+            box = list(postprocess.quad_to_box(line.quad))
+            truths = [
+                plate.text
+                for plate, truth_box in zip(labelled.plates, truth_boxes, strict=True)
+                if on_truth(box, truth_box)  # type: ignore[arg-type]
+            ]
+            if not truths:
+                continue
+            truth = min(truths, key=lambda text: edit_distance(reading, text))
+            if edit_distance(reading, truth) > POSITIVE_MAX_EDITS:
+                continue
+            data["cuts"].append(_stored(line.crop))
+            data["labels"].append(truth)
+            data["sources"].append(labelled.path.name)
+            data["readings"].append(reading)
     return data
 
 
@@ -130,16 +172,25 @@ def main() -> None:
         nargs="*",
         default=[datasets.DATASETS_DIR / "openalpr-eu", datasets.DATASETS_DIR / "openalpr-us-crops"],
     )
+    parser.add_argument(
+        "--for",
+        dest="purpose",
+        choices=("classifier", "reader"),
+        default="classifier",
+        help="classifier: lines labelled 0/1; reader: registration cuts labelled with their text",
+    )
     args = parser.parse_args()
     # Lines are labelled from the truth, not by the classifier: no classifier to load.
     recognizer = PlateRecognizer(OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False)
-    data = collect(args.datasets, args.split, recognizer)
+    collector = reader_lines if args.purpose == "reader" else collect
+    data = collector(args.datasets, args.split, recognizer)
     data["split"] = args.split  # type: ignore[assignment]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("wb") as handle:
         pickle.dump(data, handle)
     labels = data["labels"]
-    print(json.dumps({"out": str(args.out), "lines": len(labels), "registrations": int(sum(labels))}))
+    registrations = len(labels) if args.purpose == "reader" else int(sum(labels))
+    print(json.dumps({"out": str(args.out), "lines": len(labels), "registrations": registrations}))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ Batches mix synthetic plates (`render.py`) with the "train" half of the dev crop
 `--validation-fold K` keeps fold K of `--folds` (`datasets.fold_of`) of the train half out of the
 real samples and evaluates it too (`val_us`, `val_eu`; best.pkl is then chosen on it): real plates
 the run never saw, to compare recipes on without reading the held-out half.
+`--real-lines` adds the read path's own cuts of real registrations (`collect_lines --for reader`,
+train half only) as a further share of each batch (`--line-share`); the validation fold applies to
+them by source file name, and its cuts are evaluated as `val_lines`.
+To fine-tune a model, copy its `latest.pkl` into a new `--out` and resume there with new flags.
 Training-only dependencies: jax, optax (and onnx for export.py), in their own venv.
 """
 
@@ -143,6 +147,11 @@ def greedy_decode(logits: np.ndarray) -> list[str]:
     return texts
 
 
+def trainable(label: str) -> bool:
+    """A label the model can be trained to read: non-empty, in the alphabet, at most MAX_LABEL long."""
+    return bool(label) and all(ch in render.ALPHABET for ch in label) and len(label) <= MAX_LABEL
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,6 +187,17 @@ def main() -> None:
         "samples and report exact accuracy on it as val_us / val_eu (-1: none, every train crop is used)",
     )
     parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument(
+        "--real-lines",
+        type=Path,
+        nargs="+",
+        default=[],
+        action="extend",
+        help="pickles of real line cuts labelled with their text (collect_lines --for reader --split train)",
+    )
+    parser.add_argument(
+        "--line-share", type=float, default=0.0, help="share of each batch drawn from --real-lines"
+    )
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--checkpoint-every", type=int, default=250)
     args = parser.parse_args()
@@ -199,8 +219,21 @@ def main() -> None:
             evaluated.append((f"heldout_{item.dataset}", crop, item.plate))
         elif args.validation_fold >= 0 and datasets.fold_of(item.name, args.folds) == args.validation_fold:
             evaluated.append((f"val_{item.dataset}", crop, item.plate))
-        elif item.plate and all(ch in render.ALPHABET for ch in item.plate) and len(item.plate) <= MAX_LABEL:
+        elif trainable(item.plate):
             real_train.append((crop, item.plate))
+    line_train = []
+    for path in args.real_lines:
+        with path.open("rb") as handle:
+            lines = pickle.load(handle)
+        if lines.get("split") != "train":
+            parser.error(f"{path} holds {lines.get('split')!r} lines, not the train half's")
+        for cut, text, source in zip(lines["cuts"], lines["labels"], lines["sources"], strict=True):
+            if not trainable(text):
+                continue
+            if args.validation_fold >= 0 and datasets.fold_of(source, args.folds) == args.validation_fold:
+                evaluated.append(("val_lines", cut, text))
+            else:
+                line_train.append((cut, text))
     evaluated_inputs = batches.to_input([c for _, c, _ in evaluated])
 
     base_schedule = optax.warmup_exponential_decay_schedule(0.0, args.lr, 300, int(args.lr_half_life), 0.5)
@@ -289,6 +322,8 @@ def main() -> None:
         fonts=fonts,
         real_train=real_train,
         workers=args.workers,
+        line_share=args.line_share,
+        line_train=line_train,
     )
     try:
         losses: list[float] = []

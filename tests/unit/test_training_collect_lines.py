@@ -1,0 +1,83 @@
+"""`collect_lines --for reader`: the read path's own cuts of real registrations, labelled with the
+truth of the plate they lie on, for the plate CRNN (`train --real-lines`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from services.inference.postprocess import Candidate
+from services.inference.training import datasets
+from services.inference.training.collect_lines import reader_lines
+
+
+@dataclass
+class _FakeLine:
+    quad: np.ndarray
+    cuts: list[np.ndarray]
+
+    @property
+    def crop(self) -> np.ndarray:
+        return self.cuts[0]
+
+
+def _quad(x: int, y: int, w: int, h: int) -> np.ndarray:
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+
+
+class _FakeRecognizer:
+    """Finds the given lines in every frame and reads each as given (the detector and reader are
+    not what is tested here)."""
+
+    def __init__(self, lines: list[tuple[tuple[int, int, int, int], str]]) -> None:
+        self._lines = lines
+
+    def detect_lines(self, frames: list[np.ndarray]) -> list[_FakeLine]:
+        frame = frames[0]
+        return [
+            _FakeLine(_quad(*box), [frame[box[1] : box[1] + box[3], box[0] : box[0] + box[2]].copy()])
+            for box, _ in self._lines
+        ]
+
+    def read_cuts(self, cuts: list[list[np.ndarray]]) -> list[list[Candidate]]:
+        return [[Candidate(text, 0.9)] for _, text in self._lines]
+
+
+def _photo(directory: Path, name: str) -> None:
+    frame = np.full((200, 400, 3), 128, np.uint8)
+    frame[40:70, 20:140] = 255  # the first plate's pixels, to tell its cut by
+    cv2.imwrite(str(directory / name), frame)
+    (directory / f"{Path(name).stem}.txt").write_text(
+        f"{name}\t20\t40\t120\t30\tAB123CD\n{name}\t250\t140\t120\t30\tXY987ZZ\n"
+    )
+
+
+def test_registration_cuts_are_labelled_with_the_plate_they_lie_on(tmp_path: Path) -> None:
+    train_name = next(n for n in ("a.jpg", "b.jpg", "c.jpg") if datasets.split_of(n) == "train")
+    _photo(tmp_path, train_name)
+    recognizer: Any = _FakeRecognizer(
+        [
+            ((22, 42, 116, 26), "AB128CD"),  # on the first plate, one edit off: kept, with the label
+            ((252, 142, 116, 26), "XY"),  # on the second plate, far from its label: dropped
+            ((150, 100, 60, 20), "AB123CD"),  # on no plate, whatever it reads: dropped
+            ((255, 141, 110, 28), "XY987Z2"),  # on the second plate, one edit off: kept
+        ]
+    )
+    data = reader_lines([tmp_path], "train", recognizer)
+    assert data["labels"] == ["AB123CD", "XY987ZZ"]
+    assert data["readings"] == ["AB128CD", "XY987Z2"]
+    assert data["sources"] == [train_name, train_name]
+    # The cut is the reader's own (the line's first cut), not the classifier's wider one.
+    assert data["cuts"][0].shape[:2] == (26, 116) and data["cuts"][0].min() >= 245  # JPEG
+
+
+def test_only_the_asked_half_is_collected(tmp_path: Path) -> None:
+    heldout_name = next(n for n in ("d.jpg", "f.jpg", "g.jpg") if datasets.split_of(n) == "heldout")
+    _photo(tmp_path, heldout_name)
+    recognizer: Any = _FakeRecognizer([((22, 42, 116, 26), "AB123CD")])
+    assert reader_lines([tmp_path], "train", recognizer)["labels"] == []
+    assert reader_lines([tmp_path], "heldout", recognizer)["labels"] == ["AB123CD"]
