@@ -38,6 +38,7 @@ from services.inference.engine import (
     DEFAULT_DETECTION,
     DEFAULT_MIN_PLATE_SCORE,
     DEFAULT_RECOGNIZER,
+    DESKEW_MIN_DEGREES,
     MODEL_VERSIONS,
     SURE_READING,
     DetectionStrategy,
@@ -97,6 +98,9 @@ class InferenceSettings(CommonSettings):
     sure_reading: float = Field(default=SURE_READING, ge=0.0)
     # A small plate-shaped image (a plate crop rather than a frame) is also read whole, as one line.
     read_crops_whole: bool = True
+    # A frame whose text lines lean at least this many degrees (a camera with roll, a turned photo)
+    # is read again turned upright; 0: never (engine.DESKEW_MIN_DEGREES).
+    deskew_min_degrees: float = Field(default=DESKEW_MIN_DEGREES, ge=0.0)
     batch_size: int = 4
     batch_timeout_ms: int = 50
     inference_consumer_group: str = "inference"
@@ -129,6 +133,7 @@ class InferenceSettings(CommonSettings):
             min_plate_score=self.min_plate_score,
             sure_reading=self.sure_reading,
             read_crops_whole=self.read_crops_whole,
+            deskew_min_degrees=self.deskew_min_degrees,
         )
 
 

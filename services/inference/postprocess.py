@@ -303,6 +303,42 @@ def quad_size(quad: np.ndarray) -> tuple[float, float]:
     return float(width), float(height)
 
 
+def line_angle(quad: np.ndarray) -> float:
+    """The direction of a tl-tr-br-bl quad's text in degrees, in image coordinates (y down): positive
+    when the line runs down to the right, in (-180, 180]."""
+    direction = (quad[1] - quad[0]) + (quad[2] - quad[3])
+    return float(np.degrees(np.arctan2(direction[1], direction[0])))
+
+
+def turned_upright(frame: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """`frame` turned about its centre so that a line at `line_angle` `degrees` runs level, on a canvas
+    grown to hold all of it (edge pixels replicated into the corners), and the 2x3 affine map from
+    the turned image's pixels back to the frame's (for `box_through`)."""
+    height, width = frame.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_width, new_height = round(width * cos + height * sin), round(width * sin + height * cos)
+    matrix[0, 2] += (new_width - width) / 2
+    matrix[1, 2] += (new_height - height) / 2
+    turned = cv2.warpAffine(
+        frame, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return turned, cv2.invertAffineTransform(matrix)
+
+
+def box_through(
+    box: tuple[int, int, int, int], matrix: np.ndarray, frame_width: int, frame_height: int
+) -> tuple[int, int, int, int]:
+    """The axis-aligned box, within a `frame_width` x `frame_height` frame, around `box`'s corners
+    mapped by the 2x3 affine `matrix`."""
+    x, y, w, h = box
+    corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
+    mapped = corners @ matrix[:, :2].T + matrix[:, 2]
+    x0, y0 = np.clip(np.floor(mapped.min(axis=0)), 0, [frame_width - 1, frame_height - 1]).astype(int)
+    x1, y1 = np.clip(np.ceil(mapped.max(axis=0)), 0, [frame_width, frame_height]).astype(int)
+    return int(x0), int(y0), int(max(1, x1 - x0)), int(max(1, y1 - y0))
+
+
 def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Perspective-rectified crop of the quad (rapidocr get_rotate_crop_image)."""
     width, height = (max(1, int(v)) for v in quad_size(quad))

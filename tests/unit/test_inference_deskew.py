@@ -1,0 +1,127 @@
+"""Leaning frames read again turned upright (`PlateRecognizer.recognize`, `deskew_min_degrees`): the
+detector's box of a leaning line is taller than its text, so the plate classifier doubts the cut;
+the frame turned by its lines' median angle is read level, and its boxes come back in frame pixels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from services.inference import postprocess
+from services.inference.engine import OnnxBackend, PlateRecognizer, PlateResult
+from services.inference.postprocess import Candidate
+
+
+def _quad(x: float, y: float, w: float, h: float, degrees: float) -> np.ndarray:
+    """A w x h box at (x, y) turned by `degrees` (image coordinates, positive: down to the right)
+    about its top-left corner."""
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    return (corners @ np.array([[c, s], [-s, c]]) + [x, y]).astype(np.float32)
+
+
+@pytest.mark.parametrize("degrees", [0.0, 10.0, -12.5])
+def test_line_angle_is_the_direction_of_the_text(degrees: float) -> None:
+    assert postprocess.line_angle(_quad(100, 50, 120, 30, degrees)) == pytest.approx(degrees, abs=1e-3)
+
+
+def test_a_turned_frame_keeps_all_its_pixels_and_maps_boxes_back() -> None:
+    frame = np.full((300, 400, 3), 90, np.uint8)
+    quad = _quad(150, 120, 100, 30, 10.0)
+    cv2.fillPoly(frame, [quad.astype(np.int32)], (255, 255, 255))
+    turned, back = postprocess.turned_upright(frame, 10.0)
+    # The canvas grew to hold the corners: no pixel of the frame is cut off.
+    assert turned.shape[1] > 400 and turned.shape[0] > 300
+    # The white line is level in the turned image: its box is as high as the line.
+    ys, xs = np.nonzero(turned[..., 0] > 200)
+    box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    assert 28 <= box[3] <= 34 and 97 <= box[2] <= 104
+    # Mapped back, the box surrounds the leaning line in frame pixels.
+    x, y, w, h = postprocess.box_through(box, back, 400, 300)
+    (qx0, qy0), (qx1, qy1) = quad.min(axis=0), quad.max(axis=0)
+    assert abs(x - qx0) <= 3 and abs(y - qy0) <= 3
+    assert abs(x + w - qx1) <= 3 and abs(y + h - qy1) <= 3
+
+
+def _plate(text: str, confidence: float, box: tuple[int, int, int, int]) -> PlateResult:
+    return PlateResult(box, [Candidate(text, confidence)], 0.9, np.zeros((10, 40, 3), np.uint8))
+
+
+class _TwoPasses:
+    """Stands in for `_recognize_once`: the first call returns `first` with the given line angle,
+    the second (the turned frames) `second`; records the frames each call got."""
+
+    def __init__(self, first: list[PlateResult], angle: float, second: list[PlateResult]) -> None:
+        self.passes = [(first, angle), (second, 0.0)]
+        self.frames: list[list[np.ndarray]] = []
+
+    def __call__(self, frames: list[np.ndarray], hints: Any) -> Any:
+        plates, angle = self.passes[len(self.frames)]
+        self.frames.append(frames)
+        return [list(plates)], ["fine"], [0], [angle]
+
+
+def _recognizer(passes: _TwoPasses, degrees: float = 3.0) -> PlateRecognizer:
+    recognizer = PlateRecognizer.__new__(PlateRecognizer)
+    recognizer.deskew_min_degrees = degrees
+    recognizer._recognize_once = passes  # type: ignore[method-assign,assignment]
+    return recognizer
+
+
+def test_a_leaning_frame_takes_the_turned_reading_when_it_is_surer() -> None:
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    passes = _TwoPasses(
+        [_plate("SALE", 0.5, (10, 10, 50, 20))], 10.0, [_plate("976802", 0.9, (600, 400, 100, 30))]
+    )
+    recognizer = _recognizer(passes)
+    (plates,) = recognizer.recognize([frame])
+    assert [p.text for p in plates] == ["976802"]
+    assert recognizer.last_paths == ["fine+turned"]
+    # The second pass read the frame turned, on a grown canvas; the box came back into the frame.
+    assert passes.frames[1][0].shape[0] > 720
+    x, y, w, h = plates[0].box
+    assert 0 <= x and x + w <= 1280 and 0 <= y and y + h <= 720
+    assert (x, y, w, h) == postprocess.box_through(
+        (600, 400, 100, 30), postprocess.turned_upright(frame, 10.0)[1], 1280, 720
+    )
+
+
+def test_a_leaning_frame_keeps_its_first_reading_when_that_is_surer() -> None:
+    passes = _TwoPasses(
+        [_plate("976802", 0.9, (10, 10, 50, 20))], -8.0, [_plate("97680", 0.6, (5, 5, 40, 20))]
+    )
+    recognizer = _recognizer(passes)
+    (plates,) = recognizer.recognize([np.zeros((720, 1280, 3), np.uint8)])
+    assert [(p.text, p.box) for p in plates] == [("976802", (10, 10, 50, 20))]
+    assert recognizer.last_paths == ["fine"] and len(passes.frames) == 2
+
+
+@pytest.mark.parametrize(("angle", "degrees"), [(2.0, 3.0), (10.0, 0.0)])
+def test_a_level_frame_or_deskew_off_is_read_once(angle: float, degrees: float) -> None:
+    passes = _TwoPasses([_plate("976802", 0.9, (10, 10, 50, 20))], angle, [])
+    recognizer = _recognizer(passes, degrees)
+    recognizer.recognize([np.zeros((720, 1280, 3), np.uint8)])
+    assert len(passes.frames) == 1
+
+
+def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels() -> None:
+    """The real models: a plate on a car, the frame turned 12 degrees about the plate."""
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.normal(110, 25, (720, 1280, 3)).clip(0, 255).astype(np.uint8), (5, 5), 0)
+    x, y = 560, 400
+    cv2.rectangle(frame, (x - 150, y - 60), (x + 330, y + 120), (40, 60, 150), -1)
+    cv2.rectangle(frame, (x, y), (x + 180, y + 50), (240, 240, 240), -1)
+    cv2.putText(frame, "KT4821", (x + 10, y + 38), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (20, 20, 20), 3)
+    matrix = cv2.getRotationMatrix2D((x + 90, y + 25), -12.0, 1.0)
+    tilted = cv2.warpAffine(frame, matrix, (1280, 720), borderMode=cv2.BORDER_REFLECT)
+    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    (plates,) = recognizer.recognize([tilted])
+    assert plates and plates[0].text == "KT4821"
+    # The turned frame's reading won (sure: 0.99), and its box is around the leaning text line (it
+    # starts 10 px into the plate), in the tilted frame's pixels.
+    assert recognizer.last_paths == ["fine+turned"]
+    bx, by, bw, bh = plates[0].box
+    assert abs(bx + bw / 2 - (x + 80)) <= 20 and abs(by + bh / 2 - (y + 25)) <= 15
