@@ -354,6 +354,10 @@ SURE_READING = 0.98
 # text stay within about a degree.
 DESKEW_MIN_DEGREES = 3.0
 DESKEW_MIN_ASPECT = 2.0
+# A leaning frame whose best plate is already this confident (reading x plate score) is not turned:
+# on the same choosing sets 0.99 read as many plates as always turning and saved half of the second
+# passes (73 of 149 tilted synthetic frames, 27 of 52 tilted EU photos); 0.98 lost one EU photo.
+DESKEW_SURE_PLATE = 0.99
 
 
 class PlateRecognizer:
@@ -806,9 +810,10 @@ class PlateRecognizer:
         but no plate is searched again, by the full pass (`TwoStageOptions.full_pass_when_no_plate`;
         its `last_paths` entry is then "fine+full") or by windows around plate-shaped edge clusters
         its first windows did not hold (`TwoStageOptions.edge_windows_when_no_plate`; "fine+edges").
-        A frame whose text leans (`deskew_min_degrees`) is read again turned upright, and the turned
-        reading replaces the first when its best plate is more confident ("+turned"); its boxes are
-        mapped back to the frame, its crops are the upright ones."""
+        A frame whose text leans (`deskew_min_degrees`) and whose best plate is not already sure
+        (`DESKEW_SURE_PLATE`) is read again turned upright, and the turned reading replaces the first
+        when its best plate is more confident ("+turned"); its boxes are mapped back to the frame,
+        its crops are the upright ones."""
         self.last_rejected = 0
         if not frames:
             self.last_paths = []
@@ -819,7 +824,9 @@ class PlateRecognizer:
         leaning = [
             i
             for i, angle in enumerate(angles)
-            if self.deskew_min_degrees and abs(angle) >= self.deskew_min_degrees
+            if self.deskew_min_degrees
+            and abs(angle) >= self.deskew_min_degrees
+            and not (results[i] and results[i][0].confidence >= DESKEW_SURE_PLATE)
         ]
         if leaning:
             turned = [postprocess.turned_upright(frames[i], angles[i]) for i in leaning]

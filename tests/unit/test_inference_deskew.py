@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from services.inference import postprocess
-from services.inference.engine import OnnxBackend, PlateRecognizer, PlateResult
+from services.inference.engine import DESKEW_SURE_PLATE, OnnxBackend, PlateRecognizer, PlateResult
 from services.inference.postprocess import Candidate
 
 
@@ -99,9 +99,15 @@ def test_a_leaning_frame_keeps_its_first_reading_when_that_is_surer() -> None:
     assert recognizer.last_paths == ["fine"] and len(passes.frames) == 2
 
 
-@pytest.mark.parametrize(("angle", "degrees"), [(2.0, 3.0), (10.0, 0.0)])
-def test_a_level_frame_or_deskew_off_is_read_once(angle: float, degrees: float) -> None:
-    passes = _TwoPasses([_plate("976802", 0.9, (10, 10, 50, 20))], angle, [])
+@pytest.mark.parametrize(
+    ("angle", "degrees", "confidence"),
+    [(2.0, 3.0, 0.9), (10.0, 0.0, 0.9), (10.0, 3.0, DESKEW_SURE_PLATE)],
+    ids=["level", "deskew off", "leaning but already sure"],
+)
+def test_a_level_frame_a_sure_plate_or_deskew_off_is_read_once(
+    angle: float, degrees: float, confidence: float
+) -> None:
+    passes = _TwoPasses([_plate("976802", confidence, (10, 10, 50, 20))], angle, [])
     recognizer = _recognizer(passes, degrees)
     recognizer.recognize([np.zeros((720, 1280, 3), np.uint8)])
     assert len(passes.frames) == 1
