@@ -406,7 +406,8 @@ class PlateRecognizer:
         self.detection = detection
         self.two_stage = two_stage or proposals.TwoStageOptions()
         # What the last `detect_lines` or `recognize` did per frame ("full", "fine", "coarse",
-        # "empty", and after `recognize` also "fine+full" or "fine+edges": searched again), for
+        # "empty", and after `recognize` also "fine+full" or "fine+edges": searched again, or any of
+        # them + "+turned": read turned upright), for
         # benchmarks and tests (with concurrent calls, whichever finished last).
         self.last_paths: list[str] = []
         # Lines the last `recognize` dropped on the plate classifier's word, read or not (same caveat).
@@ -812,8 +813,9 @@ class PlateRecognizer:
         its first windows did not hold (`TwoStageOptions.edge_windows_when_no_plate`; "fine+edges").
         A frame whose text leans (`deskew_min_degrees`) and whose best plate is not already sure
         (`DESKEW_SURE_PLATE`) is read again turned upright, and the turned reading replaces the first
-        when its best plate is more confident ("+turned"); its boxes are mapped back to the frame,
-        its crops are the upright ones."""
+        when its best plate is more confident ("+turned"): the whole list, so a plate only the
+        first reading found is dropped with it. Its boxes are mapped back to the frame, its crops
+        are the upright ones."""
         self.last_rejected = 0
         if not frames:
             self.last_paths = []

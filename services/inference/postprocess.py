@@ -177,9 +177,15 @@ class _LineFrame:
     height: float
 
 
+def _text_direction(quad: np.ndarray) -> np.ndarray:
+    """The (unnormalized) direction along a tl-tr-br-bl quad's text: its top and bottom edges summed."""
+    quad = quad.astype(np.float64)
+    return (quad[1] - quad[0]) + (quad[2] - quad[3])
+
+
 def _line_frame(quad: np.ndarray) -> _LineFrame:
     quad = quad.astype(np.float64)
-    direction = (quad[1] - quad[0]) + (quad[2] - quad[3])
+    direction = _text_direction(quad)
     norm = float(np.linalg.norm(direction))
     along = direction / norm if norm > 0 else np.array([1.0, 0.0])
     width, height = quad_size(quad)
@@ -306,7 +312,7 @@ def quad_size(quad: np.ndarray) -> tuple[float, float]:
 def line_angle(quad: np.ndarray) -> float:
     """The direction of a tl-tr-br-bl quad's text in degrees, in image coordinates (y down): positive
     when the line runs down to the right, in (-180, 180]."""
-    direction = (quad[1] - quad[0]) + (quad[2] - quad[3])
+    direction = _text_direction(quad)
     return float(np.degrees(np.arctan2(direction[1], direction[0])))
 
 

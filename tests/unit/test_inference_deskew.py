@@ -131,3 +131,42 @@ def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels() -> Non
     assert recognizer.last_paths == ["fine+turned"]
     bx, by, bw, bh = plates[0].box
     assert abs(bx + bw / 2 - (x + 80)) <= 20 and abs(by + bh / 2 - (y + 25)) <= 15
+
+
+class _Batch:
+    """Stands in for `_recognize_once` over a batch: the first call gives each frame a plate, a
+    path and an angle; the second (the turned frames) a surer plate each. Records frames and hints."""
+
+    def __init__(self, angles: list[float]) -> None:
+        self.angles = angles
+        self.calls: list[tuple[list[np.ndarray], Any]] = []
+
+    def __call__(self, frames: list[np.ndarray], hints: Any) -> Any:
+        self.calls.append((frames, hints))
+        if len(self.calls) == 1:
+            plates = [[_plate(f"FIRST{i}", 0.5, (10, 10, 50, 20))] for i in range(len(frames))]
+            return (
+                plates,
+                [f"path{i}" for i in range(len(frames))],
+                [i + 1 for i in range(len(frames))],
+                self.angles,
+            )
+        plates = [[_plate(f"TURNED{i}", 0.9, (10, 10, 50, 20))] for i in range(len(frames))]
+        return plates, ["fine"] * len(frames), [0] * len(frames), [0.0] * len(frames)
+
+
+def test_only_the_leaning_frames_of_a_batch_are_turned_with_their_own_hints() -> None:
+    frames = [np.full((720, 1280, 3), i, np.uint8) for i in range(3)]
+    batch = _Batch([0.5, -9.0, 12.0])
+    recognizer = PlateRecognizer.__new__(PlateRecognizer)
+    recognizer.deskew_min_degrees = 3.0
+    recognizer._recognize_once = batch  # type: ignore[method-assign,assignment]
+    results = recognizer.recognize(frames, ["us-ca", "us-ny", "us-tx"])
+    turned_frames, turned_hints = batch.calls[1]
+    assert turned_hints == ["us-ny", "us-tx"]
+    # The second and third frames, in order (told apart by their fill).
+    assert [int(f[f.shape[0] // 2, f.shape[1] // 2, 0]) for f in turned_frames] == [1, 2]
+    assert [r[0].text for r in results] == ["FIRST0", "TURNED0", "TURNED1"]
+    assert recognizer.last_paths == ["path0", "fine+turned", "fine+turned"]
+    # The level frame's classifier drops are kept, the turned frames' are the turned pass's.
+    assert recognizer.last_rejected == 1

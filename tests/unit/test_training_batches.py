@@ -73,9 +73,19 @@ def test_line_cuts_take_their_share_of_the_batch() -> None:
     assert 0 < some.count("LINE42") < 8
 
 
-def test_without_line_cuts_the_stream_is_what_it_was() -> None:
-    """No cuts to draw from: no extra draw per sample, so runs from before line cuts existed resume
-    on the same batches whatever the share."""
-    inputs, labels = _batch(0.0, None)
-    inputs_empty, labels_empty = _batch(0.7, [])
-    assert labels == labels_empty and np.array_equal(inputs, inputs_empty)
+# The labels of `_batch`'s step as the batch code wrote them before line cuts existed (commit 7bc9c4c):
+# a fixed reference, so a change that adds a draw to every sample is caught.
+LABELS_BEFORE_LINE_CUTS = ["PUH1331", "CD2456", "", "DSZ3943", "CD0456", "0QVP296", "FHS705", "6Y99883"]
+
+
+@pytest.mark.parametrize(
+    ("line_share", "with_cuts"), [(0.0, False), (0.7, False), (0.0, True)], ids=["none", "empty", "share 0"]
+)
+def test_without_line_cuts_the_stream_is_what_it_was(line_share: float, with_cuts: bool) -> None:
+    """No cuts to draw from, or a share of 0: no extra draw per sample, so runs from before line cuts
+    existed resume on the same batches."""
+    rng = np.random.default_rng(5)
+    cuts = [(rng.integers(0, 255, (20, 90, 3), dtype=np.uint8), "LINE42")] if with_cuts else []
+    inputs, labels = _batch(line_share, cuts)
+    assert labels == LABELS_BEFORE_LINE_CUTS
+    assert np.array_equal(inputs, _batch(0.0, None)[0])

@@ -68,6 +68,7 @@ def test_registration_cuts_are_labelled_with_the_plate_they_lie_on(tmp_path: Pat
         ]
     )
     data = reader_lines([tmp_path], "train", recognizer)
+    assert data["for"] == "reader"  # what `train --real-lines` checks
     assert data["labels"] == ["AB123CD", "XY987ZZ"]
     assert data["readings"] == ["AB128CD", "XY987Z2"]
     assert data["sources"] == [train_name, train_name]

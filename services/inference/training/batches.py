@@ -72,12 +72,12 @@ def render_batch(
     """The training batch of `step`: model inputs [batch, 32, 128, 1] and labels. A function of
     (seed, step) alone, so a resumed run, or one rendering in worker processes, sees the same stream.
     A sample is a real line cut (`line_train`) with probability `line_share`, else a dev crop
-    (`real_train`) with probability `real_share`, else rendered; without line cuts the stream is the
-    same as before they existed."""
+    (`real_train`) with probability `real_share`, else rendered; without line cuts (or at a share of
+    0) the stream is the same as before they existed."""
     rng = np.random.default_rng([seed, step])
     crops, labels = [], []
     for _ in range(batch):
-        if line_train and rng.random() < line_share:
+        if line_train and line_share > 0 and rng.random() < line_share:
             crop, label = line_sample(*line_train[int(rng.integers(len(line_train)))], rng)
         elif real_train and rng.random() < real_share:
             crop, label = real_sample(*real_train[int(rng.integers(len(real_train)))], rng)

@@ -18,14 +18,14 @@ Every line the detector finds (after the plate-geometry filter) is cut with the 
   another car's unlabelled plate.
 
 Output: a pickle of {"cuts": [BGR uint8 arrays, at most 64 px high], "labels": [0/1], "sources":
-[file names], "readings": [texts], "split": str}. The dev sets are AGPL: the pickle stays under var/
-(ignored) and is never committed.
+[file names], "readings": [texts], "split": str, "for": "classifier"}. The dev sets are AGPL: the
+pickle stays under var/ (ignored) and is never committed.
 
 `--for reader` collects lines for the plate CRNN instead (`train --real-lines`): the reader's own cut
 of each line (`_Line.crop`, the first of its cuts) that lies on a labelled plate and reads within two
 edits of a label, labelled with that label's text. These are real registrations at camera scale, cut
 as the read path cuts them, which the dev crops (whole plates, given) are not. Same pickle, with
-"labels" holding texts.
+"labels" holding texts and "for": "reader".
 """
 
 from __future__ import annotations
@@ -35,14 +35,16 @@ import json
 import pickle
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from services.inference import postprocess
 from services.inference.accuracy import LabelledImage, load_labels, on_truth, plate_key
-from services.inference.engine import OnnxBackend, PlateRecognizer
+from services.inference.engine import OnnxBackend, PlateRecognizer, _Line
 from services.inference.images import ImageError, load_image
 from services.inference.training import datasets
 from services.normalizer.tracking import edit_distance
@@ -111,52 +113,70 @@ def _frames_of_split(
             yield layout, labelled, loaded.image, truth_boxes
 
 
-def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, list]:  # type: ignore[type-arg]
-    """The labelled line cuts of every image of `split` in the dev-set `directories`."""
-    data: dict[str, list] = {"cuts": [], "labels": [], "sources": [], "readings": []}  # type: ignore[type-arg]
+@dataclass
+class _ReadLine:
+    """One detected line of a dev-set image, read, with what the truth says about where it lies."""
+
+    layout: str  # "crops" (the whole image is a plate) or "openalpr" (a photo with boxes)
+    labelled: LabelledImage
+    frame: np.ndarray
+    line: _Line
+    reading: str  # the best reading as plate text (separators dropped)
+    confidence: float
+    on_plates: list[str]  # the labels of the plates it lies on
+
+
+def _read_lines(directories: list[Path], split: str, recognizer: PlateRecognizer) -> Iterator[_ReadLine]:
+    """Every line the detector finds (after the plate-geometry filter) in the images of `split`."""
     for layout, labelled, frame, truth_boxes in _frames_of_split(directories, split):
-        truths = [p.text for p in labelled.plates]
         lines = recognizer.detect_lines([frame])
         readings = recognizer.read_cuts([line.cuts for line in lines])
         for line, candidates in zip(lines, readings, strict=True):
             best = candidates[0]
-            reading = postprocess.plate_text(best.text) or plate_key(best.text)
             box = list(postprocess.quad_to_box(line.quad))
-            on_plate = any(on_truth(box, t) for t in truth_boxes)  # type: ignore[arg-type]
-            label = line_label(reading, best.confidence, truths, on_plate, layout == "crops")
-            if label is None:
-                continue
-            data["cuts"].append(_stored(postprocess.classifier_cut(frame, line.quad)))
-            data["labels"].append(label)
-            data["sources"].append(labelled.path.name)
-            data["readings"].append(reading)
-    return data
-
-
-def reader_lines(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, list]:  # type: ignore[type-arg]
-    """The reader's cuts of the registration lines of every image of `split`, each labelled with the
-    text of the labelled plate it lies on that its reading is nearest (see the module docstring)."""
-    data: dict[str, list] = {"cuts": [], "labels": [], "sources": [], "readings": []}  # type: ignore[type-arg]
-    for _, labelled, frame, truth_boxes in _frames_of_split(directories, split):
-        lines = recognizer.detect_lines([frame])
-        readings = recognizer.read_cuts([line.cuts for line in lines])
-        for line, candidates in zip(lines, readings, strict=True):
-            reading = postprocess.plate_text(candidates[0].text) or plate_key(candidates[0].text)
-            box = list(postprocess.quad_to_box(line.quad))
-            truths = [
+            on_plates = [
                 plate.text
                 for plate, truth_box in zip(labelled.plates, truth_boxes, strict=True)
                 if on_truth(box, truth_box)  # type: ignore[arg-type]
             ]
-            if not truths:
-                continue
-            truth = min(truths, key=lambda text: edit_distance(reading, text))
-            if edit_distance(reading, truth) > POSITIVE_MAX_EDITS:
-                continue
-            data["cuts"].append(_stored(line.crop))
-            data["labels"].append(truth)
-            data["sources"].append(labelled.path.name)
-            data["readings"].append(reading)
+            reading = postprocess.plate_text(best.text) or plate_key(best.text)
+            yield _ReadLine(layout, labelled, frame, line, reading, best.confidence, on_plates)
+
+
+def _empty(purpose: str) -> dict[str, Any]:
+    return {"cuts": [], "labels": [], "sources": [], "readings": [], "for": purpose}
+
+
+def _keep(data: dict[str, Any], cut: np.ndarray, label: int | str, read: _ReadLine) -> None:
+    data["cuts"].append(_stored(cut))
+    data["labels"].append(label)
+    data["sources"].append(read.labelled.path.name)
+    data["readings"].append(read.reading)
+
+
+def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, Any]:
+    """The labelled line cuts of every image of `split` in the dev-set `directories`."""
+    data = _empty("classifier")
+    for read in _read_lines(directories, split, recognizer):
+        truths = [p.text for p in read.labelled.plates]
+        label = line_label(
+            read.reading, read.confidence, truths, bool(read.on_plates), read.layout == "crops"
+        )
+        if label is not None:
+            _keep(data, postprocess.classifier_cut(read.frame, read.line.quad), label, read)
+    return data
+
+
+def reader_lines(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, Any]:
+    """The reader's cuts of the registration lines of every image of `split`, each labelled with the
+    text of the labelled plate it lies on that its reading is nearest (see the module docstring)."""
+    data = _empty("reader")
+    for read in _read_lines(directories, split, recognizer):
+        if not read.on_plates:
+            continue
+        truth = min(read.on_plates, key=lambda text: edit_distance(read.reading, text))
+        if edit_distance(read.reading, truth) <= POSITIVE_MAX_EDITS:
+            _keep(data, read.line.crop, truth, read)
     return data
 
 
@@ -184,7 +204,7 @@ def main() -> None:
     recognizer = PlateRecognizer(OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False)
     collector = reader_lines if args.purpose == "reader" else collect
     data = collector(args.datasets, args.split, recognizer)
-    data["split"] = args.split  # type: ignore[assignment]
+    data["split"] = args.split
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("wb") as handle:
         pickle.dump(data, handle)

@@ -225,8 +225,11 @@ def main() -> None:
     for path in args.real_lines:
         with path.open("rb") as handle:
             lines = pickle.load(handle)
-        if lines.get("split") != "train":
-            parser.error(f"{path} holds {lines.get('split')!r} lines, not the train half's")
+        if lines.get("split") != "train" or lines.get("for") != "reader":
+            parser.error(
+                f"{path} holds {lines.get('split')!r} lines for the {lines.get('for', 'classifier')}, "
+                "not the train half's for the reader (collect_lines --for reader --split train)"
+            )
         for cut, text, source in zip(lines["cuts"], lines["labels"], lines["sources"], strict=True):
             if not trainable(text):
                 continue
