@@ -332,17 +332,26 @@ def turned_upright(frame: np.ndarray, degrees: float) -> tuple[np.ndarray, np.nd
     return turned, cv2.invertAffineTransform(matrix)
 
 
+def extent_through(box: tuple[int, int, int, int], matrix: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the whole-pixel extent around the corners of the (x, y, w, h) `box` taken
+    through the 2x3 affine `matrix` (floor of the least, ceiling of the greatest coordinates)."""
+    x, y, w, h = box
+    corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
+    affine = np.asarray(matrix, np.float64)
+    mapped = corners @ affine[:, :2].T + affine[:, 2]
+    (x0, y0), (x1, y1) = np.floor(mapped.min(axis=0)), np.ceil(mapped.max(axis=0))
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def box_through(
     box: tuple[int, int, int, int], matrix: np.ndarray, frame_width: int, frame_height: int
 ) -> tuple[int, int, int, int]:
     """The axis-aligned box, within a `frame_width` x `frame_height` frame, around `box`'s corners
-    mapped by the 2x3 affine `matrix`."""
-    x, y, w, h = box
-    corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
-    mapped = corners @ matrix[:, :2].T + matrix[:, 2]
-    x0, y0 = np.clip(np.floor(mapped.min(axis=0)), 0, [frame_width - 1, frame_height - 1]).astype(int)
-    x1, y1 = np.clip(np.ceil(mapped.max(axis=0)), 0, [frame_width, frame_height]).astype(int)
-    return int(x0), int(y0), int(max(1, x1 - x0)), int(max(1, y1 - y0))
+    mapped by the 2x3 affine `matrix` (`extent_through`, clipped to the frame)."""
+    x0, y0, x1, y1 = extent_through(box, matrix)
+    x0, y0 = min(max(x0, 0), frame_width - 1), min(max(y0, 0), frame_height - 1)
+    x1, y1 = min(max(x1, 0), frame_width), min(max(y1, 0), frame_height)
+    return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
 def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:

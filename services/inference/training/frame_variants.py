@@ -45,6 +45,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from services.inference import postprocess
 from services.inference.training.datasets import split_of
 
 KINDS = ("portrait", "portrait-photo", "1080p", "4k", "tilt", "night", "us-scene")
@@ -64,11 +65,9 @@ def _moved(labels: list[Label], matrix: np.ndarray, width: int, height: int) -> 
     moved = []
     for label in labels:
         x, y, w, h = (int(v) for v in label[1:5])
-        corners = np.array([[[x, y], [x + w, y], [x + w, y + h], [x, y + h]]], np.float32)
-        points = cv2.transform(corners, matrix)[0]
-        (x0, y0), (x1, y1) = np.floor(points.min(axis=0)), np.ceil(points.max(axis=0))
+        x0, y0, x1, y1 = postprocess.extent_through((x, y, w, h), matrix)
         if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
-            box = (str(int(v)) for v in (x0, y0, x1 - x0, y1 - y0))
+            box = (str(v) for v in (x0, y0, x1 - x0, y1 - y0))
             moved.append([label[0], *box, *label[5:]])
     return moved
 
