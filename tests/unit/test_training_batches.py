@@ -15,9 +15,10 @@ from services.inference.training import batches
 FONTS = (Path("hershey-simplex"), Path("hershey-duplex"))
 
 
-def _stream(workers: int) -> batches.BatchStream:
+def _stream(workers: int, line_share: float = 0.0) -> batches.BatchStream:
     rng = np.random.default_rng(3)
     real = [(rng.integers(0, 255, (40, 150, 3), dtype=np.uint8), f"AB{i}123") for i in range(5)]
+    lines = [(rng.integers(0, 255, (20, 90, 3), dtype=np.uint8), f"LN{i}42") for i in range(3)]
     return batches.BatchStream(
         seed=7,
         batch=6,
@@ -27,11 +28,14 @@ def _stream(workers: int) -> batches.BatchStream:
         fonts=FONTS,
         real_train=real,
         workers=workers,
+        line_share=line_share,
+        line_train=lines,
     )
 
 
-def test_worker_processes_render_the_same_batches_as_the_trainer() -> None:
-    in_process, pooled = _stream(0), _stream(2)
+@pytest.mark.parametrize("line_share", [0.0, 0.4], ids=["crops", "crops and line cuts"])
+def test_worker_processes_render_the_same_batches_as_the_trainer(line_share: float) -> None:
+    in_process, pooled = _stream(0, line_share), _stream(2, line_share)
     try:
         # From a resumed step to the last one, in order.
         for step in range(5, 12):
@@ -42,6 +46,9 @@ def test_worker_processes_render_the_same_batches_as_the_trainer() -> None:
             assert pooled_labels == labels and np.array_equal(pooled_inputs, inputs)
         # Different steps are different batches.
         assert not np.array_equal(in_process.batch(5)[0], in_process.batch(6)[0])
+        # The line cuts reach the pooled batches too.
+        drawn = {label for step in range(5, 12) for label in in_process.batch(step)[1]}
+        assert any(label.startswith("LN") for label in drawn) == (line_share > 0)
     finally:
         pooled.close()
 

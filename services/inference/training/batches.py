@@ -109,12 +109,12 @@ def _worker_batch(
         seed,
         step,
         batch,
-        real_share,
-        edge_distractors,
-        _WORKER_DATA["fonts"],
-        _WORKER_DATA["real_train"],
-        line_share,
-        _WORKER_DATA["line_train"],
+        real_share=real_share,
+        edge_distractors=edge_distractors,
+        fonts=_WORKER_DATA["fonts"],
+        real_train=_WORKER_DATA["real_train"],
+        line_share=line_share,
+        line_train=_WORKER_DATA["line_train"],
     )
 
 
@@ -161,12 +161,12 @@ class BatchStream:
                 seed,
                 step,
                 batch,
-                real_share,
-                edge_distractors,
-                self._fonts,
-                self._real_train,
-                line_share,
-                self._line_train,
+                real_share=real_share,
+                edge_distractors=edge_distractors,
+                fonts=self._fonts,
+                real_train=self._real_train,
+                line_share=line_share,
+                line_train=self._line_train,
             )
         if step >= self._steps:
             raise ValueError(f"step {step} is past the stream's {self._steps} steps")
