@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from services.inference import postprocess
-from services.inference.engine import DESKEW_SURE_PLATE, OnnxBackend, PlateRecognizer, PlateResult
+from services.inference.engine import (
+    DESKEW_ADD_FLOOR,
+    DESKEW_SURE_PLATE,
+    OnnxBackend,
+    PlateRecognizer,
+    PlateResult,
+)
 from services.inference.postprocess import Candidate
 
 
@@ -73,8 +79,11 @@ def _recognizer(passes: _TwoPasses, degrees: float = 3.0) -> PlateRecognizer:
 
 def test_a_leaning_frame_takes_the_turned_reading_when_it_is_surer() -> None:
     frame = np.zeros((720, 1280, 3), np.uint8)
+    # "SALE" overlaps nothing the turned pass read and is under DESKEW_ADD_FLOOR: it is not kept.
     passes = _TwoPasses(
-        [_plate("SALE", 0.5, (10, 10, 50, 20))], 10.0, [_plate("976802", 0.9, (600, 400, 100, 30))]
+        [_plate("SALE", DESKEW_ADD_FLOOR - 0.01, (10, 10, 50, 20))],
+        10.0,
+        [_plate("976802", 0.9, (600, 400, 100, 30))],
     )
     recognizer = _recognizer(passes)
     (plates,) = recognizer.recognize([frame])
@@ -90,13 +99,63 @@ def test_a_leaning_frame_takes_the_turned_reading_when_it_is_surer() -> None:
 
 
 def test_a_leaning_frame_keeps_its_first_reading_when_that_is_surer() -> None:
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    # The turned pass read the same plate (its box maps back onto the first one), less surely.
+    first_box = postprocess.box_through(
+        (600, 400, 100, 30), postprocess.turned_upright(frame, -8.0)[1], 1280, 720
+    )
+    passes = _TwoPasses([_plate("976802", 0.9, first_box)], -8.0, [_plate("97680", 0.6, (600, 400, 100, 30))])
+    recognizer = _recognizer(passes)
+    (plates,) = recognizer.recognize([frame])
+    assert [(p.text, p.box) for p in plates] == [("976802", first_box)]
+    assert recognizer.last_paths == ["fine"] and len(passes.frames) == 2
+
+
+def test_a_second_car_only_the_losing_pass_read_is_kept_when_confident_enough() -> None:
+    """The turned reading leads; the first reading's plate on another car (no overlap) stays at the
+    floor, its low-confidence one does not, and its reading of the leading plate gives way."""
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    back = postprocess.turned_upright(frame, 10.0)[1]
+    turned_box = (600, 400, 100, 30)
+    mapped = postprocess.box_through(turned_box, back, 1280, 720)
     passes = _TwoPasses(
-        [_plate("976802", 0.9, (10, 10, 50, 20))], -8.0, [_plate("97680", 0.6, (5, 5, 40, 20))]
+        [
+            _plate("976BO2", 0.6, mapped),  # the same plate, read less surely
+            _plate("KD1EMM", DESKEW_ADD_FLOOR, (50, 600, 120, 40)),  # a second car
+            _plate("EXIT", DESKEW_ADD_FLOOR - 0.01, (1100, 50, 80, 30)),  # too unsure to stand alone
+        ],
+        10.0,
+        [_plate("976802", 0.9, turned_box)],
     )
     recognizer = _recognizer(passes)
-    (plates,) = recognizer.recognize([np.zeros((720, 1280, 3), np.uint8)])
-    assert [(p.text, p.box) for p in plates] == [("976802", (10, 10, 50, 20))]
-    assert recognizer.last_paths == ["fine"] and len(passes.frames) == 2
+    (plates,) = recognizer.recognize([frame])
+    assert [(p.text, p.box) for p in plates] == [("976802", mapped), ("KD1EMM", (50, 600, 120, 40))]
+    assert recognizer.last_paths == ["fine+turned"]
+
+
+def test_the_turned_pass_mends_and_adds_plates_of_a_first_reading_that_leads() -> None:
+    """The first reading leads (its best plate is surer); the turned pass's surer reading of one of its
+    plates replaces it, and a plate only the turned pass found is added at the floor."""
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    back = postprocess.turned_upright(frame, -8.0)[1]
+    second_car, third_car = (100, 500, 90, 30), (900, 300, 90, 30)
+    passes = _TwoPasses(
+        [
+            _plate("976802", 0.95, (600, 400, 100, 30)),
+            _plate("EF612PV", 0.1, postprocess.box_through(second_car, back, 1280, 720)),
+        ],
+        -8.0,
+        [
+            _plate("FF612PV", 0.54, second_car),
+            _plate("RVK0L69", DESKEW_ADD_FLOOR, third_car),
+            _plate("CRWH", 0.2, (300, 100, 60, 20)),
+        ],
+    )
+    recognizer = _recognizer(passes)
+    (plates,) = recognizer.recognize([frame])
+    assert [p.text for p in plates] == ["976802", "FF612PV", "RVK0L69"]
+    assert plates[2].box == postprocess.box_through(third_car, back, 1280, 720)
+    assert recognizer.last_paths == ["fine"]
 
 
 @pytest.mark.parametrize(
