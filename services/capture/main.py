@@ -141,7 +141,14 @@ class CaptureService:
                 source = resolve_source(camera)
                 listener = _LoopListener(camera.id, loop)
                 pipeline = CameraPipeline(
-                    camera.id, camera.agency_id, source, publisher, config, listener, region=camera.region
+                    camera.id,
+                    camera.agency_id,
+                    source,
+                    publisher,
+                    config,
+                    listener,
+                    region=camera.region,
+                    roll_deg=camera.roll_deg,
                 )
                 listener.pipeline = pipeline
                 reader = CameraReader(

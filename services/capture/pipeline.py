@@ -199,11 +199,14 @@ class CameraPipeline:
         config: PipelineConfig,
         stats: CameraStats | None = None,
         region: str | None = None,
+        roll_deg: float = 0.0,
     ) -> None:
         self.camera_id = camera_id
         self.agency_id = agency_id
         # The registry's region, sent with every frame for the recognizer's plate grammar.
         self.region = region or ""
+        # The registry's roll, sent with every frame: the recognizer turns the frame upright by it.
+        self.roll_deg = roll_deg
         self.source_label = source_label
         self.publisher = publisher
         self.config = config
@@ -256,6 +259,7 @@ class CameraPipeline:
             height=height,
             source=self.source_label,
             region=self.region,
+            roll_deg=self.roll_deg,
         )
         try:
             future = await self.publisher.send_frame(message)

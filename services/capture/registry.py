@@ -3,10 +3,12 @@
 Format: a top-level `cameras:` list; each camera has `id`, `agency_id`, `name`, `site`, `lat`, `lon`,
 `heading_deg` (0 <= h < 360, compass direction the camera looks), `source` (a video file or a folder of
 images, relative to the repo root or absolute, or an `http://`/`https://` MJPEG or `rtsp://` URL),
-`sample_fps` (default 5), `enabled` (default true) and `region` (optional: where the plates it reads are from,
+`sample_fps` (default 5), `enabled` (default true), `region` (optional: where the plates it reads are from,
 an ISO 3166 country code with an optional subdivision, e.g. "us", "us-ca", "de"; case-insensitive, kept lower
-case; the normalizer's plate grammar uses it, see services/normalizer/grammar.py). Unknown fields and
-duplicate ids are errors, and every error names the file, the camera and the field.
+case; the normalizer's plate grammar uses it, see services/normalizer/grammar.py) and `roll_deg` (default 0,
+-45 to 45: how many degrees level text in its picture runs down to the right; the recognizer turns its
+frames upright by it). Unknown fields and duplicate ids are errors, and every error names the file, the
+camera and the field.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class Camera(BaseModel):
     # Region hint for the plate grammar: "cc" or "cc-sub" (ISO 3166-1 alpha-2, optional subdivision);
     # None when the camera may see plates of any region.
     region: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$")
+    # The picture's roll: degrees by which level text in it runs down to the right (negative: up). A
+    # camera mounted with roll sets it so that every frame is read turned upright at once, instead of
+    # read leaning and then again turned (services/inference/engine.PlateRecognizer.recognize).
+    # (+-45: services.inference.engine.MAX_ROLL_DEG, which this service does not import.)
+    roll_deg: float = Field(default=0.0, ge=-45, le=45)
 
     @field_validator("region")
     @classmethod

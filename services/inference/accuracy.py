@@ -20,6 +20,8 @@ errors (unreadable files). Texts are compared upper case, letters and digits onl
 With `--region-hint labels`, each image is read with the region its labels give (the crops' `state`
 column of US crops, as "us-<state>": a camera configured with its state), with `--region-hint de`
 with that region: the region's plate formats decide between look-alike readings (`decoding.choose`).
+With `--roll 10`, every image is read as a camera with that known roll reads its frames (turned
+upright by it first, `PlateRecognizer.recognize`).
 
 With `--frame WxH` (e.g. 1280x720) every image is first fitted onto a black frame of that size and
 JPEG-encoded (quality 90), outside the timing; the timing then covers decoding that JPEG, finding
@@ -144,9 +146,11 @@ def measure(
     images: list[LabelledImage],
     frame: tuple[int, int] | None = None,
     region_hint: str = "",
+    roll: float = 0.0,
 ) -> dict[str, Any]:
     """The summary over `images`, each fitted onto a `frame` (width, height) first when given and
-    read with `region_hint` ("labels": each image's own region) (see the module docstring)."""
+    read with `region_hint` ("labels": each image's own region) and the camera's `roll` (degrees)
+    (see the module docstring)."""
     from services.inference.images import ImageError, load_image
 
     exact = top3 = box_hits = stray_plates = images_with_strays = 0
@@ -178,7 +182,7 @@ def measure(
                 raise RuntimeError("a JPEG this process encoded failed to decode")
             image = decoded
         hint = labelled.region if region_hint == "labels" else region_hint
-        plates = recognizer.recognize([image], [hint or None])[0]
+        plates = recognizer.recognize([image], [hint or None], [roll])[0]
         latencies.append((time.perf_counter() - started) * 1000)
         cpu_times.append((time.process_time() - cpu_started) * 1000)
         truths = {p.text for p in labelled.plates}
@@ -281,15 +285,21 @@ def accuracy(
         str,
         typer.Option(help="camera region to read with: a region (us-ia, de), or 'labels' (crops: the state)"),
     ] = "",
+    roll: Annotated[
+        float, typer.Option(help="the camera's roll to read with: degrees level text runs down to the right")
+    ] = 0.0,
 ) -> None:
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
     frequent character confusions."""
+    from services.inference.engine import MAX_ROLL_DEG
     from services.inference.main import InferenceSettings
     from services.inference.training.datasets import split_of
 
     if split not in ("all", "heldout", "train"):
         raise typer.BadParameter("split must be all, heldout or train")
+    if not abs(roll) <= MAX_ROLL_DEG:
+        raise typer.BadParameter(f"--roll must be within +-{MAX_ROLL_DEG:g} degrees: {roll}")
     frame_size = parse_frame(frame)
     # "One core" means every library's worker threads: OpenCV's too (its resizes and warps), not only
     # onnxruntime's, or cpu_ms would miss their time.
@@ -306,7 +316,7 @@ def accuracy(
     settings = InferenceSettings()
     recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     try:
-        summary = measure(recognizer, images, frame_size, region_hint.strip().lower())
+        summary = measure(recognizer, images, frame_size, region_hint.strip().lower(), roll)
     finally:
         recognizer.backend.close()
     head = {
@@ -315,5 +325,6 @@ def accuracy(
         "split": split,
         "model": recognizer.model_version,
         "region_hint": region_hint or None,
+        "roll": roll,
     }
     typer.echo(json.dumps({**head, **summary}, indent=2))

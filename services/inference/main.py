@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ from services.inference.engine import (
     DEFAULT_MIN_PLATE_SCORE,
     DEFAULT_RECOGNIZER,
     DESKEW_MIN_DEGREES,
+    MAX_ROLL_DEG,
     MODEL_VERSIONS,
     SURE_READING,
     DetectionStrategy,
@@ -145,11 +147,18 @@ class _Work:
 
 
 def decode_frame(record: ConsumerRecord) -> _Work:
-    """Parse a FRAMES record and its JPEG; DeadLetterError when either cannot be decoded."""
+    """Parse a FRAMES record and its JPEG; DeadLetterError when either cannot be decoded or the roll is
+    not a number within +-`MAX_ROLL_DEG`."""
     frame = decode(FRAMES, record.value)
     assert isinstance(frame, frames_pb2.Frame)
     if not frame.jpeg:
         raise DeadLetterError("empty_jpeg", f"camera {frame.camera_id} sequence {frame.sequence}")
+    if not (math.isfinite(frame.roll_deg) and abs(frame.roll_deg) <= MAX_ROLL_DEG):
+        raise DeadLetterError(
+            "bad_roll_deg",
+            f"camera {frame.camera_id} sequence {frame.sequence}: roll_deg {frame.roll_deg} is not within"
+            f" +-{MAX_ROLL_DEG:g}",
+        )
     image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise DeadLetterError("undecodable_jpeg", f"camera {frame.camera_id} sequence {frame.sequence}")
@@ -320,7 +329,9 @@ class InferenceService:
     def _recognize(self, work: list[_Work]) -> list[reads_pb2.RawRead]:
         """Worker thread: recognition and JPEG encoding (all the CPU work of a batch)."""
         started = time.perf_counter()
-        results = self.recognizer.recognize([w.image for w in work], [w.frame.region or None for w in work])
+        results = self.recognizer.recognize(
+            [w.image for w in work], [w.frame.region or None for w in work], [w.frame.roll_deg for w in work]
+        )
         metrics.INFERENCE_LATENCY.labels(self.backend.name).observe(time.perf_counter() - started)
         metrics.LINES_REJECTED.inc(self.recognizer.last_rejected)
         metrics.BATCH_SIZE.observe(len(work))

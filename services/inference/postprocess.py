@@ -316,14 +316,17 @@ def line_angle(quad: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(direction[1], direction[0])))
 
 
-def turned_upright(frame: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+def turned_upright(frame: np.ndarray, degrees: float, grow: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """`frame` turned about its centre so that a line at `line_angle` `degrees` runs level, on a canvas
-    grown to hold all of it (edge pixels replicated into the corners), and the 2x3 affine map from
-    the turned image's pixels back to the frame's (for `box_through`)."""
+    grown to hold all of it (edge pixels replicated into the corners; `grow=False`: the frame's own
+    size, its corners cut), and the 2x3 affine map from the turned image's pixels back to the frame's
+    (for `box_through`)."""
     height, width = frame.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    new_width, new_height = round(width * cos + height * sin), round(width * sin + height * cos)
+    new_width, new_height = width, height
+    if grow:
+        new_width, new_height = round(width * cos + height * sin), round(width * sin + height * cos)
     matrix[0, 2] += (new_width - width) / 2
     matrix[1, 2] += (new_height - height) / 2
     turned = cv2.warpAffine(

@@ -7,10 +7,11 @@ Contract of each line (issue 3):
 (upright: a JPEG's EXIF orientation applied, as viewers show it);
 `region` is the region the plate grammar names for the text as read (no look-alike rewrite), or
 null when its format is unknown or several regions share it. `--region us-ia` (the camera's region)
-lets that region's formats decide between look-alike readings and name the region. A file that
-cannot be read gives `{"image": ..., "error": "<why>"}` and the command goes on. Lines are printed
-as each image is done, so memory does not grow with the number of files; the exit status is
-non-zero only when every file failed.
+lets that region's formats decide between look-alike readings and name the region; `--roll 8` (the
+camera's roll in degrees) reads every image turned upright by it, boxes still in the file's pixels.
+A file that cannot be read gives `{"image": ..., "error": "<why>"}` and the command goes on. Lines
+are printed as each image is done, so memory does not grow with the number of files; the exit
+status is non-zero only when every file failed.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def recognize_files(
     paths: Iterable[str],
     grammar: PlateGrammar | None = None,
     region_hint: str | None = None,
+    roll: float = 0.0,
 ) -> Iterator[dict[str, Any]]:
-    """One record per path, in order (see the module docstring); never raises for a bad file."""
+    """One record per path, in order (see the module docstring), each read with the camera's
+    `region_hint` and `roll` (degrees, `PlateRecognizer.recognize`); never raises for a bad file."""
     from services.inference.images import ImageError, load_image
     from services.normalizer.grammar import default_grammar
 
@@ -69,7 +72,7 @@ def recognize_files(
             yield {"image": given, "error": str(exc)}
             continue
         try:
-            plates = recognizer.recognize([loaded.image], [region_hint])[0]
+            plates = recognizer.recognize([loaded.image], [region_hint], [roll])[0]
         except Exception as exc:  # a model failure on one image must not lose the others
             yield {"image": given, "error": f"recognition failed: {type(exc).__name__}: {exc}"}
             continue
@@ -93,16 +96,23 @@ def recognize(
         str,
         typer.Option(help="the camera's region (us, us-ia, de, ...): its plate formats decide look-alikes"),
     ] = "",
+    roll: Annotated[
+        float,
+        typer.Option(help="the camera's roll: degrees level text runs down to the right (-45 to 45)"),
+    ] = 0.0,
 ) -> None:
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
+    from services.inference.engine import MAX_ROLL_DEG
     from services.inference.main import InferenceSettings
 
+    if not abs(roll) <= MAX_ROLL_DEG:
+        raise typer.BadParameter(f"--roll must be within +-{MAX_ROLL_DEG:g} degrees: {roll}")
     settings = InferenceSettings()
     recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     failed = 0
     try:
-        for record in recognize_files(recognizer, images, region_hint=region or None):
+        for record in recognize_files(recognizer, images, region_hint=region or None, roll=roll):
             failed += "error" in record
             if as_json:
                 typer.echo(json.dumps(record))

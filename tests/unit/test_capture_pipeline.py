@@ -133,3 +133,13 @@ async def test_frames_carry_the_camera_region() -> None:
     pipe = CameraPipeline("cam-1", "pd", "x", publisher, PipelineConfig(motion_threshold=0.0), region="us-ia")
     await pipe.handle(CapturedFrame(image(10), 1.0))
     assert publisher.sent[0].region == "us-ia"
+
+
+async def test_frames_carry_the_camera_roll() -> None:
+    publisher = RecordingPublisher()
+    config = PipelineConfig(motion_threshold=0.0)
+    await CameraPipeline("cam-1", "pd", "x", publisher, config).handle(CapturedFrame(image(10), 1.0))
+    await CameraPipeline("cam-2", "pd", "x", publisher, config, roll_deg=-6.5).handle(
+        CapturedFrame(image(10), 1.0)
+    )
+    assert [frame.roll_deg for frame in publisher.sent] == [0.0, -6.5]

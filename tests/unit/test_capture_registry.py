@@ -77,6 +77,19 @@ def test_bad_region_names_camera_and_field(region: object) -> None:
     assert "region" in str(error.value)
 
 
+def test_roll_defaults_to_level() -> None:
+    registry = parse_registry({"cameras": [_camera(), _camera(id="cam-2", roll_deg=-7.5)]})
+    assert [c.roll_deg for c in registry] == [0.0, -7.5]
+
+
+@pytest.mark.parametrize("roll", [46, -45.5, "left", float("nan")])
+def test_bad_roll_names_camera_and_field(roll: object) -> None:
+    with pytest.raises(RegistryError) as error:
+        parse_registry({"cameras": [_camera(id="north-1", roll_deg=roll)]})
+    assert "'north-1'" in str(error.value)
+    assert "roll_deg" in str(error.value)
+
+
 def test_normalizer_carries_the_region_hint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from services.normalizer.cameras import load_cameras
 

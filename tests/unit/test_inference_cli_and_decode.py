@@ -25,6 +25,18 @@ def _record(value: bytes | None) -> ConsumerRecord:
         (b"\xff\xff\xff not protobuf", "undecodable"),
         (frames_pb2.Frame(camera_id="cam").SerializeToString(), "empty_jpeg"),
         (frames_pb2.Frame(camera_id="cam", jpeg=b"\xff\xd8junk").SerializeToString(), "undecodable_jpeg"),
+        (
+            frames_pb2.Frame(camera_id="cam", jpeg=b"\xff\xd8", roll_deg=46.0).SerializeToString(),
+            "bad_roll_deg",
+        ),
+        (
+            frames_pb2.Frame(camera_id="cam", jpeg=b"\xff\xd8", roll_deg=-90.0).SerializeToString(),
+            "bad_roll_deg",
+        ),
+        (
+            frames_pb2.Frame(camera_id="cam", jpeg=b"\xff\xd8", roll_deg=float("nan")).SerializeToString(),
+            "bad_roll_deg",
+        ),
     ],
 )
 def test_decode_frame_dead_letter_reasons(value: bytes | None, reason: str) -> None:
@@ -36,8 +48,9 @@ def test_decode_frame_dead_letter_reasons(value: bytes | None, reason: str) -> N
 def test_decode_frame_and_thumbnail() -> None:
     ok, jpeg = cv2.imencode(".jpg", render_frame())
     assert ok
-    work = decode_frame(_record(frames_pb2.Frame(camera_id="cam", jpeg=jpeg.tobytes()).SerializeToString()))
-    assert work.image.shape == (720, 1280, 3)
+    frame = frames_pb2.Frame(camera_id="cam", jpeg=jpeg.tobytes(), roll_deg=-45.0)
+    work = decode_frame(_record(frame.SerializeToString()))
+    assert work.image.shape == (720, 1280, 3) and work.frame.roll_deg == -45.0
     assert thumbnail(work.image, 320).shape == (180, 320, 3)
     small = np.zeros((100, 200, 3), np.uint8)
     assert thumbnail(small, 320) is small

@@ -58,7 +58,8 @@ def _plate(text: str, confidence: float, box: tuple[int, int, int, int]) -> Plat
 
 class _TwoPasses:
     """Stands in for `_recognize_once`: the first call returns `first` with the given line angle,
-    the second (the turned frames) `second`; records the frames each call got."""
+    the second (the turned frames) `second` (for the first frame of the call; any other frame reads
+    nothing, level); records the frames each call got."""
 
     def __init__(self, first: list[PlateResult], angle: float, second: list[PlateResult]) -> None:
         self.passes = [(first, angle), (second, 0.0)]
@@ -67,7 +68,16 @@ class _TwoPasses:
     def __call__(self, frames: list[np.ndarray], hints: Any) -> Any:
         plates, angle = self.passes[len(self.frames)]
         self.frames.append(frames)
-        return [list(plates)], ["fine"], [0], [angle]
+        others = len(frames) - 1
+        return (
+            [list(plates), *([] for _ in range(others))],
+            ["fine"] * len(frames),
+            [0] * len(frames),
+            [
+                angle,
+                *[0.0] * others,
+            ],
+        )
 
 
 def _recognizer(passes: _TwoPasses, degrees: float = 3.0) -> PlateRecognizer:
@@ -172,24 +182,72 @@ def test_a_level_frame_a_sure_plate_or_deskew_off_is_read_once(
     assert len(passes.frames) == 1
 
 
-def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels() -> None:
-    """The real models: a plate on a car, the frame turned 12 degrees about the plate."""
+PLATE_AT = (560, 400)
+
+
+def _tilted_plate_frame() -> np.ndarray:
+    """A 1280x720 frame with a plate on a car at `PLATE_AT`, turned 12 degrees about the plate (its text
+    runs down to the right)."""
     rng = np.random.default_rng(0)
     frame = cv2.GaussianBlur(rng.normal(110, 25, (720, 1280, 3)).clip(0, 255).astype(np.uint8), (5, 5), 0)
-    x, y = 560, 400
+    x, y = PLATE_AT
     cv2.rectangle(frame, (x - 150, y - 60), (x + 330, y + 120), (40, 60, 150), -1)
     cv2.rectangle(frame, (x, y), (x + 180, y + 50), (240, 240, 240), -1)
     cv2.putText(frame, "KT4821", (x + 10, y + 38), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (20, 20, 20), 3)
     matrix = cv2.getRotationMatrix2D((x + 90, y + 25), -12.0, 1.0)
-    tilted = cv2.warpAffine(frame, matrix, (1280, 720), borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(frame, matrix, (1280, 720), borderMode=cv2.BORDER_REFLECT)
+
+
+def _centred_on_the_text(box: tuple[int, int, int, int]) -> bool:
+    """The box's centre is on the plate's text line (which starts 10 px into the plate)."""
+    x, y = PLATE_AT
+    bx, by, bw, bh = box
+    return abs(bx + bw / 2 - (x + 80)) <= 20 and abs(by + bh / 2 - (y + 25)) <= 15
+
+
+def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels() -> None:
+    """The real models, the roll unknown: the frame is read leaning, then turned."""
     recognizer = PlateRecognizer(OnnxBackend(threads=1))
-    (plates,) = recognizer.recognize([tilted])
+    (plates,) = recognizer.recognize([_tilted_plate_frame()])
     assert plates and plates[0].text == "KT4821"
-    # The turned frame's reading won (sure: 0.99), and its box is around the leaning text line (it
-    # starts 10 px into the plate), in the tilted frame's pixels.
+    # The turned frame's reading won (sure: 0.99), its box in the tilted frame's pixels.
     assert recognizer.last_paths == ["fine+turned"]
-    bx, by, bw, bh = plates[0].box
-    assert abs(bx + bw / 2 - (x + 80)) <= 20 and abs(by + bh / 2 - (y + 25)) <= 15
+    assert _centred_on_the_text(plates[0].box)
+
+
+def test_a_known_roll_reads_the_frame_turned_once_and_boxes_it_in_frame_pixels() -> None:
+    """The real models, the camera's roll given: one pass over the frame turned upright first."""
+    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    (plates,) = recognizer.recognize([_tilted_plate_frame()], rolls=[12.0])
+    assert plates and plates[0].text == "KT4821"
+    assert recognizer.last_paths == ["rolled+fine"]
+    assert _centred_on_the_text(plates[0].box)
+
+
+def test_a_known_roll_turns_the_frame_in_its_own_size_before_reading() -> None:
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    cv2.rectangle(frame, (500, 300), (700, 360), (255, 255, 255), -1)
+    passes = _TwoPasses([_plate("976802", 0.9, (600, 400, 100, 30))], 0.0, [])
+    recognizer = _recognizer(passes)
+    plates, _ = recognizer.recognize([frame, frame], rolls=[10.0, 0.0])
+    (other,) = passes.frames
+    turned, back = postprocess.turned_upright(frame, 10.0, grow=False)
+    # The first frame was read turned (in its own size), the second as it is; nothing leant, so one pass.
+    assert other[0].shape == frame.shape and np.array_equal(other[0], turned)
+    assert other[1] is frame and len(passes.frames) == 1
+    assert (
+        plates[0].box == postprocess.box_through((600, 400, 100, 30), back, 1280, 720) != (600, 400, 100, 30)
+    )
+    assert recognizer.last_paths == ["rolled+fine", "fine"]
+
+
+@pytest.mark.parametrize(
+    "rolls", [[10.0], [10.0, 46.0], [float("nan"), 0.0]], ids=["count", "too far", "nan"]
+)
+def test_rolls_are_one_per_frame_and_within_45_degrees(rolls: list[float]) -> None:
+    recognizer = _recognizer(_TwoPasses([], 0.0, []))
+    with pytest.raises(ValueError, match="roll"):
+        recognizer.recognize([np.zeros((72, 128, 3), np.uint8)] * 2, rolls=rolls)
 
 
 class _Batch:

@@ -142,6 +142,22 @@ def test_recognize_region_option_names_the_camera_region(files: dict[str, Path])
     assert json.loads(hinted.stdout)["plates"][0]["region"] == "us"
 
 
+def test_recognize_roll_option_reads_a_rolled_camera_frame(tmp_path: Path) -> None:
+    # The frame as a camera with 10 degrees of roll sees it: level text runs down to the right.
+    frame = render_frame("ABC1234")
+    matrix = cv2.getRotationMatrix2D((640, 360), -10.0, 1.0)
+    rolled = tmp_path / "rolled.jpg"
+    cv2.imwrite(str(rolled), cv2.warpAffine(frame, matrix, (1280, 720), borderMode=cv2.BORDER_REFLECT))
+    result = CliRunner().invoke(app, ["recognize", "--roll", "10", str(rolled)])
+    assert result.exit_code == 0, result.output
+    (plate, *_) = json.loads(result.stdout)["plates"]
+    x, y, width, height = plate["box"]
+    assert plate["text"] == "ABC1234"
+    assert 0 <= x and x + width <= 1280 and 0 <= y and y + height <= 720
+    refused = CliRunner().invoke(app, ["recognize", "--roll", "50", str(rolled)])
+    assert refused.exit_code == 2 and "--roll must be within" in refused.output
+
+
 def test_recognize_fails_only_when_every_file_fails(files: dict[str, Path]) -> None:
     result = CliRunner().invoke(app, ["recognize", str(files["corrupt"]), str(files["missing"])])
     assert result.exit_code == 1
@@ -220,6 +236,14 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
     assert framed["cpu_ms"]["p50"] > 0
     result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--frame", "wide"])
     assert result.exit_code != 0 and "WIDTHxHEIGHT" in result.output
+
+    # Read as a camera with a small known roll: the level plate still reads, its box still hits.
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--roll", "2"])
+    assert result.exit_code == 0, result.output
+    rolled = json.loads(result.stdout)
+    assert rolled["roll"] == 2.0 and rolled["exact_top1"] == 0.5 and rolled["box_hit"] == 0.5
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--roll", "-46"])
+    assert result.exit_code == 2 and "--roll must be within" in result.output
 
 
 def test_load_image_errors_name_the_problem(files: dict[str, Path]) -> None:

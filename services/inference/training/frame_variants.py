@@ -17,6 +17,9 @@ around; labels move with the pixels):
 - `tilt`: the frame rotated about its plate by 5-15 degrees either way (edges reflected), as a
   camera with some roll, a car on a slope or a hand-held phone sees it; labels become the boxes
   around the turned plates (a plate turned out of the frame loses its label);
+- `roll`: the frame turned about its centre so that level text runs down to the right by
+  `ROLL_DEGREES` (10; edges reflected), every frame alike: a fixed camera mounted with that roll, read
+  as such with `platewatch bench accuracy DST --roll 10`;
 - `night`: the frame in grey, its scene at a quarter of its brightness with sensor noise and the
   labelled plates bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
   IR footage also has bloom, overexposure and motion blur.
@@ -31,7 +34,8 @@ US set's; at quality 100 for JPEG names). With `--split heldout` both the crops 
 the held-out half: the set to measure a model trained on train-half composites with.
 
 Session 12 used them on the 150 synthetic frames (`synthetic_frames --count 150 --seed 4242`) and the
-EU photos (README, Recognition: "Frame shape and size"); session 13 added `tilt` and `us-scene`. Pure
+EU photos (README, Recognition: "Frame shape and size"); session 13 added `tilt` and `us-scene`,
+session 15 `roll`. Pure
 OpenCV and numpy; seeded.
 """
 
@@ -48,8 +52,9 @@ import numpy as np
 from services.inference import postprocess
 from services.inference.training.datasets import split_of
 
-KINDS = ("portrait", "portrait-photo", "1080p", "4k", "tilt", "night", "us-scene")
+KINDS = ("portrait", "portrait-photo", "1080p", "4k", "tilt", "roll", "night", "us-scene")
 TILT_DEGREES = (5.0, 15.0)
+ROLL_DEGREES = 10.0
 SEED = 7
 JPEG_QUALITY = 92
 # Blur of the added scene (pixels): strong enough that no text in it is readable.
@@ -128,6 +133,17 @@ def tilt(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Ma
     return out, _moved(labels, matrix, width, height)
 
 
+def roll(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+    """The frame as a camera with `ROLL_DEGREES` of roll sees it (see the module docstring)."""
+    height, width = frame.shape[:2]
+    # getRotationMatrix2D turns counter-clockwise for a positive angle: level text then runs up.
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), -ROLL_DEGREES, 1.0)
+    out = cv2.warpAffine(
+        frame, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    return out, _moved(labels, matrix, width, height)
+
+
 def night(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
     """The frame as a night infrared picture (see the module docstring)."""
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -149,6 +165,7 @@ MAKERS: dict[str, Callable[[np.ndarray, list[Label], np.random.Generator], Made]
     "1080p": _enlarged((1920, 1080)),
     "4k": _enlarged((3840, 2160)),
     "tilt": tilt,
+    "roll": roll,
     "night": night,
 }
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aplatewatch/v1/frames.proto\x12\rplatewatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x01\n\x05\x46rame\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tagency_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12/\n\x0b\x63\x61ptured_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04jpeg\x18\x05 \x01(\x0c\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x0e\n\x06region\x18\t \x01(\t\"\xd1\x01\n\x0f\x43\x61meraHeartbeat\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tagency_id\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\x17\n\x0f\x66rames_captured\x18\x05 \x01(\x04\x12\x18\n\x10\x66rames_published\x18\x06 \x01(\x04\x12\x16\n\x0e\x66rames_dropped\x18\x07 \x01(\x04\x12\x12\n\nlast_error\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aplatewatch/v1/frames.proto\x12\rplatewatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x01\n\x05\x46rame\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tagency_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12/\n\x0b\x63\x61ptured_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04jpeg\x18\x05 \x01(\x0c\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x0e\n\x06region\x18\t \x01(\t\x12\x10\n\x08roll_deg\x18\n \x01(\x02\"\xd1\x01\n\x0f\x43\x61meraHeartbeat\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tagency_id\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\x17\n\x0f\x66rames_captured\x18\x05 \x01(\x04\x12\x18\n\x10\x66rames_published\x18\x06 \x01(\x04\x12\x16\n\x0e\x66rames_dropped\x18\x07 \x01(\x04\x12\x12\n\nlast_error\x18\x08 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'platewatch.v1.frames_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FRAME']._serialized_start=79
-  _globals['_FRAME']._serialized_end=268
-  _globals['_CAMERAHEARTBEAT']._serialized_start=271
-  _globals['_CAMERAHEARTBEAT']._serialized_end=480
+  _globals['_FRAME']._serialized_end=286
+  _globals['_CAMERAHEARTBEAT']._serialized_start=289
+  _globals['_CAMERAHEARTBEAT']._serialized_end=498
 # @@protoc_insertion_point(module_scope)

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Frame(_message.Message):
-    __slots__ = ("camera_id", "agency_id", "sequence", "captured_at", "jpeg", "width", "height", "source", "region")
+    __slots__ = ("camera_id", "agency_id", "sequence", "captured_at", "jpeg", "width", "height", "source", "region", "roll_deg")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class Frame(_message.Message):
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
+    ROLL_DEG_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     agency_id: str
     sequence: int
@@ -28,7 +29,8 @@ class Frame(_message.Message):
     height: int
     source: str
     region: str
-    def __init__(self, camera_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., sequence: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., jpeg: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., source: _Optional[str] = ..., region: _Optional[str] = ...) -> None: ...
+    roll_deg: float
+    def __init__(self, camera_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., sequence: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., jpeg: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., source: _Optional[str] = ..., region: _Optional[str] = ..., roll_deg: _Optional[float] = ...) -> None: ...
 
 class CameraHeartbeat(_message.Message):
     __slots__ = ("camera_id", "agency_id", "at", "connected", "frames_captured", "frames_published", "frames_dropped", "last_error")
