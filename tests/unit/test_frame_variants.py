@@ -169,6 +169,38 @@ def test_tilt_turns_the_frame_about_its_plate_by_5_to_15_degrees(tmp_path: Path)
     assert abs(oy + oh / 2 - (py + ph / 2)) > 5  # turned, not only shifted: it left the plate's row
 
 
+def test_roll_turns_every_frame_about_its_centre_so_level_text_runs_down_to_the_right(tmp_path: Path) -> None:
+    from services.inference import postprocess
+    from services.inference.training.frame_variants import ROLL_DEGREES
+
+    source = _source(tmp_path, second=True)
+    dest = tmp_path / "roll"
+    assert make_set("roll", source, dest) == 1
+    image, _, label = _plate_of(dest)
+    assert image.shape[:2] == (720, 1280)
+    # A plate right of the centre moves down (text runs down to the right), and turning the frame
+    # back by ROLL_DEGREES (as `recognize(rolls=...)` does) puts the patch back where it was.
+    _, y, _, h = (int(v) for v in label[1:5])
+    px, py, pw, ph = PLATE
+    assert y + h / 2 > py + ph / 2 + 20
+    level, _ = postprocess.turned_upright(image, ROLL_DEGREES, grow=False)
+    _, original, _ = _plate_of(source)
+    back = level[py + 10 : py + ph - 10, px + 10 : px + pw - 10].astype(int)
+    assert np.abs(back - original[10:-10, 10:-10]).mean() < 12
+
+
+def test_dark_plate_inverts_the_labelled_plates_only(tmp_path: Path) -> None:
+    source = _source(tmp_path, second=True)
+    assert make_set("dark-plate", source, tmp_path / "dark") == 1
+    image, _, label = _plate_of(tmp_path / "dark")
+    assert label[1:5] == [str(v) for v in PLATE]
+    for index in (0, 1):
+        _, inverted, _ = _plate_of(tmp_path / "dark", index)
+        _, original, _ = _plate_of(source, index)
+        assert np.abs(inverted - (255 - original)).mean() < 6  # through JPEG
+    assert np.abs(image[:200, :400].astype(int) - cv2.imread(str(source / "f.jpg"))[:200, :400]).mean() < 3
+
+
 def test_us_scene_of_one_half_uses_only_crops_and_photos_of_that_half(tmp_path: Path) -> None:
     from services.inference.training.datasets import split_of
     from services.inference.training.frame_variants import us_in_scenes

@@ -20,6 +20,9 @@ around; labels move with the pixels):
 - `roll`: the frame turned about its centre so that level text runs down to the right by
   `ROLL_DEGREES` (10; edges reflected), every frame alike: a fixed camera mounted with that roll, read
   as such with `platewatch bench accuracy DST --roll 10`;
+- `dark-plate`: every labelled plate's box inverted (255 - v), so its text is light on a dark
+  plate: a stand-in for black plates (old Czech and Slovak, some US specialty series), whose real
+  blue bands stay blue;
 - `night`: the frame in grey, its scene at a quarter of its brightness with sensor noise and the
   labelled plates bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
   IR footage also has bloom, overexposure and motion blur.
@@ -35,7 +38,7 @@ the held-out half: the set to measure a model trained on train-half composites w
 
 Session 12 used them on the 150 synthetic frames (`synthetic_frames --count 150 --seed 4242`) and the
 EU photos (README, Recognition: "Frame shape and size"); session 13 added `tilt` and `us-scene`,
-session 15 `roll`. Pure
+session 15 `roll` and `dark-plate`. Pure
 OpenCV and numpy; seeded.
 """
 
@@ -52,7 +55,7 @@ import numpy as np
 from services.inference import postprocess
 from services.inference.training.datasets import split_of
 
-KINDS = ("portrait", "portrait-photo", "1080p", "4k", "tilt", "roll", "night", "us-scene")
+KINDS = ("portrait", "portrait-photo", "1080p", "4k", "tilt", "roll", "dark-plate", "night", "us-scene")
 TILT_DEGREES = (5.0, 15.0)
 ROLL_DEGREES = 10.0
 SEED = 7
@@ -144,6 +147,17 @@ def roll(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Ma
     return out, _moved(labels, matrix, width, height)
 
 
+def dark_plate(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+    """The frame with its labelled plates inverted (see the module docstring)."""
+    out = frame.copy()
+    height, width = frame.shape[:2]
+    for label in labels:
+        x, y, w, h = (int(v) for v in label[1:5])
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+        out[y0:y1, x0:x1] = 255 - out[y0:y1, x0:x1]
+    return out, labels
+
+
 def night(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
     """The frame as a night infrared picture (see the module docstring)."""
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -166,6 +180,7 @@ MAKERS: dict[str, Callable[[np.ndarray, list[Label], np.random.Generator], Made]
     "4k": _enlarged((3840, 2160)),
     "tilt": tilt,
     "roll": roll,
+    "dark-plate": dark_plate,
     "night": night,
 }
 
