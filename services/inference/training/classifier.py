@@ -267,23 +267,40 @@ def synthetic_sample(index: int, seed: int, fonts: tuple[Path, ...]) -> tuple[np
     return render_non_plate(rng, fonts), 0
 
 
-def real_sample(cut: np.ndarray, rng: np.random.Generator, rotate_degrees: float = 0.0) -> np.ndarray:
+def real_sample(
+    cut: np.ndarray, rng: np.random.Generator, rotate_degrees: float = 0.0, invert_share: float = 0.0
+) -> np.ndarray:
     """A collected real line with jittered borders and (mostly) the renderer's damage, turned by up
-    to `rotate_degrees` half the time (see `turned`)."""
+    to `rotate_degrees` half the time (see `turned`) and inverted `invert_share` of the time (see
+    `inverted`)."""
     jittered = jittered_borders(cut, rng, (-0.04, 0.06), (-0.06, 0.1))
     if rng.random() < 0.6:
         jittered = render.augment(jittered[..., ::-1], rng)[..., ::-1]
-    return turned(postprocess.classifier_input(np.ascontiguousarray(jittered)), rng, rotate_degrees)
+    image = turned(postprocess.classifier_input(np.ascontiguousarray(jittered)), rng, rotate_degrees)
+    return inverted(image, rng, invert_share)
 
 
-def jitter(image: np.ndarray, rng: np.random.Generator, rotate_degrees: float = 0.0) -> np.ndarray:
+def jitter(
+    image: np.ndarray, rng: np.random.Generator, rotate_degrees: float = 0.0, invert_share: float = 0.0
+) -> np.ndarray:
     """A pooled sample cut a few pixels differently (the pool is re-used for many epochs), turned
-    by up to `rotate_degrees` half the time (see `turned`)."""
+    by up to `rotate_degrees` half the time (see `turned`) and inverted `invert_share` of the time
+    (see `inverted`)."""
     height, width = image.shape[:2]
     x0, x1 = int(rng.integers(0, 8)), width - int(rng.integers(0, 8))
     y0, y1 = int(rng.integers(0, 3)), height - int(rng.integers(0, 3))
     resized = cv2.resize(image[y0:y1, x0:x1], (width, height), interpolation=cv2.INTER_LINEAR)
-    return turned(resized, rng, rotate_degrees)
+    return inverted(turned(resized, rng, rotate_degrees), rng, invert_share)
+
+
+def inverted(image: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """`share` of the time, `image` with every value inverted (255 - v): light text on a dark ground
+    for a registration or a sign alike, so polarity tells the classes apart no more than it does in
+    the world (black plates, white-on-green signs). 0 leaves the image and the random stream as they
+    were."""
+    if share <= 0 or rng.random() >= share:
+        return image
+    return 255 - image
 
 
 def turned(image: np.ndarray, rng: np.random.Generator, max_degrees: float) -> np.ndarray:
@@ -453,6 +470,12 @@ def main() -> None:
         default=0.0,
         help="turn half the training inputs by up to this many degrees (0: as run8)",
     )
+    parser.add_argument(
+        "--invert-share",
+        type=float,
+        default=0.0,
+        help="invert this share of the training inputs of both classes (0: as run8)",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     fonts = render.find_fonts()
@@ -516,11 +539,15 @@ def main() -> None:
         rng = np.random.default_rng([args.seed, 10**6 + step])
         real_count = int(rng.binomial(args.batch, args.real_share)) if real_cuts else 0
         picks = rng.integers(0, len(train_x), args.batch - real_count)
-        images = [np.stack([jitter(train_x[i], rng, args.rotate_degrees) for i in picks])]
+        images = [np.stack([jitter(train_x[i], rng, args.rotate_degrees, args.invert_share) for i in picks])]
         labels = [train_y[picks]]
         if real_count:
             chosen = rng.integers(0, len(real_cuts), real_count)
-            images.append(np.stack([real_sample(real_cuts[i], rng, args.rotate_degrees) for i in chosen]))
+            images.append(
+                np.stack(
+                    [real_sample(real_cuts[i], rng, args.rotate_degrees, args.invert_share) for i in chosen]
+                )
+            )
             labels.append(real_labels[chosen])
         params, bn_state, opt_state, loss = train_step(
             params, bn_state, opt_state, to_input(np.concatenate(images)), np.concatenate(labels)
@@ -540,6 +567,7 @@ def main() -> None:
         "pool": args.pool,
         "real_lines": len(real_cuts),
         "rotate_degrees": args.rotate_degrees,
+        "invert_share": args.invert_share,
         "render_s": round(render_s),
         "train_s": round(time.monotonic() - started),
         "synthetic_validation": {str(t): _rates(val_probs, val_y, t) for t in REPORT_THRESHOLDS},
