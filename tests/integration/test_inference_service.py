@@ -1,6 +1,7 @@
 """The inference service against a real Kafka broker and a real Triton server: a rendered frame
-yields one RawRead on RAW_READS, a corrupt frame lands on the frames dead-letter topic, and the
-offsets of both are committed."""
+yields one RawRead on RAW_READS, so does the same frame from a camera with a known roll, a corrupt
+frame and a frame with an impossible roll land on the frames dead-letter topic, and the offsets of
+all of them are committed."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tests.unit.test_inference_postprocess import render_frame
 TIMEOUT_S = 60.0
 
 
-def _frame(camera_id: str, sequence: int, jpeg: bytes) -> frames_pb2.Frame:
+def _frame(camera_id: str, sequence: int, jpeg: bytes, roll_deg: float = 0.0) -> frames_pb2.Frame:
     captured_at = Timestamp()
     captured_at.GetCurrentTime()
     return frames_pb2.Frame(
@@ -35,6 +36,7 @@ def _frame(camera_id: str, sequence: int, jpeg: bytes) -> frames_pb2.Frame:
         width=1280,
         height=720,
         source="test",
+        roll_deg=roll_deg,
     )
 
 
@@ -67,10 +69,21 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
     )
     ok, jpeg = cv2.imencode(".jpg", render_frame("ABC1234"), [cv2.IMWRITE_JPEG_QUALITY, 92])
     assert ok
+    # The same scene from a camera with 10 degrees of roll (level text runs down to the right).
+    matrix = cv2.getRotationMatrix2D((640, 360), -10.0, 1.0)
+    rolled = cv2.warpAffine(render_frame("ABC1234"), matrix, (1280, 720), borderMode=cv2.BORDER_REFLECT)
+    ok, rolled_jpeg = cv2.imencode(".jpg", rolled, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert ok
+    frames = (
+        _frame("cam-a", 1, jpeg.tobytes()),
+        _frame("cam-b", 7, b"\xff\xd8 not really a jpeg"),
+        _frame("cam-c", 3, rolled_jpeg.tobytes(), roll_deg=10.0),
+        _frame("cam-d", 4, jpeg.tobytes(), roll_deg=90.0),
+    )
     producer = make_producer(kafka_bootstrap)
     await producer.start()
     try:
-        for frame in (_frame("cam-a", 1, jpeg.tobytes()), _frame("cam-b", 7, b"\xff\xd8 not really a jpeg")):
+        for frame in frames:
             await producer.send_and_wait(
                 FRAMES.name(topic_prefix), frame.SerializeToString(), key=frame.camera_id.encode()
             )
@@ -78,9 +91,9 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
         await producer.stop()
 
     try:
-        raw_records = await wait_for_records(kafka_bootstrap, RAW_READS, topic_prefix, 1)
+        raw_records = await wait_for_records(kafka_bootstrap, RAW_READS, topic_prefix, 2)
         assert FRAMES.dead_letter is not None
-        dead = await wait_for_records(kafka_bootstrap, FRAMES.dead_letter, topic_prefix, 1)
+        dead = await wait_for_records(kafka_bootstrap, FRAMES.dead_letter, topic_prefix, 2)
         deadline = time.monotonic() + TIMEOUT_S
         while not await _committed_everything(kafka_bootstrap, topic_prefix):
             assert time.monotonic() < deadline, "inference never committed the frames"
@@ -91,11 +104,11 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
         stop.set()
         await asyncio.wait_for(service, 30)
 
-    # Both frames are committed, so nothing else can arrive: exactly one read and one dead letter.
+    # Every frame is committed, so nothing else can arrive: exactly two reads and two dead letters.
     raw_records = await read_topic(kafka_bootstrap, RAW_READS, topic_prefix)
-    assert len(raw_records) == 1
-    assert raw_records[0].key == b"cam-a"
-    read = reads_pb2.RawRead.FromString(raw_records[0].value)
+    assert sorted(record.key for record in raw_records) == [b"cam-a", b"cam-c"]
+    by_camera = {record.key: reads_pb2.RawRead.FromString(record.value) for record in raw_records}
+    read = by_camera[b"cam-a"]
     assert read.camera_id == "cam-a" and read.agency_id == "agency-1" and read.frame_sequence == 1
     assert read.candidates[0].text == "ABC1234"
     assert len(read.candidates[0].char_confidences) == 7
@@ -108,7 +121,19 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
     assert thumb is not None and thumb.shape[1] == 320
     assert read.crop_jpeg[:2] == b"\xff\xd8"
 
-    assert len(dead) == 1
-    headers = dict(dead[0].headers)
-    assert headers["reason"] == b"undecodable_jpeg"
-    assert dead[0].key == b"cam-b"
+    # The rolled camera's read: the plate, boxed in the frame's own pixels around where the roll moved it.
+    rolled_read = by_camera[b"cam-c"]
+    assert rolled_read.candidates[0].text == "ABC1234"
+    centre = cv2.transform(
+        np.array([[[read.box.x + read.box.width / 2, read.box.y + read.box.height / 2]]]), matrix
+    )
+    assert abs(rolled_read.box.x + rolled_read.box.width / 2 - centre[0, 0, 0]) <= 20
+    assert abs(rolled_read.box.y + rolled_read.box.height / 2 - centre[0, 0, 1]) <= 20
+    assert (
+        rolled_read.box.x + rolled_read.box.width <= 1280
+        and rolled_read.box.y + rolled_read.box.height <= 720
+    )
+
+    dead = await read_topic(kafka_bootstrap, FRAMES.dead_letter, topic_prefix)
+    reasons = sorted((record.key, dict(record.headers)["reason"]) for record in dead)
+    assert reasons == [(b"cam-b", b"undecodable_jpeg"), (b"cam-d", b"bad_roll_deg")]

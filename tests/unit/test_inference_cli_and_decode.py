@@ -1,16 +1,20 @@
-"""Frame decoding's dead-letter reasons (`platewatch recognize` is tested in
-test_recognize_and_accuracy.py)."""
+"""Frame decoding's dead-letter reasons and what the service hands the recognizer with each frame
+(`platewatch recognize` is tested in test_recognize_and_accuracy.py)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 from aiokafka import ConsumerRecord
 
+from services.common.health import HealthState
 from services.common.kafka import DeadLetterError
 from services.common.pb.platewatch.v1 import frames_pb2
-from services.inference.main import decode_frame, thumbnail
+from services.inference.main import InferenceService, InferenceSettings, _Work, decode_frame, thumbnail
 from tests.unit.test_inference_postprocess import render_frame
 
 
@@ -54,3 +58,33 @@ def test_decode_frame_and_thumbnail() -> None:
     assert thumbnail(work.image, 320).shape == (180, 320, 3)
     small = np.zeros((100, 200, 3), np.uint8)
     assert thumbnail(small, 320) is small
+
+
+class _RecordingRecognizer:
+    """Stands in for `PlateRecognizer`: records what each `recognize` call got, finds no plate."""
+
+    last_rejected = 0
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, Any, Any]] = []
+
+    def recognize(
+        self, frames: list[np.ndarray], region_hints: Any = None, rolls: Any = None
+    ) -> list[list[Any]]:
+        self.calls.append((len(frames), region_hints, rolls))
+        return [[] for _ in frames]
+
+
+def test_the_service_reads_each_frame_with_its_cameras_region_and_roll() -> None:
+    service = InferenceService.__new__(InferenceService)
+    service.settings, service.health = InferenceSettings(), HealthState()
+    service.backend = SimpleNamespace(name="fake")  # type: ignore[assignment]
+    recognizer = _RecordingRecognizer()
+    service.recognizer = recognizer  # type: ignore[assignment]
+    image = np.zeros((72, 128, 3), np.uint8)
+    work = [
+        _Work(_record(b"x"), frames_pb2.Frame(camera_id="a", region="us-ia", roll_deg=-6.5), image),
+        _Work(_record(b"x"), frames_pb2.Frame(camera_id="b"), image),
+    ]
+    assert service._recognize(work) == []
+    assert recognizer.calls == [(2, ["us-ia", None], [-6.5, 0.0])]
