@@ -360,13 +360,15 @@ DESKEW_MIN_ASPECT = 2.0
 DESKEW_SURE_PLATE = 0.99
 # The two readings of a turned frame are merged (`_merged`), not one dropped for the other: the surer
 # one's plates stay; a plate of the other that shares at least SAME_PLATE_OVERLAP of the smaller box
-# with one of them is the same plate and replaces it when more confident; one that overlaps none (a
-# second car the winning pass missed) is added only at DESKEW_ADD_FLOOR or above, as a plate only one
-# pass found has no second reading to back it. Chosen without the held-out half (README, "Tilted
-# frames"): on two-car frames turned 5-15 degrees (26 of training-half EU photos, 75 of synthetic
-# frames) 3 more of 202 plates found, strays unchanged; a merge without the floor found 4 more but
-# added 3 strays; the single-plate choosing sets read the same.
+# with one of them is the same plate and replaces it when more confident and boxed alike (IoU at least
+# SAME_PLATE_IOU, so neither a piece of the plate nor a box over two plates replaces anything); one
+# that overlaps none (a second car the winning pass missed) is added only at DESKEW_ADD_FLOOR or
+# above, as a plate only one pass found has no second reading to back it. Chosen without the held-out
+# half (README, "Tilted frames"): on two-car frames turned 5-15 degrees (26 of training-half EU
+# photos, 75 of synthetic frames) 3 more of 202 plates found, strays unchanged; a merge without the
+# floor found 4 more but added 3 strays; the single-plate choosing sets read the same.
 SAME_PLATE_OVERLAP = 0.5
+SAME_PLATE_IOU = 0.5
 DESKEW_ADD_FLOOR = 0.5
 # A camera's known roll (`recognize(rolls=...)`, the registry's `roll_deg`) is at most this many
 # degrees either way: a camera turned further is mounted wrong, not rolled. A known roll trades a
@@ -424,8 +426,8 @@ class PlateRecognizer:
         self.two_stage = two_stage or proposals.TwoStageOptions()
         # What the last `detect_lines` or `recognize` did per frame ("full", "fine", "coarse",
         # "empty", and after `recognize` also "fine+full" or "fine+edges": searched again, or any of
-        # them + "+turned": read turned upright, and "rolled+" before any of them: turned by the
-        # camera's known roll first), for
+        # them + "+turned": read again turned upright and that reading led the merge, and "rolled+"
+        # before any of them: turned by the camera's known roll first), for
         # benchmarks and tests (with concurrent calls, whichever finished last).
         self.last_paths: list[str] = []
         # Lines the last `recognize` dropped on the plate classifier's word, read or not (same caveat).
@@ -1066,21 +1068,26 @@ class PlateRecognizer:
 
 def _merged(winner: list[PlateResult], other: list[PlateResult]) -> list[PlateResult]:
     """The plates of two readings of one frame: `winner`'s, where a plate of `other` that overlaps one
-    of them (sharing at least `SAME_PLATE_OVERLAP` of the smaller box) replaces it when more
-    confident, and one that overlaps none is added at `DESKEW_ADD_FLOOR` or above; most confident
-    first."""
+    of them (sharing at least `SAME_PLATE_OVERLAP` of the smaller box) is taken for the same plate:
+    it replaces that one when it is more confident and their boxes match (IoU at least
+    `SAME_PLATE_IOU`: not a piece of it, nor a box over several), and is dropped otherwise; a plate
+    of `other` that overlaps none is added at `DESKEW_ADD_FLOOR` or above. Most confident first."""
     kept = list(winner)
     for plate in other:
-        same = [k for k, mine in enumerate(kept) if _same_plate(plate.box, mine.box)]
-        if same:
-            if all(plate.confidence > kept[k].confidence for k in same):
-                kept = [mine for k, mine in enumerate(kept) if k not in same] + [plate]
-        elif plate.confidence >= DESKEW_ADD_FLOOR:
-            kept.append(plate)
+        same = [k for k, mine in enumerate(kept) if _overlapping(plate.box, mine.box)]
+        if not same:
+            if plate.confidence >= DESKEW_ADD_FLOOR:
+                kept.append(plate)
+        elif (
+            len(same) == 1
+            and plate.confidence > kept[same[0]].confidence
+            and iou(plate.box, kept[same[0]].box) >= SAME_PLATE_IOU
+        ):
+            kept[same[0]] = plate
     return sorted(kept, key=lambda p: p.confidence, reverse=True)
 
 
-def _same_plate(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+def _overlapping(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     """Whether two (x, y, w, h) boxes share at least `SAME_PLATE_OVERLAP` of the smaller one."""
     return intersection(a, b) >= SAME_PLATE_OVERLAP * min(a[2] * a[3], b[2] * b[3])
 

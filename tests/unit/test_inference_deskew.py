@@ -145,7 +145,8 @@ def test_a_second_car_only_the_losing_pass_read_is_kept_when_confident_enough() 
 
 def test_the_turned_pass_mends_and_adds_plates_of_a_first_reading_that_leads() -> None:
     """The first reading leads (its best plate is surer); the turned pass's surer reading of one of its
-    plates replaces it, and a plate only the turned pass found is added at the floor."""
+    plates replaces it (the floor is for plates only one pass found), and a plate only the turned
+    pass found is added at the floor."""
     frame = np.zeros((720, 1280, 3), np.uint8)
     back = postprocess.turned_upright(frame, -8.0)[1]
     second_car, third_car = (100, 500, 90, 30), (900, 300, 90, 30)
@@ -156,15 +157,39 @@ def test_the_turned_pass_mends_and_adds_plates_of_a_first_reading_that_leads() -
         ],
         -8.0,
         [
-            _plate("FF612PV", 0.54, second_car),
+            _plate("FF612PV", DESKEW_ADD_FLOOR - 0.2, second_car),  # replaces whatever the floor
             _plate("RVK0L69", DESKEW_ADD_FLOOR, third_car),
             _plate("CRWH", 0.2, (300, 100, 60, 20)),
         ],
     )
     recognizer = _recognizer(passes)
     (plates,) = recognizer.recognize([frame])
-    assert [p.text for p in plates] == ["976802", "FF612PV", "RVK0L69"]
-    assert plates[2].box == postprocess.box_through(third_car, back, 1280, 720)
+    assert [p.text for p in plates] == ["976802", "RVK0L69", "FF612PV"]
+    assert plates[1].box == postprocess.box_through(third_car, back, 1280, 720)
+    assert recognizer.last_paths == ["fine"]
+
+
+def test_a_piece_of_a_plate_or_a_box_over_two_replaces_nothing() -> None:
+    """The turned pass's surer plates that overlap kept ones but are not boxed like one of them (a piece
+    inside a plate, a box spanning two plates) are dropped, not taken for the plate."""
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    back = postprocess.turned_upright(frame, 10.0)[1]
+    left, right = (300, 400, 120, 30), (440, 400, 120, 30)
+    passes = _TwoPasses(
+        [
+            _plate("RVK0L69", 0.9, (900, 100, 100, 30)),  # the first reading leads
+            _plate("976802", 0.6, postprocess.box_through(left, back, 1280, 720)),
+            _plate("KD1EMM", 0.55, postprocess.box_through(right, back, 1280, 720)),
+        ],
+        10.0,
+        [
+            _plate("68", 0.8, (340, 405, 40, 20)),  # inside the first plate, surer than it
+            _plate("976KD1", 0.7, (300, 400, 260, 30)),  # over both, surer than either
+        ],
+    )
+    recognizer = _recognizer(passes)
+    (plates,) = recognizer.recognize([frame])
+    assert [p.text for p in plates] == ["RVK0L69", "976802", "KD1EMM"]
     assert recognizer.last_paths == ["fine"]
 
 

@@ -21,8 +21,8 @@ around; labels move with the pixels):
   `ROLL_DEGREES` (10; edges reflected), every frame alike: a fixed camera mounted with that roll, read
   as such with `platewatch bench accuracy DST --roll 10`;
 - `dark-plate`: every labelled plate's box inverted (255 - v), so its text is light on a dark
-  plate: a stand-in for black plates (old Czech and Slovak, some US specialty series), whose real
-  blue bands stay blue;
+  plate: a stand-in for black plates (old Czech and Slovak, some US specialty series); the whole box
+  is inverted, so an EU band turns orange where a real black plate's band stays blue;
 - `night`: the frame in grey, its scene at a quarter of its brightness with sensor noise and the
   labelled plates bright, as a retroreflective plate under a camera's infrared light. A stand-in: real
   IR footage also has bloom, overexposure and motion blur.
