@@ -1,6 +1,6 @@
 """The capture service against a real Kafka broker: an image-folder camera's frames arrive on FRAMES
-(key camera_id, decodable JPEGs, increasing sequence), heartbeats on CAMERA_STATUS, readiness goes
-true, and stop returns cleanly with every frame acknowledged."""
+(key camera_id, decodable JPEGs, increasing sequence, the registry's region and roll), heartbeats on
+CAMERA_STATUS, readiness goes true, and stop returns cleanly with every frame acknowledged."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ async def test_capture_publishes_frames_and_heartbeats(
         "    heading_deg: 180\n"
         f"    source: {camera_folder}\n"
         "    sample_fps: 10\n"
+        "    region: US-IA\n"
+        "    roll_deg: -4.5\n"
         "  - id: disabled-cam\n"
         "    agency_id: test-pd\n"
         "    lat: 52.0\n"
@@ -89,6 +91,7 @@ async def test_capture_publishes_frames_and_heartbeats(
         assert image is not None and image.shape == (120, 160, 3)
         assert (frame.width, frame.height) == (160, 120)
         assert (frame.camera_id, frame.agency_id) == ("folder-cam", "test-pd")
+        assert (frame.region, frame.roll_deg) == ("us-ia", -4.5)  # the registry's, for the recognizer
         assert frame.source == str(camera_folder)
         assert abs(frame.captured_at.ToNanoseconds() / 1e9 - time.time()) < TIMEOUT_S
         messages.append(frame)
