@@ -362,6 +362,14 @@ def camera_health() -> dict[str, Any]:
             [(f"sum by (camera) (rate(platewatch_reads_total{camera}[{RATE}])) * 60", "{{camera}}")],
         ),
         timeseries(
+            "Lean per camera",
+            [(f"max by (camera) (platewatch_inference_camera_lean_degrees{camera})", "{{camera}}")],
+            "degree",
+            "Running mean of the median text-line angle of each camera's frames, its known roll included"
+            " (degrees by which level text runs down to the right). A camera that settles away from 0"
+            " is mounted with roll: set roll_deg in the registry to this value (README, Tilted frames).",
+        ),
+        timeseries(
             "Reconnects per camera",
             [
                 (

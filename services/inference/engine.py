@@ -432,6 +432,11 @@ class PlateRecognizer:
         self.last_paths: list[str] = []
         # Lines the last `recognize` dropped on the plate classifier's word, read or not (same caveat).
         self.last_rejected = 0
+        # How much each frame of the last `recognize` leant, in `postprocess.line_angle` degrees: its
+        # known roll plus the median angle of the lines of plate proportions found in it after that
+        # turn; None for a frame without such lines (same caveat). What a camera's `roll_deg` should
+        # be, once averaged over many frames (the inference service's lean gauge).
+        self.last_leans: list[float | None] = []
         # Several variants of each crop are read only by the plate CRNN (0.5 ms a read); PP-OCRv4 rec
         # costs ~40 ms a read. None: on for the CRNN.
         self.read_variants = backend.recognizer == "crnn" if read_variants is None else read_variants
@@ -848,7 +853,7 @@ class PlateRecognizer:
         crops are the upright ones."""
         self.last_rejected = 0
         if not frames:
-            self.last_paths = []
+            self.last_paths, self.last_leans = [], []
             return []
         if region_hints is not None and len(region_hints) != len(frames):
             raise ValueError(f"{len(region_hints)} region hints for {len(frames)} frames")
@@ -861,7 +866,7 @@ class PlateRecognizer:
             for frame, roll in zip(frames, rolls or [0.0] * len(frames), strict=True)
         ]
         level = [frame if turn is None else turn[0] for frame, turn in zip(frames, rolled, strict=True)]
-        results, paths, rejected = self._read_deskewed(level, region_hints)
+        results, paths, rejected, angles = self._read_deskewed(level, region_hints)
         for i, turn in enumerate(rolled):
             if turn is not None:
                 height, width = frames[i].shape[:2]
@@ -870,13 +875,18 @@ class PlateRecognizer:
                 paths[i] = f"rolled+{paths[i]}"
         self.last_paths = paths
         self.last_rejected = sum(rejected)
+        self.last_leans = [
+            None if np.isnan(angle) else angle + (rolls[i] if rolls else 0.0)
+            for i, angle in enumerate(angles)
+        ]
         return results
 
     def _read_deskewed(
         self, frames: list[np.ndarray], region_hints: list[str | None] | None
-    ) -> tuple[list[list[PlateResult]], list[str], list[int]]:
-        """`recognize` of frames without a known roll: the plates of each frame, its path and how many
-        of its lines the classifier dropped, a leaning frame read again turned upright."""
+    ) -> tuple[list[list[PlateResult]], list[str], list[int], list[float]]:
+        """`recognize` of frames without a known roll: the plates of each frame, its path, how many
+        of its lines the classifier dropped and the median angle of its lines as first read (NaN:
+        none), a leaning frame read again turned upright."""
         results, paths, rejected, angles = self._recognize_once(frames, region_hints)
         leaning = [
             i
@@ -901,14 +911,14 @@ class PlateRecognizer:
                     results[i], paths[i], rejected[i] = _merged(plates, results[i]), f"{path}+turned", dropped
                 else:
                     results[i] = _merged(results[i], plates)
-        return results, paths, rejected
+        return results, paths, rejected, angles
 
     def _recognize_once(
         self, frames: list[np.ndarray], region_hints: list[str | None] | None
     ) -> tuple[list[list[PlateResult]], list[str], list[int], list[float]]:
         """`recognize` without turning leaning frames: the plates of each frame (sorted), its path,
         how many of its lines the classifier dropped, and the median `line_angle` of its detected
-        lines of plate proportions (0 when it has none)."""
+        lines of plate proportions (NaN when it has none)."""
         results: list[list[PlateResult]] = [[] for _ in frames]
         detection = self._detect(frames)
         paths = detection.paths
@@ -1095,13 +1105,13 @@ def _overlapping(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> 
 def _median_line_angles(lines: list[_Line], frame_count: int) -> list[float]:
     """Per frame, the median `postprocess.line_angle` of its detected lines at least
     `DESKEW_MIN_ASPECT` times as long as high (plates, signs, badges: on a camera with roll, or a
-    turned photo, they all lean alike), 0 when it has none."""
+    turned photo, they all lean alike), NaN when it has none (never leaning, for deskew)."""
     angles: list[list[float]] = [[] for _ in range(frame_count)]
     for line in lines:
         width, height = postprocess.quad_size(line.quad)
         if not line.whole_image and width >= DESKEW_MIN_ASPECT * height:
             angles[line.frame_index].append(postprocess.line_angle(line.quad))
-    return [float(np.median(a)) if a else 0.0 for a in angles]
+    return [float(np.median(a)) if a else float("nan") for a in angles]
 
 
 def _plate_result(

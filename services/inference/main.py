@@ -139,6 +139,10 @@ class InferenceSettings(CommonSettings):
         )
 
 
+# Weight of each frame with text in a camera's running mean lean: about the last 20 such frames count.
+LEAN_WEIGHT = 0.05
+
+
 @dataclass
 class _Work:
     record: ConsumerRecord
@@ -229,6 +233,8 @@ class InferenceService:
         self.raw_topic = RAW_READS.name(settings.topic_prefix)
         self.backend = settings.backend(settings.triton_url, settings.onnx_threads)
         self.recognizer = settings.plate_recognizer(self.backend)
+        # Per camera, the running mean of its frames' lean (`_observe_lean`).
+        self.camera_leans: dict[str, float] = {}
         self.backend_ok = False
         self.producer = make_producer(settings.kafka_bootstrap)
         self.consumer = make_consumer(
@@ -332,6 +338,9 @@ class InferenceService:
         results = self.recognizer.recognize(
             [w.image for w in work], [w.frame.region or None for w in work], [w.frame.roll_deg for w in work]
         )
+        for item, lean in zip(work, self.recognizer.last_leans, strict=True):
+            if lean is not None:
+                self._observe_lean(item.frame.camera_id, lean)
         metrics.INFERENCE_LATENCY.labels(self.backend.name).observe(time.perf_counter() - started)
         metrics.LINES_REJECTED.inc(self.recognizer.last_rejected)
         metrics.BATCH_SIZE.observe(len(work))
@@ -347,6 +356,13 @@ class InferenceService:
         metrics.FRAMES_PROCESSED.inc(len(work))
         metrics.PLATES_FOUND.inc(len(reads))
         return reads
+
+    def _observe_lean(self, camera_id: str, lean: float) -> None:
+        """Fold one frame's lean into its camera's running mean (`metrics.CAMERA_LEAN`)."""
+        previous = self.camera_leans.get(camera_id)
+        mean = lean if previous is None else previous + LEAN_WEIGHT * (lean - previous)
+        self.camera_leans[camera_id] = mean
+        metrics.CAMERA_LEAN.labels(camera_id).set(round(mean, 2))
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 FRAMES_PROCESSED = Counter("platewatch_inference_frames_total", "Frames run through plate recognition")
 PLATES_FOUND = Counter("platewatch_inference_plates_total", "Plates found (one RawRead each)")
@@ -22,4 +22,11 @@ BATCH_SIZE = Histogram(
 )
 BACKEND_ERRORS = Counter(
     "platewatch_inference_backend_errors_total", "Failed recognition attempts (batch retried)", ["backend"]
+)
+CAMERA_LEAN = Gauge(
+    "platewatch_inference_camera_lean_degrees",
+    "How much a camera's frames lean: a running mean (each frame with text weighs 0.05) of each frame's"
+    " median text-line angle, degrees by which level text runs down to the right, its known roll"
+    " included: the value for the camera's roll_deg in the registry once it settles",
+    ["camera"],
 )

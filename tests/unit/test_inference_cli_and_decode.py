@@ -61,26 +61,36 @@ def test_decode_frame_and_thumbnail() -> None:
 
 
 class _RecordingRecognizer:
-    """Stands in for `PlateRecognizer`: records what each `recognize` call got, finds no plate."""
+    """Stands in for `PlateRecognizer`: records what each `recognize` call got, finds no plate, and
+    reports the given leans (one per frame, in turn)."""
 
     last_rejected = 0
 
-    def __init__(self) -> None:
+    def __init__(self, leans: list[float | None] | None = None) -> None:
         self.calls: list[tuple[int, Any, Any]] = []
+        self.leans = list(leans or [])
+        self.last_leans: list[float | None] = []
 
     def recognize(
         self, frames: list[np.ndarray], region_hints: Any = None, rolls: Any = None
     ) -> list[list[Any]]:
         self.calls.append((len(frames), region_hints, rolls))
+        self.last_leans = [self.leans.pop(0) if self.leans else None for _ in frames]
         return [[] for _ in frames]
 
 
-def test_the_service_reads_each_frame_with_its_cameras_region_and_roll() -> None:
+def _service(recognizer: _RecordingRecognizer) -> InferenceService:
     service = InferenceService.__new__(InferenceService)
     service.settings, service.health = InferenceSettings(), HealthState()
     service.backend = SimpleNamespace(name="fake")  # type: ignore[assignment]
-    recognizer = _RecordingRecognizer()
     service.recognizer = recognizer  # type: ignore[assignment]
+    service.camera_leans = {}
+    return service
+
+
+def test_the_service_reads_each_frame_with_its_cameras_region_and_roll() -> None:
+    recognizer = _RecordingRecognizer()
+    service = _service(recognizer)
     image = np.zeros((72, 128, 3), np.uint8)
     work = [
         _Work(_record(b"x"), frames_pb2.Frame(camera_id="a", region="us-ia", roll_deg=-6.5), image),
@@ -88,3 +98,25 @@ def test_the_service_reads_each_frame_with_its_cameras_region_and_roll() -> None
     ]
     assert service._recognize(work) == []
     assert recognizer.calls == [(2, ["us-ia", None], [-6.5, 0.0])]
+
+
+def test_each_cameras_lean_is_a_running_mean_of_its_frames_with_text() -> None:
+    from prometheus_client import REGISTRY
+
+    from services.inference.main import LEAN_WEIGHT
+
+    recognizer = _RecordingRecognizer([10.0, None, 20.0, -4.0])
+    service = _service(recognizer)
+    image = np.zeros((72, 128, 3), np.uint8)
+
+    def work(camera: str) -> _Work:
+        return _Work(_record(b"x"), frames_pb2.Frame(camera_id=camera), image)
+
+    service._recognize([work("lean-a"), work("lean-a")])  # 10, then a frame without text lines
+    service._recognize([work("lean-a"), work("lean-b")])  # 20 for a, -4 for b
+
+    def gauge(camera: str) -> float | None:
+        return REGISTRY.get_sample_value("platewatch_inference_camera_lean_degrees", {"camera": camera})
+
+    assert gauge("lean-a") == pytest.approx(10 + LEAN_WEIGHT * (20 - 10), abs=0.01)
+    assert gauge("lean-b") == pytest.approx(-4.0)

@@ -266,6 +266,22 @@ def test_a_known_roll_turns_the_frame_in_its_own_size_before_reading() -> None:
     assert recognizer.last_paths == ["rolled+fine", "fine"]
 
 
+def test_each_frame_reports_its_lean_with_its_known_roll() -> None:
+    """The first frame is turned by its roll of 8 degrees and its lines still lean 2; the second has
+    no lines of plate proportions (its angle NaN)."""
+
+    def first_pass(frames: list[np.ndarray], hints: Any) -> Any:
+        return [[] for _ in frames], ["fine"] * len(frames), [0] * len(frames), [2.0, float("nan")]
+
+    recognizer = _recognizer(_TwoPasses([], 0.0, []), degrees=0.0)  # deskew off: one pass each
+    recognizer._recognize_once = first_pass  # type: ignore[method-assign,assignment]
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    recognizer.recognize([frame, frame], rolls=[8.0, 0.0])
+    assert recognizer.last_leans == [pytest.approx(10.0), None]
+    recognizer.recognize([frame, frame])
+    assert recognizer.last_leans == [pytest.approx(2.0), None]
+
+
 @pytest.mark.parametrize(
     "rolls", [[10.0], [10.0, 46.0], [float("nan"), 0.0]], ids=["count", "too far", "nan"]
 )
