@@ -292,13 +292,13 @@ def accuracy(
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
     frequent character confusions."""
-    from services.inference.engine import MAX_ROLL_DEG
+    from services.inference.engine import MAX_ROLL_DEG, roll_in_range
     from services.inference.main import InferenceSettings
     from services.inference.training.datasets import split_of
 
     if split not in ("all", "heldout", "train"):
         raise typer.BadParameter("split must be all, heldout or train")
-    if not abs(roll) <= MAX_ROLL_DEG:
+    if not roll_in_range(roll):
         raise typer.BadParameter(f"--roll must be within +-{MAX_ROLL_DEG:g} degrees: {roll}")
     frame_size = parse_frame(frame)
     # "One core" means every library's worker threads: OpenCV's too (its resizes and warps), not only

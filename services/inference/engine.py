@@ -379,6 +379,11 @@ DESKEW_ADD_FLOOR = 0.5
 MAX_ROLL_DEG = 45.0
 
 
+def roll_in_range(roll: float) -> bool:
+    """Whether `roll` is a camera roll `recognize` takes: a number within +-`MAX_ROLL_DEG` (NaN is not)."""
+    return abs(roll) <= MAX_ROLL_DEG
+
+
 class PlateRecognizer:
     """Finds and reads plates: det on a fixed canvas (or, by default for frames larger than it,
     coarse-then-fine: `detection`, services/inference/proposals.py), DB boxes, geometric pre-filter,
@@ -859,7 +864,7 @@ class PlateRecognizer:
             raise ValueError(f"{len(region_hints)} region hints for {len(frames)} frames")
         if rolls is not None and len(rolls) != len(frames):
             raise ValueError(f"{len(rolls)} rolls for {len(frames)} frames")
-        if rolls is not None and not all(abs(roll) <= MAX_ROLL_DEG for roll in rolls):  # NaN included
+        if rolls is not None and not all(roll_in_range(roll) for roll in rolls):
             raise ValueError(f"a roll is not within +-{MAX_ROLL_DEG:g} degrees: {rolls}")
         rolled = [
             postprocess.turned_upright(frame, roll, grow=False) if roll else None
@@ -869,9 +874,7 @@ class PlateRecognizer:
         results, paths, rejected, angles = self._read_deskewed(level, region_hints)
         for i, turn in enumerate(rolled):
             if turn is not None:
-                height, width = frames[i].shape[:2]
-                for plate in results[i]:
-                    plate.box = postprocess.box_through(plate.box, turn[1], width, height)
+                _boxes_back(results[i], turn[1], frames[i])
                 paths[i] = f"rolled+{paths[i]}"
         self.last_paths = paths
         self.last_rejected = sum(rejected)
@@ -904,9 +907,7 @@ class PlateRecognizer:
             for i, (_, back), plates, path, dropped in zip(
                 leaning, turned, second, second_paths, second_rejected, strict=True
             ):
-                height, width = frames[i].shape[:2]
-                for plate in plates:
-                    plate.box = postprocess.box_through(plate.box, back, width, height)
+                _boxes_back(plates, back, frames[i])
                 if plates and (not results[i] or plates[0].confidence > results[i][0].confidence):
                     results[i], paths[i], rejected[i] = _merged(plates, results[i]), f"{path}+turned", dropped
                 else:
@@ -1074,6 +1075,14 @@ class PlateRecognizer:
             confidences = _drop_separator_confidences(candidate)
             kept.append(Candidate(text, candidate.confidence, confidences))
         return kept
+
+
+def _boxes_back(plates: list[PlateResult], back: np.ndarray, frame: np.ndarray) -> None:
+    """Map the boxes of plates read in a turned copy of `frame` back into `frame`'s pixels through the
+    affine `back` (`postprocess.turned_upright`'s second value)."""
+    height, width = frame.shape[:2]
+    for plate in plates:
+        plate.box = postprocess.box_through(plate.box, back, width, height)
 
 
 def _merged(winner: list[PlateResult], other: list[PlateResult]) -> list[PlateResult]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,7 @@ from services.inference.engine import (
     PlateResult,
     RecognizerName,
     make_backend,
+    roll_in_range,
 )
 from services.inference.proposals import TwoStageOptions
 
@@ -157,7 +157,7 @@ def decode_frame(record: ConsumerRecord) -> _Work:
     assert isinstance(frame, frames_pb2.Frame)
     if not frame.jpeg:
         raise DeadLetterError("empty_jpeg", f"camera {frame.camera_id} sequence {frame.sequence}")
-    if not (math.isfinite(frame.roll_deg) and abs(frame.roll_deg) <= MAX_ROLL_DEG):
+    if not roll_in_range(frame.roll_deg):
         raise DeadLetterError(
             "bad_roll_deg",
             f"camera {frame.camera_id} sequence {frame.sequence}: roll_deg {frame.roll_deg} is not within"

@@ -103,10 +103,10 @@ def recognize(
 ) -> None:
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
-    from services.inference.engine import MAX_ROLL_DEG
+    from services.inference.engine import MAX_ROLL_DEG, roll_in_range
     from services.inference.main import InferenceSettings
 
-    if not abs(roll) <= MAX_ROLL_DEG:
+    if not roll_in_range(roll):
         raise typer.BadParameter(f"--roll must be within +-{MAX_ROLL_DEG:g} degrees: {roll}")
     settings = InferenceSettings()
     recognizer = settings.plate_recognizer(settings.backend(triton, threads))

@@ -124,27 +124,28 @@ def _enlarged(size: tuple[int, int]) -> Callable[[np.ndarray, list[Label], np.ra
     return make
 
 
-def tilt(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
-    """The frame turned about its first plate (see the module docstring)."""
+def _rotated(frame: np.ndarray, labels: list[Label], centre: tuple[float, float], degrees: float) -> Made:
+    """The frame turned counter-clockwise by `degrees` (cv2.getRotationMatrix2D's sense: level text
+    then runs up to the right) about `centre`, in its own size with edges reflected, labels moved."""
     height, width = frame.shape[:2]
-    x, y, w, h = (int(v) for v in labels[0][1:5])
-    degrees = float(rng.uniform(*TILT_DEGREES)) * (1 if rng.random() < 0.5 else -1)
-    matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), degrees, 1.0)
+    matrix = cv2.getRotationMatrix2D(centre, degrees, 1.0)
     out = cv2.warpAffine(
         frame, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
     )
     return out, _moved(labels, matrix, width, height)
+
+
+def tilt(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
+    """The frame turned about its first plate (see the module docstring)."""
+    x, y, w, h = (int(v) for v in labels[0][1:5])
+    degrees = float(rng.uniform(*TILT_DEGREES)) * (1 if rng.random() < 0.5 else -1)
+    return _rotated(frame, labels, (x + w / 2, y + h / 2), degrees)
 
 
 def roll(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
     """The frame as a camera with `ROLL_DEGREES` of roll sees it (see the module docstring)."""
     height, width = frame.shape[:2]
-    # getRotationMatrix2D turns counter-clockwise for a positive angle: level text then runs up.
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), -ROLL_DEGREES, 1.0)
-    out = cv2.warpAffine(
-        frame, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
-    )
-    return out, _moved(labels, matrix, width, height)
+    return _rotated(frame, labels, (width / 2, height / 2), -ROLL_DEGREES)  # text runs down
 
 
 def dark_plate(frame: np.ndarray, labels: list[Label], rng: np.random.Generator) -> Made:
