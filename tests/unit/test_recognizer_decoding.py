@@ -67,12 +67,40 @@ def test_unlikely_variant_does_not_win() -> None:
     assert chosen[0].candidate.text == "RKO03AB"
 
 
-def test_grammar_never_changes_the_length_or_a_non_look_alike() -> None:
+def test_grammar_never_adds_a_character_or_swaps_a_non_look_alike() -> None:
     # "NFFE1" fits a format and "NFFE" does not, but the image decides how many characters there are.
     assert decoding.choose([_scored("NFFE", 0.5), _scored("NFFE1", 0.4)])[0].candidate.text == "NFFE"
     # V vs 0 is no look-alike pair: the model's reading stands.
     chosen = decoding.choose([_scored("V752ARM", 0.5), _scored("0752ARM", 0.4)])
     assert chosen[0].candidate.text == "V752ARM"
+
+
+def test_an_edge_character_is_dropped_when_the_rest_fits_a_format() -> None:
+    # A Slovak plate's coat-of-arms band read as a leading W: RK 346 AL (LL DDD LL) is the model's
+    # own reading without it, likely enough (0.06 / 0.5 >= EDGE_TRIM_RATIO).
+    chosen = decoding.choose([_scored("WRK346AL", 0.5), _scored("MRK346AL", 0.3), _scored("RK346AL", 0.06)])
+    assert (chosen[0].candidate.text, chosen[0].format_known) == ("RK346AL", True)
+    assert [c.candidate.text for c in chosen[1:]] == ["WRK346AL", "MRK346AL"]
+    # The same at the other edge.
+    assert decoding.choose([_scored("RK346ALI", 0.5), _scored("RK346AL", 0.1)])[0].candidate.text == "RK346AL"
+
+
+def test_edge_trim_needs_a_likely_enough_reading_at_an_edge() -> None:
+    assert (
+        decoding.choose([_scored("WRK346AL", 0.5), _scored("RK346AL", 0.04)])[0].candidate.text == "WRK346AL"
+    )
+    # A character inside the plate is never dropped.
+    assert (
+        decoding.choose([_scored("RKX346AL", 0.5), _scored("RK346AL", 0.4)])[0].candidate.text == "RKX346AL"
+    )
+    # Nor one of a reading that already fits a format (FR/IT; the trimmed K 346 AB is Dutch sidecode 10).
+    assert decoding.choose([_scored("RK346AB", 0.5), _scored("K346AB", 0.4)])[0].candidate.text == "RK346AB"
+
+
+def test_a_look_alike_variant_comes_before_an_edge_trim() -> None:
+    # Both fit Germany's format; the same-length look-alike reading wins though less likely.
+    chosen = decoding.choose([_scored("MAB123Z", 0.5), _scored("MAB123", 0.3), _scored("MAB1232", 0.2)])
+    assert chosen[0].candidate.text == "MAB1232"
 
 
 def test_best_reading_is_never_rewritten_in_place() -> None:

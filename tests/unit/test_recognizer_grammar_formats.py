@@ -40,6 +40,14 @@ def test_camera_region_formats_decide_a_look_alike_first() -> None:
     assert decoding.choose(scored, region_hint="hr")[0].candidate.text == "BA2681M"
 
 
+def test_camera_region_formats_decide_an_edge_trim() -> None:
+    # Illinois' LL DDDDD is no base format: only a camera in Illinois drops the stray leading X.
+    scored = _readings(("XAB12345", -0.1), ("AB12345", -1.5))
+    assert decoding.choose(scored)[0].candidate.text == "XAB12345"
+    hinted = decoding.choose(scored, region_hint="us-il")
+    assert (hinted[0].candidate.text, hinted[0].region, hinted[0].format_known) == ("AB12345", "US-IL", True)
+
+
 def test_camera_region_swap_needs_a_likely_enough_look_alike() -> None:
     # Maine's 1234 AB: the O read as 0 stays when the O reading is far less likely (ratio 0.1).
     scored = _readings(("0123AB", -0.1), ("O123AB", -4.0))
