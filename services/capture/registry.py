@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.common.frames import MAX_ROLL_DEG
 from services.common.settings import REPO_ROOT
 
 # libyaml's safe loader when PyYAML was built with it (the wheels are): a registry of thousands of
@@ -59,8 +60,7 @@ class Camera(BaseModel):
     # The picture's roll: degrees by which level text in it runs down to the right (negative: up). A
     # camera mounted with roll sets it so that every frame is read turned upright at once, instead of
     # read leaning and then again turned (services/inference/engine.PlateRecognizer.recognize).
-    # (+-45: services.inference.engine.MAX_ROLL_DEG, which this service does not import.)
-    roll_deg: float = Field(default=0.0, ge=-45, le=45)
+    roll_deg: float = Field(default=0.0, ge=-MAX_ROLL_DEG, le=MAX_ROLL_DEG)
 
     @field_validator("region")
     @classmethod

@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 import numpy as np
 import onnxruntime as ort
 
+from services.common.frames import MAX_ROLL_DEG
 from services.inference import decoding, det_build, model_io, postprocess, proposals
 from services.inference.boxes import intersection, iou
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
@@ -370,13 +371,12 @@ DESKEW_SURE_PLATE = 0.99
 SAME_PLATE_OVERLAP = 0.5
 SAME_PLATE_IOU = 0.5
 DESKEW_ADD_FLOOR = 0.5
-# A camera's known roll (`recognize(rolls=...)`, the registry's `roll_deg`) is at most this many
-# degrees either way: a camera turned further is mounted wrong, not rolled. A known roll trades a
-# little reading for CPU (README, "Tilted frames"): frames rolled 10 degrees read with it at about
+# A camera's known roll (`recognize(rolls=...)`, the registry's `roll_deg`) is at most
+# `MAX_ROLL_DEG` (the Frame contract's bound, services.common.frames) either way. A known roll trades
+# a little reading for CPU (README, "Tilted frames"): frames rolled 10 degrees read with it at about
 # 55-80 % of the CPU that leaving it unset (deskew's two passes) costs, and 2 fewer of 142 synthetic
 # frames (the same 46 of 52 training-half EU photos); turned on a grown canvas, as deskew's second
 # pass is, it read 3 and 6 fewer, since the detector then sees the frame smaller.
-MAX_ROLL_DEG = 45.0
 
 
 def roll_in_range(roll: float) -> bool:

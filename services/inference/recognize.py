@@ -103,7 +103,8 @@ def recognize(
 ) -> None:
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
-    from services.inference.engine import MAX_ROLL_DEG, roll_in_range
+    from services.common.frames import MAX_ROLL_DEG
+    from services.inference.engine import roll_in_range
     from services.inference.main import InferenceSettings
 
     if not roll_in_range(roll):

@@ -14,6 +14,7 @@ from services.capture.registry import (
     parse_registry,
     resolve_source,
 )
+from services.common.frames import MAX_ROLL_DEG
 from services.common.settings import REPO_ROOT
 
 
@@ -80,6 +81,15 @@ def test_bad_region_names_camera_and_field(region: object) -> None:
 def test_roll_defaults_to_level() -> None:
     registry = parse_registry({"cameras": [_camera(), _camera(id="cam-2", roll_deg=-7.5)]})
     assert [c.roll_deg for c in registry] == [0.0, -7.5]
+
+
+def test_roll_bound_is_the_frame_contracts() -> None:
+    # Inference dead-letters a frame beyond the same bound (services.common.frames).
+    rolls = [MAX_ROLL_DEG, -MAX_ROLL_DEG]
+    registry = parse_registry({"cameras": [_camera(id=f"cam-{i}", roll_deg=r) for i, r in enumerate(rolls)]})
+    assert [c.roll_deg for c in registry] == rolls
+    with pytest.raises(RegistryError):
+        parse_registry({"cameras": [_camera(roll_deg=MAX_ROLL_DEG + 0.01)]})
 
 
 @pytest.mark.parametrize("roll", [46, -45.5, "left", float("nan")])

@@ -210,8 +210,10 @@ def test_region_hints_go_with_their_frames(
     seen: list[tuple[str | None, Any]] = []
     read_variants = decoding.read_variants
 
-    def recording(*args: Any, region_hint: str | None = None, **kwargs: Any) -> Any:
-        result = read_variants(*args, region_hint=region_hint, **kwargs)
+    def recording(
+        outputs: Any, characters: Any, top_k: int = 3, grammar: Any = None, region_hint: str | None = None
+    ) -> Any:
+        result = read_variants(outputs, characters, top_k, grammar, region_hint)
         seen.append((region_hint, result))
         return result
 
