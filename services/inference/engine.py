@@ -436,6 +436,8 @@ class PlateRecognizer:
         # benchmarks and tests (with concurrent calls, whichever finished last).
         self.last_paths: list[str] = []
         # Lines the last `recognize` dropped on the plate classifier's word, read or not (same caveat).
+        # A frame read twice (deskew) counts the leading reading's drops only, so that a sign seen
+        # upright and turned is counted once.
         self.last_rejected = 0
         # How much each frame of the last `recognize` leant, in `postprocess.line_angle` degrees: its
         # known roll plus the median angle of the lines of plate proportions found in it after that
