@@ -12,18 +12,18 @@ Contract of `read_plate`:
   (each character's best step probability on that alignment), as before;
 - the grammar is consulted for exact fits only: when the best reading fits no known format, the
   first candidate that fits one exactly and differs from it only in look-alike characters (O/0, I/1,
-  B/8, S/5, Z/2, D/0, G/6) wins,
-  provided its alignment is at least `format_ratio` times as likely; otherwise the best reading is
-  kept as read (an unknown format is still returned, marked `format_known=False`);
-- when neither the best reading nor a look-alike variant of it fits, the first candidate that is the
-  best reading without its first or its last character and fits a format exactly wins, provided its
-  alignment is at least `EDGE_TRIM_RATIO` times as likely (a national band, coat of arms or bolt at
-  a plate's edge read as one more character);
+  B/8, S/5, Z/2, D/0, G/6) wins, provided its alignment is at least `format_ratio` times as likely;
+- when no such look-alike variant wins, the first candidate that is the best reading without its
+  first or its last character and fits a format exactly wins, provided its alignment is at least
+  `EDGE_TRIM_RATIO` times as likely (a national band, coat of arms or bolt at a plate's edge read as
+  one more character; the best reading may then be too long to be plate-like, 9 characters);
+  otherwise the best reading is kept as read (an unknown format is still returned, marked
+  `format_known=False`);
 - with the camera's region hint ("us-ia", "de"), the formats of that region decide first: when the
-  best reading fits none of them, the first such look-alike variant, then edge trim, that fits one
-  wins (same ratios); when none does, the rules above apply. The grammar only chooses among the
-  model's own readings: it never rewrites a character the model did not offer, never adds one, and
-  drops at most one, at an edge.
+  best reading fits none of them (even if it fits another region's), the first plate-like look-alike
+  variant, then edge trim, that fits one wins (same ratios); when none does, the rules above apply.
+  The grammar only chooses among the model's own readings: it never rewrites a character the model
+  did not offer, never adds one, and drops at most one, at an edge.
 """
 
 from __future__ import annotations
@@ -165,8 +165,9 @@ def choose(
     """The candidates (best first) as plate text, marked with the format and region they fit exactly,
     and reordered: when the best one fits no format (of the hinted region first, then any), the
     first look-alike variant of it that fits one comes first if its alignment is at least
-    `format_ratio` times as likely. Duplicates (after separators are removed) are dropped; readings
-    that are not plate-like pass through untouched."""
+    `format_ratio` times as likely, or failing that the first reading of it without its first or
+    last character that fits one, if at least `EDGE_TRIM_RATIO` times as likely. Duplicates (after
+    separators are removed) are dropped; readings that are not plate-like pass through untouched."""
     grammar = grammar or default_grammar()
     rewritten: list[ScoredCandidate] = []
     seen: set[str] = set()
@@ -206,7 +207,12 @@ def choose(
         if grammar.fits_region(best.candidate.text, region_hint):
             return rewritten
         swapped = _fitting_first(
-            rewritten, format_ratio, lambda item: grammar.fits_region(item.candidate.text, region_hint)
+            rewritten,
+            format_ratio,
+            lambda item: (
+                plate_text(item.candidate.text) is not None
+                and grammar.fits_region(item.candidate.text, region_hint)
+            ),
         )
         if swapped is not None:
             return swapped

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from services.common.frames import MAX_ROLL_DEG
+
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import PlateRecognizer, PlateResult
     from services.normalizer.grammar import PlateGrammar
@@ -98,12 +100,13 @@ def recognize(
     ] = "",
     roll: Annotated[
         float,
-        typer.Option(help="the camera's roll: degrees level text runs down to the right (-45 to 45)"),
+        typer.Option(
+            help=f"the camera's roll: degrees level text runs down to the right (within +-{MAX_ROLL_DEG:g})"
+        ),
     ] = 0.0,
 ) -> None:
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
-    from services.common.frames import MAX_ROLL_DEG
     from services.inference.engine import roll_in_range
     from services.inference.main import InferenceSettings
 

@@ -1,4 +1,5 @@
-"""CTC beam search and the grammar's choice among look-alike readings (services/inference/decoding)."""
+"""CTC beam search and the grammar's choice among the model's readings: look-alikes and edge trim
+(services/inference/decoding)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_unlikely_variant_does_not_win() -> None:
 
 
 def test_grammar_never_adds_a_character_or_swaps_a_non_look_alike() -> None:
-    # "NFFE1" fits a format and "NFFE" does not, but the image decides how many characters there are.
+    # "NFFE1" fits a format and "NFFE" does not: a stray edge character may be dropped, none is added.
     assert decoding.choose([_scored("NFFE", 0.5), _scored("NFFE1", 0.4)])[0].candidate.text == "NFFE"
     # V vs 0 is no look-alike pair: the model's reading stands.
     chosen = decoding.choose([_scored("V752ARM", 0.5), _scored("0752ARM", 0.4)])
@@ -85,16 +86,28 @@ def test_an_edge_character_is_dropped_when_the_rest_fits_a_format() -> None:
     assert decoding.choose([_scored("RK346ALI", 0.5), _scored("RK346AL", 0.1)])[0].candidate.text == "RK346AL"
 
 
+def _top(*texts_and_probs: tuple[str, float], format_ratio: float = decoding.FORMAT_RATIO) -> str:
+    scored = [_scored(text, prob) for text, prob in texts_and_probs]
+    return decoding.choose(scored, format_ratio=format_ratio)[0].candidate.text
+
+
 def test_edge_trim_needs_a_likely_enough_reading_at_an_edge() -> None:
-    assert (
-        decoding.choose([_scored("WRK346AL", 0.5), _scored("RK346AL", 0.04)])[0].candidate.text == "WRK346AL"
-    )
+    # EDGE_TRIM_RATIO is 0.1: 0.052 / 0.5 is enough, 0.048 / 0.5 is not, whatever `format_ratio` is.
+    assert _top(("WRK346AL", 0.5), ("RK346AL", 0.052)) == "RK346AL"
+    assert _top(("WRK346AL", 0.5), ("RK346AL", 0.048)) == "WRK346AL"
+    assert _top(("WRK346AL", 0.5), ("RK346AL", 0.1), format_ratio=0.5) == "RK346AL"
     # A character inside the plate is never dropped.
     assert (
         decoding.choose([_scored("RKX346AL", 0.5), _scored("RK346AL", 0.4)])[0].candidate.text == "RKX346AL"
     )
     # Nor one of a reading that already fits a format (FR/IT; the trimmed K 346 AB is Dutch sidecode 10).
     assert decoding.choose([_scored("RK346AB", 0.5), _scored("K346AB", 0.4)])[0].candidate.text == "RK346AB"
+
+
+def test_a_reading_too_long_for_a_plate_may_lose_its_stray_edge_character() -> None:
+    # Nine characters are not plate-like; without the band's X it is the Warsaw plate WAB12345.
+    chosen = decoding.choose([_scored("XWAB12345", 0.5), _scored("WAB12345", 0.2)])
+    assert (chosen[0].candidate.text, chosen[0].format_known) == ("WAB12345", True)
 
 
 def test_a_look_alike_variant_comes_before_an_edge_trim() -> None:

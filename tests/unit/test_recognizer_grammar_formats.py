@@ -1,4 +1,5 @@
-"""Formats in services/normalizer/grammars.yaml that the recognizer's look-alike choice relies on."""
+"""Formats in services/normalizer/grammars.yaml that the recognizer's look-alike and edge-trim choices rely
+on."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def test_camera_region_formats_decide_an_edge_trim() -> None:
     assert decoding.choose(scored)[0].candidate.text == "XAB12345"
     hinted = decoding.choose(scored, region_hint="us-il")
     assert (hinted[0].candidate.text, hinted[0].region, hinted[0].format_known) == ("AB12345", "US-IL", True)
+    # Both trims fit some format; a Massachusetts camera takes its own D LLL DD over the likelier
+    # base-format Dutch sidecode LLL DD L.
+    scored = _readings(("3KKK33A", -0.1), ("KKK33A", -0.5), ("3KKK33", -1.0))
+    assert decoding.choose(scored)[0].candidate.text == "KKK33A"
+    assert decoding.choose(scored, region_hint="us-ma")[0].candidate.text == "3KKK33"
+
+
+def test_camera_region_promotes_only_plate_like_readings() -> None:
+    # Lower case is not plate text (the PP-OCRv4 reader emits it): it never wins on a region's format.
+    scored = _readings(("wrk346al", -0.1), ("rk346al", -0.5))
+    assert decoding.choose(scored, region_hint="sk")[0].candidate.text == "wrk346al"
 
 
 def test_camera_region_swap_needs_a_likely_enough_look_alike() -> None:
