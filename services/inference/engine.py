@@ -846,8 +846,8 @@ class PlateRecognizer:
         cameras' known roll: such a frame is turned upright by it about its centre, on a canvas of
         its own size (the corners cut; the detector sees it at a level frame's scale), before
         anything is read, so a fixed camera with roll does not pay a leaning first pass and a
-        turned second one on every frame (the note above `roll_in_range`); its boxes are mapped back to the frame
-        ("rolled+" in `last_paths`), its crops are the upright ones.
+        turned second one on every frame (the note above `roll_in_range`); its boxes are mapped
+        back to the frame ("rolled+" in `last_paths`), its crops are the upright ones.
         Two-stage detection: a frame whose coarse map proposed text and whose windows gave lines
         but no plate is searched again, by the full pass (`TwoStageOptions.full_pass_when_no_plate`;
         its `last_paths` entry is then "fine+full") or by windows around plate-shaped edge clusters
