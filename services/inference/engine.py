@@ -371,14 +371,14 @@ DESKEW_SURE_PLATE = 0.99
 SAME_PLATE_OVERLAP = 0.5
 SAME_PLATE_IOU = 0.5
 DESKEW_ADD_FLOOR = 0.5
+
+
 # A camera's known roll (`recognize(rolls=...)`, the registry's `roll_deg`) is at most
 # `MAX_ROLL_DEG` (the Frame contract's bound, services.common.frames) either way. A known roll trades
 # a little reading for CPU (README, "Tilted frames"): frames rolled 10 degrees read with it at about
 # 55-80 % of the CPU that leaving it unset (deskew's two passes) costs, and 2 fewer of 142 synthetic
 # frames (the same 46 of 52 training-half EU photos); turned on a grown canvas, as deskew's second
 # pass is, it read 3 and 6 fewer, since the detector then sees the frame smaller.
-
-
 def roll_in_range(roll: float) -> bool:
     """Whether `roll` is a camera roll `recognize` takes: a number within +-`MAX_ROLL_DEG` (NaN is not)."""
     return abs(roll) <= MAX_ROLL_DEG
