@@ -371,6 +371,9 @@ DESKEW_SURE_PLATE = 0.99
 SAME_PLATE_OVERLAP = 0.5
 SAME_PLATE_IOU = 0.5
 DESKEW_ADD_FLOOR = 0.5
+# Deskew's second reading of a frame larger than the canvas is detected in windows around its first
+# lines only (`PlateRecognizer._read_turned`), not by a new coarse-then-fine search of the turned frame.
+DESKEW_IN_WINDOWS = True
 
 
 # A camera's known roll (`recognize(rolls=...)`, the registry's `roll_deg`) is at most
@@ -579,10 +582,7 @@ class PlateRecognizer:
                         full.append(index)
                     continue
                 scaled = self._windows_around(frame, found, full_scale)
-                cost = sum(w * h for w, h in (proposals.region_canvas(r, scale) for r, scale in scaled))
-                if len(scaled) > options.max_regions or cost > options.max_cost_share * (
-                    full_canvas[0] * full_canvas[1]
-                ):
+                if not self._windows_pay(scaled, full_canvas):
                     if index not in known_full:
                         full.append(index)
                     continue
@@ -602,6 +602,18 @@ class PlateRecognizer:
             paths[index] = "full"
             windows.pop(index, None)
         return boxes, paths, coarse_proposed, windows, known_full
+
+    def _windows_pay(
+        self, scaled: list[tuple[proposals.Region, float]], full_canvas: tuple[int, int]
+    ) -> bool:
+        """Whether detecting the windows `scaled` costs less than the full pass on `full_canvas`:
+        at most `two_stage.max_regions` of them, summing to at most `two_stage.max_cost_share` of its
+        pixels (the detector's cost is about linear in canvas pixels)."""
+        options = self.two_stage
+        cost = sum(w * h for w, h in (proposals.region_canvas(r, scale) for r, scale in scaled))
+        return len(scaled) <= options.max_regions and cost <= options.max_cost_share * (
+            full_canvas[0] * full_canvas[1]
+        )
 
     def _coarse_scale_and_canvas(self, frame: np.ndarray, full_scale: float) -> tuple[float, tuple[int, int]]:
         """The coarse pass's scale and the canvas it needs for `frame`: fitted into the coarse canvas
@@ -892,7 +904,7 @@ class PlateRecognizer:
         """`recognize` of frames without a known roll: the plates of each frame, its path, how many
         of its lines the classifier dropped and the median angle of its lines as first read (NaN:
         none), a leaning frame read again turned upright."""
-        results, paths, rejected, angles = self._recognize_once(frames, region_hints)
+        results, paths, rejected, angles, quads = self._recognize_once(frames, region_hints)
         leaning = [
             i
             for i, angle in enumerate(angles)
@@ -902,9 +914,11 @@ class PlateRecognizer:
         ]
         if leaning:
             turned = [postprocess.turned_upright(frames[i], angles[i]) for i in leaning]
-            hints = None if region_hints is None else [region_hints[i] for i in leaning]
-            second, second_paths, second_rejected, _ = self._recognize_once(
-                [image for image, _ in turned], hints
+            second, second_paths, second_rejected = self._read_turned(
+                [frames[i] for i in leaning],
+                turned,
+                [quads[i] for i in leaning],
+                None if region_hints is None else [region_hints[i] for i in leaning],
             )
             for i, (_, back), plates, path, dropped in zip(
                 leaning, turned, second, second_paths, second_rejected, strict=True
@@ -916,12 +930,66 @@ class PlateRecognizer:
                     results[i] = _merged(results[i], plates)
         return results, paths, rejected, angles
 
+    def _read_turned(
+        self,
+        frames: list[np.ndarray],
+        turned: list[tuple[np.ndarray, np.ndarray]],
+        quads: list[list[np.ndarray]],
+        region_hints: list[str | None] | None,
+    ) -> tuple[list[list[PlateResult]], list[str], list[int]]:
+        """Deskew's second reading of leaning `frames`, each given `turned` upright
+        (`postprocess.turned_upright`) with the quads of the lines its first pass detected: the
+        plates of each turned image (boxes in its pixels, sorted), its path and how many of its lines
+        the classifier dropped. A frame the first pass searched coarse then fine (larger than the
+        canvas) is detected only in windows around its first lines turned with it, at its first
+        pass's scale (`DESKEW_IN_WINDOWS`; path "fine"): no coarse pass over the grown turned image,
+        which also saw the frame smaller. The others, and any whose windows would cost more than the
+        full pass, are read as new frames (`_recognize_once`)."""
+        images = [image for image, _ in turned]
+        windows: dict[int, list[tuple[proposals.Region, float]]] = {}
+        if DESKEW_IN_WINDOWS and self.detection == "two_stage":
+            for k, (frame, (image, back), frame_quads) in enumerate(zip(frames, turned, quads, strict=True)):
+                if not frame_quads:
+                    continue
+                full_scale, full_canvas = self._full_scale_and_canvas(frame)
+                if full_scale >= 1.0:
+                    continue
+                forward = postprocess.inverse_affine(back)
+                height, width = image.shape[:2]
+                regions: list[proposals.Region] = []
+                for quad in frame_quads:
+                    x0, y0, x1, y1 = postprocess.extent_through(postprocess.quad_to_box(quad), forward)
+                    regions.append((max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)))
+                scaled = self._windows_around(image, regions, full_scale)
+                if self._windows_pay(scaled, full_canvas):
+                    windows[k] = scaled
+        results: list[list[PlateResult]] = [[] for _ in frames]
+        paths = ["fine"] * len(frames)
+        rejected = [0] * len(frames)
+        if windows:
+            fine = [(k, region, scale) for k, scaled in windows.items() for region, scale in scaled]
+            lines = [
+                line
+                for k, boxes in self._window_boxes(images, fine).items()
+                for line in self._lines_from_boxes(k, images[k], boxes)
+            ]
+            rejected = self._read_lines_into(results, images, lines, region_hints)
+            for plates in results:
+                plates.sort(key=lambda plate: plate.confidence, reverse=True)
+        rest = [k for k in range(len(frames)) if k not in windows]
+        if rest:
+            hints = None if region_hints is None else [region_hints[k] for k in rest]
+            again, again_paths, again_rejected, _, _ = self._recognize_once([images[k] for k in rest], hints)
+            for k, plates, path, dropped in zip(rest, again, again_paths, again_rejected, strict=True):
+                results[k], paths[k], rejected[k] = plates, path, dropped
+        return results, paths, rejected
+
     def _recognize_once(
         self, frames: list[np.ndarray], region_hints: list[str | None] | None
-    ) -> tuple[list[list[PlateResult]], list[str], list[int], list[float]]:
+    ) -> tuple[list[list[PlateResult]], list[str], list[int], list[float], list[list[np.ndarray]]]:
         """`recognize` without turning leaning frames: the plates of each frame (sorted), its path,
-        how many of its lines the classifier dropped, and the median `line_angle` of its detected
-        lines of plate proportions (NaN when it has none)."""
+        how many of its lines the classifier dropped, the median `line_angle` of its detected
+        lines of plate proportions (NaN when it has none), and the quads of its detected lines."""
         results: list[list[PlateResult]] = [[] for _ in frames]
         detection = self._detect(frames)
         paths = detection.paths
@@ -977,7 +1045,11 @@ class PlateRecognizer:
                     paths[index] = "fine+edges"
         for plates_of_frame in results:
             plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
-        return results, paths, rejected, _median_line_angles(detection.lines, len(frames))
+        quads: list[list[np.ndarray]] = [[] for _ in frames]
+        for line in detection.lines:
+            if not line.whole_image:
+                quads[line.frame_index].append(line.quad)
+        return results, paths, rejected, _median_line_angles(detection.lines, len(frames)), quads
 
     def _read_lines_into(
         self,

@@ -335,6 +335,11 @@ def turned_upright(frame: np.ndarray, degrees: float, grow: bool = True) -> tupl
     return turned, cv2.invertAffineTransform(matrix)
 
 
+def inverse_affine(matrix: np.ndarray) -> np.ndarray:
+    """The 2x3 affine map that undoes `matrix` (e.g. frame pixels into `turned_upright`'s image)."""
+    return cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+
+
 def extent_through(box: tuple[int, int, int, int], matrix: np.ndarray) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1): the whole-pixel extent around the corners of the (x, y, w, h) `box` taken
     through the 2x3 affine `matrix` (floor of the least, ceiling of the greatest coordinates)."""

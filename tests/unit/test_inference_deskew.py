@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.inference import postprocess
+from services.inference import engine, postprocess
 from services.inference.engine import (
     DESKEW_ADD_FLOOR,
     DESKEW_SURE_PLATE,
@@ -77,12 +77,14 @@ class _TwoPasses:
                 angle,
                 *[0.0] * others,
             ],
+            [[] for _ in frames],
         )
 
 
 def _recognizer(passes: _TwoPasses, degrees: float = 3.0) -> PlateRecognizer:
     recognizer = PlateRecognizer.__new__(PlateRecognizer)
     recognizer.deskew_min_degrees = degrees
+    recognizer.detection = "two_stage"
     recognizer._recognize_once = passes  # type: ignore[method-assign,assignment]
     return recognizer
 
@@ -240,6 +242,52 @@ def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels() -> Non
     assert _centred_on_the_text(plates[0].box)
 
 
+def _counting_searches(recognizer: PlateRecognizer) -> list[tuple[int, ...]]:
+    """Record the shape of the first frame of every whole search (`_recognize_once`) it makes."""
+    calls: list[tuple[int, ...]] = []
+    search = recognizer._recognize_once
+
+    def counting(frames: list[np.ndarray], hints: Any) -> Any:
+        calls.append(frames[0].shape)
+        return search(frames, hints)
+
+    recognizer._recognize_once = counting  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_large_leaning_frame_is_read_again_in_windows_around_its_first_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real models: a frame larger than the canvas is searched once; its turned reading only
+    detects windows around the lines that search found (DESKEW_IN_WINDOWS)."""
+    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    searches = _counting_searches(recognizer)
+    (plates,) = recognizer.recognize([_tilted_plate_frame()])
+    assert plates and plates[0].text == "KT4821"
+    assert recognizer.last_paths == ["fine+turned"]
+    assert _centred_on_the_text(plates[0].box)
+    assert searches == [(720, 1280, 3)]
+    # Without it, the grown turned frame is searched anew.
+    monkeypatch.setattr(engine, "DESKEW_IN_WINDOWS", False)
+    recognizer.recognize([_tilted_plate_frame()])
+    assert len(searches) == 3 and searches[2][1] > 1280
+
+
+def test_a_leaning_frame_smaller_than_the_canvas_is_searched_again_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its plate reads sure at once; a sureness no reading reaches makes it take the second reading.
+    monkeypatch.setattr(engine, "DESKEW_SURE_PLATE", 1.01)
+    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    searches = _counting_searches(recognizer)
+    frame = np.ascontiguousarray(_tilted_plate_frame()[250:570, 400:880])
+    (plates,) = recognizer.recognize([frame])
+    assert plates and plates[0].text == "KT4821"
+    assert recognizer.last_paths[0].startswith("full")
+    # The second search is of the whole turned frame, grown to hold its corners.
+    assert len(searches) == 2 and searches[1][1] > 480
+
+
 def test_a_known_roll_reads_the_frame_turned_once_and_boxes_it_in_frame_pixels() -> None:
     """The real models, the camera's roll given: one pass over the frame turned upright first."""
     recognizer = PlateRecognizer(OnnxBackend(threads=1))
@@ -271,7 +319,7 @@ def test_each_frame_reports_its_lean_with_its_known_roll() -> None:
     no lines of plate proportions (its angle NaN)."""
 
     def first_pass(frames: list[np.ndarray], hints: Any) -> Any:
-        return [[] for _ in frames], ["fine"] * len(frames), [0] * len(frames), [2.0, float("nan")]
+        return [[] for _ in frames], ["fine"] * len(frames), [0] * len(frames), [2.0, float("nan")], [[], []]
 
     recognizer = _recognizer(_TwoPasses([], 0.0, []), degrees=0.0)  # deskew off: one pass each
     recognizer._recognize_once = first_pass  # type: ignore[method-assign,assignment]
@@ -308,9 +356,10 @@ class _Batch:
                 [f"path{i}" for i in range(len(frames))],
                 [i + 1 for i in range(len(frames))],
                 self.angles,
+                [[] for _ in frames],
             )
         plates = [[_plate(f"TURNED{i}", 0.9, (10, 10, 50, 20))] for i in range(len(frames))]
-        return plates, ["fine"] * len(frames), [0] * len(frames), [0.0] * len(frames)
+        return plates, ["fine"] * len(frames), [0] * len(frames), [0.0] * len(frames), [[] for _ in frames]
 
 
 def test_only_the_leaning_frames_of_a_batch_are_turned_with_their_own_hints() -> None:
@@ -318,6 +367,7 @@ def test_only_the_leaning_frames_of_a_batch_are_turned_with_their_own_hints() ->
     batch = _Batch([0.5, -9.0, 12.0])
     recognizer = PlateRecognizer.__new__(PlateRecognizer)
     recognizer.deskew_min_degrees = 3.0
+    recognizer.detection = "two_stage"
     recognizer._recognize_once = batch  # type: ignore[method-assign,assignment]
     results = recognizer.recognize(frames, ["us-ca", "us-ny", "us-tx"])
     turned_frames, turned_hints = batch.calls[1]
