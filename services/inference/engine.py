@@ -940,11 +940,13 @@ class PlateRecognizer:
         """Deskew's second reading of leaning `frames`, each given `turned` upright
         (`postprocess.turned_upright`) with the quads of the lines its first pass detected: the
         plates of each turned image (boxes in its pixels, sorted), its path and how many of its lines
-        the classifier dropped. A frame the first pass searched coarse then fine (larger than the
-        canvas) is detected only in windows around its first lines turned with it, at its first
-        pass's scale (`DESKEW_IN_WINDOWS`; path "fine"): no coarse pass over the grown turned image,
-        which also saw the frame smaller. The others, and any whose windows would cost more than the
-        full pass, are read as new frames (`_recognize_once`)."""
+        the classifier dropped. Under two-stage detection, a frame larger than the canvas (full-pass
+        scale under 1) is detected only in windows around those lines turned with it, each at the
+        scale the frame's own windows would take for text that high (`_windows_around` with the
+        frame's full-pass scale; `DESKEW_IN_WINDOWS`; path "fine"): no coarse pass over the grown
+        turned image, which saw the frame smaller, no edge proposals, and no second search or full
+        pass when the windows find nothing. The others, and any whose windows would cost more than
+        the full pass, are searched anew (`_recognize_once`)."""
         images = [image for image, _ in turned]
         windows: dict[int, list[tuple[proposals.Region, float]]] = {}
         if DESKEW_IN_WINDOWS and self.detection == "two_stage":
@@ -958,7 +960,7 @@ class PlateRecognizer:
                 height, width = image.shape[:2]
                 regions: list[proposals.Region] = []
                 for quad in frame_quads:
-                    x0, y0, x1, y1 = postprocess.extent_through(postprocess.quad_to_box(quad), forward)
+                    x0, y0, x1, y1 = postprocess.points_extent_through(quad, forward)
                     regions.append((max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)))
                 scaled = self._windows_around(image, regions, full_scale)
                 if self._windows_pay(scaled, full_canvas):
@@ -989,11 +991,14 @@ class PlateRecognizer:
     ) -> tuple[list[list[PlateResult]], list[str], list[int], list[float], list[list[np.ndarray]]]:
         """`recognize` without turning leaning frames: the plates of each frame (sorted), its path,
         how many of its lines the classifier dropped, the median `line_angle` of its detected
-        lines of plate proportions (NaN when it has none), and the quads of its detected lines."""
+        lines of plate proportions (NaN when it has none; the first search's lines), and the quads
+        of every line it detected (second searches' too; whole-image lines not)."""
         results: list[list[PlateResult]] = [[] for _ in frames]
         detection = self._detect(frames)
         paths = detection.paths
         rejected = self._read_lines_into(results, frames, detection.lines, region_hints)
+        # Every line detected, second searches' included (their quads go to deskew's windows).
+        searched = list(detection.lines)
         options = self.two_stage
         if self.detection == "two_stage" and (
             options.full_pass_when_no_plate or options.edge_windows_when_no_plate
@@ -1016,6 +1021,7 @@ class PlateRecognizer:
                     for line in self._lines_from_boxes(index, frames[index], boxes)
                 ]
                 second = self._read_lines_into(results, frames, lines, region_hints)
+                searched.extend(lines)
                 for index in retry:
                     # The full pass looked at the whole frame again: its rejections replace the
                     # windows' (the same sign is not counted twice).
@@ -1040,13 +1046,14 @@ class PlateRecognizer:
                     )
                 ]
                 second = self._read_lines_into(results, frames, lines, region_hints)
+                searched.extend(lines)
                 for index in per_frame:
                     rejected[index] += second[index]
                     paths[index] = "fine+edges"
         for plates_of_frame in results:
             plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
         quads: list[list[np.ndarray]] = [[] for _ in frames]
-        for line in detection.lines:
+        for line in searched:
             if not line.whole_image:
                 quads[line.frame_index].append(line.quad)
         return results, paths, rejected, _median_line_angles(detection.lines, len(frames)), quads

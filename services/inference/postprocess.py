@@ -344,9 +344,15 @@ def extent_through(box: tuple[int, int, int, int], matrix: np.ndarray) -> tuple[
     """(x0, y0, x1, y1): the whole-pixel extent around the corners of the (x, y, w, h) `box` taken
     through the 2x3 affine `matrix` (floor of the least, ceiling of the greatest coordinates)."""
     x, y, w, h = box
-    corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
+    return points_extent_through(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]), matrix)
+
+
+def points_extent_through(points: np.ndarray, matrix: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the whole-pixel extent around `points` ([N, 2], e.g. a line's quad) taken
+    through the 2x3 affine `matrix`. A leaning quad's own corners, not its axis-aligned box: turned
+    level, its extent is as high as its text."""
     affine = np.asarray(matrix, np.float64)
-    mapped = corners @ affine[:, :2].T + affine[:, 2]
+    mapped = np.asarray(points, np.float64).reshape(-1, 2) @ affine[:, :2].T + affine[:, 2]
     (x0, y0), (x1, y1) = np.floor(mapped.min(axis=0)), np.ceil(mapped.max(axis=0))
     return int(x0), int(y0), int(x1), int(y1)
 

@@ -288,6 +288,59 @@ def test_a_leaning_frame_smaller_than_the_canvas_is_searched_again_whole(
     assert len(searches) == 2 and searches[1][1] > 480
 
 
+def test_a_batch_reads_large_frames_turned_in_windows_at_their_texts_scale_and_small_ones_anew(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real models, one 1920x1080 frame (full-pass scale 0.5) and one small frame, both leaning
+    and made to take the turned reading: the large one is read from windows, its plate's at the
+    fine scale its text calls for (about 25 canvas px high at 0.5), each with its own hint; the small
+    one is searched anew with its hint."""
+    monkeypatch.setattr(engine, "DESKEW_SURE_PLATE", 1.01)
+    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    large = cv2.resize(_tilted_plate_frame(), (1920, 1080))
+    small = np.ascontiguousarray(_tilted_plate_frame()[250:570, 400:880])
+    searches = _counting_searches(recognizer)
+    windows: list[tuple[tuple[int, ...], list[tuple[int, Any, float]]]] = []
+    window_boxes = recognizer._window_boxes
+
+    def recording_windows(frames: list[np.ndarray], fine: Any) -> Any:
+        windows.append((frames[0].shape, list(fine)))
+        return window_boxes(frames, fine)
+
+    read_hints: list[Any] = []
+    read_lines_into = recognizer._read_lines_into
+
+    def recording_reads(results: Any, frames: Any, lines: Any, hints: Any) -> Any:
+        read_hints.append((hints, sorted({line.frame_index for line in lines})))
+        return read_lines_into(results, frames, lines, hints)
+
+    recognizer._window_boxes = recording_windows  # type: ignore[method-assign]
+    recognizer._read_lines_into = recording_reads  # type: ignore[method-assign]
+    large_plates, small_plates = recognizer.recognize([large, small], ["us-ny", "de"])
+    assert [p.text for p in large_plates] == ["KT4821"] and [p.text for p in small_plates] == ["KT4821"]
+    # Each boxed on its own frame's text line (the plate's text centre scaled, or cut, with the frame).
+    for (x, y, w, h), (cx, cy) in [(large_plates[0].box, (960, 637)), (small_plates[0].box, (240, 175))]:
+        assert abs(x + w / 2 - cx) <= 30 and abs(y + h / 2 - cy) <= 20
+    # One search of both, then one of the small frame alone, grown.
+    assert [shape[:2] for shape in searches] == [(1080, 1920), (searches[1][0], searches[1][1])]
+    assert searches[1][1] > 480 and searches[1][0] > 320
+    # The turned windows (cut from the grown turned frames) are all the large frame's (index 0
+    # among the leaning frames); the one holding the plate's centre is at the fine scale.
+    (turned_windows,) = [fine for shape, fine in windows if shape[1] > 1920]
+    assert {k for k, _, _ in turned_windows} == {0}
+    turned, _ = postprocess.turned_upright(large, recognizer.last_leans[0] or 0.0)
+    centre = np.array([[PLATE_AT[0] * 1.5 + 120, PLATE_AT[1] * 1.5 + 37]])
+    matrix = cv2.getRotationMatrix2D((960, 540), recognizer.last_leans[0] or 0.0, 1.0)
+    grow = ((turned.shape[1] - 1920) / 2, (turned.shape[0] - 1080) / 2)
+    cx, cy = (centre @ matrix[:, :2].T + matrix[:, 2])[0] + grow
+    plate_scales = [s for _, (x0, y0, x1, y1), s in turned_windows if x0 <= cx < x1 and y0 <= cy < y1]
+    assert plate_scales and set(plate_scales) == {recognizer.two_stage.min_fine_scale}
+    # Hints: the turned windows' lines are read with the leaning frames' hints, the small frame's
+    # new search with its own.
+    assert (["us-ny", "de"], [0]) in read_hints
+    assert (["de"], [0]) in read_hints
+
+
 def test_a_known_roll_reads_the_frame_turned_once_and_boxes_it_in_frame_pixels() -> None:
     """The real models, the camera's roll given: one pass over the frame turned upright first."""
     recognizer = PlateRecognizer(OnnxBackend(threads=1))
