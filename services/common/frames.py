@@ -6,3 +6,8 @@ from __future__ import annotations
 # `roll_deg` beyond it, and inference dead-letters a frame beyond it (`bad_roll_deg`). A camera
 # turned further is mounted wrong, not rolled.
 MAX_ROLL_DEG = 45.0
+
+
+def roll_in_range(roll: float) -> bool:
+    """Whether `roll` is a roll the Frame contract allows: a number within +-`MAX_ROLL_DEG` (NaN is not)."""
+    return abs(roll) <= MAX_ROLL_DEG

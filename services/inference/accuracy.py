@@ -292,8 +292,7 @@ def accuracy(
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
     frequent character confusions."""
-    from services.common.frames import MAX_ROLL_DEG
-    from services.inference.engine import roll_in_range
+    from services.common.frames import MAX_ROLL_DEG, roll_in_range
     from services.inference.main import InferenceSettings
     from services.inference.training.datasets import split_of
 

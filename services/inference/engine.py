@@ -25,7 +25,7 @@ from typing import Literal, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from services.common.frames import MAX_ROLL_DEG
+from services.common.frames import MAX_ROLL_DEG, roll_in_range
 from services.inference import decoding, det_build, model_io, postprocess, proposals
 from services.inference.boxes import intersection, iou
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
@@ -382,11 +382,6 @@ DESKEW_IN_WINDOWS = True
 # 55-80 % of the CPU that leaving it unset (deskew's two passes) costs, and 2 fewer of 142 synthetic
 # frames (the same 46 of 52 training-half EU photos); turned on a grown canvas, as deskew's second
 # pass is, it read 3 and 6 fewer, since the detector then sees the frame smaller.
-def roll_in_range(roll: float) -> bool:
-    """Whether `roll` is a camera roll `recognize` takes: a number within +-`MAX_ROLL_DEG` (NaN is not)."""
-    return abs(roll) <= MAX_ROLL_DEG
-
-
 class PlateRecognizer:
     """Finds and reads plates: det on a fixed canvas (or, by default for frames larger than it,
     coarse-then-fine: `detection`, services/inference/proposals.py), DB boxes, geometric pre-filter,
@@ -858,7 +853,7 @@ class PlateRecognizer:
         cameras' known roll: such a frame is turned upright by it about its centre, on a canvas of
         its own size (the corners cut; the detector sees it at a level frame's scale), before
         anything is read, so a fixed camera with roll does not pay a leaning first pass and a
-        turned second one on every frame (the note above `roll_in_range`); its boxes are mapped
+        turned second one on every frame (the known-roll note above this class); its boxes are mapped
         back to the frame ("rolled+" in `last_paths`), its crops are the upright ones.
         Two-stage detection: a frame whose coarse map proposed text and whose windows gave lines
         but no plate is searched again, by the full pass (`TwoStageOptions.full_pass_when_no_plate`;
@@ -958,10 +953,10 @@ class PlateRecognizer:
                     continue
                 forward = postprocess.inverse_affine(back)
                 height, width = image.shape[:2]
-                regions: list[proposals.Region] = []
-                for quad in frame_quads:
-                    x0, y0, x1, y1 = postprocess.points_extent_through(quad, forward)
-                    regions.append((max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)))
+                regions = [
+                    proposals.clip_region(postprocess.points_extent_through(quad, forward), width, height)
+                    for quad in frame_quads
+                ]
                 scaled = self._windows_around(image, regions, full_scale)
                 if self._windows_pay(scaled, full_canvas):
                     windows[k] = scaled

@@ -26,7 +26,7 @@ from aiokafka.errors import CommitFailedError
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import Field
 
-from services.common.frames import MAX_ROLL_DEG
+from services.common.frames import MAX_ROLL_DEG, roll_in_range
 from services.common.health import HealthState
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
 from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY, observe_consumer_lag
@@ -48,7 +48,6 @@ from services.inference.engine import (
     PlateResult,
     RecognizerName,
     make_backend,
-    roll_in_range,
 )
 from services.inference.proposals import TwoStageOptions
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from services.common.frames import MAX_ROLL_DEG
+from services.common.frames import MAX_ROLL_DEG, roll_in_range
 
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import PlateRecognizer, PlateResult
@@ -107,7 +107,6 @@ def recognize(
 ) -> None:
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
-    from services.inference.engine import roll_in_range
     from services.inference.main import InferenceSettings
 
     if not roll_in_range(roll):
