@@ -21,17 +21,21 @@ COPY services ./services
 COPY deploy ./deploy
 ENV PYTHONPATH=/app
 
-# --- Triton model repository rendered from deploy/triton with the PP-OCRv4 ONNX weights ---
-# The GPU image serves the exact fp32 detector build (int8 is the CPU default; det_build.py).
+# --- Triton model repository: the wire graphs (services/inference/wire_models.py: PP-OCRv4 weights from
+# the rapidocr wheel, our CRNN and classifier, each with its pre- and post-processing inside the graph)
+# for Triton's onnxruntime backend: /models on the GPU with the exact fp32 detector build, and
+# /models-cpu (Helm `triton.gpus: 0`) with the int8 build, which only onnxruntime's CPU kernels run.
 FROM build AS models
-RUN /opt/platewatch/bin/python -c "from pathlib import Path; \
-from services.inference.triton_repo import RepositoryOptions, prepare_model_repository; \
-prepare_model_repository(Path('/models'), RepositoryOptions(det_precision='fp32'))"
+RUN /opt/platewatch/bin/python -m services.cli triton repository /models \
+        --backend onnxruntime --instance-kind gpu --det-precision fp32 \
+    && /opt/platewatch/bin/python -m services.cli triton repository /models-cpu \
+        --backend onnxruntime --instance-kind cpu --det-precision int8
 
-# --- Triton (GPU) serving plate_det and plate_rec ---
+# --- Triton serving plate_det, plate_rec_crnn, plate_rec and plate_cls (onnxruntime backend: CUDA on
+# the GPU; no Python in the serving path) ---
 FROM ${TRITON_IMAGE} AS triton
-RUN pip install --no-cache-dir "numpy<2" "onnxruntime-gpu>=1.18,<1.20"
 COPY --from=models /models /models
+COPY --from=models /models-cpu /models-cpu
 EXPOSE 8000 8001 8002
 CMD ["tritonserver", "--model-repository=/models", "--metrics-port=8002", "--allow-metrics=true"]
 

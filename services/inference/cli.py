@@ -1,4 +1,5 @@
-"""`platewatch triton start|stop` (a local tritonserver for the plate models), `platewatch recognize
+"""`platewatch triton start|stop|repository` (a local tritonserver for the plate models, or a model
+repository for another Triton), `platewatch recognize
 IMAGE...` (read plates from image files, services/inference/recognize.py), `platewatch bench
 accuracy DIR` (the whole read path on a labelled folder, services/inference/accuracy.py) and
 `platewatch bench recognition` (exact-plate accuracy of the recognizers on the shared dev crops)."""
@@ -22,7 +23,10 @@ from services.inference.triton_bench import triton_bench
 if TYPE_CHECKING:
     from services.inference.engine import RecognizerName
 
-triton_app = typer.Typer(help="Run a local Triton server with the plate models (CPU, Python backend).")
+triton_app = typer.Typer(
+    help="Run a local Triton server with the plate models (CPU, Python backend), or render a model "
+    "repository for any Triton (GPU: --backend onnxruntime --instance-kind gpu)."
+)
 
 
 def _triton_dir() -> Path:
@@ -74,6 +78,50 @@ def triton_start(
         _pid_file().unlink(missing_ok=True)
         raise typer.Exit(1) from exc
     typer.echo(f"tritonserver ready: pid {pid}, grpc localhost:{grpc_port}, log {server.log_file}")
+
+
+@triton_app.command("repository")
+def triton_repository(
+    dest: Annotated[Path, typer.Argument(help="directory to write the model repository into")],
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="python (Python-backend stubs, CPU) or onnxruntime (wire graphs, Triton's ORT backend)"
+        ),
+    ] = "python",
+    instance_kind: Annotated[str, typer.Option(help="cpu or gpu (gpu needs --backend onnxruntime)")] = "cpu",
+    det_precision: Annotated[
+        str, typer.Option(help="detector build: int8 (CPU default), fp32 (exact; GPUs) or original")
+    ] = "int8",
+    threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads per CPU instance")] = 2,
+    instance_count: Annotated[int, typer.Option(help="model instances per model and device")] = 1,
+) -> None:
+    """Write the Triton model repository (config.pbtxt and model files of plate_det, plate_rec,
+    plate_rec_crnn and plate_cls) to DEST; the Triton image builds its repository with this."""
+    from typing import cast
+
+    from services.inference.det_build import DET_PRECISIONS, DetPrecision
+    from services.inference.triton_repo import (
+        InstanceKind,
+        RepositoryOptions,
+        ServingBackend,
+        prepare_model_repository,
+    )
+
+    if det_precision not in DET_PRECISIONS:
+        raise typer.BadParameter(f"expected one of {DET_PRECISIONS}", param_hint="--det-precision")
+    try:
+        options = RepositoryOptions(
+            backend=cast(ServingBackend, backend),
+            instance_kind=cast(InstanceKind, instance_kind),
+            det_precision=cast(DetPrecision, det_precision),
+            threads=threads,
+            instance_count=instance_count,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    repo = prepare_model_repository(dest, options)
+    typer.echo(f"model repository written to {repo} (backend {backend}, {instance_kind} instances)")
 
 
 @triton_app.command("stop")

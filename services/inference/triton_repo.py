@@ -1,4 +1,15 @@
-"""Builds the Triton model repository for plate_det and plate_rec from the templates in deploy/triton/.
+"""Builds the Triton model repository (plate_det, plate_rec, plate_rec_crnn, plate_cls) from the
+templates in deploy/triton/, for one of two Triton backends:
+
+- `python` (default): each model is `model.py` + `model_io.py` + the ONNX; the Python-backend stub
+  runs the ONNX on onnxruntime's CPU provider around model_io's numpy pre- and post-processing. The
+  only backend in the nvidia-pytriton wheel's `tritonserver`, so the one this machine and the tests
+  run.
+- `onnxruntime`: each model is its wire graph (services/inference/wire_models.py: the same pre- and
+  post-processing inside the ONNX), served by Triton's compiled onnxruntime backend on GPUs
+  (`instance_kind="gpu"`) or CPUs. What the Triton image (Dockerfile target `triton`) serves.
+
+Clients see the same tensors either way.
 
 The ONNX weights are PP-OCRv4 (PaddleOCR, Apache-2.0) as shipped in the rapidocr_onnxruntime wheel;
 they are copied from the installed wheel at build time and never committed. The plate CRNN
@@ -13,12 +24,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Literal
 
 import rapidocr_onnxruntime
 
-from services.common.settings import REPO_ROOT
+from services.common.settings import REPO_ROOT, CommonSettings
 from services.inference import model_io
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision, det_model
+from services.inference.wire_models import WireModelName, build_wire_model
 
 TEMPLATES_DIR = REPO_ROOT / "deploy" / "triton"
 DEFAULT_REPOSITORY = REPO_ROOT / "var" / "triton" / "models"
@@ -27,12 +40,21 @@ DET_ONNX = WHEEL_MODELS / "ch_PP-OCRv4_det_infer.onnx"
 REC_ONNX = WHEEL_MODELS / "ch_PP-OCRv4_rec_infer.onnx"
 CRNN_ONNX = Path(__file__).parent / "models" / "plate_crnn.onnx"
 CLS_ONNX = Path(__file__).parent / "models" / "plate_cls.onnx"
-MODEL_FILES = {
+MODEL_FILES: dict[WireModelName, Path] = {
     "plate_det": DET_ONNX,
     "plate_rec": REC_ONNX,
     "plate_rec_crnn": CRNN_ONNX,
     "plate_cls": CLS_ONNX,
 }
+
+
+ServingBackend = Literal["python", "onnxruntime"]
+SERVING_BACKENDS: tuple[ServingBackend, ...] = ("python", "onnxruntime")
+InstanceKind = Literal["cpu", "gpu"]
+INSTANCE_KINDS: tuple[InstanceKind, ...] = ("cpu", "gpu")
+# Files of the python backend's version directories, removed when the onnxruntime backend is rendered
+# over them.
+PYTHON_BACKEND_FILES = ("model.py", "model_io.py")
 
 
 @dataclass(frozen=True)
@@ -43,25 +65,55 @@ class RepositoryOptions:
     rec_max_batch_size: int = 16
     queue_delay_us: int = 2000
     instance_count: int = 1
-    # onnxruntime intra-op threads per model instance.
+    # onnxruntime intra-op threads per model instance (CPU instances only).
     threads: int = 2
     # Which detector build plate_det serves (services/inference/det_build.py; PLATEWATCH_DET_PRECISION).
+    # On GPUs use fp32: the int8 build's quantized operators are onnxruntime CPU kernels.
     det_precision: DetPrecision = DEFAULT_DET_PRECISION
+    backend: ServingBackend = "python"
+    # Where the model instances run. The python backend runs onnxruntime's CPU provider only.
+    instance_kind: InstanceKind = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.backend not in SERVING_BACKENDS:
+            raise ValueError(f"backend {self.backend!r}: expected one of {SERVING_BACKENDS}")
+        if self.instance_kind not in INSTANCE_KINDS:
+            raise ValueError(f"instance_kind {self.instance_kind!r}: expected one of {INSTANCE_KINDS}")
+        if self.backend == "python" and self.instance_kind == "gpu":
+            raise ValueError(
+                "the python backend's models run on the CPU: serve GPUs with backend='onnxruntime'"
+            )
+        if self.instance_kind == "gpu" and self.det_precision == "int8":
+            raise ValueError(
+                "the int8 detector build runs on onnxruntime's CPU kernels: use det_precision='fp32' on GPUs"
+            )
+
+    def parameters(self) -> str:
+        """The config's `parameters` block: onnxruntime threads for CPU instances (the two backends
+        name the key differently), none for GPU ones."""
+        if self.instance_kind == "gpu":
+            return ""
+        key = "intra_op_num_threads" if self.backend == "python" else "intra_op_thread_count"
+        return f'parameters: {{\n  key: "{key}"\n  value: {{ string_value: "{self.threads}" }}\n}}'
 
 
 def prepare_model_repository(
     dest: Path = DEFAULT_REPOSITORY, options: RepositoryOptions | None = None
 ) -> Path:
-    """Write `<dest>/<model>/{config.pbtxt,1/model.py,1/model_io.py,1/model.onnx}` for every model in
-    MODEL_FILES and return `dest`. Idempotent: files are overwritten, ONNX copies skipped when
-    identical (compared by content: a retrained CRNN has the same size as the old one)."""
+    """Write every model of MODEL_FILES under `dest` and return `dest`: `<model>/config.pbtxt` and
+    `<model>/1/model.onnx`, plus `1/model.py` and `1/model_io.py` for the python backend (the
+    onnxruntime backend's model.onnx is the wire graph, built once per source under the var
+    directory's `models/`). Idempotent: files are overwritten, ONNX copies skipped when identical
+    (compared by content: a retrained CRNN has the same size as the old one)."""
     options = options or RepositoryOptions()
     values = {
         "det_max_batch_size": options.det_max_batch_size,
         "rec_max_batch_size": options.rec_max_batch_size,
         "queue_delay_us": options.queue_delay_us,
         "instance_count": options.instance_count,
-        "threads": options.threads,
+        "backend": options.backend,
+        "instance_kind": f"KIND_{options.instance_kind.upper()}",
+        "parameters": options.parameters(),
         "top_k": model_io.TOP_K,
     }
     model_source = (TEMPLATES_DIR / "model.py").read_text()
@@ -74,8 +126,13 @@ def prepare_model_repository(
         version_dir.mkdir(parents=True, exist_ok=True)
         template = Template((TEMPLATES_DIR / name / "config.pbtxt").read_text())
         (dest / name / "config.pbtxt").write_text(template.substitute(values))
-        (version_dir / "model.py").write_text(model_source)
-        shutil.copyfile(model_io.__file__, version_dir / "model_io.py")
+        if options.backend == "python":
+            (version_dir / "model.py").write_text(model_source)
+            shutil.copyfile(model_io.__file__, version_dir / "model_io.py")
+        else:
+            for stale in PYTHON_BACKEND_FILES:
+                (version_dir / stale).unlink(missing_ok=True)
+            onnx_path = build_wire_model(name, onnx_path, CommonSettings().var_dir / "models")
         target = version_dir / "model.onnx"
         if not target.exists() or not filecmp.cmp(target, onnx_path, shallow=False):
             shutil.copyfile(onnx_path, target)

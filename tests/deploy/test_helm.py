@@ -186,12 +186,28 @@ def test_autoscalers_and_disruption_budgets_target_real_workloads(
         assert sum(selector.items() <= labels.items() for labels in pods) == 1
 
 
-def test_triton_requests_gpus(rendered: tuple[Path, list[Manifest]]) -> None:
+def test_triton_requests_gpus_and_serves_the_matching_repository(
+    rendered: tuple[Path, list[Manifest]],
+) -> None:
+    """GPUs requested: the GPU repository (/models, KIND_GPU); none: the CPU one, and no GPU asked for."""
     values_file, manifests = rendered
     gpus = _values(values_file)["triton"]["gpus"]
     (container,) = _workloads(manifests)["triton"]["spec"]["template"]["spec"]["containers"]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == gpus
-    assert container["resources"]["requests"]["nvidia.com/gpu"] == gpus
+    repository = next(a for a in container["args"] if a.startswith("--model-repository="))
+    if gpus > 0:
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == gpus
+        assert container["resources"]["requests"]["nvidia.com/gpu"] == gpus
+        assert repository == "--model-repository=/models"
+    else:
+        assert "nvidia.com/gpu" not in container["resources"]["limits"]
+        assert "nvidia.com/gpu" not in container["resources"]["requests"]
+        assert repository == "--model-repository=/models-cpu"
+
+
+def test_some_values_file_runs_triton_without_gpus() -> None:
+    """Both branches of the Triton template are rendered by the tests above."""
+    gpus = {_values(path)["triton"]["gpus"] for path in VALUES_FILES}
+    assert 0 in gpus and any(g > 0 for g in gpus)
 
 
 def test_external_or_in_cluster_datastores(rendered: tuple[Path, list[Manifest]]) -> None:
