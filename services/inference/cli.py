@@ -93,8 +93,9 @@ def triton_repository(
     det_precision: Annotated[
         str, typer.Option(help="detector build: int8 (CPU default), fp32 (exact; GPUs) or original")
     ] = "int8",
-    threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads per CPU instance")] = 2,
-    instance_count: Annotated[int, typer.Option(help="model instances per model and device")] = 1,
+    threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads per CPU instance")] = 1,
+    instance_count: Annotated[int, typer.Option(help="reader and classifier instances per device")] = 1,
+    det_instance_count: Annotated[int, typer.Option(help="detector instances per device")] = 2,
 ) -> None:
     """Write the Triton model repository (config.pbtxt and model files of plate_det, plate_rec,
     plate_rec_crnn and plate_cls) to DEST; the Triton image builds its repository with this."""
@@ -117,6 +118,7 @@ def triton_repository(
             det_precision=cast(DetPrecision, det_precision),
             threads=threads,
             instance_count=instance_count,
+            det_instance_count=det_instance_count,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -286,7 +286,10 @@ def drive(
 
 @contextmanager
 def local_server(
-    model_threads: int, timeout: float, det_precision: DetPrecision = DEFAULT_DET_PRECISION
+    model_threads: int,
+    timeout: float,
+    det_precision: DetPrecision = DEFAULT_DET_PRECISION,
+    det_instances: int = 2,
 ) -> Iterator[tuple[str, int]]:
     """A tritonserver with the plate models on free ports, stopped on exit (also on Ctrl-C/errors);
     yields (gRPC url, pid)."""
@@ -296,7 +299,10 @@ def local_server(
 
     with tempfile.TemporaryDirectory(prefix="platewatch-triton-bench-") as tmp:
         repo = prepare_model_repository(
-            Path(tmp) / "models", RepositoryOptions(threads=model_threads, det_precision=det_precision)
+            Path(tmp) / "models",
+            RepositoryOptions(
+                threads=model_threads, det_precision=det_precision, det_instance_count=det_instances
+            ),
         )
         grpc_port, http_port, metrics_port = free_ports(3)
         server = TritonServer(repo, grpc_port, http_port, metrics_port, log_file=Path(tmp) / "triton.log")
@@ -323,6 +329,9 @@ def triton_bench(
     frames: Annotated[int, typer.Option(min=1, help="at most this many distinct frames")] = 48,
     model_threads: Annotated[
         int, typer.Option(min=1, help="onnxruntime threads per model instance in the server it starts")
+    ] = 1,
+    det_instances: Annotated[
+        int, typer.Option(min=1, help="plate_det instances in the server it starts")
     ] = 2,
     server_pid: Annotated[
         int, typer.Option(help="with --url: the tritonserver pid, to report its memory (0: none)")
@@ -356,11 +365,15 @@ def triton_bench(
     }
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
-        with _server(url, model_threads, ready_timeout, settings.det_precision) as (grpc_url, pid):
+        with _server(url, model_threads, ready_timeout, settings.det_precision, det_instances) as (
+            grpc_url,
+            pid,
+        ):
             report["server"] = {
                 "url": grpc_url,
                 "started_here": not url,
                 "model_threads": model_threads if not url else None,
+                "det_instances": det_instances if not url else None,
             }
             triton = drive(
                 lambda: TritonBackend(grpc_url, recognizer=recognizer), loaded, concurrency, warmup, duration
@@ -394,7 +407,7 @@ def triton_bench(
 
 @contextmanager
 def _server(
-    url: str, model_threads: int, timeout: float, det_precision: DetPrecision
+    url: str, model_threads: int, timeout: float, det_precision: DetPrecision, det_instances: int
 ) -> Iterator[tuple[str, int]]:
     """(url, pid) of the given server (pid 0: unknown) or of one started here for the run."""
     if url:
@@ -403,5 +416,5 @@ def _server(
         wait_until_ready(url, timeout)
         yield url, 0
         return
-    with local_server(model_threads, timeout, det_precision) as started:
+    with local_server(model_threads, timeout, det_precision, det_instances) as started:
         yield started

@@ -64,9 +64,15 @@ class RepositoryOptions:
     det_max_batch_size: int = 4
     rec_max_batch_size: int = 16
     queue_delay_us: int = 2000
+    # Model instances per device: the readers and classifier, and the detector, which does most of
+    # the work (two instances overlap two frames' detection).
     instance_count: int = 1
-    # onnxruntime intra-op threads per model instance (CPU instances only).
-    threads: int = 2
+    det_instance_count: int = 2
+    # onnxruntime intra-op threads per model instance (CPU instances only). One: parallelism comes
+    # from instances and concurrent requests. On the 2-core machine, `bench triton --concurrency 8`
+    # read 11.65 frames/s with 2 threads and one detector instance, 20.2 with 1 thread, and 25.95
+    # with 1 thread and two detector instances (session 17; README, "Through Triton").
+    threads: int = 1
     # Which detector build plate_det serves (services/inference/det_build.py; PLATEWATCH_DET_PRECISION).
     # On GPUs use fp32: the int8 build's quantized operators are onnxruntime CPU kernels.
     det_precision: DetPrecision = DEFAULT_DET_PRECISION
@@ -111,6 +117,7 @@ def prepare_model_repository(
         "rec_max_batch_size": options.rec_max_batch_size,
         "queue_delay_us": options.queue_delay_us,
         "instance_count": options.instance_count,
+        "det_instance_count": options.det_instance_count,
         "backend": options.backend,
         "instance_kind": f"KIND_{options.instance_kind.upper()}",
         "parameters": options.parameters(),

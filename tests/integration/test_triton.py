@@ -41,6 +41,8 @@ def test_dynamic_batching_config_is_loaded(client: grpcclient.InferenceServerCli
         assert config["max_batch_size"] == batch
         assert "dynamic_batching" in config
         assert config["instance_group"][0]["kind"] == "KIND_CPU"
+        # Two detector instances overlap frames' detection (triton_repo.RepositoryOptions).
+        assert config["instance_group"][0]["count"] == (2 if model == "plate_det" else 1)
 
 
 def test_rec_shapes_over_triton(triton_url: str) -> None:

@@ -126,6 +126,7 @@ def test_gpu_repository_declares_the_wire_graphs_tensors(tmp_path: Path) -> None
         assert files == ["model.onnx"], "the onnxruntime backend needs no Python files"
         assert config.name == name and config.backend == "onnxruntime"
         assert [g.kind for g in config.instance_group] == [model_config_pb2.ModelInstanceGroup.KIND_GPU]
+        assert [g.count for g in config.instance_group] == [2 if name == "plate_det" else 1]
         assert not config.parameters, "GPU instances take no CPU thread settings"
         graph = onnx.load(str(repository / name / "1" / "model.onnx")).graph
         for declared, actual in ((config.input, graph.input), (config.output, graph.output)):
