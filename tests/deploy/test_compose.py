@@ -160,3 +160,26 @@ def test_dockerfile_builds_both_images() -> None:
     assert {"platewatch", "triton"} <= set(stages)
     assert stages[-1] == "platewatch", "the default target is the service image"
     assert 'ENTRYPOINT ["platewatch"]' in dockerfile
+
+
+def test_triton_image_serves_the_wire_graphs_the_chart_names() -> None:
+    """The Triton image renders the onnxruntime-backend repositories the Helm chart points at: GPU
+    instances with the fp32 detector at /models, CPU instances at /models-cpu (triton.gpus: 0)."""
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    renders = dict(re.findall(r"triton repository (/\S+)\s+(--backend onnxruntime[^&\n]*)", dockerfile))
+    assert set(renders) == {"/models", "/models-cpu"}
+    assert renders["/models"].split() == [
+        "--backend",
+        "onnxruntime",
+        "--instance-kind",
+        "gpu",
+        "--det-precision",
+        "fp32",
+    ]
+    assert "--instance-kind cpu" in renders["/models-cpu"]
+    triton_stage = dockerfile.split("AS triton", 1)[1].split("\nFROM ", 1)[0]
+    assert "COPY --from=models /models /models" in triton_stage
+    assert "COPY --from=models /models-cpu /models-cpu" in triton_stage
+    assert "onnxruntime-gpu" not in triton_stage, "no Python onnxruntime: the backend is Triton's own"
+    chart = (REPO_ROOT / "helm" / "platewatch" / "templates" / "triton.yaml").read_text()
+    assert set(re.findall(r"(/models(?:-cpu)?)\b", chart)) == set(renders)
