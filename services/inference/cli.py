@@ -91,11 +91,14 @@ def triton_repository(
     ] = "python",
     instance_kind: Annotated[str, typer.Option(help="cpu or gpu (gpu needs --backend onnxruntime)")] = "cpu",
     det_precision: Annotated[
-        str, typer.Option(help="detector build: int8 (CPU default), fp32 (exact; GPUs) or original")
-    ] = "int8",
-    threads: Annotated[int, typer.Option(help="onnxruntime intra-op threads per CPU instance")] = 1,
-    instance_count: Annotated[int, typer.Option(help="reader and classifier instances per device")] = 1,
-    det_instance_count: Annotated[int, typer.Option(help="detector instances per device")] = 2,
+        str | None,
+        typer.Option(help="detector build: int8 (CPU default), fp32 (exact; the GPU default) or original"),
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="onnxruntime intra-op threads per CPU instance")] = 1,
+    instance_count: Annotated[
+        int, typer.Option(min=1, help="reader and classifier instances per device")
+    ] = 1,
+    det_instance_count: Annotated[int, typer.Option(min=1, help="detector instances per device")] = 2,
 ) -> None:
     """Write the Triton model repository (config.pbtxt and model files of plate_det, plate_rec,
     plate_rec_crnn and plate_cls) to DEST; the Triton image builds its repository with this."""
@@ -109,6 +112,8 @@ def triton_repository(
         prepare_model_repository,
     )
 
+    if det_precision is None:
+        det_precision = "fp32" if instance_kind == "gpu" else "int8"
     if det_precision not in DET_PRECISIONS:
         raise typer.BadParameter(f"expected one of {DET_PRECISIONS}", param_hint="--det-precision")
     try:
@@ -123,7 +128,10 @@ def triton_repository(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     repo = prepare_model_repository(dest, options)
-    typer.echo(f"model repository written to {repo} (backend {backend}, {instance_kind} instances)")
+    typer.echo(
+        f"model repository written to {repo} (backend {backend}, {instance_kind} instances, "
+        f"{det_precision} detector)"
+    )
 
 
 @triton_app.command("stop")

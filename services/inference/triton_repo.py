@@ -81,6 +81,8 @@ class RepositoryOptions:
     instance_kind: InstanceKind = "cpu"
 
     def __post_init__(self) -> None:
+        if min(self.threads, self.instance_count, self.det_instance_count) < 1:
+            raise ValueError("threads and instance counts must be at least 1")
         if self.backend not in SERVING_BACKENDS:
             raise ValueError(f"backend {self.backend!r}: expected one of {SERVING_BACKENDS}")
         if self.instance_kind not in INSTANCE_KINDS:

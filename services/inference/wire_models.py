@@ -30,11 +30,13 @@ from services.inference import model_io
 
 WireModelName = Literal["plate_det", "plate_rec", "plate_rec_crnn", "plate_cls"]
 WIRE_MODEL_NAMES: tuple[WireModelName, ...] = ("plate_det", "plate_rec", "plate_rec_crnn", "plate_cls")
-# Bump when a wrapper below changes: cached wire graphs of another version are rebuilt.
+# Bump when a wrapper below changes. Cached wire graphs are also keyed by this module's and model_io's
+# source, so an edit rebuilds them even without a bump.
 WIRE_VERSION = 1
-# Every tensor and node this module adds is named with this prefix, so it cannot collide with the
-# source graph's names.
+# Every inner tensor and node this module adds is named with this prefix; the wire inputs and outputs
+# carry the Triton names, and a source graph that already uses one of them is refused.
 PREFIX = "wire_"
+WIRE_TENSOR_NAMES = ("image", "crop", "prob", "top_indices", "top_probs", "plate_prob")
 # model_io._standardize's floor on a cut's contrast.
 STANDARDIZE_EPSILON = 8.0
 
@@ -43,14 +45,26 @@ def wire_model(name: WireModelName, source: Path) -> onnx.ModelProto:
     """The source ONNX graph of model `name` with `model_io`'s pre- and post-processing inside it
     (module docstring). Input and output names are the Triton ones (`image` / `crop`; `prob`,
     `top_indices` and `top_probs`, or `plate_prob`); the first dimension is the batch."""
+    if name not in WIRE_MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}: expected one of {WIRE_MODEL_NAMES}")
     model = onnx.load(str(source))
     graph = model.graph
     if len(graph.input) != 1 or len(graph.output) != 1:
         counts = f"{len(graph.input)} / {len(graph.output)}"
         raise ValueError(f"{source}: expected one input and one output, got {counts}")
+    source_input, source_output = graph.input[0].name, graph.output[0].name
+    taken = {t for node in graph.node for t in node.output} | {i.name for i in graph.initializer}
+    # The classifier's export already names its output `plate_prob`, which the wire graph keeps.
+    kept = {"plate_prob"} if name == "plate_cls" and source_output == "plate_prob" else set()
+    clashes = sorted(
+        tensor
+        for tensor in taken | {source_input}
+        if (tensor in WIRE_TENSOR_NAMES and tensor not in kept) or tensor.startswith(PREFIX)
+    )
+    if clashes:
+        raise ValueError(f"{source}: tensor names {clashes} clash with the wire graph's own")
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     builder = _Builder(opset)
-    source_input, source_output = graph.input[0].name, graph.output[0].name
     if name == "plate_det":
         wire_input = helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", "H", "W", 3])
         builder.scale_to_unit(wire_input.name, source_input, transpose=True)
@@ -87,18 +101,21 @@ def wire_model(name: WireModelName, source: Path) -> onnx.ModelProto:
     graph.output.extend(outputs)
     # The source's value_info may describe its old input or output with shapes the wire tensors do
     # not have; shape inference re-derives what it needs.
-    kept = [v for v in graph.value_info if v.name not in (source_input, source_output)]
+    described = [v for v in graph.value_info if v.name not in (source_input, source_output)]
     del graph.value_info[:]
-    graph.value_info.extend(kept)
+    graph.value_info.extend(described)
     onnx.checker.check_model(model)
     return model
 
 
 def build_wire_model(name: WireModelName, source: Path, dest_dir: Path) -> Path:
-    """Write `wire_model(name, source)` to `dest_dir` once per source content and WIRE_VERSION, and
-    return its path. Safe to race: each writer renames a complete temporary file into place."""
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = dest_dir / f"{name}-wire-v{WIRE_VERSION}-{digest}.onnx"
+    """Write `wire_model(name, source)` to `dest_dir` once per content of the source, of this module
+    and of model_io, and return its path. Safe to race: each writer renames a complete temporary
+    file into place."""
+    digest = hashlib.sha256()
+    for part in (source, Path(__file__), Path(model_io.__file__)):
+        digest.update(part.read_bytes())
+    target = dest_dir / f"{name}-wire-v{WIRE_VERSION}-{digest.hexdigest()[:16]}.onnx"
     if target.is_file():
         return target
     dest_dir.mkdir(parents=True, exist_ok=True)

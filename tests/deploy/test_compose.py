@@ -176,7 +176,14 @@ def test_triton_image_serves_the_wire_graphs_the_chart_names() -> None:
         "--det-precision",
         "fp32",
     ]
-    assert "--instance-kind cpu" in renders["/models-cpu"]
+    assert renders["/models-cpu"].split() == [
+        "--backend",
+        "onnxruntime",
+        "--instance-kind",
+        "cpu",
+        "--det-precision",
+        "int8",
+    ]
     triton_stage = dockerfile.split("AS triton", 1)[1].split("\nFROM ", 1)[0]
     assert "COPY --from=models /models /models" in triton_stage
     assert "COPY --from=models /models-cpu /models-cpu" in triton_stage
