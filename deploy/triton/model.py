@@ -1,29 +1,25 @@
-"""Triton Python-backend model running an ONNX file with onnxruntime (CPU).
+"""Triton Python-backend model running a wire graph with onnxruntime (CPU).
 
 Copied by services/inference/triton_repo.py into `<model>/1/model.py` for plate_det, plate_rec,
-plate_rec_crnn and plate_cls, together with `model_io.py` (the shared tensor contract) and
-`model.onnx`. Requests in one dynamic batch are concatenated, run as one onnxruntime call, and split
-back per request.
+plate_rec_crnn and plate_cls, next to `model.onnx`: the model's wire graph
+(services/inference/wire_models.py), which takes and gives the config's tensors itself, as Triton's
+onnxruntime backend runs it on GPUs. Requests in one dynamic batch are concatenated, run as one
+onnxruntime call, and split back per request.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-sys.path.insert(0, os.path.dirname(__file__))
-import model_io
-
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        self.model_name = config["name"]
         threads = int(config.get("parameters", {}).get("intra_op_num_threads", {}).get("string_value", "1"))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -35,10 +31,10 @@ class TritonPythonModel:
         model_path = os.path.join(os.path.dirname(__file__), "model.onnx")
         self.session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [output.name for output in self.session.get_outputs()]
 
     def execute(self, requests: list) -> list:
-        input_name = "image" if self.model_name == "plate_det" else "crop"
-        arrays = [pb_utils.get_input_tensor_by_name(r, input_name).as_numpy() for r in requests]
+        arrays = [pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests]
         if len({a.shape[1:] for a in arrays}) > 1:
             # Det images of different sizes cannot share a tensor: run each request on its own.
             return [self._respond(self._run(a)) for a in arrays]
@@ -57,13 +53,5 @@ class TritonPythonModel:
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
     def _run(self, batch: np.ndarray) -> list[tuple[str, np.ndarray]]:
-        if self.model_name == "plate_det":
-            prob = self.session.run(None, {self.input_name: model_io.det_input(batch)})[0]
-            return [("prob", model_io.det_output(prob))]
-        if self.model_name == "plate_cls":
-            plate_prob = self.session.run(None, {self.input_name: model_io.cls_input(batch)})[0]
-            return [("plate_prob", plate_prob.astype(np.float32))]
-        prepare = model_io.crnn_input if self.model_name == "plate_rec_crnn" else model_io.rec_input
-        probs = self.session.run(None, {self.input_name: prepare(batch)})[0]
-        indices, top_probs = model_io.rec_output(probs)
-        return [("top_indices", indices), ("top_probs", top_probs)]
+        outputs = self.session.run(self.output_names, {self.input_name: batch})
+        return list(zip(self.output_names, outputs))

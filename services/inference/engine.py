@@ -4,6 +4,8 @@ A backend runs only the two models, with the tensor contract of `model_io`:
 `detect(images)` (UINT8 [N, H, W, 3] -> UINT8 [N, H, W]) and `recognize(crops)`
 (UINT8 [N, 48, 320, 3] -> top-k indices and probabilities per CTC step). `OnnxBackend` runs them in
 this process with onnxruntime; `TritonBackend` asks a Triton server for `plate_det` / `plate_rec`.
+Both run the same wire graphs (`wire_models`: the contract's pre- and post-processing inside the ONNX),
+whichever Triton backend serves them, so every path reads with the same graphs.
 `classify(cuts)` (UINT8 [N, 32, 128, 3] -> FP32 [N]) is the plate classifier: how likely each
 text line is a plate's registration rather than a badge, sign or overlay (`plate_cls`, ours; see
 services/inference/models/MODEL_CARD.md). `PlateRecognizer` does everything around them and picks
@@ -26,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from services.common.frames import MAX_ROLL_DEG, roll_in_range
-from services.inference import decoding, det_build, model_io, postprocess, proposals
+from services.inference import decoding, det_build, model_io, postprocess, proposals, wire_models
 from services.inference.boxes import intersection, iou
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.postprocess import Candidate
@@ -44,7 +46,7 @@ RECOGNIZERS: tuple[RecognizerName, ...] = ("ppocr", "crnn")
 DEFAULT_RECOGNIZER: RecognizerName = "crnn"
 REC_ONNX_FILES: dict[str, Path] = {"ppocr": REC_ONNX, "crnn": CRNN_ONNX}
 # Triton model names per recognizer (deploy/triton/<name>/config.pbtxt).
-REC_MODEL_NAMES: dict[str, str] = {"ppocr": "plate_rec", "crnn": "plate_rec_crnn"}
+REC_MODEL_NAMES: dict[str, wire_models.WireModelName] = {"ppocr": "plate_rec", "crnn": "plate_rec_crnn"}
 MODEL_VERSIONS: dict[str, str] = {
     "ppocr": "pp-ocrv4-det+rec/rapidocr-1.4.4",
     "crnn": "pp-ocrv4-det/rapidocr-1.4.4+plate-crnn",
@@ -127,8 +129,8 @@ SPINNING_CONFIG_KEY = "session.intra_op.allow_spinning"
 
 
 class OnnxBackend:
-    """Both models in this process (onnxruntime, CPU). Thread-safe: onnxruntime sessions allow
-    concurrent `run` calls."""
+    """The models in this process (onnxruntime, CPU), each as its wire graph (`wire_models`), the
+    graph Triton serves. Thread-safe: onnxruntime sessions allow concurrent `run` calls."""
 
     name = "onnxruntime"
 
@@ -142,7 +144,9 @@ class OnnxBackend:
         cls_onnx: Path | None = CLS_ONNX,
     ) -> None:
         """`det_onnx` overrides the detector `det_precision` selects (`det_build.det_model`);
-        `cls_onnx` None loads no plate classifier (`classify` then fails)."""
+        `rec_onnx` the recognizer's model file. Each is a source graph (float input, as exported),
+        wrapped into its wire graph here. `cls_onnx` None loads no plate classifier (`classify` then
+        fails)."""
         self.recognizer = recognizer
         det_onnx = det_onnx or det_build.det_model(det_precision)
         rec_onnx = rec_onnx or REC_ONNX_FILES[recognizer]
@@ -155,29 +159,26 @@ class OnnxBackend:
             # photos at 1280x720, 2 threads: 85-98 ms wall, 164-193 ms CPU; not spinning: 42-51 ms
             # wall, 65-77 ms CPU; 1 thread: 52-55 / 58-63 ms; session 17, same reads).
             options.add_session_config_entry(SPINNING_CONFIG_KEY, "0")
-        providers = ["CPUExecutionProvider"]
-        self._det = ort.InferenceSession(str(det_onnx), options, providers=providers)
-        self._rec = ort.InferenceSession(str(rec_onnx), options, providers=providers)
-        self._cls = (
-            None if cls_onnx is None else ort.InferenceSession(str(cls_onnx), options, providers=providers)
-        )
-        self._det_input = self._det.get_inputs()[0].name
-        self._rec_input = self._rec.get_inputs()[0].name
-        self._cls_input = None if self._cls is None else self._cls.get_inputs()[0].name
+
+        def session(name: wire_models.WireModelName, source: Path) -> ort.InferenceSession:
+            graph = wire_models.wire_model(name, source).SerializeToString()
+            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+        self._det = session("plate_det", det_onnx)
+        self._rec = session(REC_MODEL_NAMES[recognizer], rec_onnx)
+        self._cls = None if cls_onnx is None else session("plate_cls", cls_onnx)
 
     def detect(self, images: np.ndarray) -> np.ndarray:
-        prob = self._det.run(None, {self._det_input: model_io.det_input(images)})[0]
-        return model_io.det_output(prob)
+        return np.asarray(self._det.run(None, {"image": images})[0])
 
     def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        prepare = model_io.crnn_input if self.recognizer == "crnn" else model_io.rec_input
-        probs = self._rec.run(None, {self._rec_input: prepare(crops)})[0]
-        return model_io.rec_output(probs)
+        indices, probs = self._rec.run(None, {"crop": crops})
+        return np.asarray(indices), np.asarray(probs)
 
     def classify(self, cuts: np.ndarray) -> np.ndarray:
-        if self._cls is None or self._cls_input is None:
+        if self._cls is None:
             raise RuntimeError("this backend was built without the plate classifier")
-        return model_io.cls_output(self._cls.run(None, {self._cls_input: model_io.cls_input(cuts)})[0])
+        return model_io.cls_output(np.asarray(self._cls.run(None, {"crop": cuts})[0]))
 
     def is_ready(self) -> bool:
         return True

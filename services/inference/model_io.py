@@ -1,7 +1,10 @@
-"""Model-side tensor contracts shared by the in-process backend and the Triton Python-backend models.
+"""Model-side tensor contracts: what crosses the process boundary, and the numpy reference of the
+conversions between it and each model's own float tensors.
 
-This module is copied next to each Triton `model.py`, so it must import nothing but numpy. Both
-backends run exactly these functions around the ONNX sessions, which is why they agree bit for bit.
+Every backend (in-process onnxruntime, Triton's Python or onnxruntime backend) runs the models as
+their wire graphs (services/inference/wire_models.py), which hold these conversions inside the ONNX;
+tests/unit/test_wire_models.py checks the graphs against the functions here. Training and the
+detector's int8 calibration feed the source graphs through these functions directly.
 
 Wire format (what crosses the process boundary, kept small on purpose):
 - plate_det: in `image` UINT8 [N, H, W, 3] BGR (H, W multiples of 32, equal within a batch);

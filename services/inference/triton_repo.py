@@ -1,15 +1,15 @@
 """Builds the Triton model repository (plate_det, plate_rec, plate_rec_crnn, plate_cls) from the
 templates in deploy/triton/, for one of two Triton backends:
 
-- `python` (default): each model is `model.py` + `model_io.py` + the ONNX; the Python-backend stub
-  runs the ONNX on onnxruntime's CPU provider around model_io's numpy pre- and post-processing. The
-  only backend in the nvidia-pytriton wheel's `tritonserver`, so the one this machine and the tests
-  run.
-- `onnxruntime`: each model is its wire graph (services/inference/wire_models.py: the same pre- and
-  post-processing inside the ONNX), served by Triton's compiled onnxruntime backend on GPUs
+- `python` (default): each model is `model.py` + its wire graph; the Python-backend stub runs the
+  graph on onnxruntime's CPU provider. The only backend in the nvidia-pytriton wheel's
+  `tritonserver`, so the one this machine and the tests run.
+- `onnxruntime`: the wire graph alone, served by Triton's compiled onnxruntime backend on GPUs
   (`instance_kind="gpu"`) or CPUs. What the Triton image (Dockerfile target `triton`) serves.
 
-Clients see the same tensors either way.
+Either way `model.onnx` is the model's wire graph (services/inference/wire_models.py: model_io's pre-
+and post-processing inside the ONNX), the graph the in-process backend runs too, so clients see the
+same tensors and the same numbers from every backend.
 
 The ONNX weights are PP-OCRv4 (PaddleOCR, Apache-2.0) as shipped in the rapidocr_onnxruntime wheel;
 they are copied from the installed wheel at build time and never committed. The plate CRNN
@@ -52,9 +52,6 @@ ServingBackend = Literal["python", "onnxruntime"]
 SERVING_BACKENDS: tuple[ServingBackend, ...] = ("python", "onnxruntime")
 InstanceKind = Literal["cpu", "gpu"]
 INSTANCE_KINDS: tuple[InstanceKind, ...] = ("cpu", "gpu")
-# Files of the python backend's version directories, removed when the onnxruntime backend is rendered
-# over them.
-PYTHON_BACKEND_FILES = ("model.py", "model_io.py")
 
 
 @dataclass(frozen=True)
@@ -108,11 +105,11 @@ class RepositoryOptions:
 def prepare_model_repository(
     dest: Path = DEFAULT_REPOSITORY, options: RepositoryOptions | None = None
 ) -> Path:
-    """Write every model of MODEL_FILES under `dest` and return `dest`: `<model>/config.pbtxt` and
-    `<model>/1/model.onnx`, plus `1/model.py` and `1/model_io.py` for the python backend (the
-    onnxruntime backend's model.onnx is the wire graph, built once per source under the var
-    directory's `models/`). Idempotent: files are overwritten, ONNX copies skipped when identical
-    (compared by content: a retrained CRNN has the same size as the old one)."""
+    """Write every model of MODEL_FILES under `dest` and return `dest`: `<model>/config.pbtxt`,
+    `<model>/1/model.onnx` (the wire graph, built once per source under the var directory's
+    `models/`), and `1/model.py` for the python backend. Idempotent: files are overwritten, ONNX
+    copies skipped when identical (compared by content: a retrained CRNN has the same size as the old
+    one)."""
     options = options or RepositoryOptions()
     values = {
         "det_max_batch_size": options.det_max_batch_size,
@@ -135,13 +132,12 @@ def prepare_model_repository(
         version_dir.mkdir(parents=True, exist_ok=True)
         template = Template((TEMPLATES_DIR / name / "config.pbtxt").read_text())
         (dest / name / "config.pbtxt").write_text(template.substitute(values))
+        (version_dir / "model_io.py").unlink(missing_ok=True)
         if options.backend == "python":
             (version_dir / "model.py").write_text(model_source)
-            shutil.copyfile(model_io.__file__, version_dir / "model_io.py")
         else:
-            for stale in PYTHON_BACKEND_FILES:
-                (version_dir / stale).unlink(missing_ok=True)
-            onnx_path = build_wire_model(name, onnx_path, CommonSettings().var_dir / "models")
+            (version_dir / "model.py").unlink(missing_ok=True)
+        onnx_path = build_wire_model(name, onnx_path, CommonSettings().var_dir / "models")
         target = version_dir / "model.onnx"
         if not target.exists() or not filecmp.cmp(target, onnx_path, shallow=False):
             shutil.copyfile(onnx_path, target)

@@ -1,12 +1,13 @@
-"""ONNX graphs that speak the wire format themselves, for Triton's onnxruntime (or TensorRT) backend.
+"""ONNX graphs that speak the wire format themselves: what every backend runs.
 
-The Python-backend models (deploy/triton/model.py) wrap each ONNX session in `model_io`'s numpy
-pre- and post-processing. Triton's compiled backends run a graph and nothing else, so for them the
-same steps are written into the graph: `wire_model(name, source)` prepends `model_io`'s input
-conversion and appends its output conversion to the source graph, giving a graph whose inputs and
-outputs are exactly the tensors `model_io`'s docstring lists (uint8 images in; a uint8 probability
-map, top-5 classes per CTC step, or one probability per cut out). A server running it needs no
-Python and can place the whole graph on a GPU.
+Triton's compiled backends (onnxruntime, TensorRT) run a graph and nothing else, so the tensor
+contract's pre- and post-processing is written into the graph: `wire_model(name, source)` prepends
+`model_io`'s input conversion and appends its output conversion to the source graph, giving a graph
+whose inputs and outputs are exactly the tensors `model_io`'s docstring lists (uint8 images in; a
+uint8 probability map, top-5 classes per CTC step, or one probability per cut out). A server running
+it needs no Python and can place the whole graph on a GPU. The Python-backend stub
+(deploy/triton/model.py) and the in-process `engine.OnnxBackend` run the same graphs on the CPU, so
+every path reads with the graphs the GPU serves.
 
 Contract: for every model, the wire graph's outputs equal `model_io`'s post-processing of the source
 graph's outputs on `model_io`'s pre-processing of the same input, up to float rounding (the detector's

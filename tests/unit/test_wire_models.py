@@ -1,6 +1,6 @@
-"""The wire graphs (services/inference/wire_models.py) that Triton's onnxruntime backend serves: on
-onnxruntime they give what the Python-backend stub gives (model_io's numpy around the source graph)
-for the same uint8 input, and their tensors are the ones the rendered config.pbtxt declares."""
+"""The wire graphs (services/inference/wire_models.py) that every backend serves: on onnxruntime they
+give what model_io's numpy reference gives around the source graph for the same uint8 input, and
+their tensors are the ones the rendered config.pbtxt declares."""
 
 from __future__ import annotations
 
@@ -184,15 +184,16 @@ def test_cpu_repositories_and_switching_backends(tmp_path: Path) -> None:
     config = _config(dest / "plate_det" / "config.pbtxt")
     assert config.backend == "python"
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
-    assert config.parameters["intra_op_num_threads"].string_value == "3"
-    assert (dest / "plate_det" / "1" / "model.py").is_file()
-    # Rendered over it for the onnxruntime backend on CPUs: the stubs go, the wire graph comes.
+    # The stub runs the same wire graph as the onnxruntime backend would.
+    assert sorted(p.name for p in (dest / "plate_det" / "1").iterdir()) == ["model.onnx", "model.py"]
+    assert onnx.load(str(dest / "plate_det" / "1" / "model.onnx")).graph.input[0].name == "image"
+    (dest / "plate_det" / "1" / "model_io.py").write_text("# left by an older repository\n")
+    # Rendered over it for the onnxruntime backend on CPUs: the stub goes, the graph stays.
     prepare_model_repository(dest, RepositoryOptions(backend="onnxruntime", threads=3))
     config = _config(dest / "plate_det" / "config.pbtxt")
     assert config.backend == "onnxruntime"
     assert config.parameters["intra_op_thread_count"].string_value == "3"
     assert sorted(p.name for p in (dest / "plate_det" / "1").iterdir()) == ["model.onnx"]
-    assert onnx.load(str(dest / "plate_det" / "1" / "model.onnx")).graph.input[0].name == "image"
 
 
 def test_repository_command_renders_the_gpu_repository(tmp_path: Path) -> None:
