@@ -1,6 +1,6 @@
 """Plate recognition with pluggable backends (frigate-style detectors).
 
-A backend runs only the two models, with the tensor contract of `model_io`:
+A backend runs only the models, with the tensor contract of `model_io`:
 `detect(images)` (UINT8 [N, H, W, 3] -> UINT8 [N, H, W]) and `recognize(crops)`
 (UINT8 [N, 48, 320, 3] -> top-k indices and probabilities per CTC step). `OnnxBackend` runs them in
 this process with onnxruntime; `TritonBackend` asks a Triton server for `plate_det` / `plate_rec`.
@@ -145,8 +145,10 @@ class OnnxBackend:
     ) -> None:
         """`det_onnx` overrides the detector `det_precision` selects (`det_build.det_model`);
         `rec_onnx` the recognizer's model file. Each is a source graph (float input, as exported),
-        wrapped into its wire graph here. `cls_onnx` None loads no plate classifier (`classify` then
-        fails)."""
+        wrapped into its wire graph here, so it must have one input and one output, opset 11 or
+        later, and no tensor named like a wire tensor (`wire_models.wire_model` refuses others);
+        inputs to `detect`, `recognize` and `classify` must be uint8. `cls_onnx` None loads no plate
+        classifier (`classify` then fails)."""
         self.recognizer = recognizer
         det_onnx = det_onnx or det_build.det_model(det_precision)
         rec_onnx = rec_onnx or REC_ONNX_FILES[recognizer]

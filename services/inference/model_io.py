@@ -12,6 +12,9 @@ Wire format (what crosses the process boundary, kept small on purpose):
 - plate_rec: in `crop` UINT8 [N, 48, 320, 3] BGR, text left-aligned and padded with grey 128;
   out `top_indices` INT32 [N, T, K] and `top_probs` FP32 [N, T, K], the K most likely classes per
   CTC time step (T = 320 / 8 = 40), best first. Class 0 is the CTC blank.
+- plate_rec_crnn: in `crop` UINT8 [N, 32, 128] grey; out `top_indices` INT32 and `top_probs` FP32
+  [N, 32, K], as plate_rec's.
+- plate_cls: in `crop` UINT8 [N, 32, 128, 3] BGR; out `plate_prob` FP32 [N, 1].
 """
 
 from __future__ import annotations

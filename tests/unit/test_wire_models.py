@@ -184,6 +184,7 @@ def test_cpu_repositories_and_switching_backends(tmp_path: Path) -> None:
     config = _config(dest / "plate_det" / "config.pbtxt")
     assert config.backend == "python"
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
+    assert config.parameters["intra_op_num_threads"].string_value == "3"
     # The stub runs the same wire graph as the onnxruntime backend would.
     assert sorted(p.name for p in (dest / "plate_det" / "1").iterdir()) == ["model.onnx", "model.py"]
     assert onnx.load(str(dest / "plate_det" / "1" / "model.onnx")).graph.input[0].name == "image"
