@@ -132,6 +132,7 @@ def prepare_model_repository(
         version_dir.mkdir(parents=True, exist_ok=True)
         template = Template((TEMPLATES_DIR / name / "config.pbtxt").read_text())
         (dest / name / "config.pbtxt").write_text(template.substitute(values))
+        # Left by repositories rendered before the stubs ran wire graphs.
         (version_dir / "model_io.py").unlink(missing_ok=True)
         if options.backend == "python":
             (version_dir / "model.py").write_text(model_source)
