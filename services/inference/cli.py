@@ -104,7 +104,7 @@ def triton_repository(
     plate_rec_crnn and plate_cls) to DEST; the Triton image builds its repository with this."""
     from typing import cast
 
-    from services.inference.det_build import DET_PRECISIONS, DetPrecision
+    from services.inference.det_build import DetPrecision
     from services.inference.triton_repo import (
         InstanceKind,
         RepositoryOptions,
@@ -114,8 +114,6 @@ def triton_repository(
 
     if det_precision is None:
         det_precision = "fp32" if instance_kind == "gpu" else "int8"
-    if det_precision not in DET_PRECISIONS:
-        raise typer.BadParameter(f"expected one of {DET_PRECISIONS}", param_hint="--det-precision")
     try:
         options = RepositoryOptions(
             backend=cast(ServingBackend, backend),

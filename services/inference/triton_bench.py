@@ -288,8 +288,8 @@ def drive(
 def local_server(
     model_threads: int,
     timeout: float,
+    det_instances: int,
     det_precision: DetPrecision = DEFAULT_DET_PRECISION,
-    det_instances: int = 2,
 ) -> Iterator[tuple[str, int]]:
     """A tritonserver with the plate models on free ports, stopped on exit (also on Ctrl-C/errors);
     yields (gRPC url, pid)."""
@@ -416,5 +416,5 @@ def _server(
         wait_until_ready(url, timeout)
         yield url, 0
         return
-    with local_server(model_threads, timeout, det_precision, det_instances) as started:
+    with local_server(model_threads, timeout, det_instances, det_precision) as started:
         yield started

@@ -30,7 +30,7 @@ import rapidocr_onnxruntime
 
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.inference import model_io
-from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision, det_model
+from services.inference.det_build import DEFAULT_DET_PRECISION, DET_PRECISIONS, DetPrecision, det_model
 from services.inference.wire_models import WireModelName, build_wire_model
 
 TEMPLATES_DIR = REPO_ROOT / "deploy" / "triton"
@@ -80,6 +80,8 @@ class RepositoryOptions:
     def __post_init__(self) -> None:
         if min(self.threads, self.instance_count, self.det_instance_count) < 1:
             raise ValueError("threads and instance counts must be at least 1")
+        if self.det_precision not in DET_PRECISIONS:
+            raise ValueError(f"det_precision {self.det_precision!r}: expected one of {DET_PRECISIONS}")
         if self.backend not in SERVING_BACKENDS:
             raise ValueError(f"backend {self.backend!r}: expected one of {SERVING_BACKENDS}")
         if self.instance_kind not in INSTANCE_KINDS:

@@ -82,15 +82,13 @@ def wire_model(name: WireModelName, source: Path) -> onnx.ModelProto:
         standardized = builder.standardize(wire_input.name, axes=[1, 2])
         builder.unsqueeze(standardized, source_input, axis=1)
         outputs = builder.top_classes(source_output)
-    elif name == "plate_cls":
+    else:  # plate_cls
         shape = ["N", model_io.CLS_HEIGHT, model_io.CLS_WIDTH, 3]
         wire_input = helper.make_tensor_value_info("crop", TensorProto.UINT8, shape)
         standardized = builder.standardize(wire_input.name, axes=[1, 2, 3])
         builder.node("Transpose", [standardized], [source_input], perm=[0, 3, 1, 2])
         outputs = [helper.make_tensor_value_info("plate_prob", TensorProto.FLOAT, ["N", 1])]
         builder.identity_output(source_output, "plate_prob")
-    else:
-        raise ValueError(f"unknown model {name!r}: expected one of {WIRE_MODEL_NAMES}")
     # Graphs are topologically sorted: pre-processing before the source's nodes, post-processing after.
     nodes = builder.pre + list(graph.node) + builder.post
     del graph.node[:]

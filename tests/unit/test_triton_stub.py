@@ -6,7 +6,6 @@ back, and runs onnxruntime with the config's threads, not spinning when there ar
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 import types
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from google.protobuf import json_format, text_format
+from tritonclient.grpc import model_config_pb2
 
 from services.inference.engine import SPINNING_CONFIG_KEY
 from services.inference.triton_repo import TEMPLATES_DIR, RepositoryOptions, prepare_model_repository
@@ -64,15 +65,11 @@ def _model(monkeypatch: pytest.MonkeyPatch, repository: Path, name: str) -> Any:
     version_dir = repository / name / "1"
     assert (version_dir / "model.py").read_text() == (TEMPLATES_DIR / "model.py").read_text()
     model = _stub_module(monkeypatch, version_dir).TritonPythonModel()
-    config = (repository / name / "config.pbtxt").read_text()
-    threads = config.split('string_value: "', 1)[1].split('"', 1)[0]
-    model.initialize(
-        {
-            "model_config": json.dumps(
-                {"name": name, "parameters": {"intra_op_num_threads": {"string_value": threads}}}
-            )
-        }
+    # What Triton hands the stub: the model's config as JSON with the proto's own field names.
+    config = text_format.Parse(
+        (repository / name / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
     )
+    model.initialize({"model_config": json_format.MessageToJson(config, preserving_proto_field_name=True)})
     return model
 
 

@@ -219,6 +219,7 @@ def test_repository_command_renders_the_gpu_repository(tmp_path: Path) -> None:
         ({"backend": "tensorrt"}, "backend"),
         ({"instance_kind": "tpu"}, "instance_kind"),
         ({"det_instance_count": 0}, "at least 1"),
+        ({"det_precision": "int4"}, "det_precision"),
         ({"threads": 0}, "at least 1"),
     ],
 )
