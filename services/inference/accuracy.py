@@ -17,6 +17,12 @@ onnxruntime held to `--threads` threads), the most frequent character confusions
 read character, over top plates of the truth's length or aligned by difflib otherwise) and the
 errors (unreadable files). Texts are compared upper case, letters and digits only.
 
+Labels known to contradict their plate (`--errata`, by default `label_errata.csv` beside this module:
+file name, label as given, corrected label, evidence) do not change those figures: they are measured
+on the labels as given. Beside them, `corrected` gives the number of labels corrected and the
+exact-top-1 and top-3 rates against the corrected labels; the confusions are counted against the
+corrected labels, since a wrong label would charge the reader with a confusion it did not make.
+
 With `--region-hint labels`, each image is read with the region its labels give (the crops' `state`
 column of US crops, as "us-<state>": a camera configured with its state), with `--region-hint de`
 with that region: the region's plate formats decide between look-alike readings (`decoding.choose`).
@@ -60,11 +66,22 @@ def plate_key(text: str) -> str:
     return _NOT_ALNUM.sub("", text.upper())
 
 
+ERRATA_FILE = Path(__file__).with_name("label_errata.csv")
+
+
 @dataclass(frozen=True)
 class TruthPlate:
+    # The label as given.
     text: str
     # (x, y, w, h) in image pixels; None: the whole image.
     box: tuple[int, int, int, int] | None
+    # What the plate shows where an erratum says the label does not; None: the label stands.
+    corrected: str | None = None
+
+    @property
+    def truth(self) -> str:
+        """The text a right reading gives: the corrected label where there is one."""
+        return self.text if self.corrected is None else self.corrected
 
 
 @dataclass
@@ -79,8 +96,31 @@ class LayoutError(ValueError):
     """The folder is in neither supported layout."""
 
 
-def load_labels(directory: Path) -> tuple[str, list[LabelledImage]]:
-    """("crops" | "openalpr", images with their plates), sorted by file name."""
+def load_errata(path: Path) -> dict[tuple[str, str], str]:
+    """{(file name, label as given): corrected label} from an errata CSV (`#` lines are comments;
+    header `file,label,corrected,evidence`). Raises ValueError on a row without the three fields."""
+    errata: dict[tuple[str, str], str] = {}
+    with path.open(newline="") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        for number, row in enumerate(rows, start=2):
+            file, label, corrected = (row.get(key) or "" for key in ("file", "label", "corrected"))
+            if not (file.strip() and plate_key(label) and plate_key(corrected)):
+                raise ValueError(f"{path}: row {number} needs file, label and corrected: {row}")
+            errata[(file.strip(), plate_key(label))] = plate_key(corrected)
+    return errata
+
+
+def load_labels(
+    directory: Path, errata: dict[tuple[str, str], str] | None = None
+) -> tuple[str, list[LabelledImage]]:
+    """("crops" | "openalpr", images with their plates), sorted by file name; a plate whose (file
+    name, label) is in `errata` carries the erratum's corrected label."""
+    errata = errata or {}
+
+    def plate(file: str, label: str, box: tuple[int, int, int, int] | None) -> TruthPlate:
+        text = plate_key(label)
+        return TruthPlate(text, box, errata.get((file, text)))
+
     truth_csv = directory / "groundtruth.csv"
     if truth_csv.is_file():
         images: dict[str, LabelledImage] = {}
@@ -91,7 +131,7 @@ def load_labels(directory: Path) -> tuple[str, list[LabelledImage]]:
                 state = row[1].strip().lower()
                 region = f"us-{state}" if re.fullmatch(r"[a-z]{2}", state) else ""
                 entry = images.setdefault(row[0], LabelledImage(directory / row[0], region=region))
-                entry.plates.append(TruthPlate(plate_key(row[2]), None))
+                entry.plates.append(plate(row[0], row[2], None))
         return "crops", [images[name] for name in sorted(images)]
     boxed: dict[str, LabelledImage] = {}
     for label_file in sorted(directory.glob("*.txt")):
@@ -104,7 +144,7 @@ def load_labels(directory: Path) -> tuple[str, list[LabelledImage]]:
             except ValueError:
                 continue
             entry = boxed.setdefault(fields[0], LabelledImage(directory / fields[0]))
-            entry.plates.append(TruthPlate(plate_key(fields[5]), (x, y, w, h)))
+            entry.plates.append(plate(fields[0], fields[5], (x, y, w, h)))
     if not boxed:
         raise LayoutError(
             f"{directory}: no groundtruth.csv (file,state,PLATE) and no openalpr .txt labels "
@@ -154,6 +194,7 @@ def measure(
     from services.inference.images import ImageError, load_image
 
     exact = top3 = box_hits = stray_plates = images_with_strays = 0
+    exact_corrected = top3_corrected = 0
     latencies: list[float] = []
     cpu_times: list[float] = []
     confused: Counter[tuple[str, str]] = Counter()
@@ -186,6 +227,7 @@ def measure(
         latencies.append((time.perf_counter() - started) * 1000)
         cpu_times.append((time.process_time() - cpu_started) * 1000)
         truths = {p.text for p in labelled.plates}
+        corrected_truths = {p.truth for p in labelled.plates}
         found_boxes = [
             [(plate.box[0] - frame_left) / to_frame, (plate.box[1] - frame_top) / to_frame]
             + [side / to_frame for side in plate.box[2:]]
@@ -199,12 +241,16 @@ def measure(
             continue
         top = max(plates, key=lambda p: p.confidence)
         read = plate_key(top.text)
+        first_three = [plate_key(c.text) for c in top.candidates[:3]]
         exact += read in truths
-        top3 += any(plate_key(c.text) in truths for c in top.candidates[:3])
-        if read not in truths:
-            nearest = max(truths, key=lambda t: difflib.SequenceMatcher(a=t, b=read).ratio())
+        top3 += any(text in truths for text in first_three)
+        exact_corrected += read in corrected_truths
+        top3_corrected += any(text in corrected_truths for text in first_three)
+        if read not in corrected_truths:
+            nearest = max(corrected_truths, key=lambda t: difflib.SequenceMatcher(a=t, b=read).ratio())
             confused.update(confusions(nearest, read))
     measured = len(images) - len(errors)
+    corrected_labels = sum(p.corrected is not None for labelled in images for p in labelled.plates)
 
     def rate(count: int) -> float | None:
         return round(count / measured, 4) if measured else None
@@ -214,6 +260,11 @@ def measure(
         "measured": measured,
         "exact_top1": rate(exact),
         "top3": rate(top3),
+        "corrected": {
+            "labels": corrected_labels,
+            "exact_top1": rate(exact_corrected),
+            "top3": rate(top3_corrected),
+        },
         "box_hit": rate(box_hits),
         "stray_plates_per_image": None if not measured else round(stray_plates / measured, 3),
         "images_with_stray_plates": rate(images_with_strays),
@@ -288,6 +339,13 @@ def accuracy(
     roll: Annotated[
         float, typer.Option(help="the camera's roll to read with: degrees level text runs down to the right")
     ] = 0.0,
+    errata: Annotated[
+        str,
+        typer.Option(
+            help="CSV of labels known to be wrong (file,label,corrected,evidence), reported beside the "
+            "figures on the labels as given; '' for none"
+        ),
+    ] = str(ERRATA_FILE),
 ) -> None:
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
@@ -305,8 +363,8 @@ def accuracy(
     # onnxruntime's, or cpu_ms would miss their time.
     cv2.setNumThreads(threads)
     try:
-        layout, images = load_labels(directory)
-    except (LayoutError, OSError) as exc:
+        layout, images = load_labels(directory, load_errata(Path(errata)) if errata else None)
+    except (LayoutError, OSError, ValueError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     if split != "all":
@@ -326,5 +384,6 @@ def accuracy(
         "model": recognizer.model_version,
         "region_hint": region_hint or None,
         "roll": roll,
+        "errata": errata or None,
     }
     typer.echo(json.dumps({**head, **summary}, indent=2))

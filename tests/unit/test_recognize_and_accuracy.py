@@ -1,6 +1,7 @@
 """`platewatch recognize` (JSON lines, per-file errors, bounded image loading) and `platewatch bench
 accuracy` (labels of both folder layouts, box overlap, confusions, the summary), on the real
-in-process models with rendered plates; the shared dev sets are not needed."""
+in-process models with rendered plates; the shared dev sets are needed only to check that the shipped
+label errata name real labels (skipped without them)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,17 @@ from typer.testing import CliRunner
 
 from services.cli import app
 from services.inference import images as image_loading
-from services.inference.accuracy import LayoutError, confusions, load_labels, plate_key
+from services.inference.accuracy import (
+    ERRATA_FILE,
+    LayoutError,
+    confusions,
+    load_errata,
+    load_labels,
+    plate_key,
+)
 from services.inference.boxes import iou
 from services.inference.images import ImageError, header_size, load_image
+from services.inference.training.datasets import DATASETS_DIR
 from tests.unit.test_inference_postprocess import render_frame
 
 
@@ -228,6 +237,9 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
     assert summary["layout"] == "openalpr"
     assert (summary["images"], summary["measured"]) == (3, 2)
     assert summary["exact_top1"] == 0.5 and summary["box_hit"] == 0.5
+    # The shipped errata name none of these files: the corrected figures are the same.
+    assert summary["errata"] == str(ERRATA_FILE)
+    assert summary["corrected"] == {"labels": 0, "exact_top1": 0.5, "top3": summary["top3"]}
     # The plate of "wrong.jpg" lies on no labelled plate: a stray (as a sign read as a plate would be).
     assert summary["stray_plates_per_image"] == 0.5 and summary["images_with_stray_plates"] == 0.5
     assert summary["confusions"] == [{"truth": "8", "read": "3", "count": 1}]
@@ -246,6 +258,65 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--roll", "-46"])
     assert result.exit_code == 2 and "--roll must be within" in result.output
+
+    # An erratum saying wrong.jpg's plate is the one read: the figures on the labels as given stay,
+    # the corrected ones count it, and its confusion is no longer charged to the reader.
+    errata = tmp_path / "errata.csv"
+    errata.write_text("# a comment\nfile,label,corrected,evidence\nwrong.jpg,ABC1284,ABC1234,seen\n")
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata)])
+    assert result.exit_code == 0, result.output
+    corrected = json.loads(result.stdout)
+    assert corrected["exact_top1"] == 0.5 and corrected["box_hit"] == 0.5
+    assert corrected["corrected"] == {"labels": 1, "exact_top1": 1.0, "top3": 1.0}
+    assert corrected["confusions"] == []
+    # Confusions are counted against the corrected label.
+    errata.write_text("file,label,corrected,evidence\nwrong.jpg,ABC1284,ABC1235,seen\n")
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata)])
+    assert json.loads(result.stdout)["confusions"] == [{"truth": "5", "read": "4", "count": 1}]
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", ""])
+    assert result.exit_code == 0 and json.loads(result.stdout)["errata"] is None
+    errata.write_text("file,label,corrected\nwrong.jpg,ABC1284,\n")
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata)])
+    assert result.exit_code == 2 and "needs file, label and corrected" in result.output
+
+
+def test_errata_correct_only_the_label_they_name(tmp_path: Path) -> None:
+    errata = tmp_path / "errata.csv"
+    errata.write_text(
+        "file,label,corrected,evidence\ncar.jpg,RKO26AJ,RK026AJ,format\nb.png,0,00000,sample plate\n"
+    )
+    table = load_errata(errata)
+    assert table == {("car.jpg", "RKO26AJ"): "RK026AJ", ("b.png", "0"): "00000"}
+    boxed = tmp_path / "boxed"
+    boxed.mkdir()
+    (boxed / "car.txt").write_text("car.jpg 1 2 3 4 RKO26AJ\ncar.jpg 5 6 7 8 RKO82AL\n")
+    (boxed / "other.txt").write_text("other.jpg 1 2 3 4 RKO26AJ\n")
+    _, labelled = load_labels(boxed, table)
+    assert [[(p.text, p.corrected, p.truth) for p in image.plates] for image in labelled] == [
+        [("RKO26AJ", "RK026AJ", "RK026AJ"), ("RKO82AL", None, "RKO82AL")],
+        [("RKO26AJ", None, "RKO26AJ")],
+    ]
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    (crops / "groundtruth.csv").write_text("file,state,plate\nb.png,vt,0\nc.png,vt,0\n")
+    _, labelled = load_labels(crops, table)
+    assert [p.truth for image in labelled for p in image.plates] == ["00000", "0"]
+
+
+def test_shipped_errata_change_the_labels_they_name() -> None:
+    table = load_errata(ERRATA_FILE)
+    assert table and all(label != corrected for (_, label), corrected in table.items())
+
+
+def test_shipped_errata_name_labels_of_the_shared_sets() -> None:
+    table = load_errata(ERRATA_FILE)
+    labels: dict[tuple[str, str], bool] = {}
+    for folder in ("openalpr-eu", "openalpr-us-crops"):
+        if not (DATASETS_DIR / folder).is_dir():
+            pytest.skip(f"{DATASETS_DIR / folder} is absent: the errata's labels cannot be checked")
+        _, images = load_labels(DATASETS_DIR / folder)
+        labels.update({(image.path.name, p.text): True for image in images for p in image.plates})
+    assert [key for key in table if key not in labels] == []
 
 
 def test_bench_accuracy_reads_with_the_cameras_roll(tmp_path: Path) -> None:
