@@ -51,22 +51,15 @@ import numpy as np
 import typer
 
 from services.inference.boxes import intersection, iou
+from services.inference.training.datasets import ERRATA_FILE, load_errata, plate_key
 
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import PlateRecognizer
 
 IOU_HIT = 0.4
 TOP_CONFUSIONS = 15
-_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FRAME_JPEG_QUALITY = 90
-
-
-def plate_key(text: str) -> str:
-    return _NOT_ALNUM.sub("", text.upper())
-
-
-ERRATA_FILE = Path(__file__).with_name("label_errata.csv")
 
 
 @dataclass(frozen=True)
@@ -94,20 +87,6 @@ class LabelledImage:
 
 class LayoutError(ValueError):
     """The folder is in neither supported layout."""
-
-
-def load_errata(path: Path) -> dict[tuple[str, str], str]:
-    """{(file name, label as given): corrected label} from an errata CSV (`#` lines are comments;
-    header `file,label,corrected,evidence`). Raises ValueError on a row without the three fields."""
-    errata: dict[tuple[str, str], str] = {}
-    with path.open(newline="") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        for number, row in enumerate(rows, start=2):
-            file, label, corrected = (row.get(key) or "" for key in ("file", "label", "corrected"))
-            if not (file.strip() and plate_key(label) and plate_key(corrected)):
-                raise ValueError(f"{path}: row {number} needs file, label and corrected: {row}")
-            errata[(file.strip(), plate_key(label))] = plate_key(corrected)
-    return errata
 
 
 def load_labels(

@@ -11,10 +11,12 @@ from services.inference import model_io, postprocess
 from services.inference.engine import (
     DET_CANVAS_HEIGHT,
     DET_CANVAS_WIDTH,
+    INVERTED_READING_MARGIN,
     OnnxBackend,
     PlateRecognizer,
     recognizer_characters,
 )
+from services.inference.main import InferenceSettings
 
 
 def box(x: float, y: float, w: float, h: float) -> np.ndarray:
@@ -240,6 +242,68 @@ def test_sure_and_unsure_lines_in_one_call_keep_their_own_readings() -> None:
     with pytest.raises(ValueError, match="region hints"):
         recognizer.read_lines([dark, light], ["us"])
     assert recognizer.read_cuts([[], [dark]])[1][0].text == "AB123"
+
+
+class _ReadsLightUnsurely(_ReadsByBrightness):
+    """Reads a light rec input (light letters on a dark plate, inverted) at `light_sure`."""
+
+    def __init__(self, light_sure: float) -> None:
+        super().__init__(np.zeros((4, 4), np.uint8), "AB123", "AB128")
+        self.light_sure = light_sure
+        # Per rec input, in order: was it dark (a light crop inverted)?
+        self.dark_inputs: list[bool] = []
+
+    def recognize(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.reads += len(batch)
+        self.dark_inputs.extend(bool(row.mean() < 60) for row in batch)
+        probs = np.stack(
+            [
+                self._steps(self.dark, 0.95) if row.mean() < 60 else self._steps(self.light, self.light_sure)
+                for row in batch
+            ]
+        )
+        return model_io.rec_output(probs, 3)
+
+
+def test_an_unsure_line_that_reads_much_surer_inverted_is_read_inverted() -> None:
+    light = np.full((40, 160, 3), 200, np.uint8)  # inverted: 55, which reads "AB123" at 0.95
+    variants = len(postprocess.READING_VARIANTS)
+    texts, inputs = {}, {}
+    for light_sure, read_inverted in ((0.5, True), (0.5, False), (0.7, True)):
+        backend = _ReadsLightUnsurely(light_sure)
+        recognizer = PlateRecognizer(backend, sure_reading=0.9, read_inverted=read_inverted)
+        texts[light_sure, read_inverted] = recognizer.read_lines([light])[0][0].text
+        inputs[light_sure, read_inverted] = backend.dark_inputs
+    reads = {key: len(dark) for key, dark in inputs.items()}
+    # 0.95 beats 0.5 by more than the margin: the plain read, the inverted one, then the other
+    # variants, all inverted (they read the dark text too).
+    assert INVERTED_READING_MARGIN == 0.4
+    assert texts[0.5, True] == "AB123" and inputs[0.5, True] == [False] + [True] * variants
+    assert texts[0.5, False] == "AB128" and reads[0.5, False] == variants
+    # 0.95 does not beat 0.7 by the margin: read as given, for one read more.
+    assert texts[0.7, True] == "AB128" and reads[0.7, True] == 1 + variants
+    # A sure line is never read inverted, and only the plate CRNN reads inverted at all.
+    backend = _ReadsLightUnsurely(0.5)
+    dark = np.full((40, 160, 3), 30, np.uint8)
+    assert (
+        PlateRecognizer(backend, sure_reading=0.9, read_inverted=True).read_lines([dark])[0][0].text
+        == "AB123"
+    )
+    assert backend.reads == 1
+    assert not PlateRecognizer(backend, read_variants=False, read_inverted=True).read_inverted
+    # Without the cascade (every line read as every variant) polarity is still decided first.
+    backend = _ReadsLightUnsurely(0.5)
+    assert (
+        PlateRecognizer(backend, sure_reading=1.01, read_inverted=True).read_lines([light])[0][0].text
+        == "AB123"
+    )
+    assert backend.dark_inputs == [False] + [True] * variants
+
+
+def test_the_inverted_reading_setting_reaches_the_recognizer() -> None:
+    backend = _ReadsLightUnsurely(0.5)
+    assert not InferenceSettings().plate_recognizer(backend).read_inverted
+    assert InferenceSettings(read_inverted=True).plate_recognizer(backend).read_inverted
 
 
 def test_a_recognizer_needs_a_crop_margin() -> None:

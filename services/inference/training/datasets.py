@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # ../shared/datasets from the repository root (PLATEWATCH_SHARED_DATASETS overrides it).
 DATASETS_DIR = Path(os.environ.get("PLATEWATCH_SHARED_DATASETS") or REPO_ROOT.parent / "shared" / "datasets")
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
+# Labels of these sets that contradict their plate (file, label as given, corrected, evidence).
+ERRATA_FILE = REPO_ROOT / "services" / "inference" / "label_errata.csv"
 
 
 @dataclass(frozen=True)
@@ -103,3 +107,22 @@ def boxed_images(directory: Path, dataset: str) -> list[LabelledCrop]:
 def eu_crops(directory: Path = DATASETS_DIR / "openalpr-eu") -> list[LabelledCrop]:
     """The EU plates as crops cut from their boxes (empty when the folder is absent)."""
     return boxed_images(directory, "eu") if directory.is_dir() else []
+
+
+def plate_key(text: str) -> str:
+    """A label or reading as compared: upper case, ASCII letters and digits only."""
+    return _NOT_ALNUM.sub("", text.upper())
+
+
+def load_errata(path: Path) -> dict[tuple[str, str], str]:
+    """{(file name, label as given): corrected label} from an errata CSV (`#` lines are comments;
+    header `file,label,corrected,evidence`). Raises ValueError on a row without the three fields."""
+    errata: dict[tuple[str, str], str] = {}
+    with path.open(newline="") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        for number, row in enumerate(rows, start=2):
+            file, label, corrected = (row.get(key) or "" for key in ("file", "label", "corrected"))
+            if not (file.strip() and plate_key(label) and plate_key(corrected)):
+                raise ValueError(f"{path}: row {number} needs file, label and corrected: {row}")
+            errata[(file.strip(), plate_key(label))] = plate_key(corrected)
+    return errata

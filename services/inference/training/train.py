@@ -19,7 +19,10 @@ the run never saw, to compare recipes on without reading the held-out half.
 `--real-lines` adds the read path's own cuts of real registrations (`collect_lines --for reader`,
 train half only) as a further share of each batch (`--line-share`); the validation fold applies to
 them by source file name, and its cuts are evaluated as `val_lines`.
-To fine-tune a model, copy its `latest.pkl` into a new `--out` and resume there with new flags.
+To fine-tune a model, copy its `latest.pkl` into a new `--out` and resume there with new flags; for
+a shipped model whose checkpoint is gone, `from_onnx.py` makes one from its ONNX.
+Dev-set labels listed in `label_errata.csv` (contradicting their plate) are used as corrected.
+`--invert-share` turns that share of each batch into light-on-dark samples.
 Training-only dependencies: jax, optax (and onnx for export.py), in their own venv.
 """
 
@@ -174,6 +177,13 @@ def main() -> None:
         help="share of rendered line crops with a symbol at one end of the line (render.render_sample)",
     )
     parser.add_argument(
+        "--invert-share",
+        type=float,
+        default=0.0,
+        help="share of each batch's samples inverted (light letters on a dark plate; on the standardized "
+        "input that is a sign flip), drawn from (seed, step); 0 keeps the stream as it was",
+    )
+    parser.add_argument(
         "--width", type=float, default=1.0, help="hidden channel multiplier of a fresh model (1.0: LAYERS)"
     )
     parser.add_argument(
@@ -207,6 +217,8 @@ def main() -> None:
     dev = datasets.us_crops() + datasets.eu_crops()
     if args.validation_fold >= args.folds:
         parser.error(f"--validation-fold must be below --folds ({args.folds})")
+    # Labels that contradict their plate are trained (and scored) as the plate shows them.
+    errata = datasets.load_errata(datasets.ERRATA_FILE)
     real_train = []
     # (key in the log, crop, truth): "heldout_us"/"heldout_eu" the held-out half, "val_us"/"val_eu"
     # the validation fold of the train half.
@@ -215,12 +227,13 @@ def main() -> None:
         crop = item.load()
         if crop is None:
             continue
+        truth = errata.get((item.name, datasets.plate_key(item.plate)), item.plate)
         if item.split != "train":
-            evaluated.append((f"heldout_{item.dataset}", crop, item.plate))
+            evaluated.append((f"heldout_{item.dataset}", crop, truth))
         elif args.validation_fold >= 0 and datasets.fold_of(item.name, args.folds) == args.validation_fold:
-            evaluated.append((f"val_{item.dataset}", crop, item.plate))
-        elif trainable(item.plate):
-            real_train.append((crop, item.plate))
+            evaluated.append((f"val_{item.dataset}", crop, truth))
+        elif trainable(truth):
+            real_train.append((crop, truth))
     line_train = []
     for path in args.real_lines:
         with path.open("rb") as handle:
@@ -261,6 +274,8 @@ def main() -> None:
             ckpt["step"],
             ckpt["best_acc"],
         )
+        if opt_state is None:  # a checkpoint made from an exported model (from_onnx.py)
+            opt_state = optimizer.init(params)
     else:
         params, bn_state = init_params(jax.random.PRNGKey(args.seed), args.width)
         opt_state = optimizer.init(params)
@@ -333,6 +348,11 @@ def main() -> None:
         started = time.monotonic()
         while step < args.steps:
             inputs, labels = stream.batch(step)
+            if args.invert_share > 0:
+                # The input is standardized per image (model_io.crnn_input), so inverting the crop
+                # (255 - grey) flips its sign (to within a grey level of rounding).
+                flip = np.random.default_rng([args.seed, step, 7]).random(len(inputs)) < args.invert_share
+                inputs = np.where(flip[:, None, None, None], -inputs, inputs)
             ids, label_pad = encode_labels(labels)
             params, bn_state, opt_state, loss = train_step(
                 params, bn_state, opt_state, inputs, ids, label_pad
