@@ -20,8 +20,8 @@ errors (unreadable files). Texts are compared upper case, letters and digits onl
 Labels known to contradict their plate (`--errata`, by default `label_errata.csv` beside this module:
 file name, label as given, corrected label, evidence) do not change those figures: they are measured
 on the labels as given. Beside them, `corrected` gives the number of labels corrected and the
-exact-top-1 and top-3 rates against the corrected labels; the confusions are counted against the
-corrected labels, since a wrong label would charge the reader with a confusion it did not make.
+exact-top-1 and top-3 rates and the confusions against the corrected labels (against a wrong label
+the reader is charged with a confusion it did not make).
 
 With `--region-hint labels`, each image is read with the region its labels give (the crops' `state`
 column of US crops, as "us-<state>": a camera configured with its state), with `--region-hint de`
@@ -177,6 +177,7 @@ def measure(
     latencies: list[float] = []
     cpu_times: list[float] = []
     confused: Counter[tuple[str, str]] = Counter()
+    confused_corrected: Counter[tuple[str, str]] = Counter()
     errors: list[dict[str, str]] = []
     for labelled in images:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -225,14 +226,18 @@ def measure(
         top3 += any(text in truths for text in first_three)
         exact_corrected += read in corrected_truths
         top3_corrected += any(text in corrected_truths for text in first_three)
-        if read not in corrected_truths:
-            nearest = max(corrected_truths, key=lambda t: difflib.SequenceMatcher(a=t, b=read).ratio())
-            confused.update(confusions(nearest, read))
+        for truth_set, counter in ((truths, confused), (corrected_truths, confused_corrected)):
+            if read not in truth_set:
+                nearest = max(truth_set, key=lambda t: difflib.SequenceMatcher(a=t, b=read).ratio())
+                counter.update(confusions(nearest, read))
     measured = len(images) - len(errors)
     corrected_labels = sum(p.corrected is not None for labelled in images for p in labelled.plates)
 
     def rate(count: int) -> float | None:
         return round(count / measured, 4) if measured else None
+
+    def most_common(counter: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
+        return [{"truth": t, "read": r, "count": n} for (t, r), n in counter.most_common(TOP_CONFUSIONS)]
 
     return {
         "images": len(images),
@@ -243,6 +248,7 @@ def measure(
             "labels": corrected_labels,
             "exact_top1": rate(exact_corrected),
             "top3": rate(top3_corrected),
+            "confusions": most_common(confused_corrected),
         },
         "box_hit": rate(box_hits),
         "stray_plates_per_image": None if not measured else round(stray_plates / measured, 3),
@@ -250,9 +256,7 @@ def measure(
         "frame": None if frame is None else f"{frame[0]}x{frame[1]}",
         "latency_ms": _percentiles(latencies),
         "cpu_ms": _percentiles(cpu_times),
-        "confusions": [
-            {"truth": t, "read": r, "count": n} for (t, r), n in confused.most_common(TOP_CONFUSIONS)
-        ],
+        "confusions": most_common(confused),
         "errors": errors,
     }
 

@@ -441,7 +441,8 @@ class PlateRecognizer:
         which replaces the plates read from its detected lines when `whole_reading_wins`.
         `deskew_min_degrees`: a frame whose lines lean at least this much is read again turned
         upright (`recognize`; 0: never). `read_inverted`: an unsure line may be read inverted, as
-        light letters on a dark plate (`INVERTED_READING_MARGIN`; plate CRNN only)."""
+        light letters on a dark plate (`INVERTED_READING_MARGIN`; only with reading variants, which
+        are on for the plate CRNN only by default)."""
         if deskew_min_degrees < 0:
             raise ValueError(f"deskew_min_degrees must be at least 0: {deskew_min_degrees}")
         self.deskew_min_degrees = deskew_min_degrees

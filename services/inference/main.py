@@ -97,8 +97,9 @@ class InferenceSettings(CommonSettings):
     # Plate CRNN: a line whose plain reading has every character at least this confident is not read
     # again as the other crop variants (about half the reading time); above 1, every line is.
     sure_reading: float = Field(default=SURE_READING, ge=0.0)
-    # Plate CRNN: an unsure line is also read inverted, and read so when that is clearly surer (light
-    # letters on a dark plate; engine.INVERTED_READING_MARGIN, which says why it is off by default).
+    # Plate CRNN (not PP-OCRv4 rec, which reads no variants): an unsure line is also read
+    # inverted, and read so when that is clearly surer (light letters on a dark plate;
+    # engine.INVERTED_READING_MARGIN, which says why it is off by default).
     read_inverted: bool = False
     # A small plate-shaped image (a plate crop rather than a frame) is also read whole, as one line.
     read_crops_whole: bool = True

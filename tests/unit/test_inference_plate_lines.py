@@ -300,6 +300,20 @@ def test_an_unsure_line_that_reads_much_surer_inverted_is_read_inverted() -> Non
     assert backend.dark_inputs == [False] + [True] * variants
 
 
+def test_lines_of_several_cuts_are_read_inverted_each_on_its_own_word() -> None:
+    light, dark = np.full((40, 160, 3), 200, np.uint8), np.full((40, 160, 3), 30, np.uint8)
+    variants = len(postprocess.READING_VARIANTS)
+    backend = _ReadsLightUnsurely(0.5)
+    recognizer = PlateRecognizer(backend, sure_reading=0.9, read_inverted=True)
+    readings = recognizer.read_cuts([[], [light, light], [dark], [light]], [None, "us", None, "de"])
+    assert [r[0].text if r else None for r in readings] == [None, "AB123", "AB123", "AB123"]
+    # First cuts as given (3 lines), then the two unsure lines' first cuts inverted, then every other
+    # variant of their cuts, inverted: line 1 has two cuts, line 3 one.
+    assert backend.dark_inputs == [False, True, False] + [True, True] + [True] * (
+        2 * variants - 1 + variants - 1
+    )
+
+
 def test_the_inverted_reading_setting_reaches_the_recognizer() -> None:
     backend = _ReadsLightUnsurely(0.5)
     assert not InferenceSettings().plate_recognizer(backend).read_inverted

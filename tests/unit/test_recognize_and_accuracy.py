@@ -27,7 +27,9 @@ from services.inference.accuracy import (
 )
 from services.inference.boxes import iou
 from services.inference.images import ImageError, header_size, load_image
+from services.inference.training import datasets
 from services.inference.training.datasets import DATASETS_DIR
+from services.normalizer.grammar import _exact_pattern, _fit, default_grammar, strip_text
 from tests.unit.test_inference_postprocess import render_frame
 
 
@@ -239,7 +241,12 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
     assert summary["exact_top1"] == 0.5 and summary["box_hit"] == 0.5
     # The shipped errata name none of these files: the corrected figures are the same.
     assert summary["errata"] == str(ERRATA_FILE)
-    assert summary["corrected"] == {"labels": 0, "exact_top1": 0.5, "top3": summary["top3"]}
+    assert summary["corrected"] == {
+        "labels": 0,
+        "exact_top1": 0.5,
+        "top3": summary["top3"],
+        "confusions": summary["confusions"],
+    }
     # The plate of "wrong.jpg" lies on no labelled plate: a stray (as a sign read as a plate would be).
     assert summary["stray_plates_per_image"] == 0.5 and summary["images_with_stray_plates"] == 0.5
     assert summary["confusions"] == [{"truth": "8", "read": "3", "count": 1}]
@@ -267,17 +274,20 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     corrected = json.loads(result.stdout)
     assert corrected["exact_top1"] == 0.5 and corrected["box_hit"] == 0.5
-    assert corrected["corrected"] == {"labels": 1, "exact_top1": 1.0, "top3": 1.0}
-    assert corrected["confusions"] == []
-    # Confusions are counted against the corrected label.
+    assert corrected["corrected"] == {"labels": 1, "exact_top1": 1.0, "top3": 1.0, "confusions": []}
+    assert corrected["confusions"] == summary["confusions"]
+    # The corrected block's confusions are counted against the corrected label.
     errata.write_text("file,label,corrected,evidence\nwrong.jpg,ABC1284,ABC1235,seen\n")
     result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata)])
-    assert json.loads(result.stdout)["confusions"] == [{"truth": "5", "read": "4", "count": 1}]
+    assert json.loads(result.stdout)["corrected"]["confusions"] == [{"truth": "5", "read": "4", "count": 1}]
     result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", ""])
     assert result.exit_code == 0 and json.loads(result.stdout)["errata"] is None
-    errata.write_text("file,label,corrected\nwrong.jpg,ABC1284,\n")
+    errata.write_text("# why\n\nfile,label,corrected\nwrong.jpg,ABC1284,\n")
     result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata)])
-    assert result.exit_code == 2 and "needs file, label and corrected" in result.output
+    assert result.exit_code == 2 and "line 4 needs file, label and corrected" in result.output
+    errata.write_text("file,label,corrected\nwrong.jpg,ABC1284,ABC1234\nwrong.jpg,ABC-1284,ABC1235\n")
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata)])
+    assert result.exit_code == 2 and "line 3 lists ('wrong.jpg', 'ABC1284') again" in result.output
 
 
 def test_errata_correct_only_the_label_they_name(tmp_path: Path) -> None:
@@ -306,6 +316,26 @@ def test_errata_correct_only_the_label_they_name(tmp_path: Path) -> None:
 def test_shipped_errata_change_the_labels_they_name() -> None:
     table = load_errata(ERRATA_FILE)
     assert table and all(label != corrected for (_, label), corrected in table.items())
+
+
+def test_the_errata_screens_flag_what_the_errata_file_says() -> None:
+    """The screens label_errata.csv describes, run again: EU labels that fit no format of
+    grammars.yaml as given but one after a look-alike fix, and US labels of one or two characters;
+    every flagged label is listed but for those checked against their image and kept."""
+    if not (DATASETS_DIR / "openalpr-eu").is_dir() or not (DATASETS_DIR / "openalpr-us-crops").is_dir():
+        pytest.skip(f"the shared sets are absent under {DATASETS_DIR}: the screens cannot be run")
+    formats = default_grammar().formats
+    flagged_eu = set()
+    for item in datasets.eu_crops():
+        text = strip_text(item.plate)
+        if any(_exact_pattern(fmt.positions).fullmatch(text) for fmt in formats):
+            continue
+        if any((fit := _fit(text, fmt.positions)) is not None and fit[1] > 0 for fmt in formats):
+            flagged_eu.add(item.name)
+    flagged_us = {item.name for item in datasets.us_crops() if len(item.plate) <= 2}
+    kept = {"eu9.jpg", "test_049.jpg"}  # W053011 and KMBORAK: the plates show them so
+    assert len(flagged_eu) == 8 and kept <= flagged_eu and len(flagged_us) == 5
+    assert {file for file, _ in load_errata(ERRATA_FILE)} == (flagged_eu - kept) | flagged_us
 
 
 def test_shipped_errata_name_labels_of_the_shared_sets() -> None:

@@ -69,6 +69,8 @@ def test_a_checkpoint_made_from_the_shipped_onnx_computes_what_it_computes() -> 
     windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))  # N, H, W, 3, 3
     convolved = np.einsum("nhwij,ijc->nhwc", windows, first["w"][:, :, 0, :])
     np.testing.assert_allclose(checkpoint["state"]["c1"]["mean"], convolved.mean(axis=(0, 1, 2)), atol=1e-4)
+    np.testing.assert_allclose(variance, convolved.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
+    assert checkpoint["args"]["width"] == "1.5"  # gpu-w15: 24 channels in its first layer, 16 at width 1
     # Folded back (as export.py folds), it is the model it came from, on other inputs too.
     others = _inputs(8, 2)
     np.testing.assert_allclose(_run(_refolded(model, checkpoint), others), _run(model, others), atol=1e-5)

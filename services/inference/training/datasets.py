@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 DATASETS_DIR = Path(os.environ.get("PLATEWATCH_SHARED_DATASETS") or REPO_ROOT.parent / "shared" / "datasets")
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 # Labels of these sets that contradict their plate (file, label as given, corrected, evidence).
-ERRATA_FILE = REPO_ROOT / "services" / "inference" / "label_errata.csv"
+ERRATA_FILE = Path(__file__).resolve().parents[1] / "label_errata.csv"
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,21 @@ def plate_key(text: str) -> str:
 
 def load_errata(path: Path) -> dict[tuple[str, str], str]:
     """{(file name, label as given): corrected label} from an errata CSV (`#` lines are comments;
-    header `file,label,corrected,evidence`). Raises ValueError on a row without the three fields."""
+    header `file,label,corrected,evidence`). Raises ValueError, naming the file's line, on a row
+    without the three fields or a (file, label) listed twice."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        # Comments and blank lines out (csv skips blank rows too), each row with its line number.
+        numbered = [
+            (n, line) for n, line in enumerate(handle, start=1) if line.strip() and not line.startswith("#")
+        ]
+    rows = csv.DictReader(line for _, line in numbered)
     errata: dict[tuple[str, str], str] = {}
-    with path.open(newline="") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        for number, row in enumerate(rows, start=2):
-            file, label, corrected = (row.get(key) or "" for key in ("file", "label", "corrected"))
-            if not (file.strip() and plate_key(label) and plate_key(corrected)):
-                raise ValueError(f"{path}: row {number} needs file, label and corrected: {row}")
-            errata[(file.strip(), plate_key(label))] = plate_key(corrected)
+    for (number, _), row in zip(numbered[1:], rows, strict=False):
+        file, label, corrected = (row.get(key) or "" for key in ("file", "label", "corrected"))
+        if not (file.strip() and plate_key(label) and plate_key(corrected)):
+            raise ValueError(f"{path}: line {number} needs file, label and corrected: {row}")
+        key = (file.strip(), plate_key(label))
+        if key in errata:
+            raise ValueError(f"{path}: line {number} lists {key} again")
+        errata[key] = plate_key(corrected)
     return errata

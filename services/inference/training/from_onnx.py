@@ -31,8 +31,10 @@ from onnx import helper, numpy_helper
 
 from services.inference import model_io, postprocess
 
-# train.BN_EPS (not imported: train.py needs jax, which the product venv does not have).
+# train.BN_EPS and the first of train.LAYERS' channel counts (not imported: train.py needs jax, which
+# the product venv does not have).
 BN_EPS = 1e-5
+FIRST_LAYER_CHANNELS = 16
 CALIBRATION_SEED = 20261205
 CALIBRATION_SIZE = 256
 
@@ -61,8 +63,9 @@ def layer_statistics(model: onnx.ModelProto, inputs: np.ndarray) -> dict[str, tu
 
 
 def checkpoint_from_onnx(model: onnx.ModelProto, inputs: np.ndarray) -> dict[str, Any]:
-    """train.py's checkpoint dict (params, state, step 0, no optimizer state) computing what `model`
-    computes in inference mode, its batch norms calibrated on `inputs` (see the module docstring)."""
+    """train.py's checkpoint dict (params, state, step 0, no optimizer state, the width in args)
+    computing what `model` computes in inference mode, its batch norms calibrated on `inputs` (see
+    the module docstring)."""
     weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     statistics = layer_statistics(model, inputs)
     params: dict[str, Any] = {}
@@ -76,7 +79,16 @@ def checkpoint_from_onnx(model: onnx.ModelProto, inputs: np.ndarray) -> dict[str
         mean, variance = (value.astype(np.float32) for value in statistics[name])
         params[name] = {"w": weight, "gamma": np.sqrt(variance + BN_EPS), "beta": mean + bias}
         state[name] = {"mean": mean, "var": variance}
-    return {"params": params, "state": state, "opt_state": None, "step": 0, "best_acc": -1.0}
+    # train.py's --width of a fresh model, which its resume message compares with its own --width.
+    width = params["c1"]["w"].shape[-1] / FIRST_LAYER_CHANNELS
+    return {
+        "params": params,
+        "state": state,
+        "opt_state": None,
+        "step": 0,
+        "best_acc": -1.0,
+        "args": {"width": f"{width:g}"},
+    }
 
 
 def calibration_inputs(count: int = CALIBRATION_SIZE, seed: int = CALIBRATION_SEED) -> np.ndarray:
@@ -99,7 +111,7 @@ def main() -> None:
     if args.checkpoint.exists():
         parser.error(f"{args.checkpoint} exists: a run there would resume it")
     checkpoint = checkpoint_from_onnx(onnx.load(str(args.onnx_model)), calibration_inputs())
-    checkpoint["args"] = {"from_onnx": str(args.onnx_model)}
+    checkpoint["args"]["from_onnx"] = str(args.onnx_model)
     args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     with args.checkpoint.open("wb") as handle:
         pickle.dump(checkpoint, handle)
