@@ -366,8 +366,8 @@ SURE_READING = 0.98
 # synthetic crops as rendered and inverted (margin 0: -12 / +170 plates; 0.2: -3 / +143; 0.3: -2 /
 # +111; 0.4: +1 / +84; 0.5: +1 / +52): the smallest margin that loses no plate as rendered. Off by
 # default (`read_inverted`): the held-out US crops, read once after that choice, lost two plates to it
-# (O read as 0 in an inverted `778AOS` and `SQUAW`) and won one (336 -> 335 of 376; EU crops 50 both
-# ways). For cameras that see many light-on-dark plates.
+# (`778AOS` read with a 0 for the O, `SQUAW` with a 0 for the Q) and won one (336 -> 335 of 376; EU
+# crops 50 both ways). For cameras that see many light-on-dark plates.
 INVERTED_READING_MARGIN = 0.4
 
 # A frame whose detected lines lean by at least this many degrees (their median; lines at least
