@@ -104,7 +104,7 @@ def triton_repository(
     plate_rec_crnn and plate_cls) to DEST; the Triton image builds its repository with this."""
     from typing import cast
 
-    from services.inference.det_build import DetPrecision
+    from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
     from services.inference.triton_repo import (
         InstanceKind,
         RepositoryOptions,
@@ -113,7 +113,7 @@ def triton_repository(
     )
 
     if det_precision is None:
-        det_precision = "fp32" if instance_kind == "gpu" else "int8"
+        det_precision = "fp32" if instance_kind == "gpu" else DEFAULT_DET_PRECISION
     try:
         options = RepositoryOptions(
             backend=cast(ServingBackend, backend),

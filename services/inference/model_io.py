@@ -65,13 +65,17 @@ def crnn_input(crops: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(_standardize(crops, (1, 2))[:, None])
 
 
+# Added to a cut's standard deviation before dividing by it: keeps flat, textureless inputs from
+# being blown up into noise.
+STANDARDIZE_FLOOR = 8.0
+
+
 def _standardize(images: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Float32 `images`, each with zero mean and unit contrast over `axes` (the +8 keeps flat,
-    textureless inputs from being blown up into noise)."""
+    """Float32 `images`, each with zero mean and unit contrast over `axes` (std + STANDARDIZE_FLOOR)."""
     tensor = images.astype(np.float32)
     mean = tensor.mean(axis=axes, keepdims=True)
     std = tensor.std(axis=axes, keepdims=True)
-    return (tensor - mean) / (std + 8.0)
+    return (tensor - mean) / (std + STANDARDIZE_FLOOR)
 
 
 # The plate classifier (services/inference/training/classifier.py): is a text line a plate's

@@ -38,8 +38,6 @@ WIRE_VERSION = 1
 # carry the Triton names, and a source graph that already uses one of them is refused.
 PREFIX = "wire_"
 WIRE_TENSOR_NAMES = ("image", "crop", "prob", "top_indices", "top_probs", "plate_prob")
-# model_io._standardize's floor on a cut's contrast.
-STANDARDIZE_EPSILON = 8.0
 
 
 def wire_model(name: WireModelName, source: Path) -> onnx.ModelProto:
@@ -167,13 +165,14 @@ class _Builder:
             self.node("Transpose", [shifted], [output], perm=[0, 3, 1, 2])
 
     def standardize(self, uint8_input: str, axes: list[int]) -> str:
-        """model_io._standardize: (x - mean) / (std + 8) per input over `axes` (population std)."""
+        """model_io._standardize: (x - mean) / (std + STANDARDIZE_FLOOR) per input over `axes`
+        (population std)."""
         as_float = self.node("Cast", [uint8_input], [self.temp("float")], to=TensorProto.FLOAT)
         mean = self.reduce_mean(as_float, axes)
         centred = self.node("Sub", [as_float, mean], [self.temp("centred")])
         squared = self.node("Mul", [centred, centred], [self.temp("squared")])
         deviation = self.node("Sqrt", [self.reduce_mean(squared, axes)], [self.temp("std")])
-        floor = self.constant(np.float32(STANDARDIZE_EPSILON))
+        floor = self.constant(np.float32(model_io.STANDARDIZE_FLOOR))
         divisor = self.node("Add", [deviation, floor], [self.temp("divisor")])
         return self.node("Div", [centred, divisor], [self.temp("standardized")])
 
@@ -189,15 +188,15 @@ class _Builder:
         else:
             self.node("Unsqueeze", [value], [output], axes=[axis])
 
+    def squeeze(self, value: str, output: str, axis: int) -> str:
+        if self.opset >= 13:  # axes became an input in opset 13
+            return self.node("Squeeze", [value, self.constant(np.asarray([axis], np.int64))], [output])
+        return self.node("Squeeze", [value], [output], axes=[axis])
+
     def probability_map(self, source_output: str, output: str) -> None:
         """model_io.det_output: [N, 1, H, W] -> uint8 [N, H, W] of clip(rint(p * 255), 0, 255)."""
         self._stage = "post"
-        if self.opset >= 13:
-            squeezed = self.node(
-                "Squeeze", [source_output, self.constant(np.asarray([1], np.int64))], [self.temp("map")]
-            )
-        else:
-            squeezed = self.node("Squeeze", [source_output], [self.temp("map")], axes=[1])
+        squeezed = self.squeeze(source_output, self.temp("map"), axis=1)
         scaled = self.node("Mul", [squeezed, self.constant(np.float32(255.0))], [self.temp("scaled")])
         # ONNX Round, like numpy's rint, rounds halves to even.
         rounded = self.node("Round", [scaled], [self.temp("rounded")])

@@ -46,8 +46,8 @@ def _conv_names(model: onnx.ModelProto) -> list[str]:
 
 def layer_statistics(model: onnx.ModelProto, inputs: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{hidden layer: (mean, variance) per channel over N, H, W} of each hidden convolution's output
-    without its bias, for `inputs` (float32 [N, 1, 32, 128], model_io.crnn_input)."""
-    weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    (its bias included, as the graph computes it), for `inputs` (float32 [N, 1, 32, 128],
+    model_io.crnn_input)."""
     hidden = _conv_names(model)[:-1]
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -55,11 +55,10 @@ def layer_statistics(model: onnx.ModelProto, inputs: np.ndarray) -> dict[str, tu
         probe.graph.output.append(helper.make_tensor_value_info(f"{name}_conv", onnx.TensorProto.FLOAT, None))
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     outputs = session.run([f"{name}_conv" for name in hidden], {"input": inputs})
-    statistics = {}
-    for name, output in zip(hidden, outputs, strict=True):
-        unbiased = output - weights[f"{name}_b"][None, :, None, None]
-        statistics[name] = (unbiased.mean(axis=(0, 2, 3)), unbiased.var(axis=(0, 2, 3)))
-    return statistics
+    return {
+        name: (output.mean(axis=(0, 2, 3)), output.var(axis=(0, 2, 3)))
+        for name, output in zip(hidden, outputs, strict=True)
+    }
 
 
 def checkpoint_from_onnx(model: onnx.ModelProto, inputs: np.ndarray) -> dict[str, Any]:
@@ -76,9 +75,11 @@ def checkpoint_from_onnx(model: onnx.ModelProto, inputs: np.ndarray) -> dict[str
         if name not in statistics:  # the output layer: no batch norm
             params[name] = {"w": weight, "b": bias}
             continue
+        # The graph's output is the convolution plus the bias: the convolution alone has the same
+        # variance and its mean less the bias, and the batch norm adds the bias back in beta.
         mean, variance = (value.astype(np.float32) for value in statistics[name])
-        params[name] = {"w": weight, "gamma": np.sqrt(variance + BN_EPS), "beta": mean + bias}
-        state[name] = {"mean": mean, "var": variance}
+        params[name] = {"w": weight, "gamma": np.sqrt(variance + BN_EPS), "beta": mean}
+        state[name] = {"mean": mean - bias, "var": variance}
     # train.py's --width of a fresh model, which its resume message compares with its own --width.
     width = params["c1"]["w"].shape[-1] / FIRST_LAYER_CHANNELS
     return {
