@@ -46,7 +46,8 @@ def average(models: list[onnx.ModelProto]) -> onnx.ModelProto:
             reference = weights[0][name]
             if array.shape != reference.shape or array.dtype != reference.dtype:
                 raise ValueError(
-                    f"model {index}'s {name} is {array.dtype}{array.shape}, not {reference.dtype}{reference.shape}"
+                    f"model {index}'s {name} is {array.dtype}{array.shape},"
+                    f" not {reference.dtype}{reference.shape}"
                 )
     soup = onnx.ModelProto()
     soup.CopyFrom(first)
