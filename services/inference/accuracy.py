@@ -23,6 +23,10 @@ on the labels as given. Beside them, `corrected` gives the number of labels corr
 exact-top-1 and top-3 rates and the confusions against the corrected labels (against a wrong label
 the reader is charged with a confusion it did not make).
 
+With `--misses`, `misses` lists every measured image whose top plate is not one of its labels as
+given: the file name, its labels (as given and, where corrected, corrected) and the top plate's text
+("" when no plate was returned), so that two models or settings can be compared image by image.
+
 With `--region-hint labels`, each image is read with the region its labels give (the crops' `state`
 column of US crops, as "us-<state>": a camera configured with its state), with `--region-hint de`
 with that region: the region's plate formats decide between look-alike readings (`decoding.choose`).
@@ -166,10 +170,11 @@ def measure(
     frame: tuple[int, int] | None = None,
     region_hint: str = "",
     roll: float = 0.0,
+    list_misses: bool = False,
 ) -> dict[str, Any]:
     """The summary over `images`, each fitted onto a `frame` (width, height) first when given and
     read with `region_hint` ("labels": each image's own region) and the camera's `roll` (degrees)
-    (see the module docstring)."""
+    (see the module docstring); with `list_misses`, also `misses`."""
     from services.inference.images import ImageError, load_image
 
     exact = top3 = box_hits = stray_plates = images_with_strays = 0
@@ -179,6 +184,7 @@ def measure(
     confused: Counter[tuple[str, str]] = Counter()
     confused_corrected: Counter[tuple[str, str]] = Counter()
     errors: list[dict[str, str]] = []
+    misses: list[dict[str, Any]] = []
     for labelled in images:
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
@@ -217,10 +223,19 @@ def measure(
         strays = sum(not any(on_truth(f, t) for t in truth_boxes) for f in found_boxes)
         stray_plates += strays
         images_with_strays += strays > 0
-        if not plates:
+        top = max(plates, key=lambda p: p.confidence) if plates else None
+        read = "" if top is None else plate_key(top.text)
+        if read not in truths:
+            misses.append(
+                {
+                    "image": labelled.path.name,
+                    "truth": sorted(truths),
+                    "corrected": sorted(corrected_truths),
+                    "read": read,
+                }
+            )
+        if top is None:
             continue
-        top = max(plates, key=lambda p: p.confidence)
-        read = plate_key(top.text)
         first_three = [plate_key(c.text) for c in top.candidates[:3]]
         exact += read in truths
         top3 += any(text in truths for text in first_three)
@@ -258,6 +273,7 @@ def measure(
         "cpu_ms": _percentiles(cpu_times),
         "confusions": most_common(confused),
         "errors": errors,
+        **({"misses": misses} if list_misses else {}),
     }
 
 
@@ -329,6 +345,9 @@ def accuracy(
             "figures on the labels as given; '' for none"
         ),
     ] = str(ERRATA_FILE),
+    misses: Annotated[
+        bool, typer.Option("--misses", help="also list every image whose top plate is not its label")
+    ] = False,
 ) -> None:
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
     truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
@@ -357,7 +376,7 @@ def accuracy(
     settings = InferenceSettings()
     recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     try:
-        summary = measure(recognizer, images, frame_size, region_hint.strip().lower(), roll)
+        summary = measure(recognizer, images, frame_size, region_hint.strip().lower(), roll, misses)
     finally:
         recognizer.backend.close()
     head = {

@@ -276,6 +276,13 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
     assert corrected["exact_top1"] == 0.5 and corrected["box_hit"] == 0.5
     assert corrected["corrected"] == {"labels": 1, "exact_top1": 1.0, "top3": 1.0, "confusions": []}
     assert corrected["confusions"] == summary["confusions"]
+    # Misses are listed on request only, against the labels as given, with the corrected labels beside.
+    assert "misses" not in summary
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata), "--misses"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["misses"] == [
+        {"image": "wrong.jpg", "truth": ["ABC1284"], "corrected": ["ABC1234"], "read": "ABC1234"}
+    ]
     # The corrected block's confusions are counted against the corrected label.
     errata.write_text("file,label,corrected,evidence\nwrong.jpg,ABC1284,ABC1235,seen\n")
     result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata)])
@@ -367,3 +374,15 @@ def test_load_image_errors_name_the_problem(files: dict[str, Path]) -> None:
     for key, message in (("empty", "empty file"), ("bomb", "image too large"), ("missing", "cannot read")):
         with pytest.raises(ImageError, match=message):
             load_image(files[key])
+
+
+def test_bench_accuracy_lists_an_image_read_as_no_plate_as_a_miss(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "blank.png"), np.full((120, 200, 3), 128, np.uint8))
+    (folder / "blank.txt").write_text("blank.png 0 0 200 120 ab-12\n")
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--misses", "--errata", ""])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["exact_top1"] == 0.0
+    assert summary["misses"] == [{"image": "blank.png", "truth": ["AB12"], "corrected": ["AB12"], "read": ""}]
