@@ -24,8 +24,9 @@ exact-top-1 and top-3 rates and the confusions against the corrected labels (aga
 the reader is charged with a confusion it did not make).
 
 With `--misses`, `misses` lists every measured image whose top plate is not one of its labels as
-given: the file name, its labels (as given and, where corrected, corrected) and the top plate's text
-("" when no plate was returned), so that two models or settings can be compared image by image.
+given or not one of its corrected labels: the file name, its labels as given, its corrected labels
+(the same where no erratum applies) and the top plate's text ("" when no plate was returned or its
+text has no letter or digit), so that two models or settings can be compared image by image.
 
 With `--region-hint labels`, each image is read with the region its labels give (the crops' `state`
 column of US crops, as "us-<state>": a camera configured with its state), with `--region-hint de`
@@ -225,7 +226,7 @@ def measure(
         images_with_strays += strays > 0
         top = max(plates, key=lambda p: p.confidence) if plates else None
         read = "" if top is None else plate_key(top.text)
-        if read not in truths:
+        if read not in truths or read not in corrected_truths:
             misses.append(
                 {
                     "image": labelled.path.name,
@@ -376,7 +377,7 @@ def accuracy(
     settings = InferenceSettings()
     recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     try:
-        summary = measure(recognizer, images, frame_size, region_hint.strip().lower(), roll, misses)
+        summary = measure(recognizer, images, frame_size, region_hint.strip().lower(), roll, list_misses=misses)
     finally:
         recognizer.backend.close()
     head = {

@@ -276,12 +276,20 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
     assert corrected["exact_top1"] == 0.5 and corrected["box_hit"] == 0.5
     assert corrected["corrected"] == {"labels": 1, "exact_top1": 1.0, "top3": 1.0, "confusions": []}
     assert corrected["confusions"] == summary["confusions"]
-    # Misses are listed on request only, against the labels as given, with the corrected labels beside.
-    assert "misses" not in summary
+    # Misses are listed on request only: an image read wrong against its label as given or its
+    # corrected label.
+    assert "misses" not in corrected
     result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata), "--misses"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["misses"] == [
         {"image": "wrong.jpg", "truth": ["ABC1284"], "corrected": ["ABC1234"], "read": "ABC1234"}
+    ]
+    # A reading that agrees with a label an erratum corrects is listed too.
+    errata.write_text("file,label,corrected,evidence\nright.jpg,ABC1234,ABC1235,seen\n")
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--errata", str(errata), "--misses"])
+    assert [(m["image"], m["corrected"], m["read"]) for m in json.loads(result.stdout)["misses"]] == [
+        ("right.jpg", ["ABC1235"], "ABC1234"),
+        ("wrong.jpg", ["ABC1284"], "ABC1234"),
     ]
     # The corrected block's confusions are counted against the corrected label.
     errata.write_text("file,label,corrected,evidence\nwrong.jpg,ABC1284,ABC1235,seen\n")

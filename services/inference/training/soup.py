@@ -8,8 +8,9 @@ two models trained apart would average to noise. It is done on the exported grap
 folded each batch norm into its convolution: the soup is the average of the folded weights, a model
 in its own right (not the same as averaging before folding, though close for nearby models).
 
-Refuses models whose graphs differ (node types, initializer names, shapes or dtypes); integer
-initializers (e.g. Squeeze axes) must be equal and are copied, not averaged.
+Refuses models that differ in anything but their weights' values (nodes and their attributes, graph
+inputs and outputs, opsets, metadata such as the character set, initializer names, types and shapes);
+integer initializers (e.g. Squeeze axes) must be equal and are copied, not averaged.
 """
 
 from __future__ import annotations
@@ -23,32 +24,33 @@ import onnx
 from onnx import numpy_helper
 
 
-def _graph_signature(model: onnx.ModelProto) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    return [(node.op_type, tuple(node.input), tuple(node.output)) for node in model.graph.node]
+def _without_weights(model: onnx.ModelProto) -> bytes:
+    """The model serialized with its initializers' values left out: nodes with their attributes,
+    graph inputs and outputs, opsets and metadata (the CRNN's character set), and the initializers'
+    names, types and shapes."""
+    skeleton = onnx.ModelProto()
+    skeleton.CopyFrom(model)
+    for init in skeleton.graph.initializer:
+        name, shape, data_type = init.name, list(init.dims), init.data_type
+        init.Clear()
+        init.name, init.data_type = name, data_type
+        init.dims.extend(shape)
+    return skeleton.SerializeToString(deterministic=True)
 
 
 def average(models: list[onnx.ModelProto]) -> onnx.ModelProto:
     """A copy of models[0] whose float initializers are the mean of all models'. Raises ValueError
-    when fewer than two models are given or their graphs differ."""
+    when fewer than two models are given or they differ in more than their weights' values."""
     if len(models) < 2:
         raise ValueError("a soup needs at least two models")
     first = models[0]
-    signature = _graph_signature(first)
+    skeleton = _without_weights(first)
     weights = [
         {init.name: numpy_helper.to_array(init) for init in model.graph.initializer} for model in models
     ]
-    for index, (model, named) in enumerate(zip(models[1:], weights[1:], strict=True), start=1):
-        if _graph_signature(model) != signature:
-            raise ValueError(f"model {index}'s graph differs from model 0's")
-        if named.keys() != weights[0].keys():
-            raise ValueError(f"model {index}'s initializers differ from model 0's")
-        for name, array in named.items():
-            reference = weights[0][name]
-            if array.shape != reference.shape or array.dtype != reference.dtype:
-                raise ValueError(
-                    f"model {index}'s {name} is {array.dtype}{array.shape},"
-                    f" not {reference.dtype}{reference.shape}"
-                )
+    for index, model in enumerate(models[1:], start=1):
+        if _without_weights(model) != skeleton:
+            raise ValueError(f"model {index}'s graph, metadata or weight shapes differ from model 0's")
     soup = onnx.ModelProto()
     soup.CopyFrom(first)
     for init in soup.graph.initializer:
