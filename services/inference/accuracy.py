@@ -377,7 +377,9 @@ def accuracy(
     settings = InferenceSettings()
     recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     try:
-        summary = measure(recognizer, images, frame_size, region_hint.strip().lower(), roll, list_misses=misses)
+        summary = measure(
+            recognizer, images, frame_size, region_hint.strip().lower(), roll, list_misses=misses
+        )
     finally:
         recognizer.backend.close()
     head = {
