@@ -347,7 +347,10 @@ def accuracy(
         ),
     ] = str(ERRATA_FILE),
     misses: Annotated[
-        bool, typer.Option("--misses", help="also list every image whose top plate is not its label, as given or corrected")
+        bool,
+        typer.Option(
+            "--misses", help="also list every image whose top plate is not its label, as given or corrected"
+        ),
     ] = False,
 ) -> None:
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
