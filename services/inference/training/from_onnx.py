@@ -29,8 +29,6 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-from services.inference import model_io, postprocess
-
 # train.BN_EPS and the first of train.LAYERS' channel counts (not imported: train.py needs jax, which
 # the product venv does not have).
 BN_EPS = 1e-5
@@ -93,13 +91,14 @@ def checkpoint_from_onnx(model: onnx.ModelProto, inputs: np.ndarray) -> dict[str
 
 
 def calibration_inputs(count: int = CALIBRATION_SIZE, seed: int = CALIBRATION_SEED) -> np.ndarray:
-    """`count` rendered training crops (render.render_sample) as CRNN inputs [N, 1, 32, 128]."""
-    from services.inference.training import render
+    """`count` rendered training crops (render.render_sample) as CRNN inputs [N, 1, 32, 128]: the
+    training batches' own input (batches.to_input, channels last) with channels first, as ONNX takes."""
+    from services.inference.training import batches, render
 
     rng = np.random.default_rng(seed)
     fonts = render.find_fonts()
-    grey = np.stack([postprocess.crnn_input(render.render_sample(rng, fonts)[0]) for _ in range(count)])
-    return model_io.crnn_input(grey)
+    crops = [render.render_sample(rng, fonts)[0] for _ in range(count)]
+    return np.ascontiguousarray(batches.to_input(crops).transpose(0, 3, 1, 2))
 
 
 def main() -> None:
