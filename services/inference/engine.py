@@ -324,10 +324,20 @@ class _Line:
     cuts: list[np.ndarray]
     # The whole of a plate-shaped image (`read_crops_whole`), not a detected text line.
     whole_image: bool = False
+    # A two-row plate (`postprocess.stacked_rows`): the quads of its upper and lower rows. `quad` is
+    # then the quad around both, and `cuts` the rows laid side by side (`postprocess.side_by_side`).
+    rows: tuple[np.ndarray, np.ndarray] | None = None
+    # What the plate looks like in the frame, when `cuts[0]` does not show it as it is (two rows).
+    plate_cut: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def crop(self) -> np.ndarray:
         return self.cuts[0]
+
+    @property
+    def evidence(self) -> np.ndarray:
+        """The plate as the frame shows it: the crop kept as a read's evidence."""
+        return self.cuts[0] if self.plate_cut is None else self.plate_cut
 
 
 @dataclass
@@ -432,6 +442,7 @@ class PlateRecognizer:
         read_crops_whole: bool = True,
         deskew_min_degrees: float = DESKEW_MIN_DEGREES,
         read_inverted: bool = False,
+        read_two_rows: bool = True,
     ) -> None:
         """`plate_classifier`: ask the backend's classifier about every line before it is read and
         drop those it scores under `min_plate_score` (badges, signs, overlays). `sure_reading`:
@@ -442,7 +453,9 @@ class PlateRecognizer:
         `deskew_min_degrees`: a frame whose lines lean at least this much is read again turned
         upright (`recognize`; 0: never). `read_inverted`: an unsure line may be read inverted, as
         light letters on a dark plate (`INVERTED_READING_MARGIN`; only with reading variants, which
-        are on for the plate CRNN only by default)."""
+        are on for the plate CRNN only by default). `read_two_rows`: two lines that are the rows of
+        one plate (`postprocess.stacked_rows`) are also read as one line, the rows side by side; when
+        that line is a plate, its rows are not plates of their own (they are its accessory text)."""
         if deskew_min_degrees < 0:
             raise ValueError(f"deskew_min_degrees must be at least 0: {deskew_min_degrees}")
         self.deskew_min_degrees = deskew_min_degrees
@@ -474,6 +487,7 @@ class PlateRecognizer:
         # costs ~40 ms a read. None: on for the CRNN.
         self.read_variants = backend.recognizer == "crnn" if read_variants is None else read_variants
         self.read_inverted = read_inverted and self.read_variants
+        self.read_two_rows = read_two_rows
         if canvas[0] % postprocess.DET_STRIDE or canvas[1] % postprocess.DET_STRIDE:
             raise ValueError(f"canvas sides must be multiples of {postprocess.DET_STRIDE}: {canvas}")
         self.canvas = canvas
@@ -778,19 +792,39 @@ class PlateRecognizer:
     def _lines_from_boxes(
         self, frame_index: int, frame: np.ndarray, db_boxes: list[tuple[np.ndarray, float]]
     ) -> list[_Line]:
+        """The lines of plate-like geometry among a frame's DB boxes (pieces of one line merged), and
+        with `read_two_rows` a line for each pair of boxes that are the two rows of one plate."""
         boxes = postprocess.merge_line_pieces(db_boxes)
-        return [
-            _Line(
-                frame_index,
-                quad,
-                score,
-                [
-                    postprocess.crop_quad(frame, postprocess.pad_quad(quad, along, across, frame.shape))
-                    for along, across in self.crop_margins
-                ],
-            )
+        lines = [
+            _Line(frame_index, quad, score, self._cuts(frame, quad))
             for quad, score in boxes
             if postprocess.plate_like_geometry(*postprocess.quad_size(quad))
+        ]
+        if self.read_two_rows:
+            for upper, lower in postprocess.stacked_pairs([quad for quad, _ in boxes]):
+                (upper_quad, upper_score), (lower_quad, lower_score) = boxes[upper], boxes[lower]
+                union = postprocess.stacked_union(upper_quad, lower_quad)
+                cuts = [
+                    postprocess.side_by_side(top, bottom)
+                    for top, bottom in zip(
+                        self._cuts(frame, upper_quad), self._cuts(frame, lower_quad), strict=True
+                    )
+                ]
+                along, across = self.crop_margins[0]
+                plate_cut = postprocess.crop_quad(
+                    frame, postprocess.pad_quad(union, along, across / 2, frame.shape)
+                )
+                score = (upper_score + lower_score) / 2
+                lines.append(
+                    _Line(frame_index, union, score, cuts, rows=(upper_quad, lower_quad), plate_cut=plate_cut)
+                )
+        return lines
+
+    def _cuts(self, frame: np.ndarray, quad: np.ndarray) -> list[np.ndarray]:
+        """The line `quad` of `frame` cut (rectified) with each of `crop_margins`."""
+        return [
+            postprocess.crop_quad(frame, postprocess.pad_quad(quad, along, across, frame.shape))
+            for along, across in self.crop_margins
         ]
 
     def read_lines(
@@ -1131,6 +1165,8 @@ class PlateRecognizer:
         found: list[tuple[_Line, list[Candidate], float | None]] = []
         for line, candidates, score in zip(lines, readings, scores, strict=True):
             plates = self._plate_candidates(candidates)
+            if line.rows is not None and plates and not postprocess.two_row_text(plates[0].text):
+                continue
             if not plates:
                 continue
             if score is None:
@@ -1173,8 +1209,7 @@ class PlateRecognizer:
         """The plate classifier's probability for each line (cut from its frame with the
         classifier's margins) that it is a registration."""
         cuts = [
-            postprocess.classifier_input(postprocess.classifier_cut(frames[line.frame_index], line.quad))
-            for line in lines
+            postprocess.classifier_input(_classifier_cut(frames[line.frame_index], line)) for line in lines
         ]
         scores = [
             self.backend.classify(np.stack(cuts[start : start + CLS_MAX_BATCH]))
@@ -1250,7 +1285,18 @@ def _plate_result(
     """The plate read from `line` of `frame`, with the vehicle colour around it."""
     box = postprocess.quad_to_box(line.quad)
     colour, colour_confidence = postprocess.vehicle_colour(frame, box)
-    return PlateResult(box, plates, line.score, line.crop, colour, colour_confidence, plate_score)
+    return PlateResult(box, plates, line.score, line.evidence, colour, colour_confidence, plate_score)
+
+
+def _classifier_cut(frame: np.ndarray, line: _Line) -> np.ndarray:
+    """What the plate classifier sees of `line`: its classifier cut, or a two-row plate's rows' cuts
+    side by side (the classifier knows one-row plates)."""
+    if line.rows is None:
+        return postprocess.classifier_cut(frame, line.quad)
+    upper, lower = line.rows
+    return postprocess.side_by_side(
+        postprocess.classifier_cut(frame, upper), postprocess.classifier_cut(frame, lower)
+    )
 
 
 def _closer_boxes_first(

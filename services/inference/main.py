@@ -103,6 +103,9 @@ class InferenceSettings(CommonSettings):
     read_inverted: bool = False
     # A small plate-shaped image (a plate crop rather than a frame) is also read whole, as one line.
     read_crops_whole: bool = True
+    # Two detected lines that are the rows of one plate (motorcycles', square plates) are also read
+    # as one line, the rows side by side (postprocess.stacked_rows).
+    read_two_rows: bool = True
     # A frame whose text lines lean at least this many degrees (a camera with roll, a turned photo)
     # is read again turned upright; 0: never (engine.DESKEW_MIN_DEGREES).
     deskew_min_degrees: float = Field(default=DESKEW_MIN_DEGREES, ge=0.0)
@@ -140,6 +143,7 @@ class InferenceSettings(CommonSettings):
             read_crops_whole=self.read_crops_whole,
             deskew_min_degrees=self.deskew_min_degrees,
             read_inverted=self.read_inverted,
+            read_two_rows=self.read_two_rows,
         )
 
 

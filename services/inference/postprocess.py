@@ -265,6 +265,97 @@ def accessory_of(small: np.ndarray, big: np.ndarray) -> bool:
     )
 
 
+# Two-row plates (motorcycles', square plates: Brazil's LLL over 9999 or 9L99, the UK's AB12 over CDE,
+# German ones) are found by the detector as two text lines, one above the other, of which neither is
+# the registration. Two lines are a plate's two rows when they are about as high (`STACK_MAX_HEIGHT_RATIO`)
+# and wide (the narrower at least `STACK_MIN_WIDTH_RATIO` of the wider), parallel, centred on each
+# other along the rows (offset at most `STACK_MAX_SHIFT` of the wider row's width) and close across
+# them: centres `STACK_CENTRE_DISTANCE` mean row heights apart. A state name or slogan above or below a
+# one-row registration is much smaller, and a second plate is not that close. The rows are then read
+# as one line laid side by side (`side_by_side`; engine.PlateRecognizer), which the plate classifier
+# and the CRNN take as a one-row plate.
+STACK_MAX_HEIGHT_RATIO = 1.4
+STACK_MIN_WIDTH_RATIO = 0.4
+STACK_MAX_SHIFT = 0.3
+STACK_CENTRE_DISTANCE = (0.6, 2.0)
+STACK_MAX_ANGLE_DEG = 10.0
+# A row is at least this wide for its height (two characters) and at most as wide as a one-row line.
+STACK_MIN_ROW_ASPECT = 0.8
+
+
+def stacked_rows(upper: np.ndarray, lower: np.ndarray) -> bool:
+    """Whether quad `lower` lies right below quad `upper` as the second row of one two-row plate
+    (see `STACK_MAX_HEIGHT_RATIO`)."""
+    fu, fl = _line_frame(upper), _line_frame(lower)
+    for frame in (fu, fl):
+        if (
+            frame.height < MIN_LINE_HEIGHT_PX
+            or not STACK_MIN_ROW_ASPECT <= frame.width / frame.height <= MAX_LINE_ASPECT
+        ):
+            return False
+    low, high = sorted((fu.height, fl.height))
+    if high / low > STACK_MAX_HEIGHT_RATIO:
+        return False
+    narrow, wide = sorted((fu.width, fl.width))
+    if narrow < STACK_MIN_WIDTH_RATIO * wide:
+        return False
+    if abs(float(fu.along @ fl.along)) < math.cos(math.radians(STACK_MAX_ANGLE_DEG)):
+        return False
+    offset = fl.centre - fu.centre
+    if abs(float(offset @ fu.along)) > STACK_MAX_SHIFT * wide:
+        return False
+    across = float(offset @ fu.normal) / ((fu.height + fl.height) / 2)
+    return STACK_CENTRE_DISTANCE[0] <= across <= STACK_CENTRE_DISTANCE[1]
+
+
+def two_row_text(text: str) -> bool:
+    """Whether plate text read from two stacked rows can be a registration: it holds a digit. Two-row
+    registrations do (LLL 9999, AB12 CDE); two-row stickers and brand names (LIQUI MOLY, seen on a
+    training-half EU photo) mostly do not."""
+    return any(ch.isdigit() for ch in text)
+
+
+def stacked_pairs(quads: list[np.ndarray]) -> list[tuple[int, int]]:
+    """(upper, lower) positions in `quads` of the lines that are two rows of one plate
+    (`stacked_rows`); a line is a row of at most one plate, the closest pairs taken first."""
+    pairs = [
+        (float(np.linalg.norm(quads[j].mean(axis=0) - quads[i].mean(axis=0))), i, j)
+        for i in range(len(quads))
+        for j in range(len(quads))
+        if i != j and stacked_rows(quads[i], quads[j])
+    ]
+    taken: set[int] = set()
+    chosen: list[tuple[int, int]] = []
+    for _, upper, lower in sorted(pairs):
+        if upper not in taken and lower not in taken:
+            taken.update((upper, lower))
+            chosen.append((upper, lower))
+    return chosen
+
+
+def stacked_union(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """The quad (tl tr br bl) around both rows of a two-row plate, along the upper row's axes."""
+    frame = _line_frame(upper)
+    points = np.concatenate([upper, lower]).astype(np.float64) - frame.centre
+    along, across = points @ frame.along, points @ frame.normal
+    corners = [
+        (along.min(), across.min()),
+        (along.max(), across.min()),
+        (along.max(), across.max()),
+        (along.min(), across.max()),
+    ]
+    return np.array([frame.centre + a * frame.along + n * frame.normal for a, n in corners], np.float32)
+
+
+def side_by_side(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """A two-row plate's rows as one line: `bottom` scaled to `top`'s height and put on its right."""
+    height = top.shape[0]
+    width = max(1, round(bottom.shape[1] * height / max(1, bottom.shape[0])))
+    return np.ascontiguousarray(
+        np.hstack([top, cv2.resize(bottom, (width, height), interpolation=cv2.INTER_LINEAR)])
+    )
+
+
 # Margins a detected line is cut with before it is read, each as (along, across) fractions of the line
 # height per side; with several, the first cut is read first, and when that reading is not sure every
 # cut is read (with its `READING_VARIANTS`) and all the reads vote (engine.PlateRecognizer.read_cuts).

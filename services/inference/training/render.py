@@ -458,6 +458,116 @@ def render_plate(
     return np.asarray(plate), box, label
 
 
+@dataclass(frozen=True)
+class TwoRowStyle:
+    """A family of two-row (stacked) plates, mostly motorcycles': plate size, the registration's
+    patterns per row (as `PlateStyle.patterns`; the label is the top row then the bottom row), each
+    row's cap height and vertical centre as shares of the plate height, the plate colours (base,
+    ink) to pick from, and an optional band across the top (colour, word) such as Mercosur's."""
+
+    name: str
+    size: tuple[int, int]
+    rows: tuple[tuple[str, str], ...]
+    weight: float
+    row_height: tuple[float, float]
+    row_centres: tuple[float, float]
+    colours: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...]
+    band: tuple[tuple[int, int, int], str] | None = None
+    small_top_line: tuple[str, ...] = ()
+
+
+_BLACK, _WHITE, _GREY, _YELLOW = (20, 20, 20), (245, 245, 245), (190, 190, 190), (250, 205, 30)
+TWO_ROW_STYLES = (
+    # Brazil's old motorcycle plate: city and state in small letters, LLL over 9999.
+    TwoRowStyle(
+        "br-old-moto",
+        (187, 136),
+        (("LLL", "9999"),),
+        0.3,
+        (0.28, 0.33),
+        (0.37, 0.76),
+        ((_GREY, _BLACK), ((200, 40, 40), _WHITE)),
+        None,
+        BR_CITIES,
+    ),
+    # Mercosur motorcycle plate: the blue BRASIL band, LLL over 9L99.
+    TwoRowStyle(
+        "br-mercosur-moto",
+        (200, 170),
+        (("LLL", "9L99"),),
+        0.3,
+        (0.28, 0.32),
+        (0.41, 0.77),
+        ((_WHITE, _BLACK),),
+        ((20, 50, 160), "BRASIL"),
+    ),
+    # UK square plate: LL99 over LLL, black on white (front) or yellow (rear).
+    TwoRowStyle(
+        "uk-square",
+        (279, 203),
+        (("LL99", "LLL"),),
+        0.2,
+        (0.30, 0.34),
+        (0.30, 0.72),
+        ((_WHITE, _BLACK), (_YELLOW, _BLACK)),
+    ),
+    # German two-row plate: district and letters over the number.
+    TwoRowStyle(
+        "de-two-row",
+        (280, 200),
+        (("L LL", "9999"), ("LL L", "999"), ("LLL LL", "99")),
+        0.2,
+        (0.30, 0.34),
+        (0.30, 0.72),
+        ((_WHITE, _BLACK),),
+    ),
+)
+
+
+def render_two_row_plate(
+    rng: np.random.Generator, fonts: tuple[Path, ...]
+) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
+    """An un-augmented two-row plate (`TWO_ROW_STYLES`): (RGB array, box x y w h around both rows,
+    label: the top row's characters then the bottom row's)."""
+    weights = np.array([style.weight for style in TWO_ROW_STYLES])
+    style = TWO_ROW_STYLES[int(rng.choice(len(TWO_ROW_STYLES), p=weights / weights.sum()))]
+    w, h = style.size
+    w = int(w * rng.uniform(0.92, 1.08))
+    base, ink = style.colours[int(rng.integers(len(style.colours)))]
+    plate = Image.new("RGB", (w, h), base)
+    draw = ImageDraw.Draw(plate)
+    small_font = fonts[int(rng.integers(len(fonts)))]
+    if style.band is not None:
+        band_colour, word = style.band
+        draw.rectangle((0, 0, w, int(h * 0.18)), fill=band_colour)
+        _draw_text_fit(
+            plate, word, small_font, (int(w * 0.3), int(h * 0.03), int(w * 0.4), int(h * 0.12)), _WHITE
+        )
+    if style.small_top_line:
+        line = style.small_top_line[int(rng.integers(len(style.small_top_line)))]
+        _draw_text_fit(
+            plate, line, small_font, (int(w * 0.12), int(h * 0.06), int(w * 0.76), int(h * 0.12)), ink
+        )
+    draw.rectangle((1, 1, w - 2, h - 2), outline=ink, width=int(rng.integers(2, 5)))
+    font = _pick_font(rng, fonts)
+    patterns = style.rows[int(rng.integers(len(style.rows)))]
+    text_h = int(h * rng.uniform(*style.row_height))
+    boxes, label = [], ""
+    for pattern, centre in zip(patterns, style.row_centres, strict=True):
+        printed, row_label = random_registration(rng, pattern)
+        # Rows are centred; each character about 0.6 of its height wide (plate faces are condensed).
+        row_w = min(int(w * 0.88), int(text_h * rng.uniform(0.55, 0.7) * len(printed)))
+        cy = int(h * (centre + rng.uniform(-0.02, 0.02)))
+        area = ((w - row_w) // 2, max(0, cy - text_h // 2), row_w, text_h)
+        boxes.append(_layout_registration(plate, rng, printed, font, area, ink))
+        label += row_label
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    return np.asarray(plate), (x0, y0, x1 - x0, y1 - y0), label
+
+
 def _perspective(image: np.ndarray, rng: np.random.Generator, strength: float, border: tuple) -> np.ndarray:
     h, w = image.shape[:2]
     jitter = strength * np.array([w, h], np.float32)
@@ -598,7 +708,24 @@ def plate_on_car(
     """A rendered plate on a car (RGB): bodywork around it, sometimes a dealer frame with a name.
     Returns (image, (pad, plate height, plate width), registration box x y w h on the plate, label);
     the plate's top-left corner is at (pad, pad) in the image."""
-    plate, (bx, by, bw, bh), label = render_plate(rng, fonts)
+    return _on_car(rng, fonts, *render_plate(rng, fonts))
+
+
+def two_row_plate_on_car(
+    rng: np.random.Generator, fonts: tuple[Path, ...]
+) -> tuple[np.ndarray, tuple[int, int, int], tuple[int, int, int, int], str]:
+    """`plate_on_car` for a two-row plate (`render_two_row_plate`); the box holds both rows."""
+    return _on_car(rng, fonts, *render_two_row_plate(rng, fonts))
+
+
+def _on_car(
+    rng: np.random.Generator,
+    fonts: tuple[Path, ...],
+    plate: np.ndarray,
+    box: tuple[int, int, int, int],
+    label: str,
+) -> tuple[np.ndarray, tuple[int, int, int], tuple[int, int, int, int], str]:
+    bx, by, bw, bh = box
     ph, pw = plate.shape[:2]
     # The plate on a car: a frame (dealer name), then bodywork around it.
     pad = int(ph * 0.5)

@@ -59,9 +59,10 @@ def _paste(
 
 
 def render_frame(
-    rng: np.random.Generator, fonts: tuple[Path, ...]
+    rng: np.random.Generator, fonts: tuple[Path, ...], two_row: bool = False
 ) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
-    """One frame (BGR), the plate's box (x y w h) in it and its label."""
+    """One frame (BGR), the plate's box (x y w h) in it and its label; with `two_row`, the plate is
+    a two-row one (`render.two_row_plate_on_car`)."""
     frame = _background(rng)
     for _ in range(int(rng.integers(1, 4))):
         pick = rng.random()
@@ -74,7 +75,8 @@ def render_frame(
         else:
             scene, _ = classifier._text_scene(rng, fonts, classifier._overlay_text(rng), "overlay")
         _paste(frame, scene, int(rng.integers(120, 420)), rng)
-    surround, (pad, ph, pw), _, label = render.plate_on_car(rng, fonts)
+    on_car = render.two_row_plate_on_car if two_row else render.plate_on_car
+    surround, (pad, ph, pw), _, label = on_car(rng, fonts)
     plate_width = int(rng.integers(70, 240))
     while True:
         placed = _paste(frame, surround, round(plate_width * surround.shape[1] / pw), rng)
@@ -93,15 +95,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--count", type=int, default=150)
     parser.add_argument("--seed", type=int, default=4242)
+    parser.add_argument("--two-row", action="store_true", help="two-row (motorcycle, square) plates")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     fonts = render.find_fonts()
     for index in range(args.count):
-        frame, (x, y, w, h), label = render_frame(np.random.default_rng([args.seed, index]), fonts)
+        frame, (x, y, w, h), label = render_frame(
+            np.random.default_rng([args.seed, index]), fonts, args.two_row
+        )
         name = f"synthetic_{index:04d}.jpg"
         cv2.imwrite(str(args.out / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
         (args.out / f"synthetic_{index:04d}.txt").write_text(f"{name}\t{x}\t{y}\t{w}\t{h}\t{label}\n")
-    print(json.dumps({"out": str(args.out), "frames": args.count, "seed": args.seed}))
+    summary = {"out": str(args.out), "frames": args.count, "seed": args.seed, "two_row": args.two_row}
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
