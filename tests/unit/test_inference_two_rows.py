@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.inference import postprocess
-from services.inference import engine
+from services.inference import engine, postprocess
 from services.inference.engine import OnnxBackend, PlateRecognizer
 from tests.unit.test_inference_postprocess import render_frame
 
