@@ -19,6 +19,7 @@ from services.inference.engine import (
     TritonBackend,
 )
 from tests.unit.test_inference_postprocess import render_frame
+from tests.unit.test_inference_two_rows import render_two_row_frame
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,18 @@ def test_triton_and_onnxruntime_read_the_same(triton_url: str, recognizer: Recog
     assert [[p.box for p in r] for r in remote] == [[p.box for p in r] for r in local]
     assert remote[0][0].confidence == pytest.approx(local[0][0].confidence, abs=1e-4)
     assert via_triton.backend.is_ready()
+
+
+def test_a_two_row_plate_reads_the_same_through_triton(triton_url: str) -> None:
+    """Two stacked rows are classified and read side by side on the served models too."""
+    frame = render_two_row_frame("ABC", "1234")
+    via_triton = PlateRecognizer(TritonBackend(triton_url))
+    try:
+        remote = via_triton.recognize([frame])[0]
+    finally:
+        via_triton.backend.close()
+    local = PlateRecognizer(OnnxBackend(threads=1)).recognize([frame])[0]
+    assert (
+        [(p.text, p.box) for p in remote] == [("ABC1234", local[0].box)] == [(p.text, p.box) for p in local]
+    )
+    assert remote[0].plate_score == pytest.approx(local[0].plate_score, abs=1e-4)
