@@ -155,6 +155,13 @@ def _keep_best(target: _Beam, confidences: tuple[float, ...], path_prob: float) 
         target.confidences = confidences
 
 
+def exact_fit(text: str, region_hint: str | None = None, grammar: PlateGrammar | None = None) -> str | None:
+    """The region ("" when formats of several fit) of the plate format that plate text `text` fits
+    exactly as read, no look-alike fixed (`grammar.clean` with `region_hint`); None when it fits none."""
+    plate = (grammar or default_grammar()).clean(text, region_hint)
+    return plate.region if plate.format_known and plate.fixes == 0 and plate.text == text else None
+
+
 def choose(
     scored: list[ScoredCandidate],
     grammar: PlateGrammar | None = None,
@@ -179,9 +186,9 @@ def choose(
                 seen.add(item.candidate.text)
                 rewritten.append(item)
             continue
-        plate = grammar.clean(compact, region_hint)
         # Exact fits only: the grammar picks among the model's readings, it never rewrites one.
-        fits = plate.format_known and plate.fixes == 0 and plate.text == compact
+        region = exact_fit(compact, region_hint, grammar)
+        fits = region is not None
         text = compact
         if text in seen:
             continue
@@ -193,7 +200,7 @@ def choose(
             ScoredCandidate(
                 Candidate(text, item.candidate.confidence, confidences),
                 item.log_prob,
-                plate.region if fits else "",
+                region or "",
                 fits,
                 item.path_log_prob,
             )

@@ -327,17 +327,10 @@ class _Line:
     # A two-row plate (`postprocess.stacked_rows`): the quads of its upper and lower rows. `quad` is
     # then the quad around both, and `cuts` the rows laid side by side (`postprocess.side_by_side`).
     rows: tuple[np.ndarray, np.ndarray] | None = None
-    # What the plate looks like in the frame, when `cuts[0]` does not show it as it is (two rows).
-    plate_cut: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def crop(self) -> np.ndarray:
         return self.cuts[0]
-
-    @property
-    def evidence(self) -> np.ndarray:
-        """The plate as the frame shows it: the crop kept as a read's evidence."""
-        return self.cuts[0] if self.plate_cut is None else self.plate_cut
 
 
 @dataclass
@@ -509,7 +502,9 @@ class PlateRecognizer:
         return MODEL_VERSIONS[self.backend.recognizer]
 
     def detect_lines(self, frames: list[np.ndarray]) -> list[_Line]:
-        """Text lines with plate-like geometry in every frame, each with its rectified crop."""
+        """Text lines with plate-like geometry in every frame, each with its rectified cuts, and
+        (`read_two_rows`) a line for each pair of lines that are the two rows of one plate (`rows`
+        set, its cuts the rows side by side)."""
         detection = self._detect(frames)
         self.last_paths = detection.paths
         return [line for line in detection.lines if not line.whole_image]
@@ -786,7 +781,8 @@ class PlateRecognizer:
     ) -> list[_Line]:
         """The plate-like text lines of one frame from its DB map: the DB boxes, with the pieces of a
         split line merged into one (`postprocess.merge_line_pieces`), kept when their geometry is
-        plate-like, each cut out (rectified) with each of `crop_margins`."""
+        plate-like, each cut out (rectified) with each of `crop_margins`; and two-row lines as in
+        `detect_lines`."""
         return self._lines_from_boxes(frame_index, frame, postprocess.db_boxes(prob, placement))
 
     def _lines_from_boxes(
@@ -810,14 +806,8 @@ class PlateRecognizer:
                         self._cuts(frame, upper_quad), self._cuts(frame, lower_quad), strict=True
                     )
                 ]
-                along, across = self.crop_margins[0]
-                plate_cut = postprocess.crop_quad(
-                    frame, postprocess.pad_quad(union, along, across / 2, frame.shape)
-                )
                 score = (upper_score + lower_score) / 2
-                lines.append(
-                    _Line(frame_index, union, score, cuts, rows=(upper_quad, lower_quad), plate_cut=plate_cut)
-                )
+                lines.append(_Line(frame_index, union, score, cuts, rows=(upper_quad, lower_quad)))
         return lines
 
     def _cuts(self, frame: np.ndarray, quad: np.ndarray) -> list[np.ndarray]:
@@ -1128,7 +1118,8 @@ class PlateRecognizer:
             plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
         quads: list[list[np.ndarray]] = [[] for _ in frames]
         for line in searched:
-            if not line.whole_image:
+            # A two-row line's rows are lines of their own.
+            if not line.whole_image and line.rows is None:
                 quads[line.frame_index].append(line.quad)
         return results, paths, rejected, _median_line_angles(detection.lines, len(frames)), quads
 
@@ -1154,7 +1145,8 @@ class PlateRecognizer:
                 classified, self.plate_scores(frames, classified).tolist(), strict=True
             ):
                 if not plate_score >= self.min_plate_score:  # NaN included
-                    rejected[line.frame_index] += 1
+                    # A two-row line is its rows read together: they are counted, not it.
+                    rejected[line.frame_index] += line.rows is None
                 else:
                     lines.append(line)
                     scores.append(plate_score)
@@ -1165,17 +1157,17 @@ class PlateRecognizer:
         found: list[tuple[_Line, list[Candidate], float | None]] = []
         for line, candidates, score in zip(lines, readings, scores, strict=True):
             plates = self._plate_candidates(candidates)
-            if line.rows is not None and plates and not postprocess.two_row_text(plates[0].text):
-                continue
-            if not plates:
+            if not plates or (line.rows is not None and not postprocess.two_row_text(plates[0].text)):
                 continue
             if score is None:
                 if is_short_reading(plates[0].text):
                     continue  # without the classifier's firm word a short reading is not a plate
             elif not score >= self.required_plate_score(plates[0].text):  # NaN included
-                rejected[line.frame_index] += 1
+                rejected[line.frame_index] += line.rows is None
                 continue
             found.append((line, plates, score))
+        if self.read_two_rows:
+            found = _settle_two_rows(found, region_hints)
         whole_images: list[tuple[_Line, list[Candidate], float | None]] = []
         for line, plates, score in found:
             if line.whole_image:
@@ -1274,18 +1266,59 @@ def _median_line_angles(lines: list[_Line], frame_count: int) -> list[float]:
     angles: list[list[float]] = [[] for _ in range(frame_count)]
     for line in lines:
         width, height = postprocess.quad_size(line.quad)
-        if not line.whole_image and width >= DESKEW_MIN_ASPECT * height:
+        if not line.whole_image and line.rows is None and width >= DESKEW_MIN_ASPECT * height:
             angles[line.frame_index].append(postprocess.line_angle(line.quad))
     return [float(np.median(a)) if a else float("nan") for a in angles]
+
+
+# A two-row plate's evidence crop: the quad around both rows grown by this share of its height on every
+# side (about a quarter of a row), cut upright however tall it is.
+TWO_ROW_EVIDENCE_MARGIN = 0.1
 
 
 def _plate_result(
     frame: np.ndarray, line: _Line, plates: list[Candidate], plate_score: float | None
 ) -> PlateResult:
-    """The plate read from `line` of `frame`, with the vehicle colour around it."""
+    """The plate read from `line` of `frame`, with the vehicle colour around it. Its crop (the read's
+    evidence) is the line's first cut, or for a two-row plate the plate as the frame shows it."""
     box = postprocess.quad_to_box(line.quad)
     colour, colour_confidence = postprocess.vehicle_colour(frame, box)
-    return PlateResult(box, plates, line.score, line.evidence, colour, colour_confidence, plate_score)
+    crop = line.crop
+    if line.rows is not None:
+        margin = TWO_ROW_EVIDENCE_MARGIN
+        crop = postprocess.crop_quad(
+            frame, postprocess.pad_quad(line.quad, margin, margin, frame.shape), turn_tall=False
+        )
+    return PlateResult(box, plates, line.score, crop, colour, colour_confidence, plate_score)
+
+
+def _settle_two_rows(
+    found: list[tuple[_Line, list[Candidate], float | None]], region_hints: list[str | None] | None
+) -> list[tuple[_Line, list[Candidate], float | None]]:
+    """`found` (line, its plate readings, its plate score) with each two-row plate or its rows left
+    out: a row read alone is not the plate when its two-row reading is, and the two-row reading is
+    not the plate when it fits no plate format exactly (`decoding.exact_fit`, with the frame's region
+    hint) while one of its rows, read alone as a plate, fits one (a short one-row plate with a
+    similar line under it: `AB123` over `GO` is not `AB123GO`)."""
+    dropped: set[int] = set()
+    for line, plates, _ in found:
+        if line.rows is None:
+            continue
+        hint = None if region_hints is None else region_hints[line.frame_index]
+        rows = [
+            (row, row_plates)
+            for row, row_plates, _ in found
+            if row.frame_index == line.frame_index
+            and row.rows is None
+            and any(np.array_equal(row.quad, quad) for quad in line.rows)
+        ]
+        if decoding.exact_fit(plates[0].text, hint) is None and any(
+            decoding.exact_fit(row_plates[0].text, hint) is not None for _, row_plates in rows
+        ):
+            dropped.add(id(line))
+        else:
+            dropped.update(id(row) for row, _ in rows)
+    return [entry for entry in found if id(entry[0]) not in dropped]
 
 
 def _classifier_cut(frame: np.ndarray, line: _Line) -> np.ndarray:

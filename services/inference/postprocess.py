@@ -287,12 +287,19 @@ def stacked_rows(upper: np.ndarray, lower: np.ndarray) -> bool:
     """Whether quad `lower` lies right below quad `upper` as the second row of one two-row plate
     (see `STACK_MAX_HEIGHT_RATIO`)."""
     fu, fl = _line_frame(upper), _line_frame(lower)
-    for frame in (fu, fl):
-        if (
-            frame.height < MIN_LINE_HEIGHT_PX
-            or not STACK_MIN_ROW_ASPECT <= frame.width / frame.height <= MAX_LINE_ASPECT
-        ):
-            return False
+    return _row_shaped(fu) and _row_shaped(fl) and _stacked(fu, fl)
+
+
+def _row_shaped(frame: _LineFrame) -> bool:
+    """A line that can be a row of a two-row plate: not tiny, two characters wide or more."""
+    return (
+        frame.height >= MIN_LINE_HEIGHT_PX
+        and STACK_MIN_ROW_ASPECT <= frame.width / frame.height <= MAX_LINE_ASPECT
+    )
+
+
+def _stacked(fu: _LineFrame, fl: _LineFrame) -> bool:
+    """`stacked_rows` for two row-shaped lines' frames."""
     low, high = sorted((fu.height, fl.height))
     if high / low > STACK_MAX_HEIGHT_RATIO:
         return False
@@ -318,11 +325,22 @@ def two_row_text(text: str) -> bool:
 def stacked_pairs(quads: list[np.ndarray]) -> list[tuple[int, int]]:
     """(upper, lower) positions in `quads` of the lines that are two rows of one plate
     (`stacked_rows`); a line is a row of at most one plate, the closest pairs taken first."""
+    # Busy frames hold dozens of lines: each line's frame is computed once, and only row-shaped lines
+    # whose centres are near enough to be stacked are compared (`_stacked` allows at most 2 mean
+    # heights across plus 0.3 of the wider row along, which is at most 0.75 of either row's width).
+    rows = [(i, f) for i, f in enumerate(map(_line_frame, quads)) if _row_shaped(f)]
+    if len(rows) < 2:
+        return []
+    centres = np.array([f.centre for _, f in rows])
+    heights = np.array([f.height for _, f in rows])
+    widths = np.array([f.width for _, f in rows])
+    distances = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+    near = distances <= heights[:, None] + heights[None] + widths[:, None]
+    # A line is never stacked on itself (`_stacked` needs its centres 0.6 heights apart).
     pairs = [
-        (float(np.linalg.norm(quads[j].mean(axis=0) - quads[i].mean(axis=0))), i, j)
-        for i in range(len(quads))
-        for j in range(len(quads))
-        if i != j and stacked_rows(quads[i], quads[j])
+        (float(distances[a, b]), rows[a][0], rows[b][0])
+        for a, b in zip(*np.nonzero(near), strict=True)
+        if _stacked(rows[a][1], rows[b][1])
     ]
     taken: set[int] = set()
     chosen: list[tuple[int, int]] = []
@@ -459,15 +477,16 @@ def box_through(
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
-def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """Perspective-rectified crop of the quad (rapidocr get_rotate_crop_image)."""
+def crop_quad(image: np.ndarray, quad: np.ndarray, turn_tall: bool = True) -> np.ndarray:
+    """Perspective-rectified crop of the quad (rapidocr get_rotate_crop_image): with `turn_tall`, a
+    crop at least 1.5 times as tall as wide is turned a quarter (vertical text read as a line)."""
     width, height = (max(1, int(v)) for v in quad_size(quad))
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
     crop = cv2.warpPerspective(
         image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
     )
-    if crop.shape[0] / crop.shape[1] >= 1.5:
+    if turn_tall and crop.shape[0] / crop.shape[1] >= 1.5:
         crop = np.rot90(crop)
     return np.ascontiguousarray(crop)
 

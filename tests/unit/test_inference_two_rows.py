@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from services.inference import engine, postprocess
-from services.inference.engine import OnnxBackend, PlateRecognizer
+from services.inference.engine import OnnxBackend, PlateRecognizer, _Line, _settle_two_rows
+from services.inference.main import InferenceSettings
+from services.inference.postprocess import Candidate
 from tests.unit.test_inference_postprocess import render_frame
 
 
@@ -17,9 +19,9 @@ def quad(x: float, y: float, w: float, h: float) -> np.ndarray:
     return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
 
 
-def turned(quad_: np.ndarray, degrees: float) -> np.ndarray:
-    """`quad_` turned about its centre."""
-    centre = quad_.mean(axis=0)
+def turned(quad_: np.ndarray, degrees: float, centre: np.ndarray | None = None) -> np.ndarray:
+    """`quad_` turned about `centre` (default: its own centre)."""
+    centre = quad_.mean(axis=0) if centre is None else centre
     radians = np.radians(degrees)
     rotation = np.array([[np.cos(radians), -np.sin(radians)], [np.sin(radians), np.cos(radians)]])
     return ((quad_ - centre) @ rotation.T + centre).astype(np.float32)
@@ -45,8 +47,18 @@ def test_the_rows_of_a_square_plate_are_stacked_and_only_top_over_bottom() -> No
     assert not postprocess.stacked_rows(LOWER, UPPER)
     overlapping = quad(903, 376, 109, 54), quad(912, 331, 93, 57)
     assert postprocess.stacked_rows(overlapping[1], overlapping[0])
-    # A leaning plate's rows lean alike.
-    assert postprocess.stacked_rows(turned(UPPER, 8), turned(LOWER, 8))
+    # A leaning plate: both rows turned about the plate's centre.
+    centre = np.concatenate([UPPER, LOWER]).mean(axis=0)
+    for degrees in (-8, 8):
+        upper, lower = turned(UPPER, degrees, centre), turned(LOWER, degrees, centre)
+        assert postprocess.stacked_rows(upper, lower)
+        union = postprocess.stacked_union(upper, lower)
+        assert postprocess.line_angle(union) == pytest.approx(degrees, abs=0.01)
+        # tl tr br bl: the union holds every corner of both rows.
+        inside = cv2.pointPolygonTest(union.reshape(-1, 1, 2), (0.0, 0.0), False)
+        assert inside < 0
+        for point in np.concatenate([upper, lower]):
+            assert cv2.pointPolygonTest(union.reshape(-1, 1, 2), tuple(map(float, point)), True) >= -0.01
 
 
 @pytest.mark.parametrize(
@@ -130,7 +142,11 @@ def test_two_rows_of_words_are_not_a_plate(recognizers: tuple[PlateRecognizer, P
     # Read side by side, BEST over WEST reads and classifies like a plate (BESTWEST): only the missing
     # digit keeps it out.
     two_rows, _ = recognizers
-    assert two_rows.recognize([render_two_row_frame("BEST", "WEST")])[0] == []
+    frame = render_two_row_frame("BEST", "WEST")
+    (line,) = [line for line in two_rows.detect_lines([frame]) if line.rows is not None]
+    assert two_rows.plate_scores([frame], [line])[0] >= two_rows.min_plate_score
+    assert two_rows.read_lines([line.crop])[0][0].text == "BESTWEST"
+    assert two_rows.recognize([frame])[0] == []
 
 
 def test_the_classifier_and_the_reader_see_the_two_rows_side_by_side(
@@ -142,3 +158,69 @@ def test_the_classifier_and_the_reader_see_the_two_rows_side_by_side(
     for cut in (engine._classifier_cut(frame, line), line.crop):
         height, width = cut.shape[:2]
         assert width > 2.5 * height  # one line of seven characters, not the square plate
+
+
+def test_the_rows_of_a_two_row_plate_are_not_plates_of_their_own_whatever_their_heights(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer],
+) -> None:
+    # Rows of unequal height whose boxes overlap: the quad around both is less than 1.5 times as high
+    # as the lower row, so the accessory-text rule alone would keep that row as a plate ("1234").
+    two_rows, _ = recognizers
+    frame = render_two_row_frame("ABC", "1234")
+    upper, lower = quad(582, 378, 128, 76), quad(568, 425, 154, 100)
+    assert postprocess.stacked_rows(upper, lower)
+    lines = two_rows._lines_from_boxes(0, frame, [(upper, 0.9), (lower, 0.9)])
+    results: list[list[engine.PlateResult]] = [[]]
+    two_rows._read_lines_into(results, [frame], lines, None)
+    assert [plate.text for plate in results[0]] == ["ABC1234"]
+
+
+def _found(text: str, box: np.ndarray, rows: tuple[np.ndarray, np.ndarray] | None = None) -> tuple:
+    return (_Line(0, box, 0.9, [np.zeros((8, 8, 3), np.uint8)], rows=rows), [Candidate(text, 0.9)], 0.9)
+
+
+@pytest.mark.parametrize(
+    ("two_row", "upper", "lower", "kept"),
+    [
+        # The two-row reading fits a format (Brazil LLL9999): it is the plate, its rows are not.
+        ("ABC1234", "ABC1", "1234", ["ABC1234"]),
+        # It fits none while a row alone fits one (German AB123): a one-row plate with a line under it.
+        ("AB123XYZ", "AB123", "XYZ1", ["AB123", "XYZ1"]),
+        # Neither fits a format: the two-row reading.
+        ("99Q9Q9Q", "99Q", "9Q9Q", ["99Q9Q9Q"]),
+    ],
+)
+def test_settle_two_rows_keeps_the_plate_or_its_rows(
+    two_row: str, upper: str, lower: str, kept: list[str]
+) -> None:
+    union = postprocess.stacked_union(UPPER, LOWER)
+    found = [
+        _found(upper, UPPER.copy()),
+        _found(lower, LOWER.copy()),
+        _found(two_row, union, (UPPER, LOWER)),
+        _found("XYZ987", quad(100, 100, 200, 50)),  # another plate in the frame stays
+    ]
+    settled = _settle_two_rows(found, None)
+    assert sorted(candidates[0].text for _, candidates, _ in settled) == sorted([*kept, "XYZ987"])
+
+
+def test_the_setting_turns_two_row_reading_off() -> None:
+    backend = OnnxBackend(threads=1)
+    assert InferenceSettings().plate_recognizer(backend).read_two_rows
+    assert not InferenceSettings(read_two_rows=False).plate_recognizer(backend).read_two_rows
+
+
+def test_a_two_row_plates_evidence_is_upright_however_tall(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer],
+) -> None:
+    # Two narrow rows (two characters each): the plate is taller than wide, and its crop stays so.
+    two_rows, _ = recognizers
+    frame = np.full((720, 1280, 3), (40, 40, 160), np.uint8)
+    cv2.rectangle(frame, (600, 330), (700, 530), (255, 255, 255), -1)
+    upper, lower = quad(610, 350, 80, 60), quad(610, 430, 80, 60)
+    (line,) = [
+        line for line in two_rows._lines_from_boxes(0, frame, [(upper, 0.9), (lower, 0.9)]) if line.rows
+    ]
+    plate = engine._plate_result(frame, line, [Candidate("AB12", 0.9)], 0.9)
+    height, width = plate.crop.shape[:2]
+    assert height > 1.5 * width

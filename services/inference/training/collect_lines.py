@@ -201,7 +201,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     # Lines are labelled from the truth, not by the classifier: no classifier to load.
-    recognizer = PlateRecognizer(OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False)
+    # One-row lines only: a two-row line's classifier cut is not its quad's (engine._classifier_cut).
+    recognizer = PlateRecognizer(
+        OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False, read_two_rows=False
+    )
     collector = reader_lines if args.purpose == "reader" else collect
     data = collector(args.datasets, args.split, recognizer)
     data["split"] = args.split

@@ -460,10 +460,13 @@ def render_plate(
 
 @dataclass(frozen=True)
 class TwoRowStyle:
-    """A family of two-row (stacked) plates, mostly motorcycles': plate size, the registration's
-    patterns per row (as `PlateStyle.patterns`; the label is the top row then the bottom row), each
-    row's cap height and vertical centre as shares of the plate height, the plate colours (base,
-    ink) to pick from, and an optional band across the top (colour, word) such as Mercosur's."""
+    """A family of two-row (stacked) plates, mostly motorcycles': plate size (width, height), the
+    registration's patterns as (top row, bottom row) pairs (symbols as in `PlateStyle.patterns`; the
+    label is the top row's characters then the bottom row's), the style's share of renders
+    (`weight`), the height of each row's text as a share of the plate height (a range), each row's
+    vertical centre as a share of the plate height, the (plate, ink) colours to pick from, an
+    optional band across the top (colour, word) such as Mercosur's, and optional small lines to
+    print above the rows (a city and state)."""
 
     name: str
     size: tuple[int, int]
@@ -480,46 +483,45 @@ _BLACK, _WHITE, _GREY, _YELLOW = (20, 20, 20), (245, 245, 245), (190, 190, 190),
 TWO_ROW_STYLES = (
     # Brazil's old motorcycle plate: city and state in small letters, LLL over 9999.
     TwoRowStyle(
-        "br-old-moto",
-        (187, 136),
-        (("LLL", "9999"),),
-        0.3,
-        (0.28, 0.33),
-        (0.37, 0.76),
-        ((_GREY, _BLACK), ((200, 40, 40), _WHITE)),
-        None,
-        BR_CITIES,
+        name="br-old-moto",
+        size=(187, 136),
+        rows=(("LLL", "9999"),),
+        weight=0.3,
+        row_height=(0.28, 0.33),
+        row_centres=(0.37, 0.76),
+        colours=((_GREY, _BLACK), ((200, 40, 40), _WHITE)),
+        small_top_line=BR_CITIES,
     ),
     # Mercosur motorcycle plate: the blue BRASIL band, LLL over 9L99.
     TwoRowStyle(
-        "br-mercosur-moto",
-        (200, 170),
-        (("LLL", "9L99"),),
-        0.3,
-        (0.28, 0.32),
-        (0.41, 0.77),
-        ((_WHITE, _BLACK),),
-        ((20, 50, 160), "BRASIL"),
+        name="br-mercosur-moto",
+        size=(200, 170),
+        rows=(("LLL", "9L99"),),
+        weight=0.3,
+        row_height=(0.28, 0.32),
+        row_centres=(0.41, 0.77),
+        colours=((_WHITE, _BLACK),),
+        band=((20, 50, 160), "BRASIL"),
     ),
     # UK square plate: LL99 over LLL, black on white (front) or yellow (rear).
     TwoRowStyle(
-        "uk-square",
-        (279, 203),
-        (("LL99", "LLL"),),
-        0.2,
-        (0.30, 0.34),
-        (0.30, 0.72),
-        ((_WHITE, _BLACK), (_YELLOW, _BLACK)),
+        name="uk-square",
+        size=(279, 203),
+        rows=(("LL99", "LLL"),),
+        weight=0.2,
+        row_height=(0.30, 0.34),
+        row_centres=(0.30, 0.72),
+        colours=((_WHITE, _BLACK), (_YELLOW, _BLACK)),
     ),
     # German two-row plate: district and letters over the number.
     TwoRowStyle(
-        "de-two-row",
-        (280, 200),
-        (("L LL", "9999"), ("LL L", "999"), ("LLL LL", "99")),
-        0.2,
-        (0.30, 0.34),
-        (0.30, 0.72),
-        ((_WHITE, _BLACK),),
+        name="de-two-row",
+        size=(280, 200),
+        rows=(("L LL", "9999"), ("LL L", "999"), ("LLL LL", "99")),
+        weight=0.2,
+        row_height=(0.30, 0.34),
+        row_centres=(0.30, 0.72),
+        colours=((_WHITE, _BLACK),),
     ),
 )
 
@@ -725,6 +727,7 @@ def _on_car(
     box: tuple[int, int, int, int],
     label: str,
 ) -> tuple[np.ndarray, tuple[int, int, int], tuple[int, int, int, int], str]:
+    """`plate` (RGB, its registration `box`, `label`) on a car, as `plate_on_car` returns it."""
     bx, by, bw, bh = box
     ph, pw = plate.shape[:2]
     # The plate on a car: a frame (dealer name), then bodywork around it.
