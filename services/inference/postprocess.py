@@ -192,16 +192,23 @@ def _line_frame(quad: np.ndarray) -> _LineFrame:
     return _LineFrame(quad.mean(axis=0), along, np.array([-along[1], along[0]]), width, height)
 
 
+def _alike(fa: _LineFrame, fb: _LineFrame, max_height_ratio: float, max_angle_deg: float) -> bool:
+    """Whether two lines are of about one height (the taller at most `max_height_ratio` times the
+    shorter) and run alike (directions at most `max_angle_deg` apart)."""
+    low, high = sorted((fa.height, fb.height))
+    if low <= 0 or high / low > max_height_ratio:
+        return False
+    return abs(float(fa.along @ fb.along)) >= math.cos(math.radians(max_angle_deg))
+
+
 def same_line(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether quads `a` and `b` are two pieces of one text line: similar height, parallel, on the
     same baseline (centres offset across the line by at most `MERGE_MAX_OFFSET` of the smaller
     height) and overlapping or apart along it by at most `MERGE_MAX_GAP` of the larger height."""
     fa, fb = _line_frame(a), _line_frame(b)
+    if not _alike(fa, fb, MERGE_MAX_HEIGHT_RATIO, MERGE_MAX_ANGLE_DEG):
+        return False
     low, high = sorted((fa.height, fb.height))
-    if low <= 0 or high / low > MERGE_MAX_HEIGHT_RATIO:
-        return False
-    if abs(float(fa.along @ fb.along)) < math.cos(math.radians(MERGE_MAX_ANGLE_DEG)):
-        return False
     offset = fb.centre - fa.centre
     if abs(float(offset @ fa.normal)) > MERGE_MAX_OFFSET * low:
         return False
@@ -300,13 +307,10 @@ def _row_shaped(frame: _LineFrame) -> bool:
 
 def _stacked(fu: _LineFrame, fl: _LineFrame) -> bool:
     """`stacked_rows` for two row-shaped lines' frames."""
-    low, high = sorted((fu.height, fl.height))
-    if high / low > STACK_MAX_HEIGHT_RATIO:
+    if not _alike(fu, fl, STACK_MAX_HEIGHT_RATIO, STACK_MAX_ANGLE_DEG):
         return False
     narrow, wide = sorted((fu.width, fl.width))
     if narrow < STACK_MIN_WIDTH_RATIO * wide:
-        return False
-    if abs(float(fu.along @ fl.along)) < math.cos(math.radians(STACK_MAX_ANGLE_DEG)):
         return False
     offset = fl.centre - fu.centre
     if abs(float(offset @ fu.along)) > STACK_MAX_SHIFT * wide:
