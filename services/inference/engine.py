@@ -448,7 +448,8 @@ class PlateRecognizer:
         light letters on a dark plate (`INVERTED_READING_MARGIN`; only with reading variants, which
         are on for the plate CRNN only by default). `read_two_rows`: two lines that are the rows of
         one plate (`postprocess.stacked_rows`) are also read as one line, the rows side by side; when
-        that line is a plate, its rows are not plates of their own (they are its accessory text)."""
+        that line is a plate, its rows are not plates of their own, unless a row fits a plate format
+        and the two-row reading does not (`_settle_two_rows`)."""
         if deskew_min_degrees < 0:
             raise ValueError(f"deskew_min_degrees must be at least 0: {deskew_min_degrees}")
         self.deskew_min_degrees = deskew_min_degrees
@@ -1299,7 +1300,7 @@ def _settle_two_rows(
     out: a row read alone is not the plate when its two-row reading is, and the two-row reading is
     not the plate when it fits no plate format exactly (`decoding.exact_fit`, with the frame's region
     hint) while one of its rows, read alone as a plate, fits one (a short one-row plate with a
-    similar line under it: `AB123` over `GO` is not `AB123GO`)."""
+    similar line under it: `AB123` over `XYZ` is not `AB123XYZ`)."""
     dropped: set[int] = set()
     for line, plates, _ in found:
         if line.rows is None:
