@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -355,12 +356,20 @@ def _layout_registration(
     return x, y, int(cursor) - x, h
 
 
+_Style = TypeVar("_Style", PlateStyle, "TwoRowStyle")
+
+
+def _weighted_pick(rng: np.random.Generator, styles: tuple[_Style, ...]) -> _Style:
+    """One of `styles`, each drawn with its share of their `weight`s (one draw from `rng`)."""
+    weights = np.array([style.weight for style in styles])
+    return styles[int(rng.choice(len(styles), p=weights / weights.sum()))]
+
+
 def render_plate(
     rng: np.random.Generator, fonts: tuple[Path, ...]
 ) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
     """An un-augmented plate: (RGB array, registration box x y w h, label)."""
-    weights = np.array([s.weight for s in PLATE_STYLES])
-    style = PLATE_STYLES[int(rng.choice(len(PLATE_STYLES), p=weights / weights.sum()))]
+    style = _weighted_pick(rng, PLATE_STYLES)
     w, h = style.size
     w = int(w * rng.uniform(0.9, 1.1))
     printed, label = random_registration(rng, style.patterns[int(rng.integers(len(style.patterns)))])
@@ -531,8 +540,7 @@ def render_two_row_plate(
 ) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
     """An un-augmented two-row plate (`TWO_ROW_STYLES`): (RGB array, box x y w h around both rows,
     label: the top row's characters then the bottom row's)."""
-    weights = np.array([style.weight for style in TWO_ROW_STYLES])
-    style = TWO_ROW_STYLES[int(rng.choice(len(TWO_ROW_STYLES), p=weights / weights.sum()))]
+    style = _weighted_pick(rng, TWO_ROW_STYLES)
     w, h = style.size
     w = int(w * rng.uniform(0.92, 1.08))
     base, ink = style.colours[int(rng.integers(len(style.colours)))]
