@@ -792,23 +792,29 @@ class PlateRecognizer:
         """The lines of plate-like geometry among a frame's DB boxes (pieces of one line merged), and
         with `read_two_rows` a line for each pair of boxes that are the two rows of one plate."""
         boxes = postprocess.merge_line_pieces(db_boxes)
+        # Each box's cuts, made once: a row of a two-row plate is often a line of its own too.
+        cuts_of: dict[int, list[np.ndarray]] = {}
+
+        def cuts(index: int) -> list[np.ndarray]:
+            if index not in cuts_of:
+                cuts_of[index] = self._cuts(frame, boxes[index][0])
+            return cuts_of[index]
+
         lines = [
-            _Line(frame_index, quad, score, self._cuts(frame, quad))
-            for quad, score in boxes
+            _Line(frame_index, quad, score, cuts(index))
+            for index, (quad, score) in enumerate(boxes)
             if postprocess.plate_like_geometry(*postprocess.quad_size(quad))
         ]
         if self.read_two_rows:
             for upper, lower in postprocess.stacked_pairs([quad for quad, _ in boxes]):
                 (upper_quad, upper_score), (lower_quad, lower_score) = boxes[upper], boxes[lower]
                 union = postprocess.stacked_union(upper_quad, lower_quad)
-                cuts = [
+                side_by_side = [
                     postprocess.side_by_side(top, bottom)
-                    for top, bottom in zip(
-                        self._cuts(frame, upper_quad), self._cuts(frame, lower_quad), strict=True
-                    )
+                    for top, bottom in zip(cuts(upper), cuts(lower), strict=True)
                 ]
                 score = (upper_score + lower_score) / 2
-                lines.append(_Line(frame_index, union, score, cuts, rows=(upper_quad, lower_quad)))
+                lines.append(_Line(frame_index, union, score, side_by_side, rows=(upper_quad, lower_quad)))
         return lines
 
     def _cuts(self, frame: np.ndarray, quad: np.ndarray) -> list[np.ndarray]:
