@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -1207,8 +1208,18 @@ class PlateRecognizer:
     def plate_scores(self, frames: list[np.ndarray], lines: list[_Line]) -> np.ndarray:
         """The plate classifier's probability for each line (cut from its frame with the
         classifier's margins) that it is a registration."""
+        # A two-row plate's rows are lines of their own too: each quad of a frame is cut once.
+        cut_quads: dict[tuple[int, bytes], np.ndarray] = {}
+
+        def cut_once(frame: np.ndarray, quad: np.ndarray) -> np.ndarray:
+            key = (id(frame), np.ascontiguousarray(quad, np.float32).tobytes())
+            if key not in cut_quads:
+                cut_quads[key] = postprocess.classifier_cut(frame, quad)
+            return cut_quads[key]
+
         cuts = [
-            postprocess.classifier_input(_classifier_cut(frames[line.frame_index], line)) for line in lines
+            postprocess.classifier_input(_classifier_cut(frames[line.frame_index], line, cut_once))
+            for line in lines
         ]
         scores = [
             self.backend.classify(np.stack(cuts[start : start + CLS_MAX_BATCH]))
@@ -1328,15 +1339,17 @@ def _settle_two_rows(
     return [entry for entry in found if id(entry[0]) not in dropped]
 
 
-def _classifier_cut(frame: np.ndarray, line: _Line) -> np.ndarray:
+def _classifier_cut(
+    frame: np.ndarray,
+    line: _Line,
+    cut_quad: Callable[[np.ndarray, np.ndarray], np.ndarray] = postprocess.classifier_cut,
+) -> np.ndarray:
     """What the plate classifier sees of `line`: its classifier cut, or a two-row plate's rows' cuts
-    side by side (the classifier knows one-row plates)."""
+    side by side (the classifier knows one-row plates); `cut_quad(frame, quad)` cuts one quad."""
     if line.rows is None:
-        return postprocess.classifier_cut(frame, line.quad)
+        return cut_quad(frame, line.quad)
     upper, lower = line.rows
-    return postprocess.side_by_side(
-        postprocess.classifier_cut(frame, upper), postprocess.classifier_cut(frame, lower)
-    )
+    return postprocess.side_by_side(cut_quad(frame, upper), cut_quad(frame, lower))
 
 
 def _closer_boxes_first(

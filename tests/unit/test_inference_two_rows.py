@@ -160,6 +160,29 @@ def test_the_classifier_and_the_reader_see_the_two_rows_side_by_side(
         assert width > 2.5 * height  # one line of seven characters, not the square plate
 
 
+def test_a_two_row_plate_and_its_rows_are_scored_on_one_cut_of_each_row(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_rows, _ = recognizers
+    frame = render_two_row_frame("ABC", "1234")
+    lines = two_rows.detect_lines([frame])
+    (pair,) = [line for line in lines if line.rows is not None]
+    # The rows as lines of their own, beside the two-row line.
+    rows = [line for line in lines if line.rows is None and any(line.quad is row for row in pair.rows)]
+    assert len(rows) == 2
+    expected = two_rows.plate_scores([frame], lines)
+    cut_quads: list[np.ndarray] = []
+
+    def counted(frame_: np.ndarray, quad_: np.ndarray) -> np.ndarray:
+        cut_quads.append(quad_)
+        return original(frame_, quad_)
+
+    original = postprocess.classifier_cut
+    monkeypatch.setattr(postprocess, "classifier_cut", counted)
+    np.testing.assert_array_equal(two_rows.plate_scores([frame], lines), expected)
+    assert len(cut_quads) == len(lines) - 1  # every line's quad once; the two-row line adds none
+
+
 def test_the_rows_of_a_two_row_plate_are_not_plates_of_their_own_whatever_their_heights(
     recognizers: tuple[PlateRecognizer, PlateRecognizer],
 ) -> None:
