@@ -328,6 +328,8 @@ class _Line:
     # A two-row plate (`postprocess.stacked_rows`): the quads of its upper and lower rows. `quad` is
     # then the quad around both, and `cuts` the rows laid side by side (`postprocess.side_by_side`).
     rows: tuple[np.ndarray, np.ndarray] | None = None
+    # The rows are the halves of one detected box (`postprocess.merged_rows`), not two detected lines.
+    merged_rows: bool = False
 
     @property
     def crop(self) -> np.ndarray:
@@ -791,7 +793,8 @@ class PlateRecognizer:
         self, frame_index: int, frame: np.ndarray, db_boxes: list[tuple[np.ndarray, float]]
     ) -> list[_Line]:
         """The lines of plate-like geometry among a frame's DB boxes (pieces of one line merged), and
-        with `read_two_rows` a line for each pair of boxes that are the two rows of one plate."""
+        with `read_two_rows` a line for each pair of boxes that are the two rows of one plate and for
+        each box shaped like both rows of one (`postprocess.merged_rows`: rows set close together)."""
         boxes = postprocess.merge_line_pieces(db_boxes)
         # Each box's cuts, made once: a row of a two-row plate is often a line of its own too.
         cuts_of: dict[int, list[np.ndarray]] = {}
@@ -807,15 +810,22 @@ class PlateRecognizer:
             if postprocess.plate_like_geometry(*postprocess.quad_size(quad))
         ]
         if self.read_two_rows:
-            for upper, lower in postprocess.stacked_pairs([quad for quad, _ in boxes]):
+            pairs = postprocess.stacked_pairs([quad for quad, _ in boxes])
+            for upper, lower in pairs:
                 (upper_quad, upper_score), (lower_quad, lower_score) = boxes[upper], boxes[lower]
                 union = postprocess.stacked_union(upper_quad, lower_quad)
-                side_by_side = [
-                    postprocess.side_by_side(top, bottom)
-                    for top, bottom in zip(cuts(upper), cuts(lower), strict=True)
-                ]
+                side_by_side = _rows_side_by_side(cuts(upper), cuts(lower))
                 score = (upper_score + lower_score) / 2
                 lines.append(_Line(frame_index, union, score, side_by_side, rows=(upper_quad, lower_quad)))
+            in_pairs = {index for pair in pairs for index in pair}
+            for index, (quad, score) in enumerate(boxes):
+                # A row of a pair is one row (a short one can be shaped like both).
+                halves = None if index in in_pairs else postprocess.merged_rows(quad)
+                if halves is not None:
+                    side_by_side = _rows_side_by_side(
+                        self._cuts(frame, halves[0]), self._cuts(frame, halves[1])
+                    )
+                    lines.append(_Line(frame_index, quad, score, side_by_side, rows=halves, merged_rows=True))
         return lines
 
     def _cuts(self, frame: np.ndarray, quad: np.ndarray) -> list[np.ndarray]:
@@ -1165,7 +1175,9 @@ class PlateRecognizer:
         found: list[tuple[_Line, list[Candidate], float | None]] = []
         for line, candidates, score in zip(lines, readings, scores, strict=True):
             plates = self._plate_candidates(candidates)
-            if not plates or (line.rows is not None and not postprocess.two_row_text(plates[0].text)):
+            if not plates or (
+                line.rows is not None and not postprocess.two_row_text(plates[0].text, line.merged_rows)
+            ):
                 continue
             if score is None:
                 if is_short_reading(plates[0].text):
@@ -1337,6 +1349,12 @@ def _settle_two_rows(
         else:
             dropped.update(id(row) for row, _ in rows)
     return [entry for entry in found if id(entry[0]) not in dropped]
+
+
+def _rows_side_by_side(upper_cuts: list[np.ndarray], lower_cuts: list[np.ndarray]) -> list[np.ndarray]:
+    """A two-row plate's line cuts: each margin's cut of its upper row with that of its lower row on
+    its right (`postprocess.side_by_side`)."""
+    return [postprocess.side_by_side(top, bottom) for top, bottom in zip(upper_cuts, lower_cuts, strict=True)]
 
 
 def _classifier_cut(

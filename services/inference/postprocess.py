@@ -319,11 +319,34 @@ def _stacked(fu: _LineFrame, fl: _LineFrame) -> bool:
     return STACK_CENTRE_DISTANCE[0] <= across <= STACK_CENTRE_DISTANCE[1]
 
 
-def two_row_text(text: str) -> bool:
+# A box squarer than a one-row line (MIN_LINE_ASPECT) but at least this wide for its height may be a
+# two-row plate whose rows the detector saw as one box (rows set close together: seen on rendered
+# square plates with the rows at 0.65-0.8 of the usual spacing).
+MERGED_ROWS_MIN_ASPECT = 0.8
+# A registration read from such a box split in two holds at least this many characters (two-row
+# registrations hold 6 or more: LLL 9999, AB12 CDE); shorter readings of split boxes were badges and
+# stickers on the training-half photos (KC70, A7U4, N7N4).
+MERGED_ROWS_MIN_CHARS = 6
+
+
+def merged_rows(quad: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The upper and lower halves (tl tr br bl quads) of `quad` when it is shaped like a two-row
+    plate seen as one box: aspect from `MERGED_ROWS_MIN_ASPECT` up to (not including)
+    `MIN_LINE_ASPECT`, and each half at least `MIN_LINE_HEIGHT_PX` high; else None."""
+    width, height = quad_size(quad)
+    if height < 2 * MIN_LINE_HEIGHT_PX or not MERGED_ROWS_MIN_ASPECT <= width / height < MIN_LINE_ASPECT:
+        return None
+    tl, tr, br, bl = quad.astype(np.float32)
+    middle_left, middle_right = (tl + bl) / 2, (tr + br) / 2
+    return np.array([tl, tr, middle_right, middle_left]), np.array([middle_left, middle_right, br, bl])
+
+
+def two_row_text(text: str, merged: bool = False) -> bool:
     """Whether plate text read from two stacked rows can be a registration: it holds a digit. Two-row
     registrations do (LLL 9999, AB12 CDE); two-row stickers and brand names (LIQUI MOLY, seen on a
-    training-half EU photo) mostly do not."""
-    return any(ch.isdigit() for ch in text)
+    training-half EU photo) mostly do not. Read from one box split in two (`merged`, see
+    `merged_rows`), it also holds at least `MERGED_ROWS_MIN_CHARS` characters."""
+    return any(ch.isdigit() for ch in text) and (not merged or len(text) >= MERGED_ROWS_MIN_CHARS)
 
 
 def stacked_pairs(quads: list[np.ndarray]) -> list[tuple[int, int]]:

@@ -138,6 +138,68 @@ def test_two_row_text_needs_a_digit() -> None:
     assert not postprocess.two_row_text("BESTWEST")
 
 
+def test_a_box_shaped_like_a_square_plate_splits_into_its_upper_and_lower_halves() -> None:
+    box = quad(100, 200, 130, 100)
+    upper, lower = postprocess.merged_rows(box)
+    np.testing.assert_allclose(upper, quad(100, 200, 130, 50))
+    np.testing.assert_allclose(lower, quad(100, 250, 130, 50))
+    # Turned, the halves turn with it: the split runs along the text.
+    tilted = turned(box, 10)
+    upper, lower = postprocess.merged_rows(tilted)
+    assert postprocess.line_angle(upper) == pytest.approx(10, abs=0.01)
+    np.testing.assert_allclose(postprocess.stacked_union(upper, lower), tilted, atol=1e-3)
+    # A one-row line's shape, a box taller than wide, and one too small to hold two rows are not split.
+    for not_two_rows in (quad(0, 0, 150, 100), quad(0, 0, 79, 100), quad(0, 0, 18, 15)):
+        assert postprocess.merged_rows(not_two_rows) is None
+    assert postprocess.merged_rows(quad(0, 0, 80, 100)) is not None
+    assert postprocess.merged_rows(quad(0, 0, 149, 100)) is not None
+
+
+def test_a_reading_of_a_split_box_needs_six_characters() -> None:
+    assert postprocess.two_row_text("AB12")
+    assert not postprocess.two_row_text("AB12", merged=True)
+    assert not postprocess.two_row_text("ABCDEF", merged=True)
+    assert postprocess.two_row_text("ABC123", merged=True)
+
+
+def render_close_rows_frame(top: str, bottom: str, gap: int) -> np.ndarray:
+    """A square plate with `top` over `bottom` so close (baselines `gap` px apart, letters about
+    42 px high) that the detector finds both rows as one box."""
+    frame = np.full((720, 1280, 3), (40, 40, 160), np.uint8)
+    cv2.rectangle(frame, (560, 360), (760, 460 + gap), (255, 255, 255), -1)
+    cv2.rectangle(frame, (560, 360), (760, 460 + gap), (0, 0, 0), 3)
+    cv2.putText(frame, top, (585, 420), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (0, 0, 0), 6)
+    cv2.putText(frame, bottom, (585, 420 + gap), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (0, 0, 0), 6)
+    return frame
+
+
+@pytest.mark.parametrize("gap", [32, 40])
+def test_two_rows_the_detector_found_as_one_box_are_read_whole(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], gap: int
+) -> None:
+    two_rows, one_row = recognizers
+    frame = render_close_rows_frame("ABC", "123", gap)
+    lines = two_rows.detect_lines([frame])
+    (merged,) = [line for line in lines if line.rows is not None]
+    assert merged.merged_rows
+    assert not [line for line in lines if line.rows is None]  # the box is too square for one line
+    plates = two_rows.recognize([frame])[0]
+    assert [plate.text for plate in plates] == ["ABC123"]
+    np.testing.assert_allclose(plates[0].box, postprocess.quad_to_box(merged.quad), atol=1)
+    assert one_row.recognize([frame])[0] == []
+
+
+def test_a_split_box_reading_too_short_for_two_rows_is_not_a_plate(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_rows, _ = recognizers
+    frame = render_close_rows_frame("AB", "12", 36)
+    assert two_rows.recognize([frame])[0] == []
+    # Read without the length rule, it would be a plate: the rule is what keeps it out.
+    monkeypatch.setattr(postprocess, "MERGED_ROWS_MIN_CHARS", 1)
+    assert [plate.text for plate in two_rows.recognize([frame])[0]] == ["AB12"]
+
+
 def test_two_rows_of_words_are_not_a_plate(recognizers: tuple[PlateRecognizer, PlateRecognizer]) -> None:
     # Read side by side, BEST over WEST reads and classifies like a plate (BESTWEST): only the missing
     # digit keeps it out.
