@@ -51,3 +51,16 @@ def test_two_row_plates_on_cars_are_read_whole() -> None:
         one_row_read += bool(plates) and plates[0].text == label
     assert one_row_read == 0
     assert read >= 6, read  # 8 of 8 when written
+
+
+def test_row_spacing_sets_the_rows_closer_about_their_middle() -> None:
+    for seed in range(4):
+        usual = render.render_two_row_plate(np.random.default_rng(seed), FONTS)
+        same = render.render_two_row_plate(np.random.default_rng(seed), FONTS, row_spacing=1.0)
+        closer = render.render_two_row_plate(np.random.default_rng(seed), FONTS, row_spacing=0.65)
+        np.testing.assert_array_equal(same[0], usual[0])
+        assert closer[2] == usual[2]  # the same registration
+        (_, y, _, h), (_, close_y, _, close_h) = usual[1], closer[1]
+        # The box around both rows is shorter, and it shrinks from both ends (about the middle).
+        assert close_h < 0.85 * h
+        assert close_y > y and close_y + close_h < y + h

@@ -536,11 +536,17 @@ TWO_ROW_STYLES = (
 
 
 def render_two_row_plate(
-    rng: np.random.Generator, fonts: tuple[Path, ...]
+    rng: np.random.Generator, fonts: tuple[Path, ...], row_spacing: float = 1.0
 ) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
     """An un-augmented two-row plate (`TWO_ROW_STYLES`): (RGB array, box x y w h around both rows,
-    label: the top row's characters then the bottom row's)."""
+    label: the top row's characters then the bottom row's). `row_spacing` scales the distance between
+    the rows' centres about their midpoint (below 1: rows set closer than the style's)."""
     style = _weighted_pick(rng, TWO_ROW_STYLES)
+    row_centres = style.row_centres
+    if row_spacing != 1.0:  # (1.0 keeps the style's centres exactly: the same renders as before)
+        top, bottom = row_centres
+        middle = (top + bottom) / 2
+        row_centres = (middle + (top - middle) * row_spacing, middle + (bottom - middle) * row_spacing)
     w, h = style.size
     w = int(w * rng.uniform(0.92, 1.08))
     base, ink = style.colours[int(rng.integers(len(style.colours)))]
@@ -563,7 +569,7 @@ def render_two_row_plate(
     patterns = style.rows[int(rng.integers(len(style.rows)))]
     text_h = int(h * rng.uniform(*style.row_height))
     boxes, label = [], ""
-    for pattern, centre in zip(patterns, style.row_centres, strict=True):
+    for pattern, centre in zip(patterns, row_centres, strict=True):
         printed, row_label = random_registration(rng, pattern)
         # Rows are centred; each character about 0.6 of its height wide (plate faces are condensed).
         row_w = min(int(w * 0.88), int(text_h * rng.uniform(0.55, 0.7) * len(printed)))
@@ -722,10 +728,11 @@ def plate_on_car(
 
 
 def two_row_plate_on_car(
-    rng: np.random.Generator, fonts: tuple[Path, ...]
+    rng: np.random.Generator, fonts: tuple[Path, ...], row_spacing: float = 1.0
 ) -> tuple[np.ndarray, tuple[int, int, int], tuple[int, int, int, int], str]:
-    """`plate_on_car` for a two-row plate (`render_two_row_plate`); the box holds both rows."""
-    return _on_car(rng, fonts, *render_two_row_plate(rng, fonts))
+    """`plate_on_car` for a two-row plate (`render_two_row_plate`, with its `row_spacing`); the box
+    holds both rows."""
+    return _on_car(rng, fonts, *render_two_row_plate(rng, fonts, row_spacing))
 
 
 def _on_car(

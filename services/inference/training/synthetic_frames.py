@@ -59,10 +59,11 @@ def _paste(
 
 
 def render_frame(
-    rng: np.random.Generator, fonts: tuple[Path, ...], two_row: bool = False
+    rng: np.random.Generator, fonts: tuple[Path, ...], two_row: bool = False, row_spacing: float = 1.0
 ) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
     """One frame (BGR), the plate's box (x y w h) in it and its label; with `two_row`, the plate is
-    a two-row one (`render.two_row_plate_on_car`)."""
+    a two-row one (`render.two_row_plate_on_car`, its rows `row_spacing` times the style's distance
+    apart)."""
     frame = _background(rng)
     for _ in range(int(rng.integers(1, 4))):
         pick = rng.random()
@@ -75,8 +76,10 @@ def render_frame(
         else:
             scene, _ = classifier._text_scene(rng, fonts, classifier._overlay_text(rng), "overlay")
         _paste(frame, scene, int(rng.integers(120, 420)), rng)
-    on_car = render.two_row_plate_on_car if two_row else render.plate_on_car
-    surround, (pad, ph, pw), _, label = on_car(rng, fonts)
+    if two_row:
+        surround, (pad, ph, pw), _, label = render.two_row_plate_on_car(rng, fonts, row_spacing)
+    else:
+        surround, (pad, ph, pw), _, label = render.plate_on_car(rng, fonts)
     plate_width = int(rng.integers(70, 240))
     while True:
         placed = _paste(frame, surround, round(plate_width * surround.shape[1] / pw), rng)
@@ -96,17 +99,31 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=150)
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--two-row", action="store_true", help="two-row (motorcycle, square) plates")
+    parser.add_argument(
+        "--row-spacing",
+        type=float,
+        default=1.0,
+        help="two-row plates: the distance between the rows' centres, times the style's (0.65: touching)",
+    )
     args = parser.parse_args()
+    if not args.row_spacing > 0:
+        parser.error("--row-spacing must be positive")
     args.out.mkdir(parents=True, exist_ok=True)
     fonts = render.find_fonts()
     for index in range(args.count):
         frame, (x, y, w, h), label = render_frame(
-            np.random.default_rng([args.seed, index]), fonts, args.two_row
+            np.random.default_rng([args.seed, index]), fonts, args.two_row, args.row_spacing
         )
         name = f"synthetic_{index:04d}.jpg"
         cv2.imwrite(str(args.out / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
         (args.out / f"synthetic_{index:04d}.txt").write_text(f"{name}\t{x}\t{y}\t{w}\t{h}\t{label}\n")
-    summary = {"out": str(args.out), "frames": args.count, "seed": args.seed, "two_row": args.two_row}
+    summary = {
+        "out": str(args.out),
+        "frames": args.count,
+        "seed": args.seed,
+        "two_row": args.two_row,
+        "row_spacing": args.row_spacing,
+    }
     print(json.dumps(summary))
 
 
