@@ -452,7 +452,8 @@ class PlateRecognizer:
         are on for the plate CRNN only by default). `read_two_rows`: two lines that are the rows of
         one plate (`postprocess.stacked_rows`) are also read as one line, the rows side by side; when
         that line is a plate, its rows are not plates of their own, unless a row fits a plate format
-        and the two-row reading does not (`_settle_two_rows`)."""
+        and the two-row reading does not (`_settle_two_rows`); a box shaped like both rows of one
+        plate (`postprocess.merged_rows`) is read so too, cut at its middle."""
         if deskew_min_degrees < 0:
             raise ValueError(f"deskew_min_degrees must be at least 0: {deskew_min_degrees}")
         self.deskew_min_degrees = deskew_min_degrees
@@ -507,8 +508,8 @@ class PlateRecognizer:
 
     def detect_lines(self, frames: list[np.ndarray]) -> list[_Line]:
         """Text lines with plate-like geometry in every frame, each with its rectified cuts, and
-        (`read_two_rows`) a line for each pair of lines that are the two rows of one plate (`rows`
-        set, its cuts the rows side by side)."""
+        (`read_two_rows`) a line for each pair of lines that are the two rows of one plate and for
+        each box shaped like both rows of one (`rows` set, its cuts the rows side by side)."""
         detection = self._detect(frames)
         self.last_paths = detection.paths
         return [line for line in detection.lines if not line.whole_image]
@@ -1136,8 +1137,8 @@ class PlateRecognizer:
             plates_of_frame.sort(key=lambda plate: plate.confidence, reverse=True)
         quads: list[list[np.ndarray]] = [[] for _ in frames]
         for line in searched:
-            # A two-row line's rows are lines of their own.
-            if not line.whole_image and line.rows is None:
+            # A pair's rows are lines of their own; a split box's halves are not.
+            if not line.whole_image and (line.rows is None or line.merged_rows):
                 quads[line.frame_index].append(line.quad)
         return results, paths, rejected, _median_line_angles(detection.lines, len(frames)), quads
 
@@ -1163,7 +1164,8 @@ class PlateRecognizer:
                 classified, self.plate_scores(frames, classified).tolist(), strict=True
             ):
                 if not plate_score >= self.min_plate_score:  # NaN included
-                    # A two-row line is its rows read together: they are counted, not it.
+                    # Only one-row lines count: a pair's rows are counted as lines of their own, and a
+                    # box split into rows was too square to be a line.
                     rejected[line.frame_index] += line.rows is None
                 else:
                     lines.append(line)
@@ -1220,17 +1222,32 @@ class PlateRecognizer:
     def plate_scores(self, frames: list[np.ndarray], lines: list[_Line]) -> np.ndarray:
         """The plate classifier's probability for each line (cut from its frame with the
         classifier's margins) that it is a registration."""
-        # A two-row plate's rows are lines of their own too: each quad of a frame is cut once.
+
+        # The rows of a pair are lines of their own too: their cuts are made once. Other cuts are
+        # not kept (a batch of 4K frames holds many lines).
+        def key(frame_index: int, quad: np.ndarray) -> tuple[int, bytes]:
+            return frame_index, np.ascontiguousarray(quad, np.float32).tobytes()
+
+        shared = {
+            key(line.frame_index, row)
+            for line in lines
+            if line.rows is not None and not line.merged_rows
+            for row in line.rows
+        }
         cut_quads: dict[tuple[int, bytes], np.ndarray] = {}
 
-        def cut_once(frame: np.ndarray, quad: np.ndarray) -> np.ndarray:
-            key = (id(frame), np.ascontiguousarray(quad, np.float32).tobytes())
-            if key not in cut_quads:
-                cut_quads[key] = postprocess.classifier_cut(frame, quad)
-            return cut_quads[key]
+        def cut_once(frame_index: int, quad: np.ndarray) -> np.ndarray:
+            quad_key = key(frame_index, quad)
+            if quad_key not in shared:
+                return postprocess.classifier_cut(frames[frame_index], quad)
+            if quad_key not in cut_quads:
+                cut_quads[quad_key] = postprocess.classifier_cut(frames[frame_index], quad)
+            return cut_quads[quad_key]
 
         cuts = [
-            postprocess.classifier_input(_classifier_cut(frames[line.frame_index], line, cut_once))
+            postprocess.classifier_input(
+                _classifier_cut(frames[line.frame_index], line, functools.partial(cut_once, line.frame_index))
+            )
             for line in lines
         ]
         scores = [
@@ -1358,16 +1375,17 @@ def _rows_side_by_side(upper_cuts: list[np.ndarray], lower_cuts: list[np.ndarray
 
 
 def _classifier_cut(
-    frame: np.ndarray,
-    line: _Line,
-    cut_quad: Callable[[np.ndarray, np.ndarray], np.ndarray] = postprocess.classifier_cut,
+    frame: np.ndarray, line: _Line, cut_quad: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> np.ndarray:
     """What the plate classifier sees of `line`: its classifier cut, or a two-row plate's rows' cuts
-    side by side (the classifier knows one-row plates); `cut_quad(frame, quad)` cuts one quad."""
+    side by side (the classifier knows one-row plates); `cut_quad(quad)` cuts one quad of `frame`
+    (default: `postprocess.classifier_cut`)."""
+    if cut_quad is None:
+        cut_quad = functools.partial(postprocess.classifier_cut, frame)
     if line.rows is None:
-        return cut_quad(frame, line.quad)
+        return cut_quad(line.quad)
     upper, lower = line.rows
-    return postprocess.side_by_side(cut_quad(frame, upper), cut_quad(frame, lower))
+    return postprocess.side_by_side(cut_quad(upper), cut_quad(lower))
 
 
 def _closer_boxes_first(

@@ -323,9 +323,10 @@ def _stacked(fu: _LineFrame, fl: _LineFrame) -> bool:
 # two-row plate whose rows the detector saw as one box (rows set close together: seen on rendered
 # square plates with the rows at 0.65-0.8 of the usual spacing).
 MERGED_ROWS_MIN_ASPECT = 0.8
-# A registration read from such a box split in two holds at least this many characters (two-row
-# registrations hold 6 or more: LLL 9999, AB12 CDE); shorter readings of split boxes were badges and
-# stickers on the training-half photos (KC70, A7U4, N7N4).
+# A registration read from such a box split in two holds at least this many characters (the rendered
+# two-row formats hold 6-7: LLL 9999, AB12 CDE; some real ones hold fewer, e.g. German B A 1, and
+# are then read only when the detector finds their rows apart); shorter readings of split boxes were
+# badges and stickers on the training-half photos (KC70, A7U4, N7N4).
 MERGED_ROWS_MIN_CHARS = 6
 
 

@@ -148,7 +148,8 @@ def test_a_box_shaped_like_a_square_plate_splits_into_its_upper_and_lower_halves
     upper, lower = postprocess.merged_rows(tilted)
     assert postprocess.line_angle(upper) == pytest.approx(10, abs=0.01)
     np.testing.assert_allclose(postprocess.stacked_union(upper, lower), tilted, atol=1e-3)
-    # A one-row line's shape, a box taller than wide, and one too small to hold two rows are not split.
+    # A one-row line's shape, a box under 0.8 times as wide as high, and one too small to hold two
+    # rows are not split.
     for not_two_rows in (quad(0, 0, 150, 100), quad(0, 0, 79, 100), quad(0, 0, 18, 15)):
         assert postprocess.merged_rows(not_two_rows) is None
     assert postprocess.merged_rows(quad(0, 0, 80, 100)) is not None
@@ -187,6 +188,21 @@ def test_two_rows_the_detector_found_as_one_box_are_read_whole(
     assert [plate.text for plate in plates] == ["ABC123"]
     np.testing.assert_allclose(plates[0].box, postprocess.quad_to_box(merged.quad), atol=1)
     assert one_row.recognize([frame])[0] == []
+    # The box is one of the frame's line quads (which reading it turned upright works from).
+    *_, quads = two_rows._recognize_once([frame], None)
+    assert any(np.array_equal(found, merged.quad) for found in quads[0])
+
+
+def test_the_rows_of_a_pair_are_not_split_however_short(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer],
+) -> None:
+    # Two rows of two characters: each row's box is shaped like a two-row plate's, yet it is one row.
+    two_rows, _ = recognizers
+    frame = np.full((720, 1280, 3), (40, 40, 160), np.uint8)
+    upper, lower = quad(610, 350, 80, 60), quad(610, 430, 80, 60)
+    assert postprocess.merged_rows(upper) is not None
+    lines = two_rows._lines_from_boxes(0, frame, [(upper, 0.9), (lower, 0.9)])
+    assert [line.merged_rows for line in lines if line.rows is not None] == [False]
 
 
 def test_a_split_box_reading_too_short_for_two_rows_is_not_a_plate(
@@ -232,7 +248,8 @@ def test_a_two_row_plate_and_its_rows_are_scored_on_one_cut_of_each_row(
     # The rows as lines of their own, beside the two-row line.
     rows = [line for line in lines if line.rows is None and any(line.quad is row for row in pair.rows)]
     assert len(rows) == 2
-    expected = two_rows.plate_scores([frame], lines)
+    uncached = [postprocess.classifier_input(engine._classifier_cut(frame, line)) for line in lines]
+    expected = two_rows.backend.classify(np.stack(uncached))
     cut_quads: list[np.ndarray] = []
 
     def counted(frame_: np.ndarray, quad_: np.ndarray) -> np.ndarray:
@@ -241,7 +258,7 @@ def test_a_two_row_plate_and_its_rows_are_scored_on_one_cut_of_each_row(
 
     original = postprocess.classifier_cut
     monkeypatch.setattr(postprocess, "classifier_cut", counted)
-    np.testing.assert_array_equal(two_rows.plate_scores([frame], lines), expected)
+    np.testing.assert_allclose(two_rows.plate_scores([frame], lines), expected, rtol=1e-5)
     assert len(cut_quads) == len(lines) - 1  # every line's quad once; the two-row line adds none
 
 
