@@ -68,6 +68,13 @@ CLS_MAX_BATCH = REC_MAX_BATCH
 # Lines the plate classifier scores below this are not plates. Chosen on the synthetic validation
 # set and the training halves (services/inference/models/MODEL_CARD.md, "plate_cls").
 DEFAULT_MIN_PLATE_SCORE = 0.1
+# A box split into two rows (`postprocess.merged_rows`) scores the larger of the classifier on its
+# rows side by side and on the box whole. When the rows nearly touch, each row's cut (with the
+# classifier's margins) carries half the other row, and right readings scored under the threshold
+# (about 12 of 150 rendered frames at 0.65 spacing). Chosen on close-row frames of a fresh seed
+# (8484, 0.65 and 0.8: 177 -> 188 of 300; the whole box alone 185; cutting the other row out of
+# each row's cut lowered it, 163 -> 124 on seed 7373); session 22.
+MERGED_ROWS_WHOLE_SCORE = True
 # Three-character readings (US plates such as Wyoming's "248" or "T2R") are plates only on the
 # classifier's firm word: on the training halves the real ones scored 0.84-1.0 and the strays that
 # a 3-character reading let through (dealer frames, stickers) 0.11-0.12 (on the held-out EU photos,
@@ -320,13 +327,15 @@ class _Line:
     frame_index: int
     quad: np.ndarray
     score: float
-    # The line cut with each of the recognizer's margins; the first is kept, and is read first (when
-    # that reading is not sure, all of them are read and vote: PlateRecognizer.read_cuts).
+    # The line cut with each of the recognizer's margins (a box split into rows: at each of
+    # `postprocess.MERGED_ROWS_SPLITS` too); the first is kept, and is read first (when that reading
+    # is not sure, all of them are read and vote: PlateRecognizer.read_cuts).
     cuts: list[np.ndarray]
     # The whole of a plate-shaped image (`read_crops_whole`), not a detected text line.
     whole_image: bool = False
-    # A two-row plate (`postprocess.stacked_rows`): the quads of its upper and lower rows. `quad` is
-    # then the quad around both, and `cuts` the rows laid side by side (`postprocess.side_by_side`).
+    # A two-row plate (`postprocess.stacked_rows`): the quads of its upper and lower rows (a box split
+    # into rows: its halves). `quad` is then the quad around both, and `cuts` the rows laid side by
+    # side (`postprocess.side_by_side`).
     rows: tuple[np.ndarray, np.ndarray] | None = None
     # The rows are the halves of one detected box (`postprocess.merged_rows`), not two detected lines.
     merged_rows: bool = False
@@ -453,7 +462,8 @@ class PlateRecognizer:
         one plate (`postprocess.stacked_rows`) are also read as one line, the rows side by side; when
         that line is a plate, its rows are not plates of their own, unless a row fits a plate format
         and the two-row reading does not (`_settle_two_rows`); a box shaped like both rows of one
-        plate (`postprocess.merged_rows`) is read so too, cut at its middle."""
+        plate (`postprocess.merged_rows`) is read so too, cut at its middle and a little above and
+        below (`postprocess.MERGED_ROWS_SPLITS`)."""
         if deskew_min_degrees < 0:
             raise ValueError(f"deskew_min_degrees must be at least 0: {deskew_min_degrees}")
         self.deskew_min_degrees = deskew_min_degrees
@@ -821,12 +831,16 @@ class PlateRecognizer:
             in_pairs = {index for pair in pairs for index in pair}
             for index, (quad, score) in enumerate(boxes):
                 # A row of a pair is one row (a short one can be shaped like both).
-                halves = None if index in in_pairs else postprocess.merged_rows(quad)
-                if halves is not None:
-                    side_by_side = _rows_side_by_side(
-                        self._cuts(frame, halves[0]), self._cuts(frame, halves[1])
-                    )
-                    lines.append(_Line(frame_index, quad, score, side_by_side, rows=halves, merged_rows=True))
+                if index in in_pairs or postprocess.merged_rows(quad) is None:
+                    continue
+                # Cut at each of the split positions (the middle first: `rows`), all read as cuts.
+                splits = [postprocess.merged_rows(quad, at) for at in postprocess.MERGED_ROWS_SPLITS]
+                side_by_side = [
+                    cut
+                    for upper, lower in filter(None, splits)
+                    for cut in _rows_side_by_side(self._cuts(frame, upper), self._cuts(frame, lower))
+                ]
+                lines.append(_Line(frame_index, quad, score, side_by_side, rows=splits[0], merged_rows=True))
         return lines
 
     def _cuts(self, frame: np.ndarray, quad: np.ndarray) -> list[np.ndarray]:
@@ -1221,7 +1235,8 @@ class PlateRecognizer:
 
     def plate_scores(self, frames: list[np.ndarray], lines: list[_Line]) -> np.ndarray:
         """The plate classifier's probability for each line (cut from its frame with the
-        classifier's margins) that it is a registration."""
+        classifier's margins) that it is a registration; for a box split into rows, the larger of
+        its rows' and its own (`MERGED_ROWS_WHOLE_SCORE`)."""
 
         # The rows of a pair are lines of their own too: their cuts are made once. Other cuts are
         # not kept (a batch of 4K frames holds many lines).
@@ -1250,11 +1265,20 @@ class PlateRecognizer:
             )
             for line in lines
         ]
-        scores = [
+        # A box split into rows is also scored whole (see `MERGED_ROWS_WHOLE_SCORE`).
+        merged = [n for n, line in enumerate(lines) if line.merged_rows] if MERGED_ROWS_WHOLE_SCORE else []
+        for n in merged:
+            whole = postprocess.classifier_cut(frames[lines[n].frame_index], lines[n].quad)
+            cuts.append(postprocess.classifier_input(whole))
+        batches = [
             self.backend.classify(np.stack(cuts[start : start + CLS_MAX_BATCH]))
             for start in range(0, len(cuts), CLS_MAX_BATCH)
         ]
-        return np.concatenate(scores) if scores else np.zeros(0, np.float32)
+        scores = np.concatenate(batches) if batches else np.zeros(0, np.float32)
+        line_scores = scores[: len(lines)]
+        for n, whole in zip(merged, scores[len(lines) :], strict=True):
+            line_scores[n] = max(line_scores[n], whole)
+        return line_scores
 
     def _plate_candidates(self, candidates: list[Candidate]) -> list[Candidate]:
         """Keep the readings that look like plates, normalized (no separators, upper case); the

@@ -156,6 +156,83 @@ def test_a_box_shaped_like_a_square_plate_splits_into_its_upper_and_lower_halves
     assert postprocess.merged_rows(quad(0, 0, 149, 100)) is not None
 
 
+def test_a_split_box_can_be_cut_above_or_below_its_middle() -> None:
+    box = turned(quad(100, 200, 130, 100), 10)
+    middle = postprocess.merged_rows(box)
+    assert middle is not None
+    # The default cut is the middle, to the bit (what session 21 read).
+    tl, tr, br, bl = box
+    np.testing.assert_array_equal(middle[0][2:], [(tr + br) / 2, (tl + bl) / 2])
+    higher = postprocess.merged_rows(box, 0.45)
+    assert higher is not None
+    upper, lower = higher
+    assert postprocess.quad_size(upper)[1] == pytest.approx(45, abs=0.01)
+    assert postprocess.quad_size(lower)[1] == pytest.approx(55, abs=0.01)
+    np.testing.assert_allclose(postprocess.stacked_union(upper, lower), box, atol=1e-3)
+    assert postprocess.line_angle(lower) == pytest.approx(10, abs=0.01)
+    for outside in (0.0, 1.0, 1.2):
+        with pytest.raises(ValueError, match="inside the box"):
+            postprocess.merged_rows(box, outside)
+    assert postprocess.MERGED_ROWS_SPLITS[0] == 0.5  # the middle is the cut read first
+
+
+def test_a_split_box_is_read_from_a_cut_at_each_split_position(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer],
+) -> None:
+    two_rows, _ = recognizers
+    frame = render_close_rows_frame("ABC", "123", 36)
+    (merged,) = [line for line in two_rows.detect_lines([frame]) if line.merged_rows]
+    assert len(merged.cuts) == len(postprocess.MERGED_ROWS_SPLITS) * len(two_rows.crop_margins)
+    expected = []
+    for at in postprocess.MERGED_ROWS_SPLITS:
+        parts = postprocess.merged_rows(merged.quad, at)
+        assert parts is not None
+        upper, lower = (two_rows._cuts(frame, part) for part in parts)
+        expected.extend(engine._rows_side_by_side(upper, lower))
+    for cut, wanted in zip(merged.cuts, expected, strict=True):
+        np.testing.assert_array_equal(cut, wanted)
+    assert not np.array_equal(merged.cuts[0], merged.cuts[-1])
+    # Its rows (the classifier's cut, the box of its plate) are the middle cut's.
+    middle = postprocess.merged_rows(merged.quad)
+    assert middle is not None and merged.rows is not None
+    for row, half in zip(merged.rows, middle, strict=True):
+        np.testing.assert_array_equal(row, half)
+
+
+def test_a_split_box_scores_the_better_of_its_rows_and_itself_whole(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_rows, _ = recognizers
+    frame = render_close_rows_frame("ABC", "123", 36)
+    lines = two_rows.detect_lines([frame])
+    (merged,) = [line for line in lines if line.merged_rows]
+    at = next(n for n, line in enumerate(lines) if line is merged)
+    rows_cut = postprocess.classifier_input(engine._classifier_cut(frame, merged))
+    whole_cut = postprocess.classifier_input(postprocess.classifier_cut(frame, merged.quad))
+    # Two stand-in classifiers that order the two cuts both ways (brightness and darkness), so each
+    # of them must win once.
+    winners = set()
+    shipped = engine.MERGED_ROWS_WHOLE_SCORE
+    for brighter_wins in (True, False):
+
+        def classify(cuts: np.ndarray, brighter_wins: bool = brighter_wins) -> np.ndarray:
+            brightness = cuts.reshape(len(cuts), -1).mean(axis=1) / 255.0
+            return (brightness if brighter_wins else 1.0 - brightness).astype(np.float32)
+
+        monkeypatch.setattr(two_rows.backend, "classify", classify)
+        rows_score, whole_score = classify(np.stack([rows_cut, whole_cut]))
+        winners.add("whole" if whole_score > rows_score else "rows")
+        scores = two_rows.plate_scores([frame], lines)
+        assert scores[at] == pytest.approx(max(rows_score, whole_score), abs=1e-6)
+        # Without the rule the split box scores its rows; every other line keeps its own score.
+        monkeypatch.setattr(engine, "MERGED_ROWS_WHOLE_SCORE", False)
+        rows_only = two_rows.plate_scores([frame], lines)
+        monkeypatch.setattr(engine, "MERGED_ROWS_WHOLE_SCORE", shipped)
+        assert rows_only[at] == pytest.approx(rows_score, abs=1e-6)
+        np.testing.assert_allclose(np.delete(scores, at), np.delete(rows_only, at), rtol=1e-6)
+    assert winners == {"whole", "rows"}
+
+
 def test_a_reading_of_a_split_box_needs_six_characters() -> None:
     assert postprocess.two_row_text("AB12")
     assert not postprocess.two_row_text("AB12", merged=True)
