@@ -861,16 +861,23 @@ class PlateRecognizer:
         return self.read_cuts([[crop] for crop in crops], region_hints)
 
     def read_cuts(
-        self, cuts: list[list[np.ndarray]], region_hints: list[str | None] | None = None
+        self,
+        cuts: list[list[np.ndarray]],
+        region_hints: list[str | None] | None = None,
+        min_first_chars: list[int] | None = None,
     ) -> list[list[Candidate]]:
         """Like `read_lines` for lines given as several cuts each (the same line cut with different
         margins): the first cut is read as given, and when that reading is not sure, the reading
         variants of all the cuts of the line vote together; with `read_inverted`, the first cut is
         then also read inverted, and when that reading's least confident character beats the plain
         reading's by more than `INVERTED_READING_MARGIN`, the line's variants are all read inverted.
-        `region_hints`: one per line (see `recognize`)."""
+        `region_hints`: one per line (see `recognize`). `min_first_chars`: one per line; with the
+        cascade, a line whose first reading (first cut, as given) holds fewer characters is not read
+        again (None: any line may be)."""
         if region_hints is not None and len(region_hints) != len(cuts):
             raise ValueError(f"{len(region_hints)} region hints for {len(cuts)} lines")
+        if min_first_chars is not None and len(min_first_chars) != len(cuts):
+            raise ValueError(f"{len(min_first_chars)} character counts for {len(cuts)} lines")
         variants = postprocess.READING_VARIANTS if self.read_variants else ((0.0, 0.0),)
         hints = region_hints or [None] * len(cuts)
         # variant_crops[line][cut][variant]; the first variant is the cut as given.
@@ -893,6 +900,9 @@ class PlateRecognizer:
             ]
             return decoding.read_variants(line_outputs, self.characters, self.top_k, region_hint=hints[line])
 
+        def first_length(candidates: list[Candidate]) -> int:
+            return len(candidates[0].text) if candidates else 0
+
         def least_confidence(candidates: list[Candidate]) -> float:
             return min(candidates[0].char_confidences, default=0.0) if candidates else 0.0
 
@@ -908,6 +918,8 @@ class PlateRecognizer:
             read([(line, 0, 0) for line in unsure])
             readings = [decode(line, 1) for line in lines]
             unsure = [line for line in unsure if least_confidence(readings[line]) < self.sure_reading]
+            if min_first_chars is not None:
+                unsure = [line for line in unsure if first_length(readings[line]) >= min_first_chars[line]]
         if self.read_inverted and unsure:
             first_cuts = [variant_crops[line][0][0] for line in unsure]
             inverted_outputs = self._recognize([255 - crop for crop in first_cuts])
@@ -1187,6 +1199,7 @@ class PlateRecognizer:
         readings = self.read_cuts(
             [line.cuts for line in lines],
             None if region_hints is None else [region_hints[line.frame_index] for line in lines],
+            [postprocess.MERGED_ROWS_MIN_FIRST_CHARS if line.merged_rows else 0 for line in lines],
         )
         found: list[tuple[_Line, list[Candidate], float | None]] = []
         for line, candidates, score in zip(lines, readings, scores, strict=True):

@@ -328,6 +328,12 @@ MERGED_ROWS_MIN_ASPECT = 0.8
 # are then read only when the detector finds their rows apart); shorter readings of split boxes were
 # badges and stickers on the training-half photos (KC70, A7U4, N7N4).
 MERGED_ROWS_MIN_CHARS = 6
+# A split box whose middle cut, read as given, holds fewer characters than this is not read again
+# (other cuts, reading variants): badges taken for split boxes (KC70, A7G4 on EU photos) cost 17-30
+# ms a photo so, and their readings never reached 6 characters. One under `MERGED_ROWS_MIN_CHARS`,
+# since voting may add a character; 6 itself read 4 fewer of 900 close-row frames (seeds 6262,
+# 7373, 8484), 5 the same; session 22.
+MERGED_ROWS_MIN_FIRST_CHARS = MERGED_ROWS_MIN_CHARS - 1
 # Where such a box is cut into its rows, in fractions of its height from the top: the middle first,
 # then a little higher and lower. The rows seldom meet at the box's exact middle (a border, a bolt or
 # a sticker widens one side), so each cut is read and, when the middle one's reading is unsure, all

@@ -233,6 +233,53 @@ def test_a_split_box_scores_the_better_of_its_rows_and_itself_whole(
     assert winners == {"whole", "rows"}
 
 
+def test_a_split_box_that_reads_short_at_first_is_not_read_again(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_rows, _ = recognizers
+    frame = render_close_rows_frame("AB", "12", 36)
+    (merged,) = [line for line in two_rows.detect_lines([frame]) if line.merged_rows]
+    crops_read: list[int] = []
+    original = two_rows._recognize
+
+    def counted(crops: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        crops_read.append(len(crops))
+        return original(crops)
+
+    monkeypatch.setattr(two_rows, "_recognize", counted)
+    monkeypatch.setattr(two_rows, "sure_reading", 1.0)  # hardly a reading is sure: each is read again
+    (first,) = two_rows.read_cuts([merged.cuts], None, [5])
+    assert len(first[0].text) < 5
+    assert sum(crops_read) == 1  # the middle cut as given, nothing more
+    crops_read.clear()
+    two_rows.read_cuts([merged.cuts], None, [len(first[0].text)])
+    assert sum(crops_read) == len(merged.cuts) * len(postprocess.READING_VARIANTS)
+    with pytest.raises(ValueError, match="character counts"):
+        two_rows.read_cuts([merged.cuts], None, [5, 5])
+    # Reading frames, a split box gets the floor and other lines none.
+    crops_read.clear()
+    assert two_rows.recognize([frame])[0] == []
+    stopped = sum(crops_read)
+    monkeypatch.setattr(postprocess, "MERGED_ROWS_MIN_FIRST_CHARS", 0)
+    crops_read.clear()
+    assert two_rows.recognize([frame])[0] == []
+    assert sum(crops_read) == stopped + len(merged.cuts) * len(postprocess.READING_VARIANTS) - 1
+    # A one-row line read beside it gets no floor.
+    monkeypatch.undo()
+    one_row = _Line(0, quad(100, 100, 200, 40), 0.9, [frame[100:140, 100:300]])
+    floors: list[list[int] | None] = []
+    read_cuts = two_rows.read_cuts
+
+    def recorded(cuts: list, hints: list | None = None, min_first_chars: list[int] | None = None) -> list:
+        floors.append(min_first_chars)
+        return read_cuts(cuts, hints, min_first_chars)
+
+    monkeypatch.setattr(two_rows, "read_cuts", recorded)
+    monkeypatch.setattr(two_rows, "plate_classifier", False)
+    two_rows._read_lines_into([[]], [frame], [one_row, merged], None)
+    assert floors == [[0, postprocess.MERGED_ROWS_MIN_FIRST_CHARS]]
+
+
 def test_a_reading_of_a_split_box_needs_six_characters() -> None:
     assert postprocess.two_row_text("AB12")
     assert not postprocess.two_row_text("AB12", merged=True)
