@@ -70,7 +70,7 @@ CLS_MAX_BATCH = REC_MAX_BATCH
 DEFAULT_MIN_PLATE_SCORE = 0.1
 # A box split into two rows (`postprocess.merged_rows`) scores the larger of the classifier on its
 # rows side by side and on the box whole. When the rows nearly touch, each row's cut (with the
-# classifier's margins) carries half the other row, and right readings scored under the threshold
+# classifier's margins) carries more than half the other row, and right readings scored under the threshold
 # (about 12 of 150 rendered frames at 0.65 spacing). Chosen on close-row frames of a fresh seed
 # (8484, 0.65 and 0.8: 177 -> 188 of 300; the whole box alone 185; cutting the other row out of
 # each row's cut lowered it, 163 -> 124 on seed 7373); session 22.
@@ -831,16 +831,22 @@ class PlateRecognizer:
             in_pairs = {index for pair in pairs for index in pair}
             for index, (quad, score) in enumerate(boxes):
                 # A row of a pair is one row (a short one can be shaped like both).
-                if index in in_pairs or postprocess.merged_rows(quad) is None:
+                if index in in_pairs:
                     continue
                 # Cut at each of the split positions (the middle first: `rows`), all read as cuts.
-                splits = [postprocess.merged_rows(quad, at) for at in postprocess.MERGED_ROWS_SPLITS]
+                # Without reading variants (PP-OCRv4's recognizer) there is no cascade, so every cut
+                # would always be read: the middle one only (the positions were chosen on the CRNN).
+                positions = postprocess.MERGED_ROWS_SPLITS[: None if self.read_variants else 1]
+                splits = [postprocess.merged_rows(quad, at) for at in positions]
+                halves = [split for split in splits if split is not None]
+                if len(halves) < len(splits) or not halves:  # the shape test does not depend on `at`
+                    continue
                 side_by_side = [
                     cut
-                    for upper, lower in filter(None, splits)
+                    for upper, lower in halves
                     for cut in _rows_side_by_side(self._cuts(frame, upper), self._cuts(frame, lower))
                 ]
-                lines.append(_Line(frame_index, quad, score, side_by_side, rows=splits[0], merged_rows=True))
+                lines.append(_Line(frame_index, quad, score, side_by_side, rows=halves[0], merged_rows=True))
         return lines
 
     def _cuts(self, frame: np.ndarray, quad: np.ndarray) -> list[np.ndarray]:
@@ -872,8 +878,9 @@ class PlateRecognizer:
         then also read inverted, and when that reading's least confident character beats the plain
         reading's by more than `INVERTED_READING_MARGIN`, the line's variants are all read inverted.
         `region_hints`: one per line (see `recognize`). `min_first_chars`: one per line; with the
-        cascade, a line whose first reading (first cut, as given) holds fewer characters is not read
-        again (None: any line may be)."""
+        cascade, a line whose first reading (its first cut as given, or inverted when that polarity
+        was kept) holds fewer characters is not read again, and that reading is its result (None:
+        any line may be read again)."""
         if region_hints is not None and len(region_hints) != len(cuts):
             raise ValueError(f"{len(region_hints)} region hints for {len(cuts)} lines")
         if min_first_chars is not None and len(min_first_chars) != len(cuts):
@@ -918,8 +925,6 @@ class PlateRecognizer:
             read([(line, 0, 0) for line in unsure])
             readings = [decode(line, 1) for line in lines]
             unsure = [line for line in unsure if least_confidence(readings[line]) < self.sure_reading]
-            if min_first_chars is not None:
-                unsure = [line for line in unsure if first_length(readings[line]) >= min_first_chars[line]]
         if self.read_inverted and unsure:
             first_cuts = [variant_crops[line][0][0] for line in unsure]
             inverted_outputs = self._recognize([255 - crop for crop in first_cuts])
@@ -932,6 +937,10 @@ class PlateRecognizer:
                     variant_crops[line] = [[255 - crop for crop in cut] for cut in variant_crops[line]]
                     outputs[line] = [[None] * len(variants) for _ in cuts[line]]
                     outputs[line][0][0] = output
+                    readings[line] = inverted
+        if cascade and min_first_chars is not None:
+            # A line whose first reading (in the polarity kept) is too short is not read again.
+            unsure = [line for line in unsure if first_length(readings[line]) >= min_first_chars[line]]
         read(
             [
                 (line, cut, v)
@@ -1290,7 +1299,7 @@ class PlateRecognizer:
         scores = np.concatenate(batches) if batches else np.zeros(0, np.float32)
         line_scores = scores[: len(lines)]
         for n, whole in zip(merged, scores[len(lines) :], strict=True):
-            line_scores[n] = max(line_scores[n], whole)
+            line_scores[n] = np.fmax(line_scores[n], whole)  # NaN only when both are
         return line_scores
 
     def _plate_candidates(self, candidates: list[Candidate]) -> list[Candidate]:

@@ -336,8 +336,9 @@ MERGED_ROWS_MIN_CHARS = 6
 MERGED_ROWS_MIN_FIRST_CHARS = MERGED_ROWS_MIN_CHARS - 1
 # Where such a box is cut into its rows, in fractions of its height from the top: the middle first,
 # then a little higher and lower. The rows seldom meet at the box's exact middle (a border, a bolt or
-# a sticker widens one side), so each cut is read and, when the middle one's reading is unsure, all
-# vote like a line's cuts with different margins (`engine.PlateRecognizer.read_cuts`). Chosen on
+# a sticker widens one side). The middle cut is read first; when its reading is unsure and holds at
+# least `MERGED_ROWS_MIN_FIRST_CHARS` characters, all cuts are read and vote like a line's cuts with
+# different margins (`engine.PlateRecognizer.read_cuts`). Chosen on
 # rendered close-row frames of a fresh seed (6262, 0.65 and 0.8 spacing: 146 -> 153 of 300; the
 # middle alone, or each cut read apart with the surest kept, 146); session 22.
 MERGED_ROWS_SPLITS: tuple[float, ...] = (0.5, 0.45, 0.55)
@@ -348,15 +349,15 @@ def merged_rows(quad: np.ndarray, at: float = 0.5) -> tuple[np.ndarray, np.ndarr
     top, when it is shaped like a two-row plate seen as one box: aspect from
     `MERGED_ROWS_MIN_ASPECT` up to (not including) `MIN_LINE_ASPECT`, and at least twice
     `MIN_LINE_HEIGHT_PX` high; else None."""
+    if not 0.0 < at < 1.0:
+        raise ValueError(f"the cut must lie inside the box: {at}")
     width, height = quad_size(quad)
     if height < 2 * MIN_LINE_HEIGHT_PX or not MERGED_ROWS_MIN_ASPECT <= width / height < MIN_LINE_ASPECT:
         return None
-    if not 0.0 < at < 1.0:
-        raise ValueError(f"the cut must lie inside the box: {at}")
     tl, tr, br, bl = quad.astype(np.float32)
     # At 0.5 this is exactly (tl + bl) / 2: scaling by 0.5 is exact in floating point.
-    middle_left, middle_right = tl * (1 - at) + bl * at, tr * (1 - at) + br * at
-    return np.array([tl, tr, middle_right, middle_left]), np.array([middle_left, middle_right, br, bl])
+    cut_left, cut_right = tl * (1 - at) + bl * at, tr * (1 - at) + br * at
+    return np.array([tl, tr, cut_right, cut_left]), np.array([cut_left, cut_right, br, bl])
 
 
 def two_row_text(text: str, merged: bool = False) -> bool:

@@ -192,25 +192,43 @@ def test_a_split_box_is_read_from_a_cut_at_each_split_position(
     for cut, wanted in zip(merged.cuts, expected, strict=True):
         np.testing.assert_array_equal(cut, wanted)
     assert not np.array_equal(merged.cuts[0], merged.cuts[-1])
-    # Its rows (the classifier's cut, the box of its plate) are the middle cut's.
+    # Without reading variants there is no cascade (every cut would always be read): the middle only.
+    plain = PlateRecognizer(two_rows.backend, read_variants=False)
+    (single,) = [line for line in plain.detect_lines([frame]) if line.merged_rows]
+    assert len(single.cuts) == len(plain.crop_margins)
+    np.testing.assert_array_equal(single.cuts[0], merged.cuts[0])
+    # Its rows (what the classifier's cut is made from) are the middle cut's.
     middle = postprocess.merged_rows(merged.quad)
     assert middle is not None and merged.rows is not None
     for row, half in zip(merged.rows, middle, strict=True):
         np.testing.assert_array_equal(row, half)
 
 
+@pytest.mark.parametrize("batch", [1, 2, 16])
 def test_a_split_box_scores_the_better_of_its_rows_and_itself_whole(
-    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     two_rows, _ = recognizers
     frame = render_close_rows_frame("ABC", "123", 36)
-    lines = two_rows.detect_lines([frame])
-    (merged,) = [line for line in lines if line.merged_rows]
-    at = next(n for n, line in enumerate(lines) if line is merged)
-    rows_cut = postprocess.classifier_input(engine._classifier_cut(frame, merged))
-    whole_cut = postprocess.classifier_input(postprocess.classifier_cut(frame, merged.quad))
-    # Two stand-in classifiers that order the two cuts both ways (brightness and darkness), so each
-    # of them must win once.
+    (merged,) = [line for line in two_rows.detect_lines([frame]) if line.merged_rows]
+    # A one-row line before it (the plate's top edge) and a second split box after it (the plate's
+    # corner and bodywork), in batches of `batch`: every cut looks different.
+    one_row = _Line(0, quad(560, 350, 200, 30), 0.9, [frame[350:380, 560:760]])
+    box = quad(500, 320, 110, 100)
+    other = _Line(0, box, 0.9, [frame[320:420, 500:610]], rows=postprocess.merged_rows(box), merged_rows=True)
+    lines = [one_row, merged, other]
+    monkeypatch.setattr(engine, "CLS_MAX_BATCH", batch)
+
+    def rows_and_whole(line: _Line) -> np.ndarray:
+        return np.stack(
+            [
+                postprocess.classifier_input(engine._classifier_cut(frame, line)),
+                postprocess.classifier_input(postprocess.classifier_cut(frame, line.quad)),
+            ]
+        )
+
+    # Two stand-in classifiers that order each split box's two cuts both ways (brightness and
+    # darkness), so that each of them wins at least once.
     winners = set()
     shipped = engine.MERGED_ROWS_WHOLE_SCORE
     for brighter_wins in (True, False):
@@ -220,17 +238,32 @@ def test_a_split_box_scores_the_better_of_its_rows_and_itself_whole(
             return (brightness if brighter_wins else 1.0 - brightness).astype(np.float32)
 
         monkeypatch.setattr(two_rows.backend, "classify", classify)
-        rows_score, whole_score = classify(np.stack([rows_cut, whole_cut]))
-        winners.add("whole" if whole_score > rows_score else "rows")
-        scores = two_rows.plate_scores([frame], lines)
-        assert scores[at] == pytest.approx(max(rows_score, whole_score), abs=1e-6)
-        # Without the rule the split box scores its rows; every other line keeps its own score.
+        own = classify(postprocess.classifier_input(engine._classifier_cut(frame, one_row))[None])[0]
+        pairs = [classify(rows_and_whole(line)) for line in (merged, other)]
+        winners.update("whole" if whole > rows else "rows" for rows, whole in pairs)
+        expected = [own, *(max(rows, whole) for rows, whole in pairs)]
+        np.testing.assert_allclose(two_rows.plate_scores([frame], lines), expected, rtol=1e-6)
+        # Without the rule a split box scores its rows.
         monkeypatch.setattr(engine, "MERGED_ROWS_WHOLE_SCORE", False)
-        rows_only = two_rows.plate_scores([frame], lines)
+        rows_only = [own, *(rows for rows, _ in pairs)]
+        np.testing.assert_allclose(two_rows.plate_scores([frame], lines), rows_only, rtol=1e-6)
         monkeypatch.setattr(engine, "MERGED_ROWS_WHOLE_SCORE", shipped)
-        assert rows_only[at] == pytest.approx(rows_score, abs=1e-6)
-        np.testing.assert_allclose(np.delete(scores, at), np.delete(rows_only, at), rtol=1e-6)
     assert winners == {"whole", "rows"}
+
+
+def test_a_split_box_with_no_score_for_its_rows_keeps_its_whole_score(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_rows, _ = recognizers
+    frame = render_close_rows_frame("ABC", "123", 36)
+    (merged,) = [line for line in two_rows.detect_lines([frame]) if line.merged_rows]
+    rows_cut = postprocess.classifier_input(engine._classifier_cut(frame, merged))
+
+    def classify(cuts: np.ndarray) -> np.ndarray:
+        return np.array([np.nan if np.array_equal(cut, rows_cut) else 0.7 for cut in cuts], np.float32)
+
+    monkeypatch.setattr(two_rows.backend, "classify", classify)
+    assert two_rows.plate_scores([frame], [merged])[0] == pytest.approx(0.7)
 
 
 def test_a_split_box_that_reads_short_at_first_is_not_read_again(
@@ -278,6 +311,69 @@ def test_a_split_box_that_reads_short_at_first_is_not_read_again(
     monkeypatch.setattr(two_rows, "plate_classifier", False)
     two_rows._read_lines_into([[]], [frame], [one_row, merged], None)
     assert floors == [[0, postprocess.MERGED_ROWS_MIN_FIRST_CHARS]]
+
+
+def test_the_floor_on_a_first_reading_is_each_lines_own(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_rows, _ = recognizers
+    frame = render_close_rows_frame("AB", "12", 36)
+    (merged,) = [line for line in two_rows.detect_lines([frame]) if line.merged_rows]
+    crops_read: list[int] = []
+    original = two_rows._recognize
+
+    def counted(crops: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        crops_read.append(len(crops))
+        return original(crops)
+
+    monkeypatch.setattr(two_rows, "_recognize", counted)
+    monkeypatch.setattr(two_rows, "sure_reading", 1.0)
+    # A line without cuts first (never read), then the same short reading with no floor and with one:
+    # only the second is read again, all its variants.
+    readings = two_rows.read_cuts([[], [merged.cuts[0]], merged.cuts], None, [9, 0, 5])
+    assert [len(reading[0].text) if reading else None for reading in readings] == [None, 4, 4]
+    assert crops_read == [2, len(postprocess.READING_VARIANTS) - 1]
+
+
+class _PolarityStub:
+    """Stand-in recognizer outputs and decoding: a dark crop reads `AB` unsurely, a light one
+    `ABC123` surely (so the inverted reading of a dark cut wins, and is long enough). Counts the
+    crops read."""
+
+    def __init__(self) -> None:
+        self.crops_read = 0
+
+    def recognize(self, crops: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        self.crops_read += len(crops)
+        return [(np.array([[int(crop.mean() > 127)]]), np.ones((1, 1), np.float32)) for crop in crops]
+
+    @staticmethod
+    def read_variants(
+        outputs: list[tuple[np.ndarray, np.ndarray]], *_: object, **__: object
+    ) -> list[Candidate]:
+        if any(int(indices[0, 0]) for indices, _ in outputs):
+            return [Candidate("ABC123", 0.95, (0.95,) * 6)]
+        return [Candidate("AB", 0.3, (0.3, 0.3))]
+
+
+@pytest.mark.parametrize("sure_reading", [1.0, 2.0])
+def test_a_dark_split_box_is_floored_on_its_inverted_reading(
+    monkeypatch: pytest.MonkeyPatch, sure_reading: float
+) -> None:
+    reader = PlateRecognizer(OnnxBackend(threads=1), read_inverted=True, sure_reading=sure_reading)
+    dark = np.full((32, 160, 3), 20, np.uint8)
+    stub = _PolarityStub()
+    monkeypatch.setattr(reader, "_recognize", stub.recognize)
+    monkeypatch.setattr(engine.decoding, "read_variants", stub.read_variants)
+    (reading,) = reader.read_cuts([[dark, dark, dark]], None, [5])
+    # Read inverted (the plain reading, AB, is under the floor, the inverted one is not) and voted.
+    assert reading[0].text == "ABC123"
+    assert stub.crops_read == 3 * len(postprocess.READING_VARIANTS) + 1
+    # A floor the inverted reading is under too stops the line, with the cascade on only (a
+    # sure_reading above 1 reads every line whole).
+    stub.crops_read = 0
+    reader.read_cuts([[dark, dark, dark]], None, [7])
+    assert stub.crops_read == (2 if sure_reading <= 1.0 else 3 * len(postprocess.READING_VARIANTS) + 1)
 
 
 def test_a_reading_of_a_split_box_needs_six_characters() -> None:
