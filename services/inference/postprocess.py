@@ -700,13 +700,33 @@ for _name, _low, _high in _HUES:
     _HUE_CODES[_low:_high] = _COLOUR_NAMES.index(_name)
 
 
-def _colour_codes(hsv: np.ndarray) -> np.ndarray:
+def _colour_rule(hue: np.ndarray, sat: np.ndarray, val: np.ndarray) -> np.ndarray:
     """Index into `_COLOUR_NAMES` per HSV pixel: low saturation is black / grey / white by value,
     otherwise black when dark, else the hue's name."""
-    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
     achromatic = np.where(val < 60, _BLACK, np.where(val < 170, _GREY, _WHITE)).astype(np.uint8)
     chromatic = np.where(val < 50, np.uint8(_BLACK), _HUE_CODES[hue])
-    return np.where(sat < 50, achromatic, chromatic).ravel()
+    return np.where(sat < 50, achromatic, chromatic)
+
+
+def _colour_lut() -> np.ndarray:
+    """`_colour_rule` tabulated by (saturation under 50, hue, value): the rule looks at saturation
+    only through that threshold, so 2 x 256 x 256 entries hold every case."""
+    hue, val = (axis.ravel() for axis in np.meshgrid(np.arange(256), np.arange(256), indexing="ij"))
+    return np.concatenate(
+        [_colour_rule(hue, np.full_like(hue, 255), val), _colour_rule(hue, np.zeros_like(hue), val)]
+    ).astype(np.uint8)
+
+
+# A lookup is about 3.5 times as fast as the rule's nested selects on a car's surroundings (150k pixels:
+# 2.0 -> 0.56 ms, one core), and `vehicle_colour` runs for every plate.
+_COLOUR_LUT = _colour_lut()
+
+
+def _colour_codes(hsv: np.ndarray) -> np.ndarray:
+    """`_colour_rule` for every pixel of an HSV (uint8) image, flattened."""
+    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    index = (sat < 50).astype(np.int32) << 16 | hue.astype(np.int32) << 8 | val
+    return _COLOUR_LUT[index].ravel()
 
 
 def vehicle_colour(frame: np.ndarray, box: tuple[int, int, int, int]) -> tuple[str, float]:

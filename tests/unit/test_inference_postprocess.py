@@ -132,6 +132,12 @@ def test_vehicle_colour_of_red_car() -> None:
     assert colour == "red" and confidence > 0.6
 
 
+def test_colour_lookup_matches_the_colour_rule_for_every_hsv_value() -> None:
+    hue, sat, val = (axis.ravel().astype(np.uint8) for axis in np.mgrid[0:180, 0:256, 0:256])
+    hsv = np.stack([hue, sat, val], axis=-1)
+    np.testing.assert_array_equal(postprocess._colour_codes(hsv), postprocess._colour_rule(hue, sat, val))
+
+
 def test_vehicle_colour_leaves_the_plate_out_and_breaks_ties_alphabetically() -> None:
     frame = np.full((300, 400, 3), (200, 60, 20), np.uint8)  # blue bodywork (BGR)
     frame[140:160, 150:250] = 255  # a white plate: not the car
