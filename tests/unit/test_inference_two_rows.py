@@ -266,10 +266,11 @@ def test_a_split_box_with_no_score_for_its_rows_keeps_its_whole_score(
     assert two_rows.plate_scores([frame], [merged])[0] == pytest.approx(0.7)
 
 
-def test_a_split_box_that_reads_short_at_first_is_not_read_again(
-    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    two_rows, _ = recognizers
+def _short_split_box_counted(
+    two_rows: PlateRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> tuple[np.ndarray, _Line, list[int]]:
+    """A close-row frame whose split box reads AB12 (under the floor), the box, and the sizes of the
+    recognizer batches `two_rows` reads from now on (counted through a monkeypatch)."""
     frame = render_close_rows_frame("AB", "12", 36)
     (merged,) = [line for line in two_rows.detect_lines([frame]) if line.merged_rows]
     crops_read: list[int] = []
@@ -280,6 +281,14 @@ def test_a_split_box_that_reads_short_at_first_is_not_read_again(
         return original(crops)
 
     monkeypatch.setattr(two_rows, "_recognize", counted)
+    return frame, merged, crops_read
+
+
+def test_a_split_box_that_reads_short_at_first_is_not_read_again(
+    recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_rows, _ = recognizers
+    frame, merged, crops_read = _short_split_box_counted(two_rows, monkeypatch)
     monkeypatch.setattr(two_rows, "sure_reading", 1.0)  # hardly a reading is sure: each is read again
     (first,) = two_rows.read_cuts([merged.cuts], None, [5])
     assert len(first[0].text) < 5
@@ -317,16 +326,7 @@ def test_the_floor_on_a_first_reading_is_each_lines_own(
     recognizers: tuple[PlateRecognizer, PlateRecognizer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     two_rows, _ = recognizers
-    frame = render_close_rows_frame("AB", "12", 36)
-    (merged,) = [line for line in two_rows.detect_lines([frame]) if line.merged_rows]
-    crops_read: list[int] = []
-    original = two_rows._recognize
-
-    def counted(crops: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        crops_read.append(len(crops))
-        return original(crops)
-
-    monkeypatch.setattr(two_rows, "_recognize", counted)
+    _, merged, crops_read = _short_split_box_counted(two_rows, monkeypatch)
     monkeypatch.setattr(two_rows, "sure_reading", 1.0)
     # A line without cuts first (never read), then the same short reading with no floor and with one:
     # only the second is read again, all its variants.
