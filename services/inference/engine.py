@@ -70,10 +70,10 @@ CLS_MAX_BATCH = REC_MAX_BATCH
 DEFAULT_MIN_PLATE_SCORE = 0.1
 # A box split into two rows (`postprocess.merged_rows`) scores the larger of the classifier on its
 # rows side by side and on the box whole. When the rows nearly touch, each row's cut (with the
-# classifier's margins) carries more than half the other row, and right readings scored under the threshold
-# (about 12 of 150 rendered frames at 0.65 spacing). Chosen on close-row frames of a fresh seed
-# (8484, 0.65 and 0.8: 177 -> 188 of 300; the whole box alone 185; cutting the other row out of
-# each row's cut lowered it, 163 -> 124 on seed 7373); session 22.
+# classifier's margins) carries more than half the other row, and right readings scored under the
+# threshold (about 12 of 150 rendered frames at 0.65 spacing). Chosen on close-row frames of a fresh
+# seed (8484, 0.65 and 0.8: 177 -> 188 of 300; the whole box alone 185; cutting the other row out
+# of each row's cut lowered it, 163 -> 124 on seed 7373); session 22.
 MERGED_ROWS_WHOLE_SCORE = True
 # Three-character readings (US plates such as Wyoming's "248" or "T2R") are plates only on the
 # classifier's firm word: on the training halves the real ones scored 0.84-1.0 and the strays that

@@ -338,9 +338,9 @@ MERGED_ROWS_MIN_FIRST_CHARS = MERGED_ROWS_MIN_CHARS - 1
 # then a little higher and lower. The rows seldom meet at the box's exact middle (a border, a bolt or
 # a sticker widens one side). The middle cut is read first; when its reading is unsure and holds at
 # least `MERGED_ROWS_MIN_FIRST_CHARS` characters, all cuts are read and vote like a line's cuts with
-# different margins (`engine.PlateRecognizer.read_cuts`). Chosen on
-# rendered close-row frames of a fresh seed (6262, 0.65 and 0.8 spacing: 146 -> 153 of 300; the
-# middle alone, or each cut read apart with the surest kept, 146); session 22.
+# different margins (`engine.PlateRecognizer.read_cuts`). Chosen on rendered close-row frames of a
+# fresh seed (6262, 0.65 and 0.8 spacing: 146 -> 153 of 300; the middle alone, or each cut read apart
+# with the surest kept, 146); session 22.
 MERGED_ROWS_SPLITS: tuple[float, ...] = (0.5, 0.45, 0.55)
 
 
@@ -700,17 +700,21 @@ for _name, _low, _high in _HUES:
     _HUE_CODES[_low:_high] = _COLOUR_NAMES.index(_name)
 
 
+# Pixels less saturated than this are black, grey or white by value alone.
+_ACHROMATIC_SATURATION = 50
+
+
 def _colour_rule(hue: np.ndarray, sat: np.ndarray, val: np.ndarray) -> np.ndarray:
     """Index into `_COLOUR_NAMES` per HSV pixel: low saturation is black / grey / white by value,
     otherwise black when dark, else the hue's name."""
     achromatic = np.where(val < 60, _BLACK, np.where(val < 170, _GREY, _WHITE)).astype(np.uint8)
     chromatic = np.where(val < 50, np.uint8(_BLACK), _HUE_CODES[hue])
-    return np.where(sat < 50, achromatic, chromatic)
+    return np.where(sat < _ACHROMATIC_SATURATION, achromatic, chromatic)
 
 
 def _colour_lut() -> np.ndarray:
-    """`_colour_rule` tabulated by (saturation under 50, hue, value): the rule looks at saturation
-    only through that threshold, so 2 x 256 x 256 entries hold every case."""
+    """`_colour_rule` tabulated by (saturation under `_ACHROMATIC_SATURATION`, hue, value): the rule
+    looks at saturation only through that threshold, so 2 x 256 x 256 entries hold every case."""
     hue, val = (axis.ravel() for axis in np.meshgrid(np.arange(256), np.arange(256), indexing="ij"))
     return np.concatenate(
         [_colour_rule(hue, np.full_like(hue, 255), val), _colour_rule(hue, np.zeros_like(hue), val)]
@@ -725,7 +729,7 @@ _COLOUR_LUT = _colour_lut()
 def _colour_codes(hsv: np.ndarray) -> np.ndarray:
     """`_colour_rule` for every pixel of an HSV (uint8) image, flattened."""
     hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    index = (sat < 50).astype(np.int32) << 16 | hue.astype(np.int32) << 8 | val
+    index = (sat < _ACHROMATIC_SATURATION).astype(np.int32) << 16 | hue.astype(np.int32) << 8 | val
     return _COLOUR_LUT[index].ravel()
 
 
