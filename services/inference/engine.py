@@ -68,7 +68,7 @@ CLS_MAX_BATCH = REC_MAX_BATCH
 # Lines the plate classifier scores below this are not plates. Chosen on the synthetic validation
 # set and the training halves (services/inference/models/MODEL_CARD.md, "plate_cls").
 DEFAULT_MIN_PLATE_SCORE = 0.1
-# A box split into two rows (`postprocess.merged_rows`) scores the larger of the classifier on its
+# A box split into two rows (`postprocess.merged_rows_shaped`) scores the larger of the classifier on its
 # rows side by side and on the box whole. When the rows nearly touch, each row's cut (with the
 # classifier's margins) carries more than half the other row, and right readings scored under the
 # threshold (about 12 of 150 rendered frames at 0.65 spacing). Chosen on close-row frames of a fresh
@@ -337,7 +337,7 @@ class _Line:
     # into rows: its halves). `quad` is then the quad around both, and `cuts` the rows laid side by
     # side (`postprocess.side_by_side`).
     rows: tuple[np.ndarray, np.ndarray] | None = None
-    # The rows are the halves of one detected box (`postprocess.merged_rows`), not two detected lines.
+    # The rows are the parts of one detected box (`postprocess.split_rows`), not two detected lines.
     merged_rows: bool = False
 
     @property
@@ -462,7 +462,7 @@ class PlateRecognizer:
         one plate (`postprocess.stacked_rows`) are also read as one line, the rows side by side; when
         that line is a plate, its rows are not plates of their own, unless a row fits a plate format
         and the two-row reading does not (`_settle_two_rows`); a box shaped like both rows of one
-        plate (`postprocess.merged_rows`) is read so too, cut at its middle and a little above and
+        plate (`postprocess.merged_rows_shaped`) is read so too, cut at its middle and a little above and
         below (`postprocess.MERGED_ROWS_SPLITS`)."""
         if deskew_min_degrees < 0:
             raise ValueError(f"deskew_min_degrees must be at least 0: {deskew_min_degrees}")
@@ -805,7 +805,7 @@ class PlateRecognizer:
     ) -> list[_Line]:
         """The lines of plate-like geometry among a frame's DB boxes (pieces of one line merged), and
         with `read_two_rows` a line for each pair of boxes that are the two rows of one plate and for
-        each box shaped like both rows of one (`postprocess.merged_rows`: rows set close together)."""
+        each box shaped like both rows of one (`postprocess.merged_rows_shaped`: rows set close together)."""
         boxes = postprocess.merge_line_pieces(db_boxes)
         # Each box's cuts, made once: a row of a two-row plate is often a line of its own too.
         cuts_of: dict[int, list[np.ndarray]] = {}
@@ -829,18 +829,16 @@ class PlateRecognizer:
                 score = (upper_score + lower_score) / 2
                 lines.append(_Line(frame_index, union, score, side_by_side, rows=(upper_quad, lower_quad)))
             in_pairs = {index for pair in pairs for index in pair}
+            # A box shaped like both rows is cut at each of the split positions (the middle first:
+            # `rows`), all read as cuts. Without reading variants (PP-OCRv4's recognizer) there is no
+            # cascade, so every cut would always be read: the middle one only (the positions were
+            # chosen on the CRNN).
+            positions = postprocess.MERGED_ROWS_SPLITS[: None if self.read_variants else 1]
             for index, (quad, score) in enumerate(boxes):
                 # A row of a pair is one row (a short one can be shaped like both).
-                if index in in_pairs:
+                if index in in_pairs or not postprocess.merged_rows_shaped(quad):
                     continue
-                # Cut at each of the split positions (the middle first: `rows`), all read as cuts.
-                # Without reading variants (PP-OCRv4's recognizer) there is no cascade, so every cut
-                # would always be read: the middle one only (the positions were chosen on the CRNN).
-                positions = postprocess.MERGED_ROWS_SPLITS[: None if self.read_variants else 1]
-                splits = [postprocess.merged_rows(quad, at) for at in positions]
-                halves = [split for split in splits if split is not None]
-                if len(halves) < len(splits) or not halves:  # the shape test does not depend on `at`
-                    continue
+                halves = [postprocess.split_rows(quad, at) for at in positions]
                 side_by_side = [
                     cut
                     for upper, lower in halves

@@ -344,16 +344,19 @@ MERGED_ROWS_MIN_FIRST_CHARS = MERGED_ROWS_MIN_CHARS - 1
 MERGED_ROWS_SPLITS: tuple[float, ...] = (0.5, 0.45, 0.55)
 
 
-def merged_rows(quad: np.ndarray, at: float = 0.5) -> tuple[np.ndarray, np.ndarray] | None:
-    """The upper and lower parts (tl tr br bl quads) of `quad`, cut at `at` of its height from the
-    top, when it is shaped like a two-row plate seen as one box: aspect from
+def merged_rows_shaped(quad: np.ndarray) -> bool:
+    """Whether `quad` is shaped like a two-row plate seen as one box: aspect from
     `MERGED_ROWS_MIN_ASPECT` up to (not including) `MIN_LINE_ASPECT`, and at least twice
-    `MIN_LINE_HEIGHT_PX` high; else None."""
+    `MIN_LINE_HEIGHT_PX` high."""
+    width, height = quad_size(quad)
+    return height >= 2 * MIN_LINE_HEIGHT_PX and MERGED_ROWS_MIN_ASPECT <= width / height < MIN_LINE_ASPECT
+
+
+def split_rows(quad: np.ndarray, at: float) -> tuple[np.ndarray, np.ndarray]:
+    """The upper and lower parts (tl tr br bl quads) of `quad`, cut at `at` of its height from the
+    top (along its own sides, so a leaning box's parts lean with it)."""
     if not 0.0 < at < 1.0:
         raise ValueError(f"the cut must lie inside the box: {at}")
-    width, height = quad_size(quad)
-    if height < 2 * MIN_LINE_HEIGHT_PX or not MERGED_ROWS_MIN_ASPECT <= width / height < MIN_LINE_ASPECT:
-        return None
     tl, tr, br, bl = quad.astype(np.float32)
     # At 0.5 this is exactly (tl + bl) / 2: scaling by 0.5 is exact in floating point.
     cut_left, cut_right = tl * (1 - at) + bl * at, tr * (1 - at) + br * at
@@ -364,7 +367,7 @@ def two_row_text(text: str, merged: bool = False) -> bool:
     """Whether plate text read from two stacked rows can be a registration: it holds a digit. Two-row
     registrations do (LLL 9999, AB12 CDE); two-row stickers and brand names (LIQUI MOLY, seen on a
     training-half EU photo) mostly do not. Read from one box split in two (`merged`, see
-    `merged_rows`), it also holds at least `MERGED_ROWS_MIN_CHARS` characters."""
+    `merged_rows_shaped`), it also holds at least `MERGED_ROWS_MIN_CHARS` characters."""
     return any(ch.isdigit() for ch in text) and (not merged or len(text) >= MERGED_ROWS_MIN_CHARS)
 
 

@@ -140,39 +140,38 @@ def test_two_row_text_needs_a_digit() -> None:
 
 def test_a_box_shaped_like_a_square_plate_splits_into_its_upper_and_lower_halves() -> None:
     box = quad(100, 200, 130, 100)
-    upper, lower = postprocess.merged_rows(box)
+    assert postprocess.merged_rows_shaped(box)
+    upper, lower = postprocess.split_rows(box, 0.5)
     np.testing.assert_allclose(upper, quad(100, 200, 130, 50))
     np.testing.assert_allclose(lower, quad(100, 250, 130, 50))
     # Turned, the halves turn with it: the split runs along the text.
     tilted = turned(box, 10)
-    upper, lower = postprocess.merged_rows(tilted)
+    assert postprocess.merged_rows_shaped(tilted)
+    upper, lower = postprocess.split_rows(tilted, 0.5)
     assert postprocess.line_angle(upper) == pytest.approx(10, abs=0.01)
     np.testing.assert_allclose(postprocess.stacked_union(upper, lower), tilted, atol=1e-3)
     # A one-row line's shape, a box under 0.8 times as wide as high, and one too small to hold two
     # rows are not split.
     for not_two_rows in (quad(0, 0, 150, 100), quad(0, 0, 79, 100), quad(0, 0, 18, 15)):
-        assert postprocess.merged_rows(not_two_rows) is None
-    assert postprocess.merged_rows(quad(0, 0, 80, 100)) is not None
-    assert postprocess.merged_rows(quad(0, 0, 149, 100)) is not None
+        assert not postprocess.merged_rows_shaped(not_two_rows)
+    assert postprocess.merged_rows_shaped(quad(0, 0, 80, 100))
+    assert postprocess.merged_rows_shaped(quad(0, 0, 149, 100))
 
 
 def test_a_split_box_can_be_cut_above_or_below_its_middle() -> None:
     box = turned(quad(100, 200, 130, 100), 10)
-    middle = postprocess.merged_rows(box)
-    assert middle is not None
-    # The default cut is the middle, to the bit (what session 21 read).
+    middle = postprocess.split_rows(box, 0.5)
+    # The middle cut is the old middle, to the bit (what session 21 read).
     tl, tr, br, bl = box
     np.testing.assert_array_equal(middle[0][2:], [(tr + br) / 2, (tl + bl) / 2])
-    higher = postprocess.merged_rows(box, 0.45)
-    assert higher is not None
-    upper, lower = higher
+    upper, lower = postprocess.split_rows(box, 0.45)
     assert postprocess.quad_size(upper)[1] == pytest.approx(45, abs=0.01)
     assert postprocess.quad_size(lower)[1] == pytest.approx(55, abs=0.01)
     np.testing.assert_allclose(postprocess.stacked_union(upper, lower), box, atol=1e-3)
     assert postprocess.line_angle(lower) == pytest.approx(10, abs=0.01)
     for outside in (0.0, 1.0, 1.2):
         with pytest.raises(ValueError, match="inside the box"):
-            postprocess.merged_rows(box, outside)
+            postprocess.split_rows(box, outside)
     assert postprocess.MERGED_ROWS_SPLITS[0] == 0.5  # the middle is the cut read first
 
 
@@ -185,9 +184,7 @@ def test_a_split_box_is_read_from_a_cut_at_each_split_position(
     assert len(merged.cuts) == len(postprocess.MERGED_ROWS_SPLITS) * len(two_rows.crop_margins)
     expected = []
     for at in postprocess.MERGED_ROWS_SPLITS:
-        parts = postprocess.merged_rows(merged.quad, at)
-        assert parts is not None
-        upper, lower = (two_rows._cuts(frame, part) for part in parts)
+        upper, lower = (two_rows._cuts(frame, part) for part in postprocess.split_rows(merged.quad, at))
         expected.extend(engine._rows_side_by_side(upper, lower))
     for cut, wanted in zip(merged.cuts, expected, strict=True):
         np.testing.assert_array_equal(cut, wanted)
@@ -198,9 +195,8 @@ def test_a_split_box_is_read_from_a_cut_at_each_split_position(
     assert len(single.cuts) == len(plain.crop_margins)
     np.testing.assert_array_equal(single.cuts[0], merged.cuts[0])
     # Its rows (what the classifier's cut is made from) are the middle cut's.
-    middle = postprocess.merged_rows(merged.quad)
-    assert middle is not None and merged.rows is not None
-    for row, half in zip(merged.rows, middle, strict=True):
+    assert merged.rows is not None
+    for row, half in zip(merged.rows, postprocess.split_rows(merged.quad, 0.5), strict=True):
         np.testing.assert_array_equal(row, half)
 
 
@@ -215,7 +211,9 @@ def test_a_split_box_scores_the_better_of_its_rows_and_itself_whole(
     # corner and bodywork), in batches of `batch`: every cut looks different.
     one_row = _Line(0, quad(560, 350, 200, 30), 0.9, [frame[350:380, 560:760]])
     box = quad(500, 320, 110, 100)
-    other = _Line(0, box, 0.9, [frame[320:420, 500:610]], rows=postprocess.merged_rows(box), merged_rows=True)
+    assert postprocess.merged_rows_shaped(box)
+    halves = postprocess.split_rows(box, 0.5)
+    other = _Line(0, box, 0.9, [frame[320:420, 500:610]], rows=halves, merged_rows=True)
     lines = [one_row, merged, other]
     monkeypatch.setattr(engine, "CLS_MAX_BATCH", batch)
 
@@ -420,7 +418,7 @@ def test_the_rows_of_a_pair_are_not_split_however_short(
     two_rows, _ = recognizers
     frame = np.full((720, 1280, 3), (40, 40, 160), np.uint8)
     upper, lower = quad(610, 350, 80, 60), quad(610, 430, 80, 60)
-    assert postprocess.merged_rows(upper) is not None
+    assert postprocess.merged_rows_shaped(upper)
     lines = two_rows._lines_from_boxes(0, frame, [(upper, 0.9), (lower, 0.9)])
     assert [line.merged_rows for line in lines if line.rows is not None] == [False]
 
