@@ -1,5 +1,6 @@
 """`collect_lines --for reader`: the read path's own cuts of real registrations, labelled with the
-truth of the plate they lie on, for the plate CRNN (`train --real-lines`)."""
+truth of the plate they lie on, for the plate CRNN (`train --real-lines`); `--for rows`: every cut
+of the two-row lines of rendered frames, labelled so too."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.inference.training.collect_lines import reader_lines
 class _FakeLine:
     quad: np.ndarray
     cuts: list[np.ndarray]
+    rows: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def crop(self) -> np.ndarray:
@@ -33,15 +35,25 @@ class _FakeRecognizer:
     """Finds the given lines in every frame and reads each as given (the detector and reader are
     not what is tested here)."""
 
-    def __init__(self, lines: list[tuple[tuple[int, int, int, int], str]]) -> None:
+    def __init__(
+        self, lines: list[tuple[tuple[int, int, int, int], str]], two_row: frozenset[int] = frozenset()
+    ) -> None:
+        """`two_row`: the indices of the lines that are two-row lines (three cuts each, the rows
+        set); the others are one-row lines with one cut."""
         self._lines = lines
+        self._two_row = two_row
 
     def detect_lines(self, frames: list[np.ndarray]) -> list[_FakeLine]:
         frame = frames[0]
-        return [
-            _FakeLine(_quad(*box), [frame[box[1] : box[1] + box[3], box[0] : box[0] + box[2]].copy()])
-            for box, _ in self._lines
-        ]
+        lines = []
+        for index, (box, _) in enumerate(self._lines):
+            cut = frame[box[1] : box[1] + box[3], box[0] : box[0] + box[2]].copy()
+            if index in self._two_row:
+                quad = _quad(*box)
+                lines.append(_FakeLine(quad, [cut, cut[:, 1:], cut[:, 2:]], rows=(quad, quad)))
+            else:
+                lines.append(_FakeLine(_quad(*box), [cut]))
+        return lines
 
     def read_cuts(self, cuts: list[list[np.ndarray]]) -> list[list[Candidate]]:
         return [[Candidate(text, 0.9)] for _, text in self._lines]
@@ -82,3 +94,25 @@ def test_only_the_asked_half_is_collected(tmp_path: Path) -> None:
     recognizer: Any = _FakeRecognizer([((22, 42, 116, 26), "AB123CD")])
     assert reader_lines([tmp_path], "train", recognizer)["labels"] == []
     assert reader_lines([tmp_path], "heldout", recognizer)["labels"] == ["AB123CD"]
+
+
+def test_rows_takes_every_cut_of_the_two_row_lines_of_every_rendered_frame(tmp_path: Path) -> None:
+    train_name = next(n for n in ("a.jpg", "b.jpg", "c.jpg") if datasets.split_of(n) == "train")
+    heldout_name = next(n for n in ("d.jpg", "f.jpg", "g.jpg") if datasets.split_of(n) == "heldout")
+    for name in (train_name, heldout_name):
+        _photo(tmp_path, name)
+    recognizer: Any = _FakeRecognizer(
+        [
+            ((22, 42, 116, 26), "AB123CD"),  # a one-row line on the first plate: not taken
+            ((22, 42, 116, 26), "AB12BCD"),  # a two-row line on it, one edit off: its 3 cuts kept
+            ((252, 142, 116, 26), "XY9"),  # a two-row line on the second plate, far off: dropped
+            ((150, 100, 60, 20), "AB123CD"),  # a two-row line on no plate: dropped
+        ],
+        two_row=frozenset({1, 2, 3}),
+    )
+    data = reader_lines([tmp_path], "rendered", recognizer, two_rows=True)
+    assert data["for"] == "rows"  # what `train --real-lines` checks, with the split "rendered"
+    # Both halves: rendered frames are not the dev sets, so none is held out.
+    assert sorted(data["sources"]) == sorted([train_name] * 3 + [heldout_name] * 3)
+    assert data["labels"] == ["AB123CD"] * 6
+    assert [cut.shape[1] for cut in data["cuts"][:3]] == [116, 115, 114]

@@ -17,6 +17,14 @@ Every line the detector finds (after the plate-geometry filter) is cut with the 
   registration (letters and digits, 5-8 characters, read with confidence >= 0.8), which may be
   another car's unlabelled plate.
 
+`--for rows` collects two-row plates for the plate CRNN from rendered frames (`synthetic_frames
+--two-row`, `--split rendered`: every image, since they are not dev data): every cut the read path
+makes of a two-row line (`_Line.rows`: two detected rows side by side, or a box shaped like both cut
+apart) that lies on a labelled plate and reads within two edits of its text, labelled with that text
+(as `--for reader`: a line read further off may have lost a row or characters to the detector, and
+would teach the reader to make up what it cannot see). The CRNN was trained on one-row plates; these
+are the inputs it gets for two-row ones.
+
 Output: a pickle of {"cuts": [BGR uint8 arrays, at most 64 px high], "labels": [0/1], "sources":
 [file names], "readings": [texts], "split": str, "for": "classifier"}. The dev sets are AGPL: the
 pickle stays under var/ (ignored) and is never committed.
@@ -99,7 +107,7 @@ def _frames_of_split(
             continue
         layout, images = load_labels(directory)
         for labelled in images:
-            if datasets.split_of(labelled.path.name) != split:
+            if split != "rendered" and datasets.split_of(labelled.path.name) != split:
                 continue
             try:
                 loaded = load_image(labelled.path)
@@ -167,16 +175,20 @@ def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) ->
     return data
 
 
-def reader_lines(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, Any]:
-    """The reader's cuts of the registration lines of every image of `split`, each labelled with the
-    text of the labelled plate it lies on that its reading is nearest (see the module docstring)."""
-    data = _empty("reader")
+def reader_lines(
+    directories: list[Path], split: str, recognizer: PlateRecognizer, two_rows: bool = False
+) -> dict[str, Any]:
+    """The reader's cuts of the registration lines of every image of `split` in `directories`, each
+    labelled with the text of the labelled plate it lies on that its reading is nearest; with
+    `two_rows`, every cut of the two-row lines only (`--for rows`; see the module docstring)."""
+    data = _empty("rows" if two_rows else "reader")
     for read in _read_lines(directories, split, recognizer):
-        if not read.on_plates:
+        if not read.on_plates or (two_rows and read.line.rows is None):
             continue
         truth = min(read.on_plates, key=lambda text: edit_distance(read.reading, text))
         if edit_distance(read.reading, truth) <= POSITIVE_MAX_EDITS:
-            _keep(data, read.line.crop, truth, read)
+            for cut in read.line.cuts if two_rows else [read.line.crop]:
+                _keep(data, cut, truth, read)
     return data
 
 
@@ -184,7 +196,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--split", choices=("train", "heldout"), required=True)
+    parser.add_argument(
+        "--split",
+        choices=("train", "heldout", "rendered"),
+        required=True,
+        help="rendered: every image of --datasets, which must be rendered frames (--for rows)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
         "--datasets",
@@ -195,24 +212,33 @@ def main() -> None:
     parser.add_argument(
         "--for",
         dest="purpose",
-        choices=("classifier", "reader"),
+        choices=("classifier", "reader", "rows"),
         default="classifier",
-        help="classifier: lines labelled 0/1; reader: registration cuts labelled with their text",
+        help="classifier: lines labelled 0/1; reader: registration cuts labelled with their text; "
+        "rows: two-row plates' cuts from rendered frames, labelled with their text",
     )
     args = parser.parse_args()
+    if (args.purpose == "rows") != (args.split == "rendered"):
+        parser.error("--for rows goes with --split rendered (rendered frames), and only with it")
+    dev_dirs = {(datasets.DATASETS_DIR / name).resolve() for name in ("openalpr-eu", "openalpr-us-crops")}
+    if args.split == "rendered" and any(d.resolve() in dev_dirs for d in args.datasets):
+        parser.error("--split rendered takes rendered frames, not the dev sets (their halves are split)")
     # Lines are labelled from the truth, not by the classifier: no classifier to load.
-    # One-row lines only: a two-row line's classifier cut is not its quad's (engine._classifier_cut).
+    # Two-row lines only for `rows`: the other collections take one-row lines (a two-row line's
+    # classifier cut is not its quad's: engine._classifier_cut).
     recognizer = PlateRecognizer(
-        OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False, read_two_rows=False
+        OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False, read_two_rows=args.purpose == "rows"
     )
-    collector = reader_lines if args.purpose == "reader" else collect
-    data = collector(args.datasets, args.split, recognizer)
+    if args.purpose == "classifier":
+        data = collect(args.datasets, args.split, recognizer)
+    else:
+        data = reader_lines(args.datasets, args.split, recognizer, two_rows=args.purpose == "rows")
     data["split"] = args.split
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("wb") as handle:
         pickle.dump(data, handle)
     labels = data["labels"]
-    registrations = len(labels) if args.purpose == "reader" else int(sum(labels))
+    registrations = int(sum(labels)) if args.purpose == "classifier" else len(labels)
     print(json.dumps({"out": str(args.out), "lines": len(labels), "registrations": registrations}))
 
 

@@ -18,7 +18,8 @@ real samples and evaluates it too (`val_us`, `val_eu`; best.pkl is then chosen o
 the run never saw, to compare recipes on without reading the held-out half.
 `--real-lines` adds the read path's own cuts of real registrations (`collect_lines --for reader`,
 train half only) as a further share of each batch (`--line-share`); the validation fold applies to
-them by source file name, and its cuts are evaluated as `val_lines`.
+them by source file name, and its cuts are evaluated as `val_lines`. It also takes the read path's
+cuts of two-row plates in rendered frames (`collect_lines --for rows --split rendered`), all trained on.
 To fine-tune a model, copy its `latest.pkl` into a new `--out` and resume there with new flags; for
 a shipped model whose checkpoint is gone, `from_onnx.py` makes one from its ONNX.
 Dev-set labels listed in `label_errata.csv` (contradicting their plate) are used as corrected.
@@ -203,7 +204,8 @@ def main() -> None:
         nargs="+",
         default=[],
         action="extend",
-        help="pickles of real line cuts labelled with their text (collect_lines --for reader --split train)",
+        help="pickles of line cuts labelled with their text (collect_lines --for reader --split train, "
+        "or --for rows --split rendered)",
     )
     parser.add_argument(
         "--line-share", type=float, default=0.0, help="share of each batch drawn from --real-lines"
@@ -238,15 +240,22 @@ def main() -> None:
     for path in args.real_lines:
         with path.open("rb") as handle:
             lines = pickle.load(handle)
-        if lines.get("split") != "train" or lines.get("for") != "reader":
+        if (lines.get("split"), lines.get("for")) not in (("train", "reader"), ("rendered", "rows")):
             parser.error(
                 f"{path} holds {lines.get('split')!r} lines for the {lines.get('for', 'classifier')}, "
-                "not the train half's for the reader (collect_lines --for reader --split train)"
+                "not the train half's for the reader (collect_lines --for reader --split train) nor "
+                "rendered two-row plates (collect_lines --for rows --split rendered)"
             )
+        rendered = lines["split"] == "rendered"
         for cut, text, source in zip(lines["cuts"], lines["labels"], lines["sources"], strict=True):
             if not trainable(text):
                 continue
-            if args.validation_fold >= 0 and datasets.fold_of(source, args.folds) == args.validation_fold:
+            # The validation fold is of the dev sets' train half; rendered lines are all trained on.
+            if (
+                not rendered
+                and args.validation_fold >= 0
+                and datasets.fold_of(source, args.folds) == args.validation_fold
+            ):
                 evaluated.append(("val_lines", cut, text))
             else:
                 line_train.append((cut, text))
