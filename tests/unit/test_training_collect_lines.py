@@ -11,9 +11,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from services.inference import postprocess
 from services.inference.postprocess import Candidate
 from services.inference.training import datasets
-from services.inference.training.collect_lines import reader_lines
+from services.inference.training.collect_lines import collect, reader_lines
 
 
 @dataclass
@@ -21,6 +22,7 @@ class _FakeLine:
     quad: np.ndarray
     cuts: list[np.ndarray]
     rows: tuple[np.ndarray, np.ndarray] | None = None
+    merged_rows: bool = False
 
     @property
     def crop(self) -> np.ndarray:
@@ -36,12 +38,17 @@ class _FakeRecognizer:
     not what is tested here)."""
 
     def __init__(
-        self, lines: list[tuple[tuple[int, int, int, int], str]], two_row: frozenset[int] = frozenset()
+        self,
+        lines: list[tuple[tuple[int, int, int, int], str]],
+        two_row: frozenset[int] = frozenset(),
+        merged: frozenset[int] = frozenset(),
     ) -> None:
         """`two_row`: the indices of the lines that are two-row lines (three cuts each, the rows
-        set); the others are one-row lines with one cut."""
+        set: the line's upper and lower halves), of which `merged` are boxes split into rows; the
+        others are one-row lines with one cut."""
         self._lines = lines
         self._two_row = two_row
+        self._merged = merged
 
     def detect_lines(self, frames: list[np.ndarray]) -> list[_FakeLine]:
         frame = frames[0]
@@ -49,8 +56,10 @@ class _FakeRecognizer:
         for index, (box, _) in enumerate(self._lines):
             cut = frame[box[1] : box[1] + box[3], box[0] : box[0] + box[2]].copy()
             if index in self._two_row:
-                quad = _quad(*box)
-                lines.append(_FakeLine(quad, [cut, cut[:, 1:], cut[:, 2:]], rows=(quad, quad)))
+                x, y, w, h = box
+                rows = (_quad(x, y, w, h // 2), _quad(x, y + h // 2, w, h - h // 2))
+                cuts = [cut, cut[:, 1:], cut[:, 2:]]
+                lines.append(_FakeLine(_quad(*box), cuts, rows=rows, merged_rows=index in self._merged))
             else:
                 lines.append(_FakeLine(_quad(*box), [cut]))
         return lines
@@ -116,3 +125,32 @@ def test_rows_takes_every_cut_of_the_two_row_lines_of_every_rendered_frame(tmp_p
     assert sorted(data["sources"]) == sorted([train_name] * 3 + [heldout_name] * 3)
     assert data["labels"] == ["AB123CD"] * 6
     assert [cut.shape[1] for cut in data["cuts"][:3]] == [116, 115, 114]
+
+
+def test_the_classifier_takes_two_row_plates_as_the_engine_scores_them(tmp_path: Path) -> None:
+    name = next(n for n in ("a.jpg", "b.jpg", "c.jpg") if datasets.split_of(n) == "train")
+    _photo(tmp_path, name)
+    recognizer: Any = _FakeRecognizer(
+        [
+            ((22, 42, 116, 26), "AB12BCD"),  # two rows on the first plate, one edit off: 1
+            ((252, 142, 116, 26), "XY987ZZ"),  # a split box on the second plate: 1, twice
+            ((255, 141, 110, 28), "XY9"),  # two rows on the second plate, far off: left out
+            ((150, 100, 60, 20), "KLM1234"),  # a one-row line on no plate, registration-like: left out
+            ((150, 10, 80, 20), "EXIT"),  # a one-row line on no plate: 0
+        ],
+        two_row=frozenset({0, 1, 2}),
+        merged=frozenset({1}),
+    )
+    data = collect([tmp_path], "rendered", recognizer)
+    assert data["labels"] == [1, 1, 1, 0]
+    assert data["readings"] == ["AB12BCD", "XY987ZZ", "XY987ZZ", "EXIT"]
+    frame = cv2.imread(str(tmp_path / name))
+    upper, lower = _quad(22, 42, 116, 13), _quad(22, 55, 116, 13)
+    rows_cut = postprocess.side_by_side(
+        postprocess.classifier_cut(frame, upper), postprocess.classifier_cut(frame, lower)
+    )
+    assert np.array_equal(data["cuts"][0], rows_cut)
+    # The split box: its rows side by side, then the box whole (`engine.MERGED_ROWS_WHOLE_SCORE`).
+    whole = postprocess.classifier_cut(frame, _quad(252, 142, 116, 26))
+    assert np.array_equal(data["cuts"][2], whole)
+    assert data["cuts"][1].shape != whole.shape

@@ -22,7 +22,10 @@ Data (fixed by --seed: sample i of the synthetic pool comes from rng([seed, i]))
   the recognizer's own negatives (`render.render_negative`); a quarter of the badge texts are
   registration-like strings, so the model must judge the look, not the characters;
 - real lines (`--real`, from `collect_lines.py` over the "train" half of the dev sets only),
-  `--real-share` of each batch, jittered and augmented.
+  `--real-share` of each batch, jittered and augmented;
+- lines of rendered frames (`--rendered`, `collect_lines.py --split rendered`: two-row plates as the
+  engine scores them, and the frames' signs and badges), `--rendered-share` of the rest of each
+  batch, jittered and augmented as the real lines are.
 A separate synthetic validation pool (seed + 1000) is never trained on.
 
 Output: <out>/params.pkl, <out>/report.json (validation figures), and the ONNX (`--onnx`):
@@ -456,6 +459,21 @@ def main() -> None:
         default=[],
         help="lines pickles from collect_lines.py (train half), pooled",
     )
+    parser.add_argument(
+        "--rendered",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        help="lines pickles from collect_lines.py --split rendered (rendered frames, two-row plates among "
+        "them), pooled apart from --real",
+    )
+    parser.add_argument(
+        "--rendered-share",
+        type=float,
+        default=0.0,
+        help="share of each batch drawn from --rendered (0 keeps the batches as they were)",
+    )
     parser.add_argument("--onnx", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pool", type=int, default=20000, help="synthetic training samples")
@@ -493,6 +511,18 @@ def main() -> None:
         real_cuts += real["cuts"]
         pooled_labels += real["labels"]
     real_labels = np.asarray(pooled_labels, np.float32)
+    rendered_cuts: list[np.ndarray] = []
+    rendered_pooled: list[int] = []
+    for path in args.rendered:
+        with path.open("rb") as handle:
+            rendered = pickle.load(handle)
+        if rendered.get("split") != "rendered" or rendered.get("for") != "classifier":
+            raise SystemExit(
+                f"{path}: not classifier lines of rendered frames (collect_lines --split rendered)"
+            )
+        rendered_cuts += rendered["cuts"]
+        rendered_pooled += rendered["labels"]
+    rendered_labels = np.asarray(rendered_pooled, np.float32)
     render_s = time.monotonic() - started
     print(
         json.dumps(
@@ -500,6 +530,7 @@ def main() -> None:
                 "pool": args.pool,
                 "validation": args.validation,
                 "real": len(real_cuts),
+                "rendered": len(rendered_cuts),
                 "render_s": round(render_s),
             }
         ),
@@ -538,7 +569,12 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         rng = np.random.default_rng([args.seed, 10**6 + step])
         real_count = int(rng.binomial(args.batch, args.real_share)) if real_cuts else 0
-        picks = rng.integers(0, len(train_x), args.batch - real_count)
+        # Drawn only when asked for, so that runs without rendered lines see the batches they saw.
+        use_rendered = bool(rendered_cuts) and args.rendered_share > 0
+        rendered_count = (
+            int(rng.binomial(args.batch - real_count, args.rendered_share)) if use_rendered else 0
+        )
+        picks = rng.integers(0, len(train_x), args.batch - real_count - rendered_count)
         images = [np.stack([jitter(train_x[i], rng, args.rotate_degrees, args.invert_share) for i in picks])]
         labels = [train_y[picks]]
         if real_count:
@@ -549,6 +585,17 @@ def main() -> None:
                 )
             )
             labels.append(real_labels[chosen])
+        if rendered_count:
+            chosen = rng.integers(0, len(rendered_cuts), rendered_count)
+            images.append(
+                np.stack(
+                    [
+                        real_sample(rendered_cuts[i], rng, args.rotate_degrees, args.invert_share)
+                        for i in chosen
+                    ]
+                )
+            )
+            labels.append(rendered_labels[chosen])
         params, bn_state, opt_state, loss = train_step(
             params, bn_state, opt_state, to_input(np.concatenate(images)), np.concatenate(labels)
         )
@@ -566,6 +613,8 @@ def main() -> None:
         "steps": args.steps,
         "pool": args.pool,
         "real_lines": len(real_cuts),
+        "rendered_lines": len(rendered_cuts),
+        "rendered_share": args.rendered_share,
         "rotate_degrees": args.rotate_degrees,
         "invert_share": args.invert_share,
         "render_s": round(render_s),

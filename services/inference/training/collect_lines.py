@@ -17,14 +17,6 @@ Every line the detector finds (after the plate-geometry filter) is cut with the 
   registration (letters and digits, 5-8 characters, read with confidence >= 0.8), which may be
   another car's unlabelled plate.
 
-`--for rows` collects two-row plates for the plate CRNN from rendered frames (`synthetic_frames
---two-row`, `--split rendered`: every image, since they are not dev data): every cut the read path
-makes of a two-row line (`_Line.rows`: two detected rows side by side, or a box shaped like both cut
-apart) that lies on a labelled plate and reads within two edits of its text, labelled with that text
-(as `--for reader`: a line read further off may have lost a row or characters to the detector, and
-would teach the reader to make up what it cannot see). The CRNN was trained on one-row plates; these
-are the inputs it gets for two-row ones.
-
 Output: a pickle of {"cuts": [BGR uint8 arrays, at most 64 px high], "labels": [0/1], "sources":
 [file names], "readings": [texts], "split": str, "for": "classifier"}. The dev sets are AGPL: the
 pickle stays under var/ (ignored) and is never committed.
@@ -34,6 +26,18 @@ of each line (`_Line.crop`, the first of its cuts) that lies on a labelled plate
 edits of a label, labelled with that label's text. These are real registrations at camera scale, cut
 as the read path cuts them, which the dev crops (whole plates, given) are not. Same pickle, with
 "labels" holding texts and "for": "reader".
+
+Two-row plates come from rendered frames (`synthetic_frames --two-row`) with `--split rendered`
+(every image: they are not dev data, so nothing is held out), and the recognizer then reads two
+rows (`read_two_rows`). The models were trained on one-row plates; these are the inputs they get
+for two-row ones. A two-row line (`_Line.rows`: two detected rows side by side, or a box shaped
+like both, cut apart) that lies on a labelled plate and reads within two edits of its text is a
+registration; one read further off is left out (it may have lost a row or characters to the
+detector, and would teach the reader to make up what it cannot see).
+- `--for rows` (the plate CRNN, `train --real-lines`): every cut the read path makes of such a
+  line, labelled with the plate's text ("for": "rows");
+- `--for classifier`: the line as the engine scores it (`engine._classifier_cut`: the rows side by
+  side; a box split into rows also whole), labelled 1; the frames' one-row lines as above.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ import numpy as np
 
 from services.inference import postprocess
 from services.inference.accuracy import LabelledImage, load_labels, on_truth, plate_key
-from services.inference.engine import OnnxBackend, PlateRecognizer, _Line
+from services.inference.engine import OnnxBackend, PlateRecognizer, _classifier_cut, _Line
 from services.inference.images import ImageError, load_image
 from services.inference.training import datasets
 from services.normalizer.tracking import edit_distance
@@ -163,10 +167,21 @@ def _keep(data: dict[str, Any], cut: np.ndarray, label: int | str, read: _ReadLi
 
 
 def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) -> dict[str, Any]:
-    """The labelled line cuts of every image of `split` in the dev-set `directories`."""
+    """The labelled line cuts of every image of `split` in the dev-set `directories` (or, with
+    `split` "rendered", of every rendered frame in them). A two-row line (the recognizer reads two
+    rows) is a registration when it lies on a labelled plate and reads within `POSITIVE_MAX_EDITS`
+    of its text, cut as the engine scores it (`engine._classifier_cut`: the rows side by side; a box
+    split into rows also whole), and is left out otherwise."""
     data = _empty("classifier")
     for read in _read_lines(directories, split, recognizer):
         truths = [p.text for p in read.labelled.plates]
+        if read.line.rows is not None:
+            near = min((edit_distance(read.reading, t) for t in read.on_plates), default=99)
+            if near <= POSITIVE_MAX_EDITS:
+                _keep(data, _classifier_cut(read.frame, read.line), 1, read)
+                if read.line.merged_rows:
+                    _keep(data, postprocess.classifier_cut(read.frame, read.line.quad), 1, read)
+            continue
         label = line_label(
             read.reading, read.confidence, truths, bool(read.on_plates), read.layout == "crops"
         )
@@ -200,7 +215,7 @@ def main() -> None:
         "--split",
         choices=("train", "heldout", "rendered"),
         required=True,
-        help="rendered: every image of --datasets, which must be rendered frames (--for rows)",
+        help="rendered: every image of --datasets, which must be rendered frames (--for rows or classifier)",
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
@@ -218,16 +233,18 @@ def main() -> None:
         "rows: two-row plates' cuts from rendered frames, labelled with their text",
     )
     args = parser.parse_args()
-    if (args.purpose == "rows") != (args.split == "rendered"):
-        parser.error("--for rows goes with --split rendered (rendered frames), and only with it")
+    if args.purpose == "rows" and args.split != "rendered":
+        parser.error("--for rows takes rendered frames (--split rendered)")
+    if args.purpose == "reader" and args.split == "rendered":
+        parser.error("--for reader takes the dev sets' lines (--split train or heldout)")
     dev_dirs = {(datasets.DATASETS_DIR / name).resolve() for name in ("openalpr-eu", "openalpr-us-crops")}
     if args.split == "rendered" and any(d.resolve() in dev_dirs for d in args.datasets):
         parser.error("--split rendered takes rendered frames, not the dev sets (their halves are split)")
     # Lines are labelled from the truth, not by the classifier: no classifier to load.
-    # Two-row lines only for `rows`: the other collections take one-row lines (a two-row line's
-    # classifier cut is not its quad's: engine._classifier_cut).
+    # Two-row lines for rendered frames (their plates are drawn whole, and `rows` takes only them);
+    # the dev sets' collections, as before two-row lines existed, one-row lines only.
     recognizer = PlateRecognizer(
-        OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False, read_two_rows=args.purpose == "rows"
+        OnnxBackend(threads=1, cls_onnx=None), plate_classifier=False, read_two_rows=args.split == "rendered"
     )
     if args.purpose == "classifier":
         data = collect(args.datasets, args.split, recognizer)
