@@ -7,10 +7,13 @@ band around a registration; bodywork around a badge; a sign's panel) in colour a
 
     OMP_NUM_THREADS=1 var/recognizer/venv/bin/python -m services.inference.training.classifier \
         --real var/classifier/lines-train.pkl var/classifier/lines-usscene-train.pkl \
-        --out var/classifier/run8 --seed 1 --pool 20000 --onnx var/classifier/run8/plate_cls.onnx
+        --rendered var/classifier/lines-rows-s31001-0.65.pkl var/classifier/lines-rows-s31002-0.8.pkl \
+        var/classifier/lines-rows-s31003-1.0.pkl --rendered-share 0.1 \
+        --out var/classifier/run11 --seed 1 --pool 20000 --onnx var/classifier/run11/plate_cls.onnx
 
-(the shipped model, run8; each `--real` pickle comes from `collect_lines.py`, the second from train-half
-US crops in train-half photos, `frame_variants us-scene --split train`; see
+(the shipped model, run11; each `--real` pickle comes from `collect_lines.py`, the second from
+train-half US crops in train-half photos, `frame_variants us-scene --split train`; each `--rendered`
+one from `collect_lines.py --split rendered` over rendered two-row frames; see
 services/inference/models/MODEL_CARD.md).
 
 Data (fixed by --seed: sample i of the synthetic pool comes from rng([seed, i])):
