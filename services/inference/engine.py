@@ -1422,8 +1422,8 @@ def _classifier_cut(
     frame: np.ndarray, line: _Line, cut_quad: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> np.ndarray:
     """What the plate classifier sees of `line`: its classifier cut, or a two-row plate's rows' cuts
-    side by side (the classifier knows one-row plates); `cut_quad(quad)` cuts one quad of `frame`
-    (default: `postprocess.classifier_cut`)."""
+    side by side (the classifier learnt one-row plates; since run11 also rendered two-row ones cut
+    so); `cut_quad(quad)` cuts one quad of `frame` (default: `postprocess.classifier_cut`)."""
     if cut_quad is None:
         cut_quad = functools.partial(postprocess.classifier_cut, frame)
     if line.rows is None:

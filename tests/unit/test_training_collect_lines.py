@@ -4,16 +4,18 @@ of the two-row lines of rendered frames, labelled so too."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 
 from services.inference import postprocess
 from services.inference.postprocess import Candidate
-from services.inference.training import datasets
+from services.inference.training import collect_lines, datasets
 from services.inference.training.collect_lines import collect, reader_lines
 
 
@@ -151,6 +153,32 @@ def test_the_classifier_takes_two_row_plates_as_the_engine_scores_them(tmp_path:
     )
     assert np.array_equal(data["cuts"][0], rows_cut)
     # The split box: its rows side by side, then the box whole (`engine.MERGED_ROWS_WHOLE_SCORE`).
-    whole = postprocess.classifier_cut(frame, _quad(252, 142, 116, 26))
-    assert np.array_equal(data["cuts"][2], whole)
-    assert data["cuts"][1].shape != whole.shape
+    split_rows_cut = postprocess.side_by_side(
+        postprocess.classifier_cut(frame, _quad(252, 142, 116, 13)),
+        postprocess.classifier_cut(frame, _quad(252, 155, 116, 13)),
+    )
+    assert np.array_equal(data["cuts"][1], split_rows_cut)
+    assert np.array_equal(data["cuts"][2], postprocess.classifier_cut(frame, _quad(252, 142, 116, 26)))
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--for", "rows", "--split", "train"],  # two-row cuts come from rendered frames only
+        ["--for", "reader", "--split", "rendered"],  # the reader's real lines come from the dev sets
+        ["--for", "rows", "--split", "rendered"],  # a dev-named photo among "rendered" frames
+        ["--for", "classifier", "--split", "rendered"],
+    ],
+)
+def test_main_refuses_rendered_frames_mixed_up_with_dev_photos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], arguments: list[str]
+) -> None:
+    _photo(tmp_path, "a.jpg")  # named as a dev photo (and its variants) is, not as rendered frames
+    out = tmp_path / "lines.pkl"
+    argv = ["collect_lines", *arguments, "--out", str(out), "--datasets", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        collect_lines.main()
+    assert exited.value.code == 2
+    assert "--split" in capsys.readouterr().err
+    assert not out.exists()

@@ -475,7 +475,8 @@ def main() -> None:
         "--rendered-share",
         type=float,
         default=0.0,
-        help="share of each batch drawn from --rendered (0 keeps the batches as they were)",
+        help="share of what each batch leaves after the --real lines drawn from --rendered (0 keeps the "
+        "batches as they were)",
     )
     parser.add_argument("--onnx", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=1)
@@ -498,6 +499,10 @@ def main() -> None:
         help="invert this share of the training inputs of both classes (0: as run8)",
     )
     args = parser.parse_args()
+    if not 0 <= args.rendered_share <= 1:
+        parser.error(f"--rendered-share must be between 0 and 1: {args.rendered_share}")
+    if args.rendered_share > 0 and not args.rendered:
+        parser.error("--rendered-share needs --rendered pickles")
     args.out.mkdir(parents=True, exist_ok=True)
     fonts = render.find_fonts()
 

@@ -28,12 +28,13 @@ as the read path cuts them, which the dev crops (whole plates, given) are not. S
 "labels" holding texts and "for": "reader".
 
 Two-row plates come from rendered frames (`synthetic_frames --two-row`) with `--split rendered`
-(every image: they are not dev data, so nothing is held out), and the recognizer then reads two
-rows (`read_two_rows`). The models were trained on one-row plates; these are the inputs they get
-for two-row ones. A two-row line (`_Line.rows`: two detected rows side by side, or a box shaped
-like both, cut apart) that lies on a labelled plate and reads within two edits of its text is a
-registration; one read further off is left out (it may have lost a row or characters to the
-detector, and would teach the reader to make up what it cannot see).
+(every image: they are not dev data, so nothing is held out; a folder holding an image not named as
+rendered frames are is refused), and the recognizer then reads two rows (`read_two_rows`). Until
+these, the models had seen one-row plates only; these are the inputs they get for two-row ones. A
+two-row line (`_Line.rows`: two detected rows side by side, or a box shaped like both, cut apart)
+that lies on a labelled plate and reads within two edits of its text is a registration; one read
+further off is left out (it may have lost a row or characters to the detector, and would teach the
+reader to make up what it cannot see).
 - `--for rows` (the plate CRNN, `train --real-lines`): every cut the read path makes of such a
   line, labelled with the plate's text ("for": "rows");
 - `--for classifier`: the line as the engine scores it (`engine._classifier_cut`: the rows side by
@@ -207,6 +208,18 @@ def reader_lines(
     return data
 
 
+def _not_rendered(directories: list[Path]) -> str | None:
+    """The first labelled image in `directories` that is not a rendered frame (by its name), if any:
+    dev photos and their variants keep the dev sets' names, and their held-out half must stay out."""
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        for labelled in load_labels(directory)[1]:
+            if not labelled.path.name.startswith(datasets.RENDERED_FRAME_PREFIX):
+                return str(labelled.path)
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -237,9 +250,11 @@ def main() -> None:
         parser.error("--for rows takes rendered frames (--split rendered)")
     if args.purpose == "reader" and args.split == "rendered":
         parser.error("--for reader takes the dev sets' lines (--split train or heldout)")
-    dev_dirs = {(datasets.DATASETS_DIR / name).resolve() for name in ("openalpr-eu", "openalpr-us-crops")}
-    if args.split == "rendered" and any(d.resolve() in dev_dirs for d in args.datasets):
-        parser.error("--split rendered takes rendered frames, not the dev sets (their halves are split)")
+    if args.split == "rendered" and (not_rendered := _not_rendered(args.datasets)):
+        parser.error(
+            f"--split rendered takes rendered frames only (named {datasets.RENDERED_FRAME_PREFIX}*, as "
+            f"synthetic_frames writes them), not the dev sets or their variants: {not_rendered}"
+        )
     # Lines are labelled from the truth, not by the classifier: no classifier to load.
     # Two-row lines for rendered frames (their plates are drawn whole, and `rows` takes only them);
     # the dev sets' collections, as before two-row lines existed, one-row lines only.

@@ -30,6 +30,9 @@ DATASETS_DIR = Path(os.environ.get("PLATEWATCH_SHARED_DATASETS") or REPO_ROOT.pa
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 # Labels of these sets that contradict their plate (file, label as given, corrected, evidence).
 ERRATA_FILE = Path(__file__).resolve().parents[1] / "label_errata.csv"
+# What `synthetic_frames` names its rendered frames (and `frame_variants` keeps): no dev-set file is
+# named so, which is how `collect_lines --split rendered` tells rendered frames from dev photos.
+RENDERED_FRAME_PREFIX = "synthetic_"
 
 
 @dataclass(frozen=True)

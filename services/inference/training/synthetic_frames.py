@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.inference.training import classifier, render
+from services.inference.training import classifier, datasets, render
 
 WIDTH, HEIGHT = 1280, 720
 
@@ -114,9 +114,10 @@ def main() -> None:
         frame, (x, y, w, h), label = render_frame(
             np.random.default_rng([args.seed, index]), fonts, args.two_row, args.row_spacing
         )
-        name = f"synthetic_{index:04d}.jpg"
+        stem = f"{datasets.RENDERED_FRAME_PREFIX}{index:04d}"
+        name = f"{stem}.jpg"
         cv2.imwrite(str(args.out / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        (args.out / f"synthetic_{index:04d}.txt").write_text(f"{name}\t{x}\t{y}\t{w}\t{h}\t{label}\n")
+        (args.out / f"{stem}.txt").write_text(f"{name}\t{x}\t{y}\t{w}\t{h}\t{label}\n")
     summary = {
         "out": str(args.out),
         "frames": args.count,
