@@ -585,25 +585,19 @@ def main() -> None:
         picks = rng.integers(0, len(train_x), args.batch - real_count - rendered_count)
         images = [np.stack([jitter(train_x[i], rng, args.rotate_degrees, args.invert_share) for i in picks])]
         labels = [train_y[picks]]
-        if real_count:
-            chosen = rng.integers(0, len(real_cuts), real_count)
-            images.append(
-                np.stack(
-                    [real_sample(real_cuts[i], rng, args.rotate_degrees, args.invert_share) for i in chosen]
+        # Real lines, then rendered ones: each drawn from its pool and jittered alike.
+        for cuts, cut_labels, count in (
+            (real_cuts, real_labels, real_count),
+            (rendered_cuts, rendered_labels, rendered_count),
+        ):
+            if count:
+                chosen = rng.integers(0, len(cuts), count)
+                images.append(
+                    np.stack(
+                        [real_sample(cuts[i], rng, args.rotate_degrees, args.invert_share) for i in chosen]
+                    )
                 )
-            )
-            labels.append(real_labels[chosen])
-        if rendered_count:
-            chosen = rng.integers(0, len(rendered_cuts), rendered_count)
-            images.append(
-                np.stack(
-                    [
-                        real_sample(rendered_cuts[i], rng, args.rotate_degrees, args.invert_share)
-                        for i in chosen
-                    ]
-                )
-            )
-            labels.append(rendered_labels[chosen])
+                labels.append(cut_labels[chosen])
         params, bn_state, opt_state, loss = train_step(
             params, bn_state, opt_state, to_input(np.concatenate(images)), np.concatenate(labels)
         )

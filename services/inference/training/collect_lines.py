@@ -106,7 +106,8 @@ def _frames_of_split(
     directories: list[Path], split: str
 ) -> Iterator[tuple[str, LabelledImage, np.ndarray, list[list[float]]]]:
     """(layout, labelled image, frame, truth boxes in frame pixels) of every readable image of
-    `split` in the dev-set `directories`; a plate crop's box is the whole frame."""
+    `split` in the dev-set `directories` (every image for "rendered"); a plate crop's box is the
+    whole frame."""
     for directory in directories:
         if not directory.is_dir():
             continue
@@ -156,6 +157,15 @@ def _read_lines(directories: list[Path], split: str, recognizer: PlateRecognizer
             yield _ReadLine(layout, labelled, frame, line, reading, best.confidence, on_plates)
 
 
+def _registration(read: _ReadLine) -> str | None:
+    """The label of the plate `read` lies on that its reading is nearest, when it reads within
+    `POSITIVE_MAX_EDITS` of it: the line is that registration; else None."""
+    if not read.on_plates:
+        return None
+    truth = min(read.on_plates, key=lambda text: edit_distance(read.reading, text))
+    return truth if edit_distance(read.reading, truth) <= POSITIVE_MAX_EDITS else None
+
+
 def _empty(purpose: str) -> dict[str, Any]:
     return {"cuts": [], "labels": [], "sources": [], "readings": [], "for": purpose}
 
@@ -175,14 +185,13 @@ def collect(directories: list[Path], split: str, recognizer: PlateRecognizer) ->
     split into rows also whole), and is left out otherwise."""
     data = _empty("classifier")
     for read in _read_lines(directories, split, recognizer):
-        truths = [p.text for p in read.labelled.plates]
         if read.line.rows is not None:
-            near = min((edit_distance(read.reading, t) for t in read.on_plates), default=99)
-            if near <= POSITIVE_MAX_EDITS:
+            if _registration(read) is not None:
                 _keep(data, _classifier_cut(read.frame, read.line), 1, read)
                 if read.line.merged_rows:
                     _keep(data, postprocess.classifier_cut(read.frame, read.line.quad), 1, read)
             continue
+        truths = [p.text for p in read.labelled.plates]
         label = line_label(
             read.reading, read.confidence, truths, bool(read.on_plates), read.layout == "crops"
         )
@@ -199,10 +208,9 @@ def reader_lines(
     `two_rows`, every cut of the two-row lines only (`--for rows`; see the module docstring)."""
     data = _empty("rows" if two_rows else "reader")
     for read in _read_lines(directories, split, recognizer):
-        if not read.on_plates or (two_rows and read.line.rows is None):
+        if two_rows and read.line.rows is None:
             continue
-        truth = min(read.on_plates, key=lambda text: edit_distance(read.reading, text))
-        if edit_distance(read.reading, truth) <= POSITIVE_MAX_EDITS:
+        if (truth := _registration(read)) is not None:
             for cut in read.line.cuts if two_rows else [read.line.crop]:
                 _keep(data, cut, truth, read)
     return data
