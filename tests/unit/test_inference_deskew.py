@@ -232,12 +232,18 @@ def _centred_on_the_text(box: tuple[int, int, int, int]) -> bool:
     return abs(bx + bw / 2 - (x + 80)) <= 20 and abs(by + bh / 2 - (y + 25)) <= 15
 
 
-def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels() -> None:
+def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The real models, the roll unknown: the frame is read leaning, then turned."""
+    # Whether the leaning reading is already sure depends on the shipped classifier's score of the
+    # leaning line (run11 0.98, run12 0.997, against DESKEW_SURE_PLATE 0.99); the sure case is tested
+    # above with fake passes, so a sureness no reading reaches makes the turned reading happen.
+    monkeypatch.setattr(engine, "DESKEW_SURE_PLATE", 1.01)
     recognizer = PlateRecognizer(OnnxBackend(threads=1))
     (plates,) = recognizer.recognize([_tilted_plate_frame()])
     assert plates and plates[0].text == "KT4821"
-    # The turned frame's reading won (sure: 0.99), its box in the tilted frame's pixels.
+    # The turned frame's reading won (surer than the leaning one), its box in the tilted frame's pixels.
     assert recognizer.last_paths == ["fine+turned"]
     assert _centred_on_the_text(plates[0].box)
 
@@ -260,6 +266,8 @@ def test_a_large_leaning_frame_is_read_again_in_windows_around_its_first_lines(
 ) -> None:
     """The real models: a frame larger than the canvas is searched once; its turned reading only
     detects windows around the lines that search found (DESKEW_IN_WINDOWS)."""
+    # As above: the turned reading always happens, however sure the leaning one is.
+    monkeypatch.setattr(engine, "DESKEW_SURE_PLATE", 1.01)
     recognizer = PlateRecognizer(OnnxBackend(threads=1))
     searches = _counting_searches(recognizer)
     (plates,) = recognizer.recognize([_tilted_plate_frame()])
