@@ -248,6 +248,16 @@ def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels(
     assert _centred_on_the_text(plates[0].box)
 
 
+def test_at_the_shipped_sureness_a_leaning_plate_is_read_and_boxed_in_frame_pixels() -> None:
+    """The real models and DESKEW_SURE_PLATE as shipped: whichever reading leads (the leaning one
+    when the classifier is sure of it, else the turned one), the plate is read and boxed on its text."""
+    recognizer = PlateRecognizer(OnnxBackend(threads=1))
+    (plates,) = recognizer.recognize([_tilted_plate_frame()])
+    assert plates and plates[0].text == "KT4821"
+    assert recognizer.last_paths[0] in ("fine", "fine+turned")
+    assert _centred_on_the_text(plates[0].box)
+
+
 def _counting_searches(recognizer: PlateRecognizer) -> list[tuple[int, ...]]:
     """Record the shape of the first frame of every whole search (`_recognize_once`) it makes."""
     calls: list[tuple[int, ...]] = []
