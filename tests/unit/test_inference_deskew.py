@@ -232,29 +232,25 @@ def _centred_on_the_text(box: tuple[int, int, int, int]) -> bool:
     return abs(bx + bw / 2 - (x + 80)) <= 20 and abs(by + bh / 2 - (y + 25)) <= 15
 
 
+@pytest.mark.parametrize(
+    ("sure_plate", "paths"),
+    [(1.01, ("fine+turned",)), (DESKEW_SURE_PLATE, ("fine", "fine+turned"))],
+    ids=["turned reading forced", "shipped sureness"],
+)
 def test_a_plate_in_a_frame_with_roll_is_read_and_boxed_in_frame_pixels(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, sure_plate: float, paths: tuple[str, ...]
 ) -> None:
-    """The real models, the roll unknown: the frame is read leaning, then turned."""
+    """The real models, the roll unknown: the frame is read leaning and, unless that reading is sure,
+    turned; whichever reading leads, the plate is read and boxed on its text in frame pixels."""
     # Whether the leaning reading is already sure depends on the shipped classifier's score of the
     # leaning line (run11 0.98, run12 0.997, against DESKEW_SURE_PLATE 0.99); the sure case is tested
-    # above with fake passes, so a sureness no reading reaches makes the turned reading happen.
-    monkeypatch.setattr(engine, "DESKEW_SURE_PLATE", 1.01)
+    # above with fake passes, so a sureness no reading reaches (1.01) makes the turned reading happen,
+    # and it wins, being surer than the leaning one.
+    monkeypatch.setattr(engine, "DESKEW_SURE_PLATE", sure_plate)
     recognizer = PlateRecognizer(OnnxBackend(threads=1))
     (plates,) = recognizer.recognize([_tilted_plate_frame()])
     assert plates and plates[0].text == "KT4821"
-    # The turned frame's reading won (surer than the leaning one), its box in the tilted frame's pixels.
-    assert recognizer.last_paths == ["fine+turned"]
-    assert _centred_on_the_text(plates[0].box)
-
-
-def test_at_the_shipped_sureness_a_leaning_plate_is_read_and_boxed_in_frame_pixels() -> None:
-    """The real models and DESKEW_SURE_PLATE as shipped: whichever reading leads (the leaning one
-    when the classifier is sure of it, else the turned one), the plate is read and boxed on its text."""
-    recognizer = PlateRecognizer(OnnxBackend(threads=1))
-    (plates,) = recognizer.recognize([_tilted_plate_frame()])
-    assert plates and plates[0].text == "KT4821"
-    assert recognizer.last_paths[0] in ("fine", "fine+turned")
+    assert len(recognizer.last_paths) == 1 and recognizer.last_paths[0] in paths
     assert _centred_on_the_text(plates[0].box)
 
 
