@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,17 +66,13 @@ class ScoredCandidate:
     path_log_prob: float = 0.0
 
 
-@dataclass
-class _Beam:
-    p_blank: float
-    p_char: float
-    # Per-character confidence along the most likely alignment of this prefix.
-    confidences: tuple[float, ...]
-    best_path: float
-
-    @property
-    def total(self) -> float:
-        return self.p_blank + self.p_char
+# A prefix's beam: [p_blank, p_char, confidences, best_path], indexed by the names below. p_blank and
+# p_char are the probabilities of the prefix's alignments ending in a blank or in its last character;
+# confidences are the per-character confidences along its most likely single alignment, whose
+# probability is best_path. Plain lists, since the search runs for every line read and object
+# attribute access dominated its cost.
+_BeamState = list[Any]
+_BLANK, _CHAR, _CONF, _BEST = range(4)
 
 
 def beam_search(
@@ -84,75 +81,102 @@ def beam_search(
     """CTC prefix beam search over the per-step top-k classes ([T, K], class 0 the blank). Returns
     the surviving prefixes, the one with the most likely single alignment first, each with its total
     and best-alignment log-probabilities."""
-    beams: dict[tuple[int, ...], _Beam] = {(): _Beam(1.0, 0.0, (), 1.0)}
-    all_classes: list[list[int]] = indices.tolist()
-    all_probs: list[list[float]] = probs.tolist()
-    for step_all_classes, step_all_probs in zip(all_classes, all_probs, strict=True):
+    beams: dict[tuple[int, ...], _BeamState] = {(): [1.0, 0.0, (), 1.0]}
+    class_count = len(characters)
+    for step_all_classes, step_all_probs in zip(indices.tolist(), probs.tolist(), strict=True):
         # Classes this unlikely cannot lift a prefix into the beam; skipping them keeps it fast.
-        kept = [(c, p) for c, p in zip(step_all_classes, step_all_probs, strict=True) if p >= MIN_CLASS_PROB]
-        step_classes = [c for c, _ in kept]
-        step_probs = [p for _, p in kept]
-        blank_prob = next((p for c, p in kept if c == 0), 0.0)
-        following: dict[tuple[int, ...], _Beam] = {}
+        blank_prob = 0.0
+        step_chars: list[tuple[int, float]] = []
+        for cls, p in zip(step_all_classes, step_all_probs, strict=True):
+            if p < MIN_CLASS_PROB:
+                continue
+            if cls == 0:
+                if blank_prob == 0.0:
+                    blank_prob = p
+            elif cls < class_count and p > 0.0:
+                step_chars.append((cls, p))
+        if not step_chars:
+            # Only the blank (most steps): every prefix stays, scaled alike, so the ranking holds.
+            beams = (
+                {
+                    prefix: [
+                        (beam[_BLANK] + beam[_CHAR]) * blank_prob,
+                        0.0,
+                        beam[_CONF],
+                        beam[_BEST] * blank_prob,
+                    ]
+                    for prefix, beam in beams.items()
+                }
+                if blank_prob > 0.0
+                else {}
+            )
+            continue
+        following: dict[tuple[int, ...], _BeamState] = {}
         for prefix, beam in beams.items():
+            p_blank, p_char, confidences, best_path = beam
+            total = p_blank + p_char
             # Blank: the prefix stays.
             if blank_prob > 0.0:
-                target = _entry(following, prefix, beam)
-                target.p_blank += beam.total * blank_prob
-                _keep_best(target, beam.confidences, beam.best_path * blank_prob)
+                _extend(following, prefix, confidences, total * blank_prob, best_path * blank_prob)
             last = prefix[-1] if prefix else None
-            for cls, p in zip(step_classes, step_probs, strict=True):
-                if cls == 0 or cls >= len(characters) or p <= 0.0:
-                    continue
+            for cls, p in step_chars:
                 if cls == last:
                     # The same character again without a blank between: the prefix stays...
-                    target = _entry(following, prefix, beam)
-                    target.p_char += beam.p_char * p
-                    raised = (*beam.confidences[:-1], max(beam.confidences[-1], p))
-                    _keep_best(target, raised, beam.best_path * p)
+                    _extend(
+                        following,
+                        prefix,
+                        (*confidences[:-1], max(confidences[-1], p)),
+                        0.0,
+                        best_path * p,
+                        p_char * p,
+                    )
                     # ...unless a blank separated them: a doubled character.
-                    if beam.p_blank > 0.0:
-                        grown = _entry(following, (*prefix, cls), beam)
-                        grown.p_char += beam.p_blank * p
-                        _keep_best(grown, (*beam.confidences, p), beam.best_path * p)
+                    if p_blank > 0.0:
+                        _extend(following, (*prefix, cls), (*confidences, p), 0.0, best_path * p, p_blank * p)
                     continue
-                grown = _entry(following, (*prefix, cls), beam)
-                grown.p_char += beam.total * p
-                _keep_best(grown, (*beam.confidences, p), beam.best_path * p)
-        ranked = sorted(following.items(), key=lambda item: item[1].total, reverse=True)
+                _extend(following, (*prefix, cls), (*confidences, p), 0.0, best_path * p, total * p)
+        ranked = sorted(following.items(), key=lambda item: item[1][_BLANK] + item[1][_CHAR], reverse=True)
         beams = dict(ranked[:beam_width])
     results: list[ScoredCandidate] = []
     # Ranked by the best single alignment, the criterion of greedy decoding: the top reading is the
     # greedy one whenever that survives the beam (a blank crop with faint characters spread over many
     # steps reads as nothing, as before), and the beam adds the alternatives.
-    for prefix, beam in sorted(beams.items(), key=lambda item: item[1].best_path, reverse=True):
-        if beam.total <= 0.0:
+    for prefix, (p_blank, p_char, confidences, best_path) in sorted(
+        beams.items(), key=lambda item: item[1][_BEST], reverse=True
+    ):
+        total = p_blank + p_char
+        if total <= 0.0:
             continue
         text = "".join(characters[c] for c in prefix)
-        confidence = float(np.mean(beam.confidences)) if beam.confidences else 0.0
+        confidence = float(np.mean(confidences)) if confidences else 0.0
         results.append(
             ScoredCandidate(
-                Candidate(text, confidence, beam.confidences),
-                math.log(beam.total),
-                path_log_prob=math.log(beam.best_path) if beam.best_path > 0.0 else -math.inf,
+                Candidate(text, confidence, confidences),
+                math.log(total),
+                path_log_prob=math.log(best_path) if best_path > 0.0 else -math.inf,
             )
         )
     return results or [ScoredCandidate(Candidate("", 0.0), 0.0)]
 
 
-def _entry(beams: dict[tuple[int, ...], _Beam], prefix: tuple[int, ...], like: _Beam) -> _Beam:
-    """The beam of `prefix` for the next step, created empty on first use."""
-    found = beams.get(prefix)
-    if found is None:
-        found = beams[prefix] = _Beam(0.0, 0.0, like.confidences, 0.0)
-    return found
-
-
-def _keep_best(target: _Beam, confidences: tuple[float, ...], path_prob: float) -> None:
-    """Remember the per-character confidences of the most likely single alignment into `target`."""
-    if path_prob >= target.best_path:
-        target.best_path = path_prob
-        target.confidences = confidences
+def _extend(
+    following: dict[tuple[int, ...], _BeamState],
+    prefix: tuple[int, ...],
+    confidences: tuple[float, ...],
+    blank_mass: float,
+    path_prob: float,
+    char_mass: float = 0.0,
+) -> None:
+    """Add probability mass to `prefix`'s beam for the next step (created empty on first use) and
+    keep the per-character confidences of its most likely single alignment."""
+    target = following.get(prefix)
+    if target is None:
+        target = following[prefix] = [0.0, 0.0, confidences, 0.0]
+    target[_BLANK] += blank_mass
+    target[_CHAR] += char_mass
+    if path_prob >= target[_BEST]:
+        target[_BEST] = path_prob
+        target[_CONF] = confidences
 
 
 def exact_fit(text: str, region_hint: str | None = None, grammar: PlateGrammar | None = None) -> str | None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -53,6 +54,72 @@ def test_beam_search_ranks_like_greedy_and_sums_alignments() -> None:
 def test_beam_search_of_all_blank_is_one_empty_reading() -> None:
     indices, probs = _steps([[("-", 1.0)]] * 4)
     assert [s.candidate.text for s in decoding.beam_search(indices, probs, CHARS)] == [""]
+
+
+def _every_alignment(
+    indices: np.ndarray, probs: np.ndarray
+) -> dict[str, tuple[float, float, tuple[float, ...]]]:
+    """Reference by enumeration: for each reading, the summed probability of its alignments, the
+    probability of its most likely one and the per-character confidences along that one (each
+    character's highest step probability in its run)."""
+    readings: dict[str, tuple[float, float, tuple[float, ...]]] = {}
+    for path in itertools.product(range(indices.shape[1]), repeat=len(indices)):
+        classes = [int(indices[t, j]) for t, j in enumerate(path)]
+        step_probs = [float(probs[t, j]) for t, j in enumerate(path)]
+        text, confidences, previous = "", [], 0
+        for cls, p in zip(classes, step_probs, strict=True):
+            if cls != 0 and cls == previous:
+                confidences[-1] = max(confidences[-1], p)
+            elif cls != 0:
+                text += CHARS[cls]
+                confidences.append(p)
+            previous = cls
+        probability = math.prod(step_probs)
+        total, best, best_confidences = readings.get(text, (0.0, 0.0, ()))
+        if probability > best:
+            best, best_confidences = probability, tuple(confidences)
+        readings[text] = (total + probability, best, best_confidences)
+    return readings
+
+
+def test_beam_search_without_pruning_matches_every_alignment_enumerated() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        steps = 6
+        indices = np.array(
+            [rng.choice([0, 11, 12, 13], size=3, replace=False) for _ in range(steps)], np.int32
+        )
+        probs = rng.dirichlet(np.ones(3), size=steps).astype(np.float32) * 0.9 + 0.03
+        # Steps where only the blank is likely enough to count (the search skips the rest), and a
+        # step whose blank is not among the kept classes at all.
+        blank_only = rng.random(steps) < 0.4
+        for t in np.flatnonzero(blank_only):
+            probs[t] = [0.99 if indices[t, j] == 0 else 1e-4 for j in range(3)]
+        if rng.random() < 0.3:
+            indices[rng.integers(steps)] = [11, 12, 13]
+        # Classes under MIN_CLASS_PROB are skipped, so the reference leaves them out too.
+        kept = np.where(probs >= decoding.MIN_CLASS_PROB, probs, 0.0).astype(np.float32)
+        expected = {text: r for text, r in _every_alignment(indices, kept).items() if r[0] > 0.0}
+        scored = decoding.beam_search(indices, probs, CHARS, beam_width=10_000)
+        if not expected:
+            # No class of some step is likely enough: the one empty reading, as documented.
+            assert [(s.candidate.text, s.candidate.confidence) for s in scored] == [("", 0.0)]
+            continue
+        assert {s.candidate.text for s in scored} == set(expected)
+        for item in scored:
+            total, _, _ = expected[item.candidate.text]
+            assert math.isclose(math.exp(item.log_prob), total, rel_tol=1e-9)
+        ranked = [math.exp(item.path_log_prob) for item in scored]
+        assert ranked == sorted(ranked, reverse=True)
+
+
+def test_a_narrow_beam_keeps_the_most_likely_prefixes() -> None:
+    # Two steps of three letters each: nine two-letter readings; a beam of two keeps the two most
+    # likely prefixes after the first step (A and B), so no reading starts with C.
+    row = [("A", 0.5), ("B", 0.3), ("C", 0.2)]
+    indices, probs = _steps([row, row])
+    texts = {s.candidate.text for s in decoding.beam_search(indices, probs, CHARS, beam_width=2)}
+    assert texts and not any(text.startswith("C") for text in texts)
 
 
 def test_format_fitting_look_alike_wins_when_the_model_allows_it() -> None:
