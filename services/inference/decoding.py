@@ -66,13 +66,16 @@ class ScoredCandidate:
     path_log_prob: float = 0.0
 
 
-# A prefix's beam: [p_blank, p_char, confidences, best_path], indexed by the names below. p_blank and
-# p_char are the probabilities of the prefix's alignments ending in a blank or in its last character;
-# confidences are the per-character confidences along its most likely single alignment, whose
-# probability is best_path. Plain lists, since the search runs for every line read and object
-# attribute access dominated its cost.
+# A prefix's beam: [p_blank, p_char, best_blank, conf_blank, best_char, conf_char], indexed by the
+# names below. p_blank and p_char are the summed probabilities of the prefix's alignments that end in
+# a blank and in its last character; best_blank and best_char are the probabilities of the most
+# likely single alignment of each kind, with the per-character confidences along it. The two kinds
+# are kept apart because they continue differently: the last character once more extends only an
+# alignment that ends in it ("A" + "A" stays "A"), and doubles the character after a blank ("A-" +
+# "A" reads "AA"). Plain lists, since the search runs for every line read and object attribute
+# access dominated its cost.
 _BeamState = list[Any]
-_BLANK, _CHAR, _CONF, _BEST = range(4)
+_P_BLANK, _P_CHAR, _BEST_BLANK, _CONF_BLANK, _BEST_CHAR, _CONF_CHAR = range(6)
 
 
 def beam_search(
@@ -80,8 +83,8 @@ def beam_search(
 ) -> list[ScoredCandidate]:
     """CTC prefix beam search over the per-step top-k classes ([T, K], class 0 the blank). Returns
     the surviving prefixes, the one with the most likely single alignment first, each with its total
-    and best-alignment log-probabilities."""
-    beams: dict[tuple[int, ...], _BeamState] = {(): [1.0, 0.0, (), 1.0]}
+    and best-alignment log-probabilities and the per-character confidences along that alignment."""
+    beams: dict[tuple[int, ...], _BeamState] = {(): [1.0, 0.0, 1.0, (), 0.0, ()]}
     class_count = len(characters)
     for step_all_classes, step_all_probs in zip(indices.tolist(), probs.tolist(), strict=True):
         # Classes this unlikely cannot lift a prefix into the beam; skipping them keeps it fast.
@@ -97,27 +100,28 @@ def beam_search(
                 step_chars.append((cls, p))
         if not step_chars:
             # Only the blank (most steps): every prefix stays, scaled alike, so the ranking holds.
-            beams = (
-                {
-                    prefix: [
-                        (beam[_BLANK] + beam[_CHAR]) * blank_prob,
+            following: dict[tuple[int, ...], _BeamState] = {}
+            if blank_prob > 0.0:
+                for prefix, beam in beams.items():
+                    best, confidences = _best_alignment(beam)
+                    following[prefix] = [
+                        (beam[_P_BLANK] + beam[_P_CHAR]) * blank_prob,
                         0.0,
-                        beam[_CONF],
-                        beam[_BEST] * blank_prob,
+                        best * blank_prob,
+                        confidences,
+                        0.0,
+                        (),
                     ]
-                    for prefix, beam in beams.items()
-                }
-                if blank_prob > 0.0
-                else {}
-            )
+            beams = following
             continue
-        following: dict[tuple[int, ...], _BeamState] = {}
+        following = {}
         for prefix, beam in beams.items():
-            p_blank, p_char, confidences, best_path = beam
+            p_blank, p_char, best_blank, conf_blank, best_char, conf_char = beam
             total = p_blank + p_char
+            best, confidences = _best_alignment(beam)
             # Blank: the prefix stays.
             if blank_prob > 0.0:
-                _extend(following, prefix, confidences, total * blank_prob, best_path * blank_prob)
+                _extend(following, prefix, total * blank_prob, 0.0, best * blank_prob, confidences, True)
             last = prefix[-1] if prefix else None
             for cls, p in step_chars:
                 if cls == last:
@@ -125,26 +129,37 @@ def beam_search(
                     _extend(
                         following,
                         prefix,
-                        (*confidences[:-1], max(confidences[-1], p)),
                         0.0,
-                        best_path * p,
                         p_char * p,
+                        best_char * p,
+                        (*conf_char[:-1], max(conf_char[-1], p)) if conf_char else (),
+                        False,
                     )
                     # ...unless a blank separated them: a doubled character.
                     if p_blank > 0.0:
-                        _extend(following, (*prefix, cls), (*confidences, p), 0.0, best_path * p, p_blank * p)
+                        _extend(
+                            following,
+                            (*prefix, cls),
+                            0.0,
+                            p_blank * p,
+                            best_blank * p,
+                            (*conf_blank, p),
+                            False,
+                        )
                     continue
-                _extend(following, (*prefix, cls), (*confidences, p), 0.0, best_path * p, total * p)
-        ranked = sorted(following.items(), key=lambda item: item[1][_BLANK] + item[1][_CHAR], reverse=True)
+                _extend(following, (*prefix, cls), 0.0, total * p, best * p, (*confidences, p), False)
+        ranked = sorted(
+            following.items(), key=lambda item: item[1][_P_BLANK] + item[1][_P_CHAR], reverse=True
+        )
         beams = dict(ranked[:beam_width])
     results: list[ScoredCandidate] = []
     # Ranked by the best single alignment, the criterion of greedy decoding: the top reading is the
     # greedy one whenever that survives the beam (a blank crop with faint characters spread over many
     # steps reads as nothing, as before), and the beam adds the alternatives.
-    for prefix, (p_blank, p_char, confidences, best_path) in sorted(
-        beams.items(), key=lambda item: item[1][_BEST], reverse=True
-    ):
-        total = p_blank + p_char
+    finished = [
+        (prefix, beam[_P_BLANK] + beam[_P_CHAR], *_best_alignment(beam)) for prefix, beam in beams.items()
+    ]
+    for prefix, total, best_path, confidences in sorted(finished, key=lambda item: item[2], reverse=True):
         if total <= 0.0:
             continue
         text = "".join(characters[c] for c in prefix)
@@ -159,24 +174,35 @@ def beam_search(
     return results or [ScoredCandidate(Candidate("", 0.0), 0.0)]
 
 
+def _best_alignment(beam: _BeamState) -> tuple[float, tuple[float, ...]]:
+    """The probability of a beam's most likely single alignment, whichever way it ends, and the
+    per-character confidences along it."""
+    if beam[_BEST_CHAR] > beam[_BEST_BLANK]:
+        return beam[_BEST_CHAR], beam[_CONF_CHAR]
+    return beam[_BEST_BLANK], beam[_CONF_BLANK]
+
+
 def _extend(
     following: dict[tuple[int, ...], _BeamState],
     prefix: tuple[int, ...],
-    confidences: tuple[float, ...],
     blank_mass: float,
+    char_mass: float,
     path_prob: float,
-    char_mass: float = 0.0,
+    confidences: tuple[float, ...],
+    ends_in_blank: bool,
 ) -> None:
     """Add probability mass to `prefix`'s beam for the next step (created empty on first use) and
-    keep the per-character confidences of its most likely single alignment."""
+    keep the most likely single alignment that ends in a blank (`ends_in_blank`) or in the prefix's
+    last character, with its per-character confidences."""
     target = following.get(prefix)
     if target is None:
-        target = following[prefix] = [0.0, 0.0, confidences, 0.0]
-    target[_BLANK] += blank_mass
-    target[_CHAR] += char_mass
-    if path_prob >= target[_BEST]:
-        target[_BEST] = path_prob
-        target[_CONF] = confidences
+        target = following[prefix] = [0.0, 0.0, 0.0, (), 0.0, ()]
+    target[_P_BLANK] += blank_mass
+    target[_P_CHAR] += char_mass
+    best, conf = (_BEST_BLANK, _CONF_BLANK) if ends_in_blank else (_BEST_CHAR, _CONF_CHAR)
+    if path_prob >= target[best]:
+        target[best] = path_prob
+        target[conf] = confidences
 
 
 def exact_fit(text: str, region_hint: str | None = None, grammar: PlateGrammar | None = None) -> str | None:

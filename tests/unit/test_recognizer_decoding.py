@@ -7,6 +7,7 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 
 from services.inference import decoding, postprocess
 from services.inference.decoding import ScoredCandidate
@@ -107,8 +108,10 @@ def test_beam_search_without_pruning_matches_every_alignment_enumerated() -> Non
             continue
         assert {s.candidate.text for s in scored} == set(expected)
         for item in scored:
-            total, _, _ = expected[item.candidate.text]
+            total, best, confidences = expected[item.candidate.text]
             assert math.isclose(math.exp(item.log_prob), total, rel_tol=1e-9)
+            assert math.isclose(math.exp(item.path_log_prob), best, rel_tol=1e-9)
+            assert item.candidate.char_confidences == pytest.approx(confidences, rel=1e-12)
         ranked = [math.exp(item.path_log_prob) for item in scored]
         assert ranked == sorted(ranked, reverse=True)
 
