@@ -10,9 +10,10 @@ Contract of `read_plate`:
   outside the top K is ignored), ranked by their most likely single alignment (so the first one is
   the greedy reading); each candidate's `confidence` is the mean of its per-character confidences
   (each character's best step probability on that alignment), as before;
-- the grammar is consulted for exact fits only: when the best reading fits no known format, the
-  first candidate that fits one exactly and differs from it only in look-alike characters (O/0, I/1,
-  B/8, S/5, Z/2, D/0, G/6) wins, provided its alignment is at least `format_ratio` times as likely;
+- the grammar is consulted for exact fits only: when the best reading is plate-like
+  (`postprocess.plate_text`: not a state name or sign word) and fits no known format, the first
+  candidate that fits one exactly and differs from it only in look-alike characters (O/0, I/1, B/8,
+  S/5, Z/2, D/0, G/6) wins, provided its alignment is at least `format_ratio` times as likely;
 - when no such look-alike variant wins, the first candidate that is the best reading without its
   first or its last character and fits a format exactly wins, provided its alignment is at least
   `EDGE_TRIM_RATIO` times as likely (a national band, coat of arms or bolt at a plate's edge read as
@@ -207,9 +208,19 @@ def _extend(
 
 def exact_fit(text: str, region_hint: str | None = None, grammar: PlateGrammar | None = None) -> str | None:
     """The region ("" when formats of several fit) of the plate format that plate text `text` fits
-    exactly as read, no look-alike fixed (`grammar.clean` with `region_hint`); None when it fits none."""
-    plate = (grammar or default_grammar()).clean(text, region_hint)
-    return plate.region if plate.format_known and plate.fixes == 0 and plate.text == text else None
+    exactly as read, no look-alike fixed (`grammar.clean` with `region_hint`); None when it fits none.
+    Under a closed region's hint, `clean` fixes a text into that region's formats where it can, even
+    one that fits another region's format as it is ("EHBB432" under "br"): such a text still fits,
+    and its region is named as `clean` names a foreign plate's under that hint."""
+    grammar = grammar or default_grammar()
+    plate = grammar.clean(text, region_hint)
+    if plate.format_known and plate.fixes == 0 and plate.text == text:
+        return plate.region
+    if plate.fixes and region_hint:
+        plain = grammar.clean(text)
+        if plain.format_known and plain.text == text:
+            return plain.region
+    return None
 
 
 def choose(
@@ -285,11 +296,15 @@ def _fitting_first(
     failing that the first edge-trimmed one (`EDGE_TRIM_RATIO`); None when there is neither."""
     head = ranked[0].candidate.text
     trimmed = {head[1:], head[:-1]}
-    swapped = _promoted(
-        ranked, format_ratio, lambda item: look_alike_variant(head, item.candidate.text) and fits(item)
-    )
-    if swapped is not None:
-        return swapped
+    # A head that is no plate (a state name, a sign word) is not swapped for a look-alike that
+    # fits a format: "TEXAS" stays a sign rather than becoming the plate "TEXA5". (Edge trim still
+    # applies: a plate read with a stray edge character may be too long to be plate-like.)
+    if plate_text(head) is not None:
+        swapped = _promoted(
+            ranked, format_ratio, lambda item: look_alike_variant(head, item.candidate.text) and fits(item)
+        )
+        if swapped is not None:
+            return swapped
     return _promoted(ranked, EDGE_TRIM_RATIO, lambda item: item.candidate.text in trimmed and fits(item))
 
 

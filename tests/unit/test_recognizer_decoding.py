@@ -198,6 +198,30 @@ def test_non_plate_text_passes_through() -> None:
     assert chosen[0].candidate.text == ""
 
 
+def test_a_state_name_is_not_swapped_for_a_plate_like_look_alike() -> None:
+    # "TEXAS" is no plate (NOT_PLATES); "TEXA5" fits a German format, and is likely enough to win
+    # over a plate-like head that fits none. A sign's reading stays a sign, and the line is dropped.
+    assert postprocess.plate_text("TEXAS") is None
+    assert decoding.exact_fit("TEXA5") is not None
+    chosen = decoding.choose([_scored("TEXAS", 0.6), _scored("TEXA5", 0.3)])
+    assert [c.candidate.text for c in chosen] == ["TEXAS", "TEXA5"]
+
+
+def test_under_a_closed_region_a_foreign_plate_read_exactly_keeps_its_characters() -> None:
+    # "EHBB432" fits a German format as read; under a Brazilian hint the grammar could fix it into
+    # Brazil's format ("EHB8432"), but the reading still fits a format exactly, so the reading one
+    # character shorter at an edge does not win (nor would it without the hint).
+    assert decoding.exact_fit("EHBB432") == "DE"
+    assert decoding.exact_fit("EHBB432", "br") == "DE"
+    assert decoding.exact_fit("EHB8432", "br") == "BR"
+    for hint in (None, "br"):
+        chosen = decoding.choose([_scored("EHBB432", 0.6), _scored("EHBB43", 0.3)], region_hint=hint)
+        assert chosen[0].candidate.text == "EHBB432"
+    # The hinted region's own reading still wins when the model offers it.
+    chosen = decoding.choose([_scored("EHBB432", 0.6), _scored("EHB8432", 0.3)], region_hint="br")
+    assert chosen[0].candidate.text == "EHB8432"
+
+
 def test_look_alike_variant() -> None:
     assert decoding.look_alike_variant("3550CT", "355OCT")
     assert decoding.look_alike_variant("DCG66Z4", "DCG6624")
