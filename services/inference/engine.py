@@ -19,6 +19,7 @@ services/inference/models/MODEL_CARD.md). Both answer in the same top-k-per-CTC-
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -688,7 +689,7 @@ class PlateRecognizer:
         is detected at: proposals whose text is at least `two_stage.small_text_px` high at the full
         pass's scale are detected at that scale, smaller ones at `_fine_scale` (higher on frames larger
         than 1280x720). Each proposal is grown by the margins of `two_stage`, and a window
-        is at least the fine canvas at its scale."""
+        is at least the fine canvas at its scale (the whole frame pixels that fit in it)."""
         options = self.two_stage
         height, width = frame.shape[:2]
         by_scale: dict[float, list[proposals.Region]] = {}
@@ -697,7 +698,12 @@ class PlateRecognizer:
         scaled: list[tuple[proposals.Region, float]] = []
         for scale, regions in by_scale.items():
             grown = [self._grown(region, scale, width, height) for region in regions]
-            window = (options.fine_canvas[0] / scale, options.fine_canvas[1] / scale)
+            # Whole frame pixels that fit the fine canvas at this scale: rounded up, a window would
+            # need the next canvas (530 x 318 pixels at 0.9067 are 480.5 x 288.3: 512 x 320).
+            window = (
+                math.floor(options.fine_canvas[0] / scale + 1e-6),
+                math.floor(options.fine_canvas[1] / scale + 1e-6),
+            )
             scaled.extend((w, scale) for w in proposals.cover_regions(grown, window, width, height))
         return scaled
 

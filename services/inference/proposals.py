@@ -12,7 +12,7 @@ two-stage path (`PlateRecognizer(detection="two_stage")`) runs the detector twic
 2. fine: each proposal, grown by a margin (`grow_region`), gets a window of the frame around it
    (`cover_regions`; a proposal inside another's window needs none) that is detected at the scale the
    full pass would have used (`cut_region`), or higher for small text in frames larger than 1280x720
-   (`TwoStageOptions.min_fine_scale`), windows batched on one canvas (`pack_regions`). The DB
+   (`TwoStageOptions.min_fine_scale`), windows of the same canvas batched together (`pack_regions`). The DB
    boxes are moved back to frame coordinates (`shift_boxes`), boxes cut by a window's edge dropped
    (`inner_boxes`) and lines found by two windows kept once (`dedupe_boxes`).
 
@@ -148,10 +148,13 @@ def coarse_regions(
     if not above.any():
         return []
     joined = cv2.dilate(above, np.ones((3, 5), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    # A component's size is its own pixels above the threshold: the dilation alone makes one pixel
+    # fifteen, so the dilated area would let every speck pass `min_pixels`.
+    own_pixels = np.bincount(labels[above.astype(bool)], minlength=count)
     regions: list[tuple[int, Region]] = []
-    for x, y, w, h, area in stats[1:count]:
-        if area < min_pixels:
+    for label, (x, y, w, h, area) in enumerate(stats[1:count], start=1):
+        if own_pixels[label] < min_pixels:
             continue
         box = (
             math.floor(x / placement.scale),
@@ -304,15 +307,18 @@ def shift_boxes(boxes: list[tuple[np.ndarray, float]], region: Region) -> list[t
 
 
 def pack_regions(sizes: list[tuple[int, int]], max_batch: int) -> list[tuple[list[int], tuple[int, int]]]:
-    """Batches of region indices with the canvas each batch shares (the largest width and height in
-    it): regions sorted by canvas area so that a batch wastes little padding, at most `max_batch`
-    regions each."""
-    order = sorted(range(len(sizes)), key=lambda i: (sizes[i][1], sizes[i][0]))
-    batches: list[tuple[list[int], tuple[int, int]]] = []
-    for start in range(0, len(order), max_batch):
-        members = order[start : start + max_batch]
-        batches.append((members, (max(sizes[i][0] for i in members), max(sizes[i][1] for i in members))))
-    return batches
+    """Batches of region indices with the canvas each batch shares: only regions of the same canvas
+    share a batch (at most `max_batch` each, in index order), since black padding up to a larger
+    canvas changes what the detector finds (its channels are gated by global averages), and a frame's
+    plates must not depend on which other windows or frames were detected with it."""
+    by_canvas: dict[tuple[int, int], list[int]] = {}
+    for index, size in enumerate(sizes):
+        by_canvas.setdefault(size, []).append(index)
+    return [
+        (members[start : start + max_batch], canvas)
+        for canvas, members in by_canvas.items()
+        for start in range(0, len(members), max_batch)
+    ]
 
 
 # The classical proposer (`edge_regions`): a plate is a compact cluster of strong vertical edges (the

@@ -354,11 +354,59 @@ def test_boxes_cut_by_a_window_edge_are_dropped_and_duplicates_kept_once() -> No
     assert [score for _, score in twice] == [0.9, 0.7]
 
 
-def test_regions_are_packed_by_size_into_batches_sharing_the_largest_canvas() -> None:
-    sizes = [(480, 288), (480, 320), (480, 288), (480, 288), (512, 288)]
-    batches = proposals.pack_regions(sizes, 4)
-    assert [members for members, _ in batches] == [[0, 2, 3, 4], [1]]
-    assert [canvas for _, canvas in batches] == [(512, 288), (480, 320)]
+def test_only_regions_of_the_same_canvas_share_a_batch() -> None:
+    sizes = [(480, 288), (480, 320), (480, 288), (480, 288), (512, 288), (480, 288)]
+    batches = proposals.pack_regions(sizes, 3)
+    # Padding a window to a larger canvas changes the detector's output, so none is padded.
+    assert batches == [([0, 2, 3], (480, 288)), ([5], (480, 288)), ([1], (480, 320)), ([4], (512, 288))]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (800, 600), (1024, 768), (1280, 960), (704, 576)])
+def test_a_window_is_detected_on_the_fine_canvas_at_any_frame_size(width: int, height: int) -> None:
+    # At 4:3 and odd frame sizes the full pass's scale is no round number (800x600: 0.9067); the
+    # window must still fit the 480x288 fine canvas, not take the next one up (512x320).
+    frame = np.full((height, width, 3), 200, np.uint8)
+    frame[height // 2 : height // 2 + 30, width // 2 : width // 2 + 120] = 20
+    backend = _DarkIsText()
+    recognizer = PlateRecognizer(backend, detection="two_stage")
+    (line,) = recognizer.detect_lines([frame])
+    assert recognizer.last_paths == ["fine"]
+    _, *fine = backend.shapes
+    assert fine == [(1, 288, 480, 3)]
+    bx, by, bw, bh = postprocess.quad_to_box(line.quad)
+    assert abs(bx + bw / 2 - (width // 2 + 60)) <= 4 and abs(by + bh / 2 - (height // 2 + 15)) <= 4
+
+
+def test_windows_of_frames_batched_together_are_never_padded() -> None:
+    # A 4:3 frame's window (480x288) and a 1080p frame's window around a line wider than the fine
+    # canvas holds (a larger canvas): read in one call, each is still detected on its own canvas,
+    # as when its frame is read alone, since padding changes what the detector finds.
+    small = np.full((600, 800, 3), 200, np.uint8)
+    small[300:330, 400:520] = 20
+    large = np.full((1080, 1920, 3), 200, np.uint8)
+    large[500:540, 200:1600] = 20
+
+    def fine_canvases(frames: list[np.ndarray]) -> list[tuple[int, int]]:
+        backend = _DarkIsText()
+        PlateRecognizer(backend, detection="two_stage").detect_lines(frames)
+        coarse, *fine = backend.shapes
+        assert coarse[0] == len(frames)  # one coarse batch
+        return sorted((h, w) for n, h, w, _ in fine for _ in range(n))
+
+    alone = fine_canvases([small]) + fine_canvases([large])
+    assert len(set(alone)) == 2
+    assert fine_canvases([small, large]) == sorted(alone)
+
+
+def test_a_speck_on_the_coarse_map_proposes_nothing() -> None:
+    # One pixel above the threshold: the dilation that joins a line's characters makes it fifteen,
+    # but `min_pixels` counts the component's own pixels.
+    prob = np.zeros((288, 480), np.uint8)
+    prob[100, 200] = 255
+    placement = postprocess.Letterbox(0.25, 1920, 1080)
+    assert proposals.coarse_regions(prob, placement, 0.15, min_pixels=2) == []
+    prob[100, 201] = 255
+    assert len(proposals.coarse_regions(prob, placement, 0.15, min_pixels=2)) == 1
 
 
 def test_options_and_strategy_are_checked(backend: OnnxBackend) -> None:
