@@ -3,19 +3,21 @@ folder, as a JSON summary.
 
 Layouts (`load_labels`):
 * openalpr benchmark: an image plus a `.txt` per image whose lines are `file x y w h PLATE`
-  (tabs or spaces); several lines are several plates of that image.
+  (tabs, then a plate may hold a space; or spaces); several lines are several plates of that image.
 * crops: `groundtruth.csv` with `file,state,PLATE` rows; the whole image is the plate's box.
 
 Per image the top plate is the most confident one `platewatch recognize` returns. Figures:
 `exact_top1` (the top plate's text is one of the image's plates), `top3` (one of them is among the
 top plate's first three candidates), `box_hit` (some returned plate's box overlaps a truth box with
-IoU > 0.4: did we find the plate at all), `stray_plates_per_image` and `images_with_stray_plates`
-(returned plates on no labelled plate: signs, stickers, phone numbers, which would be false reads in
-the product, or plates the labels leave out), latency per image p50/p95 (file read + decode + find +
-read, one image at a time; `cpu_ms`: the process's CPU time over the same span, with OpenCV and
-onnxruntime held to `--threads` threads), the most frequent character confusions (truth character ->
-read character, over top plates of the truth's length or aligned by difflib otherwise) and the
-errors (unreadable files). Texts are compared upper case, letters and digits only.
+IoU > 0.4: did we find the plate at all; on a crop, whose box is the whole image, some returned
+plate lies on it, `on_truth`, since a plate's box is its text line), `stray_plates_per_image` and
+`images_with_stray_plates` (returned plates on no labelled plate: signs, stickers, phone numbers,
+which would be false reads in the product, or plates the labels leave out), latency per image
+p50/p95 (file read + decode + find + read, one image at a time; `cpu_ms`: the process's CPU time
+over the same span, with OpenCV and onnxruntime held to `--threads` threads), the most frequent
+character confusions (truth character -> read character, aligned by difflib, over top plates that
+lie on a labelled plate: a sign read instead is a miss, not a confusion) and the errors (unreadable
+files). Texts are compared upper case, letters and digits only.
 
 Labels known to contradict their plate (`--errata`, by default `label_errata.csv` beside this module:
 file name, label as given, corrected label, evidence) do not change those figures: they are measured
@@ -120,7 +122,7 @@ def load_labels(
     boxed: dict[str, LabelledImage] = {}
     for label_file in sorted(directory.glob("*.txt")):
         for line in label_file.read_text(errors="replace").splitlines():
-            fields = line.split()
+            fields = label_fields(line)
             if len(fields) < 6 or not fields[0].lower().endswith(IMAGE_SUFFIXES):
                 continue
             try:
@@ -137,12 +139,18 @@ def load_labels(
     return "openalpr", [boxed[name] for name in sorted(boxed)]
 
 
+def label_fields(line: str) -> list[str]:
+    """The fields of an openalpr label line (`file x y w h PLATE`): split at tabs when it has any,
+    so that a plate written with a space ("AB 123") stays one field, else at runs of spaces."""
+    if "\t" in line:
+        return [field.strip() for field in line.split("\t")]
+    return line.split()
+
+
 def confusions(truth: str, read: str) -> list[tuple[str, str]]:
-    """(truth char, read char) pairs that differ: position by position when the lengths agree,
-    else over the equal-length replaced runs difflib aligns (insertions and deletions are not
-    confusions)."""
-    if len(truth) == len(read):
-        return [(t, r) for t, r in zip(truth, read, strict=True) if t != r]
+    """(truth char, read char) pairs over the equal-length replaced runs difflib aligns, whatever the
+    lengths (insertions and deletions are not confusions, and a dropped character plus an extra one
+    do not shift the rest into confusions: "ABC123" read "BC1234" has none)."""
     pairs: list[tuple[str, str]] = []
     matcher = difflib.SequenceMatcher(a=truth, b=read, autojunk=False)
     for op, t1, t2, r1, r2 in matcher.get_opcodes():
@@ -220,11 +228,19 @@ def measure(
             + [side / to_frame for side in plate.box[2:]]
             for plate in plates
         ]
-        box_hits += any(iou(f, t) > IOU_HIT for f in found_boxes for t in truth_boxes)
+        # A crop's label box is the whole image, around the plate; a returned box is a text line of
+        # it, so a hit there is a returned plate on the crop (`on_truth`), not an IoU that the line's
+        # share of the crop would decide.
+        box_hits += any(
+            on_truth(f, t) if p.box is None else iou(f, t) > IOU_HIT
+            for f in found_boxes
+            for p, t in zip(labelled.plates, truth_boxes, strict=True)
+        )
         strays = sum(not any(on_truth(f, t) for t in truth_boxes) for f in found_boxes)
         stray_plates += strays
         images_with_strays += strays > 0
-        top = max(plates, key=lambda p: p.confidence) if plates else None
+        top_index = max(range(len(plates)), key=lambda i: plates[i].confidence) if plates else None
+        top = None if top_index is None else plates[top_index]
         read = "" if top is None else plate_key(top.text)
         if read not in truths or read not in corrected_truths:
             misses.append(
@@ -242,8 +258,11 @@ def measure(
         top3 += any(text in truths for text in first_three)
         exact_corrected += read in corrected_truths
         top3_corrected += any(text in corrected_truths for text in first_three)
+        # A top plate on no labelled plate (a sign read instead) is a miss, not a misread: its
+        # characters are no confusions of the plate's.
+        on_plate = top_index is not None and any(on_truth(found_boxes[top_index], t) for t in truth_boxes)
         for truth_set, counter in ((truths, confused), (corrected_truths, confused_corrected)):
-            if read not in truth_set:
+            if read not in truth_set and on_plate:
                 nearest = max(truth_set, key=lambda t: difflib.SequenceMatcher(a=t, b=read).ratio())
                 counter.update(confusions(nearest, read))
     measured = len(images) - len(errors)

@@ -95,7 +95,8 @@ def boxed_images(directory: Path, dataset: str) -> list[LabelledCrop]:
     crops = []
     for label_file in sorted(directory.glob("*.txt")):
         for line in label_file.read_text().splitlines():
-            fields = line.split()
+            # As `accuracy.label_fields`: tab-separated fields keep a plate written with a space whole.
+            fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
             if len(fields) < 6:
                 continue
             x, y, w, h = (int(v) for v in fields[1:5])
