@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from services.inference.postprocess import Candidate, plate_text
+from services.inference.postprocess import Candidate, compact_text, plate_text
 from services.normalizer.grammar import DIGIT_TO_LETTER, LETTER_TO_DIGIT, PlateGrammar, default_grammar
 
 BEAM_WIDTH = 10
@@ -295,7 +295,10 @@ def _fitting_first(
     """`ranked` with the first look-alike variant of its head that `fits` moved to the front, or
     failing that the first edge-trimmed one (`EDGE_TRIM_RATIO`); None when there is neither."""
     head = ranked[0].candidate.text
-    trimmed = {head[1:], head[:-1]}
+    # A head too long to be plate-like keeps the recognizer's separators (PP-OCR reads spaces), the
+    # candidates it is compared with have none.
+    compact = compact_text(head)
+    trimmed = {compact[1:], compact[:-1]}
     # A head that is no plate (a state name, a sign word) is not swapped for a look-alike that
     # fits a format: "TEXAS" stays a sign rather than becoming the plate "TEXA5". (Edge trim still
     # applies: a plate read with a stray edge character may be too long to be plate-like.)

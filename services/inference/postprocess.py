@@ -641,13 +641,18 @@ def plate_crop_shaped(width: int, height: int) -> bool:
     return PLATE_CROP_ASPECTS[0] <= aspect <= PLATE_CROP_ASPECTS[1]
 
 
+def compact_text(text: str) -> str:
+    """`text` without separators (spaces, dashes, dots...), case kept; NFKC folds the PP-OCR
+    dictionary's full-width letters and digits (U+FF21...) into ASCII."""
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+
+
 def plate_text(text: str) -> str | None:
     """The plate string in `text`, or None when the text does not look like a plate: 4-8
     alphanumerics (or 3 with a digit among them) after removing spaces and dashes, in upper case
     (lower case only for letters whose shapes do not tell case apart; other lower case means
     signage, not a plate), and not a state name or sign word (`NOT_PLATES`)."""
-    # NFKC folds the dictionary's full-width letters and digits (U+FF21...) into ASCII.
-    compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    compact = compact_text(text)
     if any(ch.islower() and ch not in _CASE_AMBIGUOUS for ch in compact):
         return None
     compact = compact.upper()

@@ -180,6 +180,13 @@ def test_a_reading_too_long_for_a_plate_may_lose_its_stray_edge_character() -> N
     assert (chosen[0].candidate.text, chosen[0].format_known) == ("WAB12345", True)
 
 
+def test_a_too_long_reading_with_a_space_may_lose_its_stray_edge_character() -> None:
+    # PP-OCR reads separators: the head keeps its space (not plate-like, 9 characters), the
+    # candidates are compared without it.
+    chosen = decoding.choose([_scored("XWAB 12345", 0.5), _scored("WAB12345", 0.2)])
+    assert (chosen[0].candidate.text, chosen[0].format_known) == ("WAB12345", True)
+
+
 def test_a_look_alike_variant_comes_before_an_edge_trim() -> None:
     # Both fit Germany's format; the same-length look-alike reading wins though less likely.
     chosen = decoding.choose([_scored("MAB123Z", 0.5), _scored("MAB123", 0.3), _scored("MAB1232", 0.2)])
