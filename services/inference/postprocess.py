@@ -209,10 +209,16 @@ def same_line(a: np.ndarray, b: np.ndarray) -> bool:
     if not _alike(fa, fb, MERGE_MAX_HEIGHT_RATIO, MERGE_MAX_ANGLE_DEG):
         return False
     low, high = sorted((fa.height, fb.height))
+    # The line's direction is the pieces' mean direction, so that the answer does not depend on
+    # which piece is `a` (the detector's order): measured along one piece's own axes, two pieces a few
+    # degrees apart could be one line one way round and not the other.
+    along = fa.along + (fb.along if float(fa.along @ fb.along) >= 0.0 else -fb.along)
+    along /= float(np.linalg.norm(along))
+    normal = np.array([-along[1], along[0]])
     offset = fb.centre - fa.centre
-    if abs(float(offset @ fa.normal)) > MERGE_MAX_OFFSET * low:
+    if abs(float(offset @ normal)) > MERGE_MAX_OFFSET * low:
         return False
-    gap = abs(float(offset @ fa.along)) - (fa.width + fb.width) / 2
+    gap = abs(float(offset @ along)) - (fa.width + fb.width) / 2
     return gap <= MERGE_MAX_GAP * high
 
 

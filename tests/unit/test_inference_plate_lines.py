@@ -83,6 +83,28 @@ def test_tilted_pieces_of_one_line_merge() -> None:
     assert width == pytest.approx(270, abs=3) and height == pytest.approx(60, abs=3)
 
 
+def test_whether_two_pieces_are_one_line_does_not_depend_on_their_order() -> None:
+    # Random pieces a few degrees apart near the thresholds: the answer and the merged lines are the
+    # same whichever piece the detector listed first.
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        height = rng.uniform(20, 60)
+        a = rotated(box(0, 100, rng.uniform(2, 5) * height, height), rng.uniform(-10, 10))
+        b = rotated(
+            box(
+                rng.uniform(2, 7) * height,
+                100 + rng.uniform(-0.6, 0.6) * height,
+                rng.uniform(2, 5) * height,
+                height,
+            ),
+            rng.uniform(-10, 10),
+        )
+        assert postprocess.same_line(a, b) == postprocess.same_line(b, a)
+        assert len(postprocess.merge_line_pieces([(a, 0.9), (b, 0.8)])) == len(
+            postprocess.merge_line_pieces([(b, 0.8), (a, 0.9)])
+        )
+
+
 def test_accessory_text_around_a_plate() -> None:
     registration = box(20, 40, 280, 90)
     assert postprocess.accessory_of(box(110, 8, 100, 22), registration)  # state name above
