@@ -58,7 +58,7 @@ import numpy as np
 import typer
 
 from services.inference.boxes import intersection, iou
-from services.inference.training.datasets import ERRATA_FILE, load_errata, plate_key
+from services.inference.training.datasets import ERRATA_FILE, label_fields, load_errata, plate_key
 
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
     from services.inference.engine import PlateRecognizer
@@ -137,14 +137,6 @@ def load_labels(
             "(file x y w h PLATE)"
         )
     return "openalpr", [boxed[name] for name in sorted(boxed)]
-
-
-def label_fields(line: str) -> list[str]:
-    """The fields of an openalpr label line (`file x y w h PLATE`): split at tabs when it has any,
-    so that a plate written with a space ("AB 123") stays one field, else at runs of spaces."""
-    if "\t" in line:
-        return [field.strip() for field in line.split("\t")]
-    return line.split()
 
 
 def confusions(truth: str, read: str) -> list[tuple[str, str]]:

@@ -90,13 +90,20 @@ def us_crops(directory: Path = DATASETS_DIR / "openalpr-us-crops") -> list[Label
     return crops
 
 
+def label_fields(line: str) -> list[str]:
+    """The fields of an openalpr label line (`file x y w h PLATE`): split at tabs when it has any,
+    so that a plate written with a space ("AB 123") stays one field, else at runs of spaces."""
+    if "\t" in line:
+        return [field.strip() for field in line.split("\t")]
+    return line.split()
+
+
 def boxed_images(directory: Path, dataset: str) -> list[LabelledCrop]:
     """Plates of an openalpr benchmark folder (image + `.txt` per image with `file x y w h PLATE`)."""
     crops = []
     for label_file in sorted(directory.glob("*.txt")):
         for line in label_file.read_text().splitlines():
-            # As `accuracy.label_fields`: tab-separated fields keep a plate written with a space whole.
-            fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
+            fields = label_fields(line)
             if len(fields) < 6:
                 continue
             x, y, w, h = (int(v) for v in fields[1:5])
