@@ -151,6 +151,9 @@ def test_recognize_region_option_names_the_camera_region(files: dict[str, Path])
     assert plain.exit_code == 0 and hinted.exit_code == 0, plain.output + hinted.output
     assert json.loads(plain.stdout)["plates"][0]["region"] is None
     assert json.loads(hinted.stdout)["plates"][0]["region"] == "us"
+    # A region no plate format belongs to (a typo) is refused, not read as no region.
+    mistyped = CliRunner().invoke(app, ["recognize", "--region", "xx", str(files["good"])])
+    assert mistyped.exit_code == 2 and "no plate format belongs to it" in mistyped.output
 
 
 def _rolled_frame(path: Path, degrees: float = 40.0) -> Path:
