@@ -365,14 +365,20 @@ def accuracy(
     ] = False,
 ) -> None:
     """Print a JSON summary of the whole read path on a labelled folder: images, exact top-1 rate,
-    truth among the top 3, plate-box hit rate (IoU > 0.4), latency per image p50/p95 and the most
-    frequent character confusions."""
+    truth among the top 3, plate-box hit rate (IoU > 0.4; on crops, a plate found on the crop),
+    latency per image p50/p95 and the most frequent character confusions."""
     from services.common.frames import MAX_ROLL_DEG, roll_in_range
     from services.inference.main import InferenceSettings
     from services.inference.training.datasets import split_of
+    from services.normalizer.grammar import default_grammar
 
     if split not in ("all", "heldout", "train"):
         raise typer.BadParameter("split must be all, heldout or train")
+    hint = region_hint.strip().lower()
+    if hint not in ("", "labels") and not default_grammar().knows_region(hint):
+        raise typer.BadParameter(
+            f"--region-hint {hint!r}: no plate format belongs to it (e.g. us-ia, de, labels)"
+        )
     if not roll_in_range(roll):
         raise typer.BadParameter(f"--roll must be within +-{MAX_ROLL_DEG:g} degrees: {roll}")
     frame_size = parse_frame(frame)
@@ -391,9 +397,7 @@ def accuracy(
     settings = InferenceSettings()
     recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     try:
-        summary = measure(
-            recognizer, images, frame_size, region_hint.strip().lower(), roll, list_misses=misses
-        )
+        summary = measure(recognizer, images, frame_size, hint, roll, list_misses=misses)
     finally:
         recognizer.backend.close()
     head = {

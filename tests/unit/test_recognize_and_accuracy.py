@@ -274,6 +274,8 @@ def test_bench_accuracy_summary_on_a_labelled_folder(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--roll", "-46"])
     assert result.exit_code == 2 and "--roll must be within" in result.output
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(folder), "--region-hint", "xx"])
+    assert result.exit_code == 2 and "no plate format belongs to it" in result.output
 
     # An erratum saying wrong.jpg's plate is the one read: the figures on the labels as given stay,
     # the corrected ones count it, and its confusion is no longer charged to the reader.
