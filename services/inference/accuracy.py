@@ -228,7 +228,8 @@ def measure(
             for f in found_boxes
             for p, t in zip(labelled.plates, truth_boxes, strict=True)
         )
-        strays = sum(not any(on_truth(f, t) for t in truth_boxes) for f in found_boxes)
+        on_a_plate = [any(on_truth(f, t) for t in truth_boxes) for f in found_boxes]
+        strays = on_a_plate.count(False)
         stray_plates += strays
         images_with_strays += strays > 0
         top_index = max(range(len(plates)), key=lambda i: plates[i].confidence) if plates else None
@@ -252,9 +253,8 @@ def measure(
         top3_corrected += any(text in corrected_truths for text in first_three)
         # A top plate on no labelled plate (a sign read instead) is a miss, not a misread: its
         # characters are no confusions of the plate's.
-        on_plate = top_index is not None and any(on_truth(found_boxes[top_index], t) for t in truth_boxes)
         for truth_set, counter in ((truths, confused), (corrected_truths, confused_corrected)):
-            if read not in truth_set and on_plate:
+            if read not in truth_set and top_index is not None and on_a_plate[top_index]:
                 nearest = max(truth_set, key=lambda t: difflib.SequenceMatcher(a=t, b=read).ratio())
                 counter.update(confusions(nearest, read))
     measured = len(images) - len(errors)
@@ -369,16 +369,14 @@ def accuracy(
     latency per image p50/p95 and the most frequent character confusions."""
     from services.common.frames import MAX_ROLL_DEG, roll_in_range
     from services.inference.main import InferenceSettings
+    from services.inference.recognize import require_known_region
     from services.inference.training.datasets import split_of
-    from services.normalizer.grammar import default_grammar
 
     if split not in ("all", "heldout", "train"):
         raise typer.BadParameter("split must be all, heldout or train")
     hint = region_hint.strip().lower()
-    if hint not in ("", "labels") and not default_grammar().knows_region(hint):
-        raise typer.BadParameter(
-            f"--region-hint {hint!r}: no plate format belongs to it (e.g. us-ia, de, labels)"
-        )
+    if hint not in ("", "labels"):
+        require_known_region("--region-hint", hint)
     if not roll_in_range(roll):
         raise typer.BadParameter(f"--roll must be within +-{MAX_ROLL_DEG:g} degrees: {roll}")
     frame_size = parse_frame(frame)

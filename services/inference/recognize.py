@@ -85,6 +85,15 @@ def recognize_files(
         }
 
 
+def require_known_region(option: str, region: str) -> None:
+    """Refuse a camera region given on the command line that no plate format belongs to: a mistyped
+    region would otherwise read as no region at all (the grammar ignores such a hint), silently."""
+    from services.normalizer.grammar import default_grammar
+
+    if not default_grammar().knows_region(region):
+        raise typer.BadParameter(f"{option} {region!r}: no plate format belongs to it (e.g. us, us-ia, de)")
+
+
 def recognize(
     images: Annotated[list[str], typer.Argument(help="image files (JPEG, PNG, ...)")],
     as_json: Annotated[
@@ -108,14 +117,11 @@ def recognize(
     """Read the plates of image files: one JSON object a line per image, plates most confident
     first. Exits non-zero only if every file failed."""
     from services.inference.main import InferenceSettings
-    from services.normalizer.grammar import default_grammar
 
     if not roll_in_range(roll):
         raise typer.BadParameter(f"--roll must be within +-{MAX_ROLL_DEG:g} degrees: {roll}")
-    # A mistyped region would otherwise read as no region at all (the grammar ignores a hint no
-    # format belongs to), silently.
-    if region and not default_grammar().knows_region(region):
-        raise typer.BadParameter(f"--region {region!r}: no plate format belongs to it (e.g. us, us-ia, de)")
+    if region:
+        require_known_region("--region", region)
     settings = InferenceSettings()
     recognizer = settings.plate_recognizer(settings.backend(triton, threads))
     failed = 0
