@@ -30,6 +30,7 @@ def _stream(workers: int, line_share: float = 0.0) -> batches.BatchStream:
         workers=workers,
         line_share=line_share,
         line_train=lines,
+        side_art=0.5,
     )
 
 

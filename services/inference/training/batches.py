@@ -68,12 +68,14 @@ def render_batch(
     real_train: Labelled,
     line_share: float = 0.0,
     line_train: Labelled | None = None,
+    side_art: float = 0.0,
 ) -> tuple[np.ndarray, list[str]]:
     """The training batch of `step`: model inputs [batch, 32, 128, 1] and labels. A function of
     (seed, step) alone, so a resumed run, or one rendering in worker processes, sees the same stream.
     A sample is a real line cut (`line_train`) with probability `line_share`, else a dev crop
     (`real_train`) with probability `real_share`, else rendered; without line cuts (or at a share of
-    0) the stream is the same as before they existed."""
+    0) the stream is the same as before they existed. `side_art`: render.render_sample's
+    side_art_share (above 0 it changes the stream)."""
     rng = np.random.default_rng([seed, step])
     crops, labels = [], []
     for _ in range(batch):
@@ -82,7 +84,7 @@ def render_batch(
         elif real_train and rng.random() < real_share:
             crop, label = real_sample(*real_train[int(rng.integers(len(real_train)))], rng)
         else:
-            crop, label = render.render_sample(rng, fonts, edge_distractors)
+            crop, label = render.render_sample(rng, fonts, edge_distractors, side_art)
         crops.append(crop)
         labels.append(label)
     return to_input(crops), labels
@@ -103,7 +105,13 @@ def _start_worker(
 
 
 def _worker_batch(
-    seed: int, step: int, batch: int, real_share: float, edge_distractors: float, line_share: float
+    seed: int,
+    step: int,
+    batch: int,
+    real_share: float,
+    edge_distractors: float,
+    line_share: float,
+    side_art: float,
 ) -> tuple[np.ndarray, list[str]]:
     return render_batch(
         seed,
@@ -115,6 +123,7 @@ def _worker_batch(
         real_train=_WORKER_DATA["real_train"],
         line_share=line_share,
         line_train=_WORKER_DATA["line_train"],
+        side_art=side_art,
     )
 
 
@@ -137,8 +146,9 @@ class BatchStream:
         workers: int = 0,
         line_share: float = 0.0,
         line_train: Labelled | None = None,
+        side_art: float = 0.0,
     ) -> None:
-        self._render = (seed, batch, real_share, edge_distractors, line_share)
+        self._render = (seed, batch, real_share, edge_distractors, line_share, side_art)
         self._steps, self._workers = steps, workers
         self._fonts, self._real_train, self._line_train = fonts, real_train, line_train or []
         self._pool: ProcessPoolExecutor | None = None
@@ -155,7 +165,7 @@ class BatchStream:
 
     def batch(self, step: int) -> tuple[np.ndarray, list[str]]:
         """The model inputs [batch, 32, 128, 1] and labels of `step`."""
-        seed, batch, real_share, edge_distractors, line_share = self._render
+        seed, batch, real_share, edge_distractors, line_share, side_art = self._render
         if self._pool is None:
             return render_batch(
                 seed,
@@ -167,6 +177,7 @@ class BatchStream:
                 real_train=self._real_train,
                 line_share=line_share,
                 line_train=self._line_train,
+                side_art=side_art,
             )
         if step >= self._steps:
             raise ValueError(f"step {step} is past the stream's {self._steps} steps")
@@ -175,7 +186,7 @@ class BatchStream:
         self._next = max(self._next, step)
         while self._next < min(step + 4 * self._workers, self._steps):
             self._pending[self._next] = self._pool.submit(
-                _worker_batch, seed, self._next, batch, real_share, edge_distractors, line_share
+                _worker_batch, seed, self._next, batch, real_share, edge_distractors, line_share, side_art
             )
             self._next += 1
         return self._pending.pop(step).result()

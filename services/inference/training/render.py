@@ -366,9 +366,12 @@ def _weighted_pick(rng: np.random.Generator, styles: tuple[_Style, ...]) -> _Sty
 
 
 def render_plate(
-    rng: np.random.Generator, fonts: tuple[Path, ...]
+    rng: np.random.Generator, fonts: tuple[Path, ...], side_art_share: float = 0.0
 ) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
-    """An un-augmented plate: (RGB array, registration box x y w h, label)."""
+    """An un-augmented plate: (RGB array, registration box x y w h, label).
+    `side_art_share`: the share of US plates with a picture beside the registration (`_side_art`);
+    where it is drawn, the box takes it in on most plates, as a text detector's line box does. A
+    share of 0 draws nothing more, so the random stream stays as it was."""
     style = _weighted_pick(rng, PLATE_STYLES)
     w, h = style.size
     w = int(w * rng.uniform(0.9, 1.1))
@@ -461,10 +464,137 @@ def render_plate(
         draw.rectangle((int(w * 0.88), int(h * 0.03), int(w * 0.96), int(h * 0.16)), fill=(30, 150, 60))
         draw.rectangle((1, 1, w - 2, h - 2), outline=(20, 20, 20), width=2)
 
+    art_side = None
+    if side_art_share > 0 and style.name == "us" and rng.random() < side_art_share:
+        art_side = "left" if rng.random() < 0.7 else "right"
+        art_w = w * rng.uniform(0.14, 0.28)
+        if art_side == "left":
+            left_margin += art_w
+        else:
+            right_margin += art_w
     area_w = int(w - left_margin - right_margin)
     area = (int(left_margin), max(0, cy - text_h // 2), area_w, text_h)
     box = _layout_registration(plate, rng, printed, font, area, ink)
+    if art_side is not None:
+        art_box = _side_art(plate, rng, fonts, box, art_side, (w, h), ink)
+        if rng.random() < 0.75:
+            x0, y0 = min(box[0], art_box[0]), min(box[1], art_box[1])
+            x1 = max(box[0] + box[2], art_box[0] + art_box[2])
+            y1 = max(box[1] + box[3], art_box[1] + art_box[3])
+            box = (x0, y0, x1 - x0, y1 - y0)
     return np.asarray(plate), box, label
+
+
+SIDE_ART_KINDS = ("stacked", "logo", "silhouette", "emblem", "tower", "number")
+SIDE_ART_WEIGHTS = (0.25, 0.15, 0.2, 0.15, 0.1, 0.15)
+
+
+def _side_art(
+    plate: Image.Image,
+    rng: np.random.Generator,
+    fonts: tuple[Path, ...],
+    box: tuple[int, int, int, int],
+    side: str,
+    size: tuple[int, int],
+    ink: tuple[int, int, int],
+) -> tuple[int, int, int, int]:
+    """Draw a picture beside the registration `box` on `side` of a US plate of `size`: stacked small
+    letters, a small word over rings, a silhouette (cactus, figure), a round emblem, a striped tower,
+    or a small number in another colour. None of it is part of the label: real specialty plates
+    carry such art next to the registration, and a text detector's line box takes it in. Returns the
+    art's box (x, y, w, h) on the plate."""
+    w, h = size
+    bx, by, bw, bh = box
+    gap = w * rng.uniform(0.005, 0.04)
+    room = (bx - gap - w * 0.02) if side == "left" else (w * 0.98 - (bx + bw) - gap)
+    kind = SIDE_ART_KINDS[int(rng.choice(len(SIDE_ART_KINDS), p=SIDE_ART_WEIGHTS))]
+    height_range = {
+        "stacked": (0.75, 0.95),
+        "logo": (0.5, 0.9),
+        "silhouette": (0.8, 1.5),
+        "emblem": (0.6, 1.2),
+        "tower": (1.0, 1.6),
+        "number": (0.45, 0.7),
+    }[kind]
+    art_h = min(h * 0.9, bh * rng.uniform(*height_range))
+    width_of = {"stacked": 0.45, "logo": 1.2, "silhouette": 0.8, "emblem": 1.0, "tower": 0.4, "number": 0.9}
+    art_w = max(4.0, min(room, art_h * width_of[kind] * rng.uniform(0.8, 1.25)))
+    x0 = bx - gap - art_w if side == "left" else bx + bw + gap
+    cy = by + bh / 2 + bh * rng.uniform(-0.12, 0.12)
+    y0 = max(0.0, min(h - art_h, cy - art_h / 2))
+    draw = ImageDraw.Draw(plate)
+    colour = _colour(rng, 0, 200)
+    small_font = fonts[int(rng.integers(len(fonts)))]
+    ix, iy, iw, ih = int(x0), int(y0), max(2, int(art_w)), max(2, int(art_h))
+    if kind == "stacked":
+        letters = "".join(LETTERS[int(rng.integers(len(LETTERS)))] for _ in range(2))
+        fill = ink if rng.random() < 0.6 else colour
+        half = ih // 2
+        _draw_text_fit(plate, letters[0], small_font, (ix, iy, iw, int(half * 0.9)), fill)
+        _draw_text_fit(plate, letters[1], small_font, (ix, iy + half, iw, int(half * 0.9)), fill)
+    elif kind == "logo":
+        word = "".join(LETTERS[int(rng.integers(len(LETTERS)))] for _ in range(int(rng.integers(2, 5))))
+        _draw_text_fit(plate, word, small_font, (ix, iy, iw, int(ih * 0.45)), colour)
+        rings = int(rng.integers(2, 6))
+        radius = min(iw / (rings + 1), ih * 0.25)
+        for index in range(rings):
+            cx = ix + iw * (index + 1) / (rings + 1)
+            cy_ring = iy + ih * 0.75
+            draw.ellipse(
+                (cx - radius, cy_ring - radius, cx + radius, cy_ring + radius),
+                outline=_colour(rng),
+                width=max(1, int(radius * 0.25)),
+            )
+    elif kind == "silhouette":
+        if rng.random() < 0.5:  # a cactus: a trunk and one or two arms
+            trunk = iw * 0.3
+            tx = ix + (iw - trunk) / 2
+            draw.rounded_rectangle((tx, iy, tx + trunk, iy + ih), radius=trunk / 2, fill=colour)
+            for arm_side in (0, 1)[: int(rng.integers(1, 3))]:
+                ay = iy + ih * rng.uniform(0.25, 0.55)
+                ax = ix if arm_side == 0 else tx + trunk
+                draw.rectangle((ax, ay, ax + iw * 0.35, ay + trunk * 0.6), fill=colour)
+                up_x = ix if arm_side == 0 else ix + iw - trunk * 0.7
+                draw.rounded_rectangle(
+                    (up_x, ay - ih * 0.25, up_x + trunk * 0.7, ay + trunk * 0.6),
+                    radius=trunk / 3,
+                    fill=colour,
+                )
+        else:  # a figure or animal: a random polygon
+            points = int(rng.integers(6, 11))
+            angles = np.sort(rng.uniform(0, 2 * math.pi, points))
+            radii = rng.uniform(0.55, 1.0, points)
+            polygon = [
+                (ix + iw / 2 + iw / 2 * r * math.cos(a), iy + ih / 2 + ih / 2 * r * math.sin(a))
+                for a, r in zip(angles, radii, strict=True)
+            ]
+            draw.polygon(polygon, fill=colour)
+    elif kind == "emblem":
+        side_len = min(iw, ih)
+        ex, ey = ix + (iw - side_len) / 2, iy + (ih - side_len) / 2
+        draw.ellipse(
+            (ex, ey, ex + side_len, ey + side_len),
+            fill=_colour(rng),
+            outline=colour,
+            width=max(1, side_len // 10),
+        )
+        inner = side_len * rng.uniform(0.3, 0.6)
+        ox, oy = ex + (side_len - inner) / 2, ey + (side_len - inner) / 2
+        draw.ellipse((ox, oy, ox + inner, oy + inner), fill=colour)
+    elif kind == "tower":
+        base = _colour(rng, 150, 256)
+        draw.polygon(
+            [(ix + iw * 0.2, iy + ih), (ix + iw * 0.35, iy), (ix + iw * 0.65, iy), (ix + iw * 0.8, iy + ih)],
+            fill=base,
+        )
+        stripes = int(rng.integers(2, 5))
+        for index in range(stripes):
+            sy = iy + ih * (index + 0.5) / (stripes + 0.5)
+            draw.rectangle((ix + iw * 0.25, sy, ix + iw * 0.75, sy + ih / (stripes * 3)), fill=colour)
+    else:  # a small number in another colour (a team or race number)
+        digits = str(int(rng.integers(1, 100)))
+        _draw_text_fit(plate, digits, small_font, (ix, iy, iw, ih), colour, int(rng.integers(0, 2)))
+    return ix, iy, iw, ih
 
 
 @dataclass(frozen=True)
@@ -719,12 +849,12 @@ def _edge_distractor(
 
 
 def plate_on_car(
-    rng: np.random.Generator, fonts: tuple[Path, ...]
+    rng: np.random.Generator, fonts: tuple[Path, ...], side_art_share: float = 0.0
 ) -> tuple[np.ndarray, tuple[int, int, int], tuple[int, int, int, int], str]:
     """A rendered plate on a car (RGB): bodywork around it, sometimes a dealer frame with a name.
     Returns (image, (pad, plate height, plate width), registration box x y w h on the plate, label);
-    the plate's top-left corner is at (pad, pad) in the image."""
-    return _on_car(rng, fonts, *render_plate(rng, fonts))
+    the plate's top-left corner is at (pad, pad) in the image. `side_art_share`: as render_plate's."""
+    return _on_car(rng, fonts, *render_plate(rng, fonts, side_art_share))
 
 
 def two_row_plate_on_car(
@@ -781,14 +911,19 @@ def _on_car(
 
 
 def render_sample(
-    rng: np.random.Generator, fonts: tuple[Path, ...], edge_distractor_share: float = 0.0
+    rng: np.random.Generator,
+    fonts: tuple[Path, ...],
+    edge_distractor_share: float = 0.0,
+    side_art_share: float = 0.0,
 ) -> tuple[np.ndarray, str]:
     """One training crop (BGR uint8, variable size) and its label ("" for a non-plate line).
     `edge_distractor_share`: the share of registration-line crops with a symbol drawn just past one
-    end of the line and taken into the crop (`_edge_distractor`); 0 keeps the random stream as it was."""
+    end of the line and taken into the crop (`_edge_distractor`); 0 keeps the random stream as it was.
+    `side_art_share`: the share of US plates with a picture beside the registration (render_plate);
+    above 0 it changes the random stream."""
     if rng.random() < NEGATIVE_SHARE:
         return render_negative(rng, fonts), ""
-    surround, (pad, ph, pw), (bx, by, bw, bh), label = plate_on_car(rng, fonts)
+    surround, (pad, ph, pw), (bx, by, bw, bh), label = plate_on_car(rng, fonts, side_art_share)
     if rng.random() < 0.55:
         # Whole plate with a margin (like the US crops).
         m = rng.uniform(-0.02, 0.12, 4)

@@ -178,6 +178,13 @@ def main() -> None:
         help="share of rendered line crops with a symbol at one end of the line (render.render_sample)",
     )
     parser.add_argument(
+        "--side-art",
+        type=float,
+        default=0.0,
+        help="share of rendered US plates with a picture beside the registration (render.render_plate); "
+        "0 keeps the stream as it was (above 0 it changes)",
+    )
+    parser.add_argument(
         "--invert-share",
         type=float,
         default=0.0,
@@ -351,6 +358,7 @@ def main() -> None:
         workers=args.workers,
         line_share=args.line_share,
         line_train=line_train,
+        side_art=args.side_art,
     )
     try:
         losses: list[float] = []
