@@ -502,7 +502,8 @@ def _side_art(
     letters, a small word over rings, a silhouette (cactus, figure), a round emblem, a striped tower,
     or a small number in another colour. None of it is part of the label: real specialty plates
     carry such art next to the registration, and a text detector's line box takes it in. Returns the
-    art's box (x, y, w, h) on the plate."""
+    art's box (x, y, w, h) on the plate (outlines may reach one pixel past it). Needs room on that
+    side: render_plate reserves 14-28 % of the plate's width for it."""
     w, h = size
     bx, by, bw, bh = box
     gap = w * rng.uniform(0.005, 0.04)

@@ -220,6 +220,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--checkpoint-every", type=int, default=250)
     args = parser.parse_args()
+    if not 0.0 <= args.side_art <= 1.0:
+        parser.error(f"--side-art is a share, between 0 and 1: {args.side_art}")
     args.out.mkdir(parents=True, exist_ok=True)
 
     fonts = render.find_fonts()
