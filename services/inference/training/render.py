@@ -485,8 +485,19 @@ def render_plate(
     return np.asarray(plate), box, label
 
 
-SIDE_ART_KINDS = ("stacked", "logo", "silhouette", "emblem", "tower", "number")
-SIDE_ART_WEIGHTS = (0.25, 0.15, 0.2, 0.15, 0.1, 0.15)
+# Each kind of side art: its share, its height range against the registration's, its width against
+# its own height.
+_SIDE_ART = (
+    ("stacked", 0.25, (0.75, 0.95), 0.45),
+    ("logo", 0.15, (0.5, 0.9), 1.2),
+    ("silhouette", 0.2, (0.8, 1.5), 0.8),
+    ("emblem", 0.15, (0.6, 1.2), 1.0),
+    ("tower", 0.1, (1.0, 1.6), 0.4),
+    ("number", 0.15, (0.45, 0.7), 0.9),
+)
+SIDE_ART_KINDS = tuple(kind for kind, _, _, _ in _SIDE_ART)
+SIDE_ART_WEIGHTS = tuple(share for _, share, _, _ in _SIDE_ART)
+_SIDE_ART_SHAPES = {kind: (heights, width) for kind, _, heights, width in _SIDE_ART}
 
 
 def _side_art(
@@ -509,17 +520,9 @@ def _side_art(
     gap = w * rng.uniform(0.005, 0.04)
     room = (bx - gap - w * 0.02) if side == "left" else (w * 0.98 - (bx + bw) - gap)
     kind = SIDE_ART_KINDS[int(rng.choice(len(SIDE_ART_KINDS), p=SIDE_ART_WEIGHTS))]
-    height_range = {
-        "stacked": (0.75, 0.95),
-        "logo": (0.5, 0.9),
-        "silhouette": (0.8, 1.5),
-        "emblem": (0.6, 1.2),
-        "tower": (1.0, 1.6),
-        "number": (0.45, 0.7),
-    }[kind]
-    art_h = min(h * 0.9, bh * rng.uniform(*height_range))
-    width_of = {"stacked": 0.45, "logo": 1.2, "silhouette": 0.8, "emblem": 1.0, "tower": 0.4, "number": 0.9}
-    art_w = max(4.0, min(room, art_h * width_of[kind] * rng.uniform(0.8, 1.25)))
+    heights, width_per_height = _SIDE_ART_SHAPES[kind]
+    art_h = min(h * 0.9, bh * rng.uniform(*heights))
+    art_w = max(4.0, min(room, art_h * width_per_height * rng.uniform(0.8, 1.25)))
     x0 = bx - gap - art_w if side == "left" else bx + bw + gap
     cy = by + bh / 2 + bh * rng.uniform(-0.12, 0.12)
     y0 = max(0.0, min(h - art_h, cy - art_h / 2))
