@@ -137,3 +137,200 @@ def test_rewrite_of_a_small_graph_is_exact(tmp_path: Path) -> None:
     ]
     for expected, got in zip(*runs, strict=True):
         assert float(np.abs(np.asarray(got) - np.asarray(expected)).max()) < 1e-4
+
+
+def test_int8_build_rewrites_every_hardswish_affine_and_gate_without_changing_the_map(
+    frame_batch: np.ndarray, cache_dir: Path, tmp_path: Path
+) -> None:
+    built = det_build.det_model("int8", cache_dir=cache_dir)
+    plain = tmp_path / "plain.onnx"
+    det_build.quantize_det(det_build.det_model("fp32", cache_dir=cache_dir), plain, tmp_path, fold=False)
+    ops = collections.Counter(node.op_type for node in onnx.load(str(built)).graph.node)
+    plain_ops = collections.Counter(node.op_type for node in onnx.load(str(plain)).graph.node)
+    fp32 = det_build.det_model("fp32", cache_dir=cache_dir)
+    hardswishes = collections.Counter(node.op_type for node in onnx.load(str(fp32)).graph.node)["HardSwish"]
+    gates = plain_ops["HardSigmoid"]
+    assert hardswishes > 0 and gates > hardswishes  # the squeeze-and-excitation blocks gate too
+    # Each hardswish of PP-OCRv4 det is followed by a learnable affine: both of its ops are gone.
+    assert plain_ops["QLinearMul"] - ops["QLinearMul"] == hardswishes
+    # Every gate became one QLinearAdd.
+    assert ops["HardSigmoid"] == 0
+    assert ops["QLinearAdd"] == plain_ops["QLinearAdd"] - hardswishes + gates
+    assert plain_ops["DequantizeLinear"] - ops["DequantizeLinear"] == gates
+    got, expected = _detect(built, frame_batch), _detect(plain, frame_batch)
+    # The gates are exact; the folded affines round once instead of three times. Equal on the demo
+    # footage when this was written: allow a trace.
+    assert float(np.abs(got - expected).max()) < 0.02
+    assert np.array_equal(got > postprocess.DB_THRESH, expected > postprocess.DB_THRESH)
+
+
+def _quantized_hardswish_graph(path: Path, a: float, b: float) -> None:
+    """uint8 x -> hardswish as the quantizer spells it (QLinearMul(x, Q(HardSigmoid(DQ(x))))) ->
+    QLinearMul(a) -> QLinearAdd(b) -> DequantizeLinear; scales and zero points chosen so that no
+    value saturates for 0 < a <= 1.3 and |b| <= 0.3."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def const(name: str, value: float, dtype: type = np.float32) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(value, dtype), name)
+
+    x_scale, h_scale, y_scale = 0.05, 0.045, 0.07
+    inits = [
+        const("xs", x_scale),
+        const("xz", 60, np.uint8),
+        const("gs", 1 / 255),
+        const("gz", 0, np.uint8),
+        const("hs", h_scale),
+        const("hz", 12, np.uint8),
+        # the constants a and b stored as uint8 with their own scales, as the quantizer stores them
+        const("a_q", 255, np.uint8),
+        const("a_s", a / 255),
+        const("a_z", 0, np.uint8),
+        const("ms", h_scale * a),
+        const("mz", 12, np.uint8),
+        const("b_q", 0 if b < 0 else 255, np.uint8),
+        const("b_s", abs(b) / 255),
+        const("b_z", 255 if b < 0 else 0, np.uint8),
+        const("ys", y_scale),
+        const("yz", 20, np.uint8),
+    ]
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]),
+        helper.make_node("HardSigmoid", ["xf"], ["gf"], alpha=1 / 6, beta=0.5),
+        helper.make_node("QuantizeLinear", ["gf", "gs", "gz"], ["g"]),
+        helper.make_node("QLinearMul", ["x", "xs", "xz", "g", "gs", "gz", "hs", "hz"], ["h"], domain=ms),
+        helper.make_node("QLinearMul", ["h", "hs", "hz", "a_q", "a_s", "a_z", "ms", "mz"], ["m"], domain=ms),
+        helper.make_node("QLinearAdd", ["m", "ms", "mz", "b_q", "b_s", "b_z", "ys", "yz"], ["yq"], domain=ms),
+        helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "quantized-hardswish",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
+    )
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize(("a", "b", "folds"), [(0.8, -0.3, 1), (1.3, 0.2, 1), (-0.8, 0.2, 0)])
+def test_fold_of_a_quantized_hardswish_affine_matches_the_chain(
+    tmp_path: Path, a: float, b: float, folds: int
+) -> None:
+    source, folded_path = tmp_path / "chain.onnx", tmp_path / "folded.onnx"
+    _quantized_hardswish_graph(source, a, b)
+    model = onnx.load(str(source))
+    assert det_build.fold_quantized_affines(model.graph) == folds
+    onnx.save(model, str(folded_path))
+    ops = collections.Counter(node.op_type for node in model.graph.node)
+    assert ops["QLinearMul"] == 2 - folds and ops["QLinearAdd"] == 1 - folds
+    feeds = {"x": np.arange(256, dtype=np.uint8)[None]}
+    chain, folded = (
+        np.asarray(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0])
+        for path in (source, folded_path)
+    )
+    if not folds:  # a < 0: left as it was
+        assert np.array_equal(folded, chain)
+        return
+    x = (np.arange(256) - 60) * 0.05
+    exact = a * x * np.clip(x / 6 + 0.5, 0, 1) + b
+    # the chain rounds four times, the fold twice: both within two output steps (0.07) of exact,
+    # and at most one step apart
+    assert float(np.abs(chain - exact).max()) < 0.14
+    assert float(np.abs(folded - exact).max()) < 0.14
+    assert float(np.abs(folded - chain).max()) <= 0.07 + 1e-6
+
+
+def _gate_graph(path: Path, in_scale: float, in_zero: int, alpha: float, shared: bool = False) -> None:
+    """uint8 x -> DequantizeLinear -> HardSigmoid(alpha, 0.5) -> QuantizeLinear(1/255, 0) -> y, as
+    the quantizer writes the gates; `shared`: the dequantized map is also a graph output."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.array(in_scale, np.float32), "xs"),
+        numpy_helper.from_array(np.array(in_zero, np.uint8), "xz"),
+        numpy_helper.from_array(np.array(1 / 255, np.float32), "gs"),
+        numpy_helper.from_array(np.array(0, np.uint8), "gz"),
+    ]
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]),
+        helper.make_node("HardSigmoid", ["xf"], ["gf"], alpha=alpha, beta=0.5),
+        helper.make_node("QuantizeLinear", ["gf", "gs", "gz"], ["y"]),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 256])]
+    if shared:
+        outputs.append(helper.make_tensor_value_info("xf", TensorProto.FLOAT, [1, 256]))
+    graph = helper.make_graph(
+        nodes, "gate", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 256])], outputs, inits
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
+    )
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize(
+    ("in_scale", "in_zero", "alpha"),
+    [(0.078, 63, 1 / 6), (0.674, 65, 1 / 6), (0.044, 114, 1 / 6), (0.3, 200, 0.2)],
+)
+def test_gate_becomes_one_qlinearadd_with_the_same_bytes(
+    tmp_path: Path, in_scale: float, in_zero: int, alpha: float
+) -> None:
+    source, rewritten = tmp_path / "gate.onnx", tmp_path / "gate-add.onnx"
+    _gate_graph(source, in_scale, in_zero, alpha)
+    model = onnx.load(str(source))
+    assert det_build.replace_quantized_gates(model.graph) == 1
+    assert [node.op_type for node in model.graph.node] == ["QLinearAdd"]
+    onnx.save(model, str(rewritten))
+    feeds = {"x": np.arange(256, dtype=np.uint8)[None]}
+    before, after = (
+        np.asarray(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["y"], feeds)[0])
+        for path in (source, rewritten)
+    )
+    assert np.array_equal(before, after)
+    assert 0 < int((before > 0).sum()) and int((before < 255).sum()) > 0
+
+
+@pytest.mark.parametrize(
+    ("in_scale", "in_zero", "shared"),
+    [
+        (0.078, 63, True),  # replaceable bytes, but the float map is also read elsewhere
+        # 0.1 / 6 * 255 = 4.25 output steps a byte: exact ties every fourth byte, which the chain
+        # rounds one way at the zero point and the other way elsewhere; no line gives those bytes
+        (0.1, 120, False),
+    ],
+)
+def test_gate_is_left_alone_where_one_qlinearadd_cannot_stand_in(
+    tmp_path: Path, in_scale: float, in_zero: int, shared: bool
+) -> None:
+    source = tmp_path / "gate.onnx"
+    _gate_graph(source, in_scale, in_zero, 1 / 6, shared=shared)
+    model = onnx.load(str(source))
+    assert det_build.replace_quantized_gates(model.graph) == 0
+    ops = [node.op_type for node in model.graph.node]
+    assert ops == ["DequantizeLinear", "HardSigmoid", "QuantizeLinear"]
+
+
+def test_widest_rounded_line_recovers_a_line_and_refuses_what_is_none() -> None:
+    x = np.arange(256) - 100
+    target = np.clip(np.floor(0.7 * x + 127.27 + 0.5), 0, 255).astype(np.int64)
+    found = det_build._widest_rounded_line(target, 100)
+    assert found is not None
+    slope, offset = found
+    assert np.array_equal(np.clip(np.floor(slope * x + offset + 0.5), 0, 255), target)
+    inner = (target > 0) & (target < 255)
+
+    def margin(values: np.ndarray) -> float:
+        return float((0.5 - np.abs(values - np.round(values)))[inner].min())
+
+    # the widest margin: at least the generating line's, less the search grid's step
+    assert margin(0.7 * x + 127.27) > 0.02
+    assert margin(slope * x + offset) >= margin(0.7 * x + 127.27) - 2e-3
+    broken = target.copy()
+    broken[150] = broken[149] - 2  # not monotone: no line rounds to it
+    assert det_build._widest_rounded_line(broken, 100) is None
