@@ -220,8 +220,9 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--checkpoint-every", type=int, default=250)
     args = parser.parse_args()
-    if not 0.0 <= args.side_art <= 1.0:
-        parser.error(f"--side-art is a share, between 0 and 1: {args.side_art}")
+    for share in ("real_share", "edge_distractors", "side_art", "invert_share", "line_share"):
+        if not 0.0 <= getattr(args, share) <= 1.0:
+            parser.error(f"--{share.replace('_', '-')} is a share, between 0 and 1: {getattr(args, share)}")
     args.out.mkdir(parents=True, exist_ok=True)
 
     fonts = render.find_fonts()
