@@ -82,8 +82,12 @@ class TwoStageOptions:
     # 4K 72.0 / 84.7 / 84.7 / 85.3 / 82.0 %; `min_fine_scale` 0.5 with 12: 76.7 and 72.0 %, and at
     # 0.5 a 340 px EU plate of a 2048x1536 training photo was split at the wide gap after its
     # district code. A coarse floor of 0.375 read 92.0 % of the 1080p frames, at a p50 of 99
-    # instead of 71 ms.
-    min_coarse_scale: float = 0.25
+    # instead of 71 ms. Session 27, once the int8 detector build v2 had cut a quarter of the
+    # detector's time, made 0.375 the default by a rule written first: on the choosing sets 13 plates
+    # gained and 3 lost (synth-1080p 134 -> 143 of 150, every frame up to 1280x720 unchanged; 4K
+    # too, where the floor cannot pass the full pass's 0.25), held-out sets unchanged; 1080p frames
+    # cost about 1.4x the CPU (mean 61 -> 88 ms; PLATEWATCH_MIN_COARSE_SCALE=0.25 for the old trade).
+    min_coarse_scale: float = 0.375
     min_fine_scale: float = 0.75
     small_text_px: int = 40
     # Take the full pass instead when the fine canvases together would cost more than this share

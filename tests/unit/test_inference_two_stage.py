@@ -173,7 +173,8 @@ def test_windows_are_batched_on_stride_multiples_and_boxes_map_back_to_the_frame
     found = recognizer.detect_lines([frame])
     assert recognizer.last_paths == ["fine"]
     coarse, *fine = backend.shapes
-    assert coarse == (1, 288, 480, 3)
+    # the coarse floor (0.375) on 1920x1080: 720x405, grown to multiples of 32
+    assert coarse == (1, 416, 736, 3)
     assert sum(shape[0] for shape in fine) == 3
     for n, height, width, channels in fine:
         assert n <= DET_MAX_BATCH and channels == 3
@@ -388,7 +389,10 @@ def test_windows_of_frames_batched_together_are_never_padded() -> None:
 
     def fine_canvases(frames: list[np.ndarray]) -> list[tuple[int, int]]:
         backend = _DarkIsText()
-        PlateRecognizer(backend, detection="two_stage").detect_lines(frames)
+        # A coarse floor of 0.25 puts both frames' coarse passes on the 480x288 canvas, so the
+        # first detector call is their one coarse batch and the rest are windows.
+        options = proposals.TwoStageOptions(min_coarse_scale=0.25)
+        PlateRecognizer(backend, detection="two_stage", two_stage=options).detect_lines(frames)
         coarse, *fine = backend.shapes
         assert coarse[0] == len(frames)  # one coarse batch
         return sorted((h, w) for n, h, w, _ in fine for _ in range(n))
@@ -427,10 +431,10 @@ def test_settings_choose_the_detection(monkeypatch: pytest.MonkeyPatch, backend:
     monkeypatch.setenv("PLATEWATCH_EDGE_PROPOSALS", "2")
     monkeypatch.setenv("PLATEWATCH_FULL_PASS_WHEN_NO_PLATE", "true")
     monkeypatch.setenv("PLATEWATCH_EDGE_WINDOWS_WHEN_NO_PLATE", "5")
-    monkeypatch.setenv("PLATEWATCH_MIN_COARSE_SCALE", "0.375")
+    monkeypatch.setenv("PLATEWATCH_MIN_COARSE_SCALE", "0.25")
     monkeypatch.setenv("PLATEWATCH_MIN_FINE_SCALE", "0")
     tuned = InferenceSettings().plate_recognizer(backend)
-    assert (tuned.two_stage.min_coarse_scale, tuned.two_stage.min_fine_scale) == (0.375, 0.0)
+    assert (tuned.two_stage.min_coarse_scale, tuned.two_stage.min_fine_scale) == (0.25, 0.0)
     assert (tuned.two_stage.edge_always, tuned.two_stage.edge_proposals) == (True, 2)
     assert (tuned.two_stage.full_pass_when_no_plate, tuned.two_stage.edge_windows_when_no_plate) == (True, 5)
     monkeypatch.setenv("PLATEWATCH_DETECTION", "full")
