@@ -587,9 +587,10 @@ class PlateRecognizer:
         fine: list[tuple[int, proposals.Region, float]] = []
         # Frames whose coarse map proposed text (not only the edge proposer).
         coarse_proposed: set[int] = set()
-        # Frames whose coarse pass ran at the full pass's scale (frames at least four times the
-        # canvas, where the coarse floor reaches it): its boxes are the full pass's, which is never
-        # run again for them, and only small text gets windows.
+        # Frames whose coarse pass ran at the full pass's scale (where the coarse floor reaches it:
+        # with the default 0.375, frames whose full pass's scale is at most that, from 2560x1440 or
+        # 2048x1536 up): its boxes are the full pass's, which is never run again for them, and only
+        # small text gets windows.
         known_full: dict[int, list[tuple[np.ndarray, float]]] = {}
         # Only frames that the full pass would shrink (camera frames, larger than the canvas) are
         # staged. Smaller images (plate crops, thumbnails, small photos) go straight to the full

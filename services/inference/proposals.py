@@ -75,8 +75,9 @@ class TwoStageOptions:
     # least at `min_fine_scale` (never above 1), the scale 1280x720 frames are read at; larger text
     # stays at the full pass's scale. Chosen on the 150 synthetic frames' plates at the same pixel
     # size in larger frames (`training.frame_variants` 1080p and 4k; README, Recognition) and the
-    # train-half EU photos, which read the same; read before -> now: 1920x1080 76.0 -> 88.0 %,
-    # 3840x2160 38.0 -> 88.7 % (1280x720: 94.0 %). Alternatives, measured on an earlier build of the
+    # train-half EU photos, which read the same; read before -> then: 1920x1080 76.0 -> 88.0 %
+    # (session 27: 89.3 % at 0.25, 95.3 % at the 0.375 coarse floor), 3840x2160 38.0 -> 88.7 %
+    # (1280x720: 94.0 %). Alternatives, measured on an earlier build of the
     # same sets (then 76.7 / 36.0 % before), without the coarse pass reused as the full pass on 4K:
     # `small_text_px` 12 / 20 / 28 / 40 / every proposal: 1080p 79.3 / 83.3 / 86.7 / 88.0 / 87.3 %,
     # 4K 72.0 / 84.7 / 84.7 / 85.3 / 82.0 %; `min_fine_scale` 0.5 with 12: 76.7 and 72.0 %, and at
@@ -90,16 +91,15 @@ class TwoStageOptions:
     min_coarse_scale: float = 0.375
     min_fine_scale: float = 0.75
     small_text_px: int = 40
-    # Take the full pass instead when the fine canvases together would cost more than this share
-    # of the full canvas, or when there are more windows than `max_regions`. The detector's cost is
-    # about linear in canvas pixels (int8, one core: a 480x288 window ~18 ms, the 960x544 canvas ~70
-    # ms), so 1.0 takes whichever is cheaper (up to 1280x720, where the windows are at the full pass's
-    # scale; in larger frames windows for small text read more than the full pass would; a frame
-    # whose coarse pass ran at the full pass's scale keeps that pass's boxes instead). Until session
-    # 11 it was 0.6, which sent 48 of the 150 synthetic frames (three windows each) to the full
-    # pass; 1.0 sends 6 and reads 142 instead of 140 of them, with fewer strays (0.047 -> 0.040 a
-    # frame), 104 -> 98 ms a frame (CPU mean); the training-half EU photos read the same, as they
-    # are and at 1280x720.
+    # Take the full pass instead when the fine canvases together would cost more than this share of the full
+    # canvas, or when there are more windows than `max_regions`. The detector's cost is about linear in canvas
+    # pixels (int8 build v2, one core: a 480x288 window ~13 ms, the 960x544 canvas ~53 ms; v1 ~18 and ~70 ms),
+    # so 1.0 takes whichever is cheaper (up to 1280x720, where the windows are at the full pass's scale; in
+    # larger frames windows for small text read more than the full pass would; a frame whose coarse pass ran
+    # at the full pass's scale keeps that pass's boxes instead). Until session 11 it was 0.6, which sent 48 of
+    # the 150 synthetic frames (three windows each) to the full pass; 1.0 sends 6 and reads 142 instead of 140
+    # of them, with fewer strays (0.047 -> 0.040 a frame), 104 -> 98 ms a frame (CPU mean); the training-half
+    # EU photos read the same, as they are and at 1280x720.
     max_cost_share: float = 1.0
     max_regions: int = 12
     # Plate-shaped clusters of vertical edges (`edge_regions`), at most this many (0: none), proposed

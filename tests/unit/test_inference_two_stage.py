@@ -279,9 +279,9 @@ def test_small_text_in_a_1080p_frame_gets_a_window_above_the_full_pass_scale() -
 
 
 def test_a_4k_frame_reuses_its_coarse_pass_as_the_full_pass() -> None:
-    """On 3840x2160 the coarse floor (0.25) is the full pass's scale: the coarse pass is the full
-    pass, its boxes are kept for text that scale suits, only small text gets a window (at 0.75),
-    and the full pass is never run again."""
+    """On 3840x2160 the coarse floor (0.375, capped at the full pass's 0.25) is the full pass's
+    scale: the coarse pass is the full pass, its boxes are kept for text that scale suits, only
+    small text gets a window (at 0.75), and the full pass is never run again."""
     frame = np.full((2160, 3840, 3), 200, np.uint8)
     frame[1000:1024, 600:760] = 20  # small line: 6 canvas pixels high at 0.25
     frame[400:600, 2400:3200] = 20  # large line: 50 canvas pixels high at 0.25
