@@ -15,7 +15,7 @@ maps. Two builds, both derived from the wheel's file at run time (never committe
   the engine uses (the demo clip is rendered afresh where `deploy/demo/footage` is absent, as in the
 Docker image). About half the CPU of the original on x86 with VNNI; on a GPU use `fp32`.
   Two exact rewrites follow the quantization, worth about a quarter of the int8 detector's time
-  (one core, least of 15: 960x544 72 -> 52 ms, 480x288 16 -> 12 ms):
+  (one core, least of 15: 960x544 75 -> 53 ms, 480x288 16.5 -> 12.5 ms):
   - the learnable affine after each hardswish (a QLinearMul and a QLinearAdd by scalars) is folded
     into the output scale and zero point of the hardswish's own product (`fold_quantized_affines`);
   - each gate (DequantizeLinear -> HardSigmoid -> QuantizeLinear, in every hardswish and

@@ -93,7 +93,7 @@ class TwoStageOptions:
     small_text_px: int = 40
     # Take the full pass instead when the fine canvases together would cost more than this share of the full
     # canvas, or when there are more windows than `max_regions`. The detector's cost is about linear in canvas
-    # pixels (int8 build v2, one core: a 480x288 window ~13 ms, the 960x544 canvas ~53 ms; v1 ~18 and ~70 ms),
+    # pixels (int8 build v2, one core: a 480x288 window ~13 ms, the 960x544 canvas ~54 ms; v1 ~17 and ~75 ms),
     # so 1.0 takes whichever is cheaper (up to 1280x720, where the windows are at the full pass's scale; in
     # larger frames windows for small text read more than the full pass would; a frame whose coarse pass ran
     # at the full pass's scale keeps that pass's boxes instead). Until session 11 it was 0.6, which sent 48 of
