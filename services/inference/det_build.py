@@ -106,13 +106,7 @@ def fuse_det(source: Path, dest: Path) -> tuple[int, int]:
     graph = model.graph
     folded = _fold_conv_affines(graph)
     fused = _fuse_hardswish(graph)
-    used = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
-    kept = [node for node in graph.node if node.op_type != "Constant" or node.output[0] in used]
-    initializers = [init for init in graph.initializer if init.name in used]
-    del graph.node[:]
-    graph.node.extend(kept)
-    del graph.initializer[:]
-    graph.initializer.extend(initializers)
+    _prune(graph)
     onnx.checker.check_model(model)
     onnx.save(model, str(dest))
     return folded, fused
@@ -275,9 +269,9 @@ def calibration_frames() -> list[np.ndarray]:
     return frames or rendered_frames(CALIBRATION_FRAMES)
 
 
-def quantize_det(fused: Path, dest: Path, workdir: Path, fold: bool = True) -> None:
+def quantize_det(fused: Path, dest: Path, workdir: Path, rewrite: bool = True) -> None:
     """Write the static int8 quantization of the fused detector `fused` to `dest`, with the exact
-    rewrites (`fold_quantized_affines`, `replace_quantized_gates`) unless `fold` is false."""
+    rewrites (`fold_quantized_affines`, `replace_quantized_gates`) unless `rewrite` is false."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -306,7 +300,7 @@ def quantize_det(fused: Path, dest: Path, workdir: Path, fold: bool = True) -> N
         weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax,
     )
-    if not fold:
+    if not rewrite:
         return
     import onnx
 
@@ -384,9 +378,7 @@ def fold_quantized_affines(graph: Any) -> int:
         product.CopyFrom(folded_product)
         removed.update({id(scale_node), id(shift_node)})
         folded += 1
-    graph.initializer.extend(added)
-    _remove_nodes(graph, removed)
-    _prune(graph)
+    _apply(graph, added, removed)
     return folded
 
 
@@ -421,22 +413,14 @@ def replace_quantized_gates(graph: Any) -> int:
             )
         ):
             continue  # per-channel or int8 parameters: not the pattern the quantizer writes here
-        in_scale, in_zero, out_scale, out_zero = (value.reshape(-1)[0] for value in stored)  # type: ignore[union-attr]
-        attributes = {attribute.name: attribute.f for attribute in gate.attribute}
-        chain = _gate_outputs(
-            float(in_scale),
-            int(in_zero),
-            attributes.get("alpha", 0.2),
-            attributes.get("beta", 0.5),
-            float(out_scale),
-            int(out_zero),
-        )
-        line = _widest_rounded_line(chain, int(in_zero), min_margin=GATE_MIN_MARGIN)
+        in_scale, in_zero = (float(stored[0].reshape(-1)[0]), int(stored[1].reshape(-1)[0]))  # type: ignore[union-attr]
+        chain = [dequantize, gate, quantize]
+        line = _widest_rounded_line(_bytes_through(index, chain), in_zero, min_margin=GATE_MIN_MARGIN)
         if line is None:
             continue
         slope, offset = line
         zero = int(np.clip(round(offset), 0, 255))
-        add_scale = np.float32(float(in_scale) / slope)
+        add_scale = np.float32(in_scale / slope)
         # the constant c, in the output's units offset - zero, stored as one uint8 at 0 or 255
         constant = (offset - zero) * float(add_scale)
         const_q, const_scale, const_zero = (
@@ -444,12 +428,9 @@ def replace_quantized_gates(graph: Any) -> int:
             if constant == 0
             else ((255, constant / 255, 0) if constant > 0 else (0, -constant / 255, 255))
         )
-        params = (float(in_scale), int(in_zero), const_q, const_scale, const_zero, float(add_scale), zero)
-        if not np.array_equal(_gate_add_outputs(*params), chain):
-            continue
         prefix = quantize.output[0]
         names = [f"{prefix}.gate_{suffix}" for suffix in ("c", "c_scale", "c_zero", "scale", "zero")]
-        added += [
+        params = [
             numpy_helper.from_array(np.array(const_q, np.uint8), names[0]),
             numpy_helper.from_array(np.array(const_scale, np.float32), names[1]),
             numpy_helper.from_array(np.array(const_zero, np.uint8), names[2]),
@@ -457,21 +438,30 @@ def replace_quantized_gates(graph: Any) -> int:
             numpy_helper.from_array(np.array(zero, np.uint8), names[4]),
         ]
         inputs = [dequantize.input[0], dequantize.input[1], dequantize.input[2], *names]
-        graph.node.insert(
-            list(graph.node).index(gate),
-            helper.make_node("QLinearAdd", inputs, [prefix], name=f"{prefix}.gate", domain="com.microsoft"),
-        )
+        add = helper.make_node("QLinearAdd", inputs, [prefix], name=f"{prefix}.gate", domain="com.microsoft")
+        if not _same_on_all_bytes(index, chain, [add], params):
+            continue
+        added += params
+        graph.node.insert(list(graph.node).index(gate), add)
         removed.update({id(dequantize), id(gate), id(quantize)})
         replaced += 1
-    graph.initializer.extend(added)
-    _remove_nodes(graph, removed)
-    _prune(graph)
+    _apply(graph, added, removed)
     return replaced
 
 
+def _apply(graph: Any, added: list[Any], removed: set[int]) -> None:
+    """Finish a rewrite: add its initializers, drop the nodes it replaced and whatever they alone used."""
+    graph.initializer.extend(added)
+    _remove_nodes(graph, removed)
+    _prune(graph)
+
+
 def _prune(graph: Any) -> None:
-    """Drop initializers and value_info entries that no node or graph output uses any more."""
+    """Drop Constant nodes, initializers and value_info entries that no node or graph output uses."""
     used = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
+    nodes = [node for node in graph.node if node.op_type != "Constant" or node.output[0] in used]
+    del graph.node[:]
+    graph.node.extend(nodes)
     produced = {name for node in graph.node for name in node.output}
     kept = [init for init in graph.initializer if init.name in used]
     del graph.initializer[:]
@@ -501,48 +491,6 @@ def _run_on_all_bytes(nodes: list[Any], initializers: list[Any]) -> np.ndarray:
     onnx.checker.check_model(model)
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return np.asarray(session.run(None, {"x": np.arange(256, dtype=np.uint8)})[0]).astype(np.int64)
-
-
-def _gate_outputs(
-    in_scale: float, in_zero: int, alpha: float, beta: float, out_scale: float, out_zero: int
-) -> np.ndarray:
-    """What DequantizeLinear -> HardSigmoid -> QuantizeLinear gives for each byte value."""
-    from onnx import helper, numpy_helper
-
-    return _run_on_all_bytes(
-        [
-            helper.make_node("DequantizeLinear", ["x", "in_scale", "in_zero"], ["x_float"]),
-            helper.make_node("HardSigmoid", ["x_float"], ["gate"], alpha=alpha, beta=beta),
-            helper.make_node("QuantizeLinear", ["gate", "out_scale", "out_zero"], ["y"]),
-        ],
-        [
-            numpy_helper.from_array(np.array(in_scale, np.float32), "in_scale"),
-            numpy_helper.from_array(np.array(in_zero, np.uint8), "in_zero"),
-            numpy_helper.from_array(np.array(out_scale, np.float32), "out_scale"),
-            numpy_helper.from_array(np.array(out_zero, np.uint8), "out_zero"),
-        ],
-    )
-
-
-def _gate_add_outputs(
-    in_scale: float, in_zero: int, const_q: int, const_scale: float, const_zero: int, scale: float, zero: int
-) -> np.ndarray:
-    """What QLinearAdd(x, c) gives for each byte value."""
-    from onnx import helper, numpy_helper
-
-    values = {
-        "in_scale": (in_scale, np.float32),
-        "in_zero": (in_zero, np.uint8),
-        "c": (const_q, np.uint8),
-        "c_scale": (const_scale, np.float32),
-        "c_zero": (const_zero, np.uint8),
-        "scale": (scale, np.float32),
-        "zero": (zero, np.uint8),
-    }
-    return _run_on_all_bytes(
-        [helper.make_node("QLinearAdd", ["x", *values], ["y"], domain="com.microsoft")],
-        [numpy_helper.from_array(np.array(value, dtype), name) for name, (value, dtype) in values.items()],
-    )
 
 
 def _widest_rounded_line(
@@ -596,28 +544,30 @@ def _node_copy(node: Any) -> Any:
     return copy
 
 
-def _same_on_all_bytes(index: _Graph, chain: list[Any], rewritten: list[Any], added: list[Any]) -> bool:
-    """Whether two subgraphs from the same uint8 tensor (the first node's first input) to the same
-    output (the last node's) give the same bytes for all 256 input values under onnxruntime;
-    `added`: initializers only `rewritten` reads."""
+def _bytes_through(index: _Graph, nodes: list[Any], added: list[Any] | None = None) -> np.ndarray:
+    """What a subgraph of the graph `index` describes, from a uint8 tensor (the first node's first
+    input) to the last node's output, gives for each of the 256 byte values under onnxruntime;
+    `added`: initializers the subgraph reads that the graph does not hold yet."""
     from onnx import numpy_helper
 
-    source, result = chain[0].input[0], chain[-1].output[0]
+    source, result = nodes[0].input[0], nodes[-1].output[0]
+    constants = sorted({name for node in nodes for name in node.input if name in index.constants})
+    initializers = [numpy_helper.from_array(index.constants[name], name) for name in constants]
+    renamed = []
+    for node in nodes:
+        node = _node_copy(node)
+        for i, name in enumerate(node.input):
+            node.input[i] = "x" if name == source else name
+        if node.output[0] == result:
+            node.output[0] = "y"
+        renamed.append(node)
+    return _run_on_all_bytes(renamed, initializers + (added or []))
 
-    def run(nodes: list[Any], extra: list[Any]) -> np.ndarray:
-        inputs = {name for node in nodes for name in node.input if name in index.constants}
-        initializers = [numpy_helper.from_array(index.constants[name], name) for name in sorted(inputs)]
-        renamed = []
-        for node in nodes:
-            node = _node_copy(node)
-            for i, name in enumerate(node.input):
-                node.input[i] = "x" if name == source else name
-            if node.output[0] == result:
-                node.output[0] = "y"
-            renamed.append(node)
-        return _run_on_all_bytes(renamed, initializers + extra)
 
-    return bool(np.array_equal(run(chain, []), run(rewritten, added)))
+def _same_on_all_bytes(index: _Graph, chain: list[Any], rewritten: list[Any], added: list[Any]) -> bool:
+    """Whether two subgraphs from the same uint8 tensor to the same output give the same bytes for
+    all 256 input values (`_bytes_through`); `added`: initializers only `rewritten` reads."""
+    return bool(np.array_equal(_bytes_through(index, chain), _bytes_through(index, rewritten, added)))
 
 
 def _scalar_operand(index: _Graph, node: Any, tensor: str) -> float | None:

@@ -145,7 +145,7 @@ def test_int8_build_rewrites_every_hardswish_affine_and_gate_without_changing_th
 ) -> None:
     built = det_build.det_model("int8", cache_dir=cache_dir)
     plain = tmp_path / "plain.onnx"
-    det_build.quantize_det(det_build.det_model("fp32", cache_dir=cache_dir), plain, tmp_path, fold=False)
+    det_build.quantize_det(det_build.det_model("fp32", cache_dir=cache_dir), plain, tmp_path, rewrite=False)
     ops = collections.Counter(node.op_type for node in onnx.load(str(built)).graph.node)
     plain_ops = collections.Counter(node.op_type for node in onnx.load(str(plain)).graph.node)
     fp32 = det_build.det_model("fp32", cache_dir=cache_dir)
