@@ -91,15 +91,16 @@ class TwoStageOptions:
     min_coarse_scale: float = 0.375
     min_fine_scale: float = 0.75
     small_text_px: int = 40
-    # Take the full pass instead when the fine canvases together would cost more than this share of the full
-    # canvas, or when there are more windows than `max_regions`. The detector's cost is about linear in canvas
-    # pixels (int8 build v2, one core: a 480x288 window ~13 ms, the 960x544 canvas ~54 ms; v1 ~17 and ~75 ms),
-    # so 1.0 takes whichever is cheaper (up to 1280x720, where the windows are at the full pass's scale; in
-    # larger frames windows for small text read more than the full pass would; a frame whose coarse pass ran
-    # at the full pass's scale keeps that pass's boxes instead). Until session 11 it was 0.6, which sent 48 of
-    # the 150 synthetic frames (three windows each) to the full pass; 1.0 sends 6 and reads 142 instead of 140
-    # of them, with fewer strays (0.047 -> 0.040 a frame), 104 -> 98 ms a frame (CPU mean); the training-half
-    # EU photos read the same, as they are and at 1280x720.
+    # Take the full pass instead when the fine canvases together would cost more than this share of
+    # the full canvas, or when there are more windows than `max_regions`. The detector's cost is
+    # about linear in canvas pixels (int8 build v2, one core: a 480x288 window ~13 ms, the 960x544
+    # canvas ~54 ms; v1 ~17 and ~75 ms), so 1.0 takes whichever is cheaper (up to 1280x720, where
+    # the windows are at the full pass's scale; in larger frames windows for small text read more
+    # than the full pass would; a frame whose coarse pass ran at the full pass's scale keeps that
+    # pass's boxes instead). Until session 11 it was 0.6, which sent 48 of the 150 synthetic frames
+    # (three windows each) to the full pass; 1.0 sends 6 and reads 142 instead of 140 of them, with
+    # fewer strays (0.047 -> 0.040 a frame), 104 -> 98 ms a frame (CPU mean); the training-half EU
+    # photos read the same, as they are and at 1280x720.
     max_cost_share: float = 1.0
     max_regions: int = 12
     # Plate-shaped clusters of vertical edges (`edge_regions`), at most this many (0: none), proposed
