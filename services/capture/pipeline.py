@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.capture import metrics
 from services.capture.sources import CapturedFrame, ReaderListener
+from services.common.frames import MAX_FRAME_PIXELS
 from services.common.pb.platewatch.v1 import frames_pb2
 
 log = logging.getLogger(__name__)
@@ -163,11 +164,28 @@ class InflightLimiter:
         return not pending
 
 
+def within_frame_contract(image: np.ndarray) -> np.ndarray:
+    """`image`, or a copy shrunk (same aspect) to at most `MAX_FRAME_PIXELS`, which inference refuses
+    beyond: a camera streaming past 8K still gets its frames read."""
+    height, width = image.shape[:2]
+    if width * height <= MAX_FRAME_PIXELS:
+        return image
+    factor = (MAX_FRAME_PIXELS / (width * height)) ** 0.5
+    size = (max(1, int(width * factor)), max(1, int(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
     return data.tobytes()
+
+
+def encode_frame(image: np.ndarray, quality: int) -> tuple[np.ndarray, bytes]:
+    """The frame as it will be sent (`within_frame_contract`) and its JPEG."""
+    sent = within_frame_contract(image)
+    return sent, encode_jpeg(sent, quality)
 
 
 def to_timestamp(unix_s: float) -> Timestamp:
@@ -241,13 +259,13 @@ class CameraPipeline:
             self.stats.count(DROPPED_BACKPRESSURE)
             return DROPPED_BACKPRESSURE
         try:
-            jpeg = await asyncio.to_thread(encode_jpeg, frame.image, self.config.jpeg_quality)
+            image, jpeg = await asyncio.to_thread(encode_frame, frame.image, self.config.jpeg_quality)
         except Exception as exc:
             log.warning("frame encoding failed", extra={"camera": self.camera_id, "error": str(exc)})
             self.stats.count(FAILED_ENCODE)
             return FAILED_ENCODE
         self.sequence += 1
-        height, width = frame.image.shape[:2]
+        height, width = image.shape[:2]
         captured_at = to_timestamp(frame.captured_at)
         message = frames_pb2.Frame(
             camera_id=self.camera_id,

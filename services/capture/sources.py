@@ -24,10 +24,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from services.common.frames import MAX_FRAME_PIXELS
+from services.common.imagefiles import header_size, image_format, reduced_read_flag
+
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 STREAM_PREFIXES = ("http://", "https://", "rtsp://", "rtsps://")
+# A folder image's file is read whole into memory; a larger one is skipped (an 8K BMP is 100 MB).
+MAX_IMAGE_FILE_BYTES = 128 * 1024 * 1024
 # A file that reports no usable frame rate is played at this rate.
 FALLBACK_FILE_FPS = 25.0
 STREAM_OPEN_TIMEOUT_MS = 5000
@@ -63,12 +68,43 @@ def iter_folder_frames(folder: Path, sample_fps: float) -> Iterator[tuple[float,
         raise SourceError(f"no image files in {folder}")
     index = 0
     for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read_folder_image(path)
         if image is None:
-            log.warning("skipping unreadable image", extra={"path": str(path)})
             continue
         yield index / sample_fps, image
         index += 1
+
+
+def read_folder_image(path: Path) -> np.ndarray | None:
+    """The image at `path` (BGR) within the Frame contract's `MAX_FRAME_PIXELS`, or None, with a
+    warning logged, when it cannot be read or decoded, its header names no size, or it is too large.
+    The size is read from the header before decoding (a small file can claim gigapixels); a larger
+    JPEG is decoded at 1/2, 1/4 or 1/8 scale inside its decoder, other formats only when they fit."""
+    try:
+        if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
+            log.warning("skipping image file over the size limit", extra={"path": str(path)})
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        log.warning("skipping unreadable image", extra={"path": str(path), "error": str(exc)})
+        return None
+    size = header_size(data)
+    if size is None:
+        log.warning("skipping image without a size in its header", extra={"path": str(path)})
+        return None
+    flag = reduced_read_flag(*size, MAX_FRAME_PIXELS)
+    if flag is None or (flag != cv2.IMREAD_COLOR and image_format(data) != "jpeg"):
+        log.warning("skipping image too large for a frame", extra={"path": str(path), "size": list(size)})
+        return None
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error as exc:
+        log.warning("skipping undecodable image", extra={"path": str(path), "error": str(exc)})
+        return None
+    if image is None or image.size == 0:
+        log.warning("skipping undecodable image", extra={"path": str(path)})
+        return None
+    return image
 
 
 def iter_video_frames(path: Path, sample_fps: float) -> Iterator[tuple[float, np.ndarray]]:

@@ -26,8 +26,9 @@ from aiokafka.errors import CommitFailedError
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import Field
 
-from services.common.frames import MAX_ROLL_DEG, roll_in_range
+from services.common.frames import MAX_FRAME_PIXELS, MAX_ROLL_DEG, frame_size_allowed, roll_in_range
 from services.common.health import HealthState
+from services.common.imagefiles import header_size, image_format
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
 from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY, observe_consumer_lag
 from services.common.pb.platewatch.v1 import common_pb2, frames_pb2, reads_pb2
@@ -159,8 +160,9 @@ class _Work:
 
 
 def decode_frame(record: ConsumerRecord) -> _Work:
-    """Parse a FRAMES record and its JPEG; DeadLetterError when either cannot be decoded or the roll is
-    not a number within +-`MAX_ROLL_DEG`."""
+    """Parse a FRAMES record and its JPEG; DeadLetterError when either cannot be decoded, the roll is
+    not a number within +-`MAX_ROLL_DEG`, or the JPEG's header claims more than `MAX_FRAME_PIXELS`
+    (`frame_too_large`, refused before any pixel is decoded)."""
     frame = decode(FRAMES, record.value)
     assert isinstance(frame, frames_pb2.Frame)
     if not frame.jpeg:
@@ -171,9 +173,22 @@ def decode_frame(record: ConsumerRecord) -> _Work:
             f"camera {frame.camera_id} sequence {frame.sequence}: roll_deg {frame.roll_deg} is not within"
             f" +-{MAX_ROLL_DEG:g}",
         )
-    image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    where = f"camera {frame.camera_id} sequence {frame.sequence}"
+    # The size is checked from the header before decoding (see MAX_FRAME_PIXELS).
+    size = header_size(frame.jpeg) if image_format(frame.jpeg) == "jpeg" else None
+    if size is None:
+        raise DeadLetterError("undecodable_jpeg", f"{where}: no JPEG header with a frame size")
+    if not frame_size_allowed(*size):
+        raise DeadLetterError(
+            "frame_too_large" if size[0] * size[1] else "undecodable_jpeg",
+            f"{where}: {size[0]}x{size[1]} pixels (at most {MAX_FRAME_PIXELS}, none empty)",
+        )
+    try:
+        image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise DeadLetterError("undecodable_jpeg", f"{where}: {exc}") from exc
     if image is None or image.size == 0:
-        raise DeadLetterError("undecodable_jpeg", f"camera {frame.camera_id} sequence {frame.sequence}")
+        raise DeadLetterError("undecodable_jpeg", where)
     return _Work(record, frame, image)
 
 

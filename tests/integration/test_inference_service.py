@@ -6,6 +6,7 @@ all of them are committed."""
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 
 import cv2
@@ -38,6 +39,12 @@ def _frame(camera_id: str, sequence: int, jpeg: bytes, roll_deg: float = 0.0) ->
         source="test",
         roll_deg=roll_deg,
     )
+
+
+def _claiming(jpeg: bytes, width: int, height: int) -> bytes:
+    """`jpeg` with its frame header claiming `width` x `height` pixels."""
+    sof = jpeg.index(b"\xff\xc0")
+    return jpeg[: sof + 5] + struct.pack(">HH", height, width) + jpeg[sof + 9 :]
 
 
 async def _committed_everything(bootstrap: str, prefix: str) -> bool:
@@ -79,6 +86,8 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
         _frame("cam-b", 7, b"\xff\xd8 not really a jpeg"),
         _frame("cam-c", 3, rolled_jpeg.tobytes(), roll_deg=10.0),
         _frame("cam-d", 4, jpeg.tobytes(), roll_deg=90.0),
+        # A small JPEG whose header claims 30000x30000 pixels: decoded, it would take 2.7 GB.
+        _frame("cam-e", 5, _claiming(jpeg.tobytes(), 30000, 30000)),
     )
     producer = make_producer(kafka_bootstrap)
     await producer.start()
@@ -93,7 +102,7 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
     try:
         raw_records = await wait_for_records(kafka_bootstrap, RAW_READS, topic_prefix, 2)
         assert FRAMES.dead_letter is not None
-        dead = await wait_for_records(kafka_bootstrap, FRAMES.dead_letter, topic_prefix, 2)
+        dead = await wait_for_records(kafka_bootstrap, FRAMES.dead_letter, topic_prefix, 3)
         deadline = time.monotonic() + TIMEOUT_S
         while not await _committed_everything(kafka_bootstrap, topic_prefix):
             assert time.monotonic() < deadline, "inference never committed the frames"
@@ -104,7 +113,7 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
         stop.set()
         await asyncio.wait_for(service, 30)
 
-    # Every frame is committed, so nothing else can arrive: exactly two reads and two dead letters.
+    # Every frame is committed, so nothing else can arrive: exactly two reads and three dead letters.
     raw_records = await read_topic(kafka_bootstrap, RAW_READS, topic_prefix)
     assert sorted(record.key for record in raw_records) == [b"cam-a", b"cam-c"]
     by_camera = {record.key: reads_pb2.RawRead.FromString(record.value) for record in raw_records}
@@ -136,4 +145,8 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
 
     dead = await read_topic(kafka_bootstrap, FRAMES.dead_letter, topic_prefix)
     reasons = sorted((record.key, dict(record.headers)["reason"]) for record in dead)
-    assert reasons == [(b"cam-b", b"undecodable_jpeg"), (b"cam-d", b"bad_roll_deg")]
+    assert reasons == [
+        (b"cam-b", b"undecodable_jpeg"),
+        (b"cam-d", b"bad_roll_deg"),
+        (b"cam-e", b"frame_too_large"),
+    ]

@@ -8,7 +8,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 
+from services.capture import pipeline as capture_pipeline
 from services.capture.pipeline import (
     DROPPED_BACKPRESSURE,
     DROPPED_MOTION,
@@ -126,6 +128,17 @@ async def test_frame_message_contents() -> None:
     decoded = cv2.imdecode(np.frombuffer(first.jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert decoded is not None and decoded.shape == (72, 128, 3)
     assert first.region == ""  # no region in the registry
+
+
+async def test_frames_past_the_contract_are_shrunk_before_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capture_pipeline, "MAX_FRAME_PIXELS", 128 * 72 // 4)  # stands in for 8K
+    publisher = RecordingPublisher()
+    pipe = pipeline(publisher, motion_threshold=0.0)
+    await pipe.handle(CapturedFrame(image(10), 1.0))
+    (sent,) = publisher.sent
+    assert (sent.width, sent.height) == (64, 36)
+    decoded = cv2.imdecode(np.frombuffer(sent.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None and decoded.shape == (36, 64, 3)
 
 
 async def test_frames_carry_the_camera_region() -> None:

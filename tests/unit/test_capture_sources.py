@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from services.capture import sources
 from services.capture.pipeline import CameraStats
 from services.capture.sources import (
     Backoff,
@@ -90,6 +91,24 @@ def test_folder_frames_come_in_name_order(tmp_path: Path) -> None:
     frames = list(iter_folder_frames(tmp_path, sample_fps=4))
     assert [t for t, _ in frames] == [0.0, 0.25, 0.5]
     assert [round(float(image.mean()) / 10) for _, image in frames] == [1, 2, 3]
+
+
+def test_folder_images_are_held_to_the_frame_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A small limit stands in for MAX_FRAME_PIXELS (8K): same rule, small files.
+    monkeypatch.setattr(sources, "MAX_FRAME_PIXELS", 2_000)
+    cv2.imwrite(str(tmp_path / "a_fits.png"), solid(10, 40, 50))  # 2,000 pixels: as it is
+    cv2.imwrite(str(tmp_path / "b_big.jpg"), solid(20, 120, 60))  # 7,200: JPEG decoded at 1/2
+    cv2.imwrite(str(tmp_path / "c_big.png"), solid(30, 120, 60))  # 7,200: PNG decodes whole, skipped
+    # A PNG header claiming 40000x40000 and no data: skipped from its header, nothing allocated.
+    ihdr = b"IHDR" + (40_000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    (tmp_path / "d_bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + ihdr + bytes(4))
+    (tmp_path / "e_text.jpg").write_text("not an image")
+    cv2.imwrite(str(tmp_path / "f_fits.jpg"), solid(60, 50, 40))
+    frames = [image for _, image in iter_folder_frames(tmp_path, sample_fps=1)]
+    assert [image.shape for image in frames] == [(50, 40, 3), (30, 60, 3), (40, 50, 3)]
+    assert [round(float(image.mean()) / 10) for image in frames] == [1, 2, 6]
 
 
 def test_empty_folder_is_a_source_error(tmp_path: Path) -> None:

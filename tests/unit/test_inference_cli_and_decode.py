@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import struct
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,6 +19,22 @@ from services.inference.main import InferenceService, InferenceSettings, _Work, 
 from tests.unit.test_inference_postprocess import render_frame
 
 
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    """A 16x16 JPEG whose frame header claims `width` x `height` (the scan data stays 16x16)."""
+    ok, encoded = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))
+    assert ok
+    data = bytearray(encoded.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def _png() -> bytes:
+    ok, encoded = cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))
+    assert ok
+    return encoded.tobytes()
+
+
 def _record(value: bytes | None) -> ConsumerRecord:
     return ConsumerRecord("frames", 0, 5, 0, 0, b"cam", value, None, 0, len(value or b""), [])
 
@@ -29,6 +46,21 @@ def _record(value: bytes | None) -> ConsumerRecord:
         (b"\xff\xff\xff not protobuf", "undecodable"),
         (frames_pb2.Frame(camera_id="cam").SerializeToString(), "empty_jpeg"),
         (frames_pb2.Frame(camera_id="cam", jpeg=b"\xff\xd8junk").SerializeToString(), "undecodable_jpeg"),
+        # Refused from the header, before OpenCV allocates the claimed bitmap: one pixel past 8K.
+        (
+            frames_pb2.Frame(camera_id="cam", jpeg=_jpeg_claiming(7681, 4320)).SerializeToString(),
+            "frame_too_large",
+        ),
+        (
+            frames_pb2.Frame(camera_id="cam", jpeg=_jpeg_claiming(30000, 30000)).SerializeToString(),
+            "frame_too_large",
+        ),
+        (
+            frames_pb2.Frame(camera_id="cam", jpeg=_jpeg_claiming(640, 0)).SerializeToString(),
+            "undecodable_jpeg",
+        ),
+        # The contract's field is a JPEG: a PNG OpenCV could decode is not taken on trust.
+        (frames_pb2.Frame(camera_id="cam", jpeg=_png()).SerializeToString(), "undecodable_jpeg"),
         (
             frames_pb2.Frame(camera_id="cam", jpeg=b"\xff\xd8", roll_deg=46.0).SerializeToString(),
             "bad_roll_deg",
@@ -47,6 +79,12 @@ def test_decode_frame_dead_letter_reasons(value: bytes | None, reason: str) -> N
     with pytest.raises(DeadLetterError) as caught:
         decode_frame(_record(value))
     assert caught.value.reason == reason
+
+
+def test_a_frame_at_the_size_limit_is_decoded() -> None:
+    # The limit is inclusive; OpenCV fills the missing scan data of this 16x16 JPEG with grey.
+    frame = frames_pb2.Frame(camera_id="cam", jpeg=_jpeg_claiming(7680, 4320))
+    assert decode_frame(_record(frame.SerializeToString())).image.shape == (4320, 7680, 3)
 
 
 def test_decode_frame_and_thumbnail() -> None:

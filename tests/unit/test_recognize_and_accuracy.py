@@ -26,7 +26,7 @@ from services.inference.accuracy import (
     plate_key,
 )
 from services.inference.boxes import iou
-from services.inference.images import ImageError, header_size, load_image
+from services.inference.images import ImageError, load_image
 from services.inference.training import datasets
 from services.inference.training.datasets import DATASETS_DIR
 from services.normalizer.grammar import _exact_pattern, _fit, default_grammar, strip_text
@@ -62,15 +62,44 @@ def files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def test_header_size_reads_png_and_jpeg_headers(tmp_path: Path) -> None:
-    frame = np.zeros((37, 53, 3), np.uint8)
-    ok_png, png = cv2.imencode(".png", frame)
-    ok_jpg, jpg = cv2.imencode(".jpg", frame)
-    assert ok_png and ok_jpg
-    assert header_size(png.tobytes()) == (53, 37)
-    assert header_size(jpg.tobytes()) == (53, 37)
-    assert header_size(b"GIF89a....") is None
-    assert header_size(b"\xff\xd8\xff") is None
+def test_formats_decoded_whole_are_held_to_a_smaller_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small limits stand in for the real ones (same rules, no 100 Mpx files in a unit test).
+    monkeypatch.setattr(image_loading, "MAX_DECODED_PIXELS", 10_000)
+    monkeypatch.setattr(image_loading, "MAX_FULL_DECODE_PIXELS", 150_000)
+    monkeypatch.setattr(image_loading, "MAX_GIF_PIXELS", 50_000)
+    picture = np.full((300, 400, 3), 90, np.uint8)  # 120,000 pixels
+    for extension in (".jpg", ".png", ".webp", ".tif", ".bmp"):
+        path = tmp_path / f"picture{extension}"
+        cv2.imwrite(str(path), picture)
+        loaded = load_image(path)
+        assert loaded.image.shape == (75, 100, 3) and loaded.scale == 4.0, extension  # 1/4 each way
+    big = np.full((400, 500, 3), 90, np.uint8)  # 200,000 pixels: over the whole-decode limit
+    cv2.imwrite(str(tmp_path / "big.jpg"), big)
+    cv2.imwrite(str(tmp_path / "big.png"), big)
+    assert load_image(tmp_path / "big.jpg").image.shape == (50, 63, 3)  # JPEG: 1/8 inside the decoder
+    with pytest.raises(ImageError, match=r"image too large \(500x400; at most 150000 pixels"):
+        load_image(tmp_path / "big.png")
+    cv2.imwrite(str(tmp_path / "picture.gif"), picture)
+    with pytest.raises(ImageError, match="at most 50000 pixels"):
+        load_image(tmp_path / "picture.gif")
+
+
+def test_files_whose_size_no_header_gives_are_refused(tmp_path: Path) -> None:
+    ok, radiance = cv2.imencode(".hdr", np.zeros((37, 53, 3), np.float32))
+    assert ok and cv2.imdecode(radiance, cv2.IMREAD_COLOR) is not None  # OpenCV would decode it
+    (tmp_path / "scene.hdr").write_bytes(radiance.tobytes())
+    with pytest.raises(ImageError, match="not a format this tool reads"):
+        load_image(tmp_path / "scene.hdr")
+    # A TIFF whose first directory names no height: refused, not decoded at whatever size it holds.
+    ok, tiff = cv2.imencode(".tif", np.zeros((37, 53, 3), np.uint8))
+    assert ok
+    damaged = tiff.tobytes().replace(struct.pack("<HH", 257, 3), struct.pack("<HH", 999, 3), 1)
+    assert damaged != tiff.tobytes()
+    (tmp_path / "damaged.tif").write_bytes(damaged)
+    with pytest.raises(ImageError, match="damaged TIFF header"):
+        load_image(tmp_path / "damaged.tif")
 
 
 def test_a_huge_jpeg_is_decoded_downscaled_with_its_scale(tmp_path: Path) -> None:
