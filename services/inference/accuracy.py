@@ -16,8 +16,10 @@ which would be false reads in the product, or plates the labels leave out), late
 p50/p95 (file read + decode + find + read, one image at a time; `cpu_ms`: the process's CPU time
 over the same span, with OpenCV and onnxruntime held to `--threads` threads), the most frequent
 character confusions (truth character -> read character, aligned by difflib, over top plates that
-lie on a labelled plate: a sign read instead is a miss, not a confusion) and the errors (unreadable
-files). Texts are compared upper case, letters and digits only.
+lie on a labelled plate: a sign read instead is a miss, not a confusion), `printed_region` (over the
+images whose labels give a region, the US crops' state: the share whose top plate names a region
+from the words printed on it, the share that names the labelled one, and how many name another) and
+the errors (unreadable files). Texts are compared upper case, letters and digits only.
 
 Labels known to contradict their plate (`--errata`, by default `label_errata.csv` beside this module:
 file name, label as given, corrected label, evidence) do not change those figures: they are measured
@@ -179,6 +181,8 @@ def measure(
     from services.inference.images import ImageError, load_image
 
     exact = top3 = box_hits = stray_plates = images_with_strays = 0
+    # Images whose labels give a region; of them, those whose top plate's printed region is named, right.
+    region_labelled = region_named = region_right = 0
     exact_corrected = top3_corrected = 0
     latencies: list[float] = []
     cpu_times: list[float] = []
@@ -244,6 +248,11 @@ def measure(
                     "read": read,
                 }
             )
+        if labelled.region:
+            region_labelled += 1
+            printed = None if top is None else top.printed_region
+            region_named += printed is not None
+            region_right += printed is not None and printed.lower() == labelled.region
         if top is None:
             continue
         first_three = [plate_key(c.text) for c in top.candidates[:3]]
@@ -278,6 +287,14 @@ def measure(
             "confusions": most_common(confused_corrected),
         },
         "box_hit": rate(box_hits),
+        # The region printed on the top plate (a state's name or slogan) against the labels' region,
+        # over the images whose labels give one (US crops: the state column); null rates without any.
+        "printed_region": {
+            "labelled": region_labelled,
+            "named": round(region_named / region_labelled, 4) if region_labelled else None,
+            "right": round(region_right / region_labelled, 4) if region_labelled else None,
+            "wrong": region_named - region_right,
+        },
         "stray_plates_per_image": None if not measured else round(stray_plates / measured, 3),
         "images_with_stray_plates": rate(images_with_strays),
         "frame": None if frame is None else f"{frame[0]}x{frame[1]}",

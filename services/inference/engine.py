@@ -30,7 +30,15 @@ import numpy as np
 import onnxruntime as ort
 
 from services.common.frames import MAX_ROLL_DEG, roll_in_range
-from services.inference import decoding, det_build, model_io, postprocess, proposals, wire_models
+from services.inference import (
+    decoding,
+    det_build,
+    model_io,
+    postprocess,
+    printed_region,
+    proposals,
+    wire_models,
+)
 from services.inference.boxes import intersection, iou
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.postprocess import Candidate
@@ -64,6 +72,9 @@ DET_CANVAS_HEIGHT = 544
 DET_MAX_UPSCALE = float("inf")
 DET_MAX_BATCH = 4
 REC_MAX_BATCH = 16
+# At most this many lines around a plate are read for the words that name its region (a state name
+# and a slogan, with stickers and dates around them).
+MAX_WORD_LINES = 3
 # plate_cls shares plate_rec's max_batch_size in the Triton repository (triton_repo.RepositoryOptions).
 CLS_MAX_BATCH = REC_MAX_BATCH
 # Lines the plate classifier scores below this are not plates. Chosen on the synthetic validation
@@ -94,12 +105,19 @@ class InferenceBackend(Protocol):
 
     name: str
     recognizer: RecognizerName
+    # Built with the word reader (`read_words`).
+    words: bool
 
     def detect(self, images: np.ndarray) -> np.ndarray: ...
 
     def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
     def classify(self, cuts: np.ndarray) -> np.ndarray: ...
+
+    def read_words(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PP-OCRv4 rec (plate_rec) on `rec_batch("ppocr", ...)` crops, whatever reads the plates:
+        the words printed around them (`PlateRecognizer(printed_region=True)`)."""
+        ...
 
     def is_ready(self) -> bool: ...
 
@@ -151,8 +169,10 @@ class OnnxBackend:
         recognizer: RecognizerName = DEFAULT_RECOGNIZER,
         det_precision: DetPrecision = DEFAULT_DET_PRECISION,
         cls_onnx: Path | None = CLS_ONNX,
+        words: bool = False,
     ) -> None:
-        """`det_onnx` overrides the detector `det_precision` selects (`det_build.det_model`);
+        """`words`: also load PP-OCRv4 rec for `read_words` (the same session when it reads the
+        plates). `det_onnx` overrides the detector `det_precision` selects (`det_build.det_model`);
         `rec_onnx` the recognizer's model file. Each is a source graph (float input, as exported),
         wrapped into its wire graph here, so it must have one input and one output, opset 11 or
         later, and no tensor named like a wire tensor (`wire_models.wire_model` refuses others);
@@ -178,9 +198,19 @@ class OnnxBackend:
         self._det = session("plate_det", det_onnx)
         self._rec = session(REC_MODEL_NAMES[recognizer], rec_onnx)
         self._cls = None if cls_onnx is None else session("plate_cls", cls_onnx)
+        self.words = words
+        self._words = None
+        if words:
+            self._words = self._rec if recognizer == "ppocr" else session("plate_rec", REC_ONNX)
 
     def detect(self, images: np.ndarray) -> np.ndarray:
         return np.asarray(self._det.run(None, {"image": images})[0])
+
+    def read_words(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._words is None:
+            raise RuntimeError("this backend was built without the word reader (words=False)")
+        indices, probs = self._words.run(None, {"crop": crops})
+        return np.asarray(indices), np.asarray(probs)
 
     def recognize(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         indices, probs = self._rec.run(None, {"crop": crops})
@@ -210,11 +240,14 @@ class TritonBackend:
         timeout_s: float = 30.0,
         recognizer: RecognizerName = DEFAULT_RECOGNIZER,
         classifier: bool = True,
+        words: bool = False,
     ) -> None:
         """`classifier`: plate_cls is used, so readiness waits for it too (a model repository built
-        before it existed still serves with PLATEWATCH_PLATE_CLASSIFIER=false)."""
+        before it existed still serves with PLATEWATCH_PLATE_CLASSIFIER=false). `words`: plate_rec
+        reads the words around plates (`read_words`), so readiness waits for it too."""
         self.url = url
         self.classifier = classifier
+        self.words = words
         self.recognizer = recognizer
         self._rec_model = REC_MODEL_NAMES[recognizer]
         self.timeout_s = timeout_s
@@ -253,6 +286,10 @@ class TritonBackend:
     def classify(self, cuts: np.ndarray) -> np.ndarray:
         return model_io.cls_output(self._infer("plate_cls", "crop", cuts, ["plate_prob"])[0])
 
+    def read_words(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        indices, probs = self._infer(REC_MODEL_NAMES["ppocr"], "crop", crops, ["top_indices", "top_probs"])
+        return indices, probs
+
     def is_ready(self) -> bool:
         """Server up with the models it uses ready. Uses one shared client: health probes arrive on a new
         thread each time and must not each open a connection."""
@@ -264,7 +301,12 @@ class TritonBackend:
             if self._probe_client is None:
                 self._probe_client = grpcclient.InferenceServerClient(self.url)
                 self._clients.append(self._probe_client)
-            models = ("plate_det", self._rec_model, *(("plate_cls",) if self.classifier else ()))
+            models = (
+                "plate_det",
+                self._rec_model,
+                *(("plate_cls",) if self.classifier else ()),
+                *((REC_MODEL_NAMES["ppocr"],) if self.words else ()),
+            )
             return is_ready(self._probe_client, models)
 
     def close(self) -> None:
@@ -282,16 +324,19 @@ def make_backend(
     recognizer: RecognizerName = DEFAULT_RECOGNIZER,
     det_precision: DetPrecision = DEFAULT_DET_PRECISION,
     classifier: bool = True,
+    words: bool = False,
 ) -> InferenceBackend:
     """Triton when an address is given (its model repository fixes the detector), else in-process
-    onnxruntime with the `det_precision` detector; `classifier`: with the plate classifier."""
+    onnxruntime with the `det_precision` detector; `classifier`: with the plate classifier;
+    `words`: with the word reader (`read_words`)."""
     if triton_url:
-        return TritonBackend(triton_url, recognizer=recognizer, classifier=classifier)
+        return TritonBackend(triton_url, recognizer=recognizer, classifier=classifier, words=words)
     return OnnxBackend(
         threads=threads,
         recognizer=recognizer,
         det_precision=det_precision,
         cls_onnx=CLS_ONNX if classifier else None,
+        words=words,
     )
 
 
@@ -308,6 +353,10 @@ class PlateResult:
     vehicle_color_confidence: float = 0.0
     # The plate classifier's probability that the line is a registration (None: not asked).
     plate_score: float | None = None
+    # The region the words printed around the registration name (a state's name or slogan:
+    # `printed_region.region_of_words`), in the grammar's spelling ("US-NM"); None when they name
+    # none or were not read (`PlateRecognizer(printed_region=False)`).
+    printed_region: str | None = None
 
     @property
     def text(self) -> str:
@@ -449,6 +498,7 @@ class PlateRecognizer:
         deskew_min_degrees: float = DESKEW_MIN_DEGREES,
         read_inverted: bool = False,
         read_two_rows: bool = True,
+        printed_region: bool = False,
     ) -> None:
         """`plate_classifier`: ask the backend's classifier about every line before it is read and
         drop those it scores under `min_plate_score` (badges, signs, overlays). `sure_reading`:
@@ -464,7 +514,10 @@ class PlateRecognizer:
         that line is a plate, its rows are not plates of their own, unless a row fits a plate format
         and the two-row reading does not (`_settle_two_rows`); a box shaped like both rows of one
         plate (`postprocess.merged_rows_shaped`) is read so too, cut at its middle and a little above and
-        below (`postprocess.MERGED_ROWS_SPLITS`)."""
+        below (`postprocess.MERGED_ROWS_SPLITS`). `printed_region`: the small lines around each plate
+        (state name, slogan) are read with the backend's word reader (`read_words`, which the backend
+        must then have), and the region they name is the plate's `printed_region`
+        (`_name_printed_regions`)."""
         if deskew_min_degrees < 0:
             raise ValueError(f"deskew_min_degrees must be at least 0: {deskew_min_degrees}")
         self.deskew_min_degrees = deskew_min_degrees
@@ -497,6 +550,7 @@ class PlateRecognizer:
         self.read_variants = backend.recognizer == "crnn" if read_variants is None else read_variants
         self.read_inverted = read_inverted and self.read_variants
         self.read_two_rows = read_two_rows
+        self.printed_region = printed_region
         if canvas[0] % postprocess.DET_STRIDE or canvas[1] % postprocess.DET_STRIDE:
             raise ValueError(f"canvas sides must be multiples of {postprocess.DET_STRIDE}: {canvas}")
         self.canvas = canvas
@@ -1197,6 +1251,7 @@ class PlateRecognizer:
         rejected = [0] * len(frames)
         if not lines:
             return rejected
+        detected = lines
         scores: list[float | None] = [None] * len(lines)
         if self.plate_classifier:
             classified, lines, scores = lines, [], []
@@ -1232,6 +1287,7 @@ class PlateRecognizer:
         if self.read_two_rows:
             found = _settle_two_rows(found, region_hints)
         whole_images: list[tuple[_Line, list[Candidate], float | None]] = []
+        kept: list[tuple[PlateResult, _Line]] = []
         for line, plates, score in found:
             if line.whole_image:
                 whole_images.append((line, plates, score))
@@ -1246,12 +1302,52 @@ class PlateRecognizer:
                 # Smaller text on or around a plate (state name, slogan, sticker) is not a plate. A
                 # short reading (a big fleet or dealer number) does not make what it surrounds accessory.
                 continue
-            results[line.frame_index].append(_plate_result(frames[line.frame_index], line, plates, score))
+            result = _plate_result(frames[line.frame_index], line, plates, score)
+            results[line.frame_index].append(result)
+            kept.append((result, line))
         for line, plates, score in whole_images:
             # A plate crop holds one plate: its whole reading or what was read from the lines in it.
             if whole_reading_wins(plates[0].text, results[line.frame_index]):
-                results[line.frame_index] = [_plate_result(frames[line.frame_index], line, plates, score)]
+                result = _plate_result(frames[line.frame_index], line, plates, score)
+                results[line.frame_index] = [result]
+                kept.append((result, line))
+        if self.printed_region:
+            plate_lines = {id(line) for line, _, _ in found}
+            words = [other for other in detected if id(other) not in plate_lines]
+            final = {id(result) for frame_results in results for result in frame_results}
+            survivors = [(result, line) for result, line in kept if id(result) in final]
+            self._name_printed_regions(survivors, words)
         return rejected
+
+    def _name_printed_regions(self, plates: list[tuple[PlateResult, _Line]], words: list[_Line]) -> None:
+        """Sets each plate's `printed_region` from the lines of `words` (detected lines that are not
+        plates) that are accessory text of its line (`postprocess.accessory_of`: smaller text on and
+        just around it), at most `MAX_WORD_LINES` of them, nearest first, read in one batch by the
+        word reader."""
+        jobs: list[tuple[int, np.ndarray]] = []
+        for n, (_, line) in enumerate(plates):
+            centre = line.quad.mean(axis=0)
+            around = [
+                other
+                for other in words
+                if other.frame_index == line.frame_index
+                and other.rows is None
+                and not other.whole_image
+                and postprocess.accessory_of(other.quad, line.quad)
+            ]
+            around.sort(key=lambda other: float(np.linalg.norm(other.quad.mean(axis=0) - centre)))
+            jobs.extend((n, other.crop) for other in around[:MAX_WORD_LINES])
+        if not jobs:
+            return
+        texts: list[list[str]] = [[] for _ in plates]
+        characters = rec_characters()
+        for start in range(0, len(jobs), REC_MAX_BATCH):
+            batch = jobs[start : start + REC_MAX_BATCH]
+            indices, probs = self.backend.read_words(rec_batch("ppocr", [crop for _, crop in batch]))
+            for (n, _), line_indices, line_probs in zip(batch, indices, probs, strict=True):
+                texts[n].append(postprocess.ctc_decode(line_indices, line_probs, characters, top_k=1)[0].text)
+        for (result, _), read in zip(plates, texts, strict=True):
+            result.printed_region = printed_region.region_of_words(read)
 
     def required_plate_score(self, text: str) -> float:
         """The plate classifier's score a line read as plate text `text` needs to be kept: the

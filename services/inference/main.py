@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -107,6 +107,12 @@ class InferenceSettings(CommonSettings):
     # Two detected lines that are the rows of one plate (motorcycles', square plates) are also read
     # as one line, the rows side by side (postprocess.stacked_rows).
     read_two_rows: bool = True
+    # The small lines around each plate (a US state's name or slogan, "BRASIL") are read with
+    # PP-OCRv4 rec and name the plate's region (services/inference/printed_region.py): formats alone
+    # rarely tell US states apart. "auto": on with Triton (a GPU reads a word line in about a
+    # millisecond), off in this process, where each of up to 3 lines a plate costs about 17 ms of
+    # CPU and would break the 100 ms frame budget.
+    printed_region: Literal["auto", "on", "off"] = "auto"
     # A frame whose text lines lean at least this many degrees (a camera with roll, a turned photo)
     # is read again turned upright; 0: never (engine.DESKEW_MIN_DEGREES).
     deskew_min_degrees: float = Field(default=DESKEW_MIN_DEGREES, ge=0.0)
@@ -122,10 +128,14 @@ class InferenceSettings(CommonSettings):
     def backend(self, triton_url: str, threads: int) -> InferenceBackend:
         """Triton at `triton_url` when given, else in-process onnxruntime with `threads` threads,
         running this configuration's recognizer and detector build (`engine.make_backend`)."""
-        return make_backend(triton_url, threads, self.recognizer, self.det_precision, self.plate_classifier)
+        words = self.printed_region == "on" or (self.printed_region == "auto" and bool(triton_url))
+        return make_backend(
+            triton_url, threads, self.recognizer, self.det_precision, self.plate_classifier, words
+        )
 
     def plate_recognizer(self, backend: InferenceBackend) -> PlateRecognizer:
-        """The recognizer these settings describe, around `backend`."""
+        """The recognizer these settings describe, around `backend` (which reads printed regions when
+        it was built with the word reader: `backend`)."""
         options = TwoStageOptions(
             edge_proposals=self.edge_proposals,
             edge_always=self.edge_always,
@@ -145,6 +155,7 @@ class InferenceSettings(CommonSettings):
             deskew_min_degrees=self.deskew_min_degrees,
             read_inverted=self.read_inverted,
             read_two_rows=self.read_two_rows,
+            printed_region=backend.words,
         )
 
 
@@ -243,6 +254,7 @@ def build_raw_reads(
                 ),
                 model_version=MODEL_VERSIONS[settings.recognizer],
                 inferred_at=inferred_at,
+                printed_region=plate.printed_region or "",
             )
         )
     return reads

@@ -5,10 +5,13 @@ Contract of each line (issue 3):
 "candidates": [{"text", "confidence"}, ...], "char_confidences", "vehicle": {"color",
 "color_confidence"}}]}`, plates sorted by confidence, highest first; `box` in the file's pixels
 (upright: a JPEG's EXIF orientation applied, as viewers show it);
-`region` is the region the plate grammar names for the text as read (no look-alike rewrite), or
-null when its format is unknown or several regions share it. `--region us-ia` (the camera's region)
-lets that region's formats decide between look-alike readings and name the region; `--roll 8` (the
-camera's roll in degrees) reads every image turned upright by it, boxes still in the file's pixels.
+`region` is the region printed on the plate (a US state's name or slogan read around the
+registration, with PLATEWATCH_PRINTED_REGION on: `region_source` "printed",
+services/inference/printed_region.py), else the region the plate grammar names for the text as
+read (no look-alike rewrite; `region_source` "format"), or null when neither names one (its format
+is unknown or several regions share it). `--region us-ia` (the camera's region) lets that region's
+formats decide between look-alike readings and name the region; `--roll 8` (the camera's roll in
+degrees) reads every image turned upright by it, boxes still in the file's pixels.
 A file that cannot be read gives `{"image": ..., "error": "<why>"}` and the command goes on. Lines
 are printed as each image is done, so memory does not grow with the number of files; the exit
 status is non-zero only when every file failed.
@@ -38,11 +41,17 @@ def plate_record(
     if cleaned.text != plate.text:
         # A closed region's fix is the normalizer's to make, not the recognizer's: the text is as read.
         cleaned = grammar.clean(plate.text)
+    # The words on the plate name its region more surely than a format several regions share.
+    region: str | None = plate.printed_region
+    source: str | None = "printed" if region else None
+    if not region and cleaned.format_known and cleaned.region:
+        region, source = cleaned.region, "format"
     return {
         "text": plate.text,
         "confidence": round(plate.confidence, 4),
         "box": [round(v * scale) for v in plate.box],
-        "region": cleaned.region.lower() if cleaned.format_known and cleaned.region else None,
+        "region": region.lower() if region else None,
+        "region_source": source,
         "candidates": [{"text": c.text, "confidence": round(c.confidence, 4)} for c in plate.candidates],
         "char_confidences": [round(v, 4) for v in plate.candidates[0].char_confidences],
         # The plate classifier's probability that the line is a registration (null: not asked).

@@ -21,6 +21,7 @@ from services.common.topics import FRAMES, RAW_READS
 from services.inference import main as inference
 from tests.kafka_io import read_topic, wait_for_records
 from tests.unit.test_inference_postprocess import render_frame
+from tests.unit.test_printed_region import plate_with_word
 
 TIMEOUT_S = 60.0
 
@@ -74,7 +75,8 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
             stop, health, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, triton_url=triton_url
         )
     )
-    ok, jpeg = cv2.imencode(".jpg", render_frame("ABC1234"), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    # "TEXAS" printed above the registration: with Triton the words around plates are read ("auto").
+    ok, jpeg = cv2.imencode(".jpg", plate_with_word("TEXAS"), [cv2.IMWRITE_JPEG_QUALITY, 92])
     assert ok
     # The same scene from a camera with 10 degrees of roll (level text runs down to the right).
     matrix = cv2.getRotationMatrix2D((640, 360), -10.0, 1.0)
@@ -124,6 +126,7 @@ async def test_frame_to_raw_read_and_corrupt_frame_to_dead_letter(
     assert read.frame_width == 1280 and read.frame_height == 720
     assert 470 <= read.box.x <= 520 and read.box.width > 150
     assert read.vehicle.color == "red"
+    assert read.printed_region == "US-TX"
     assert read.model_version and read.inferred_at.seconds > 0
     assert read.captured_at.seconds > 0
     thumb = cv2.imdecode(np.frombuffer(read.frame_thumbnail_jpeg, np.uint8), cv2.IMREAD_COLOR)

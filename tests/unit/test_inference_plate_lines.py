@@ -164,6 +164,7 @@ class _ReadsByBrightness:
 
     name = "fake"
     recognizer = "crnn"
+    words = False
 
     def __init__(self, prob: np.ndarray, dark: str, light: str) -> None:
         self.prob, self.dark, self.light, self.reads = prob, dark, light, 0

@@ -135,6 +135,7 @@ class _DarkIsText:
 
     name = "fake"
     recognizer: RecognizerName = "crnn"
+    words = False
 
     def __init__(self) -> None:
         self.shapes: list[tuple[int, ...]] = []

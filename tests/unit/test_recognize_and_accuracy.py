@@ -379,6 +379,37 @@ def test_a_crop_read_counts_as_found_whatever_the_lines_share_of_it(tmp_path: Pa
     assert summary["layout"] == "crops" and summary["exact_top1"] == 1.0 and summary["box_hit"] == 1.0
 
 
+def test_printed_region_in_recognize_and_bench_accuracy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.test_printed_region import plate_with_word
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    cv2.imwrite(str(crops / "tx.png"), plate_with_word("TEXAS")[350:500, 470:830])
+    cv2.imwrite(str(crops / "nm.png"), plate_with_word("NEW MEXICO")[350:500, 470:830])
+    cv2.imwrite(str(crops / "plain.png"), render_frame("ABC1234")[390:490, 470:830])
+    # The labels' states: Texas right, New Mexico labelled Arizona (named, wrong), plain named none.
+    (crops / "groundtruth.csv").write_text(
+        "file,state,plate\ntx.png,tx,ABC1234\nnm.png,az,ABC1234\nplain.png,ca,ABC1234\n"
+    )
+    # In-process the words are not read by default ("auto": only with Triton).
+    plain = CliRunner().invoke(app, ["recognize", str(crops / "tx.png")])
+    assert plain.exit_code == 0, plain.output
+    assert json.loads(plain.stdout)["plates"][0]["region_source"] is None
+    monkeypatch.setenv("PLATEWATCH_PRINTED_REGION", "on")
+    result = CliRunner().invoke(app, ["recognize", str(crops / "tx.png"), str(crops / "plain.png")])
+    assert result.exit_code == 0, result.output
+    texas, unmarked = (json.loads(line)["plates"][0] for line in result.stdout.splitlines())
+    assert (texas["text"], texas["region"], texas["region_source"]) == ("ABC1234", "us-tx", "printed")
+    assert (unmarked["region"], unmarked["region_source"]) == (None, None)  # ABC1234: US or BR
+    result = CliRunner().invoke(app, ["bench", "accuracy", str(crops), "--errata", ""])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["exact_top1"] == 1.0
+    assert summary["printed_region"] == {"labelled": 3, "named": 0.6667, "right": 0.3333, "wrong": 1}
+
+
 def test_errata_correct_only_the_label_they_name(tmp_path: Path) -> None:
     errata = tmp_path / "errata.csv"
     errata.write_text(

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RawRead(_message.Message):
-    __slots__ = ("camera_id", "agency_id", "frame_sequence", "captured_at", "plate_index", "box", "frame_width", "frame_height", "candidates", "detection_confidence", "crop_jpeg", "frame_thumbnail_jpeg", "vehicle", "model_version", "inferred_at")
+    __slots__ = ("camera_id", "agency_id", "frame_sequence", "captured_at", "plate_index", "box", "frame_width", "frame_height", "candidates", "detection_confidence", "crop_jpeg", "frame_thumbnail_jpeg", "vehicle", "model_version", "inferred_at", "printed_region")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class RawRead(_message.Message):
     VEHICLE_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     INFERRED_AT_FIELD_NUMBER: _ClassVar[int]
+    PRINTED_REGION_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     agency_id: str
     frame_sequence: int
@@ -42,7 +43,8 @@ class RawRead(_message.Message):
     vehicle: _common_pb2.Vehicle
     model_version: str
     inferred_at: _timestamp_pb2.Timestamp
-    def __init__(self, camera_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., frame_sequence: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., plate_index: _Optional[int] = ..., box: _Optional[_Union[_common_pb2.Box, _Mapping]] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.TextCandidate, _Mapping]]] = ..., detection_confidence: _Optional[float] = ..., crop_jpeg: _Optional[bytes] = ..., frame_thumbnail_jpeg: _Optional[bytes] = ..., vehicle: _Optional[_Union[_common_pb2.Vehicle, _Mapping]] = ..., model_version: _Optional[str] = ..., inferred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    printed_region: str
+    def __init__(self, camera_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., frame_sequence: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., plate_index: _Optional[int] = ..., box: _Optional[_Union[_common_pb2.Box, _Mapping]] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.TextCandidate, _Mapping]]] = ..., detection_confidence: _Optional[float] = ..., crop_jpeg: _Optional[bytes] = ..., frame_thumbnail_jpeg: _Optional[bytes] = ..., vehicle: _Optional[_Union[_common_pb2.Vehicle, _Mapping]] = ..., model_version: _Optional[str] = ..., inferred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., printed_region: _Optional[str] = ...) -> None: ...
 
 class Read(_message.Message):
     __slots__ = ("read_id", "plate", "region", "format_known", "confidence", "candidates", "camera", "first_seen", "last_seen", "captured_at", "direction", "box", "crop_jpeg", "frame_thumbnail_jpeg", "vehicle", "frames", "normalized_at", "provisional", "provisional_plate", "provisional_region")
