@@ -8,7 +8,8 @@ Matching rules (per read, against every list of the read's agency):
   and matches the whole read plate (wildcards are matched literally, never fuzzily);
 - entries whose `expires_at` lies in the past never match;
 - an entry with a region that differs from a known read region still matches, flagged
-  `region_mismatch`;
+  `region_mismatch` (`regions_differ`: an entry's bare state code "TX" agrees with a read's "US-TX",
+  a read's bare "US" with an entry's "US-TX");
 - a list whose `refreshed_at` is older than its `max_age_seconds` (0 = never) yields `stale` hits.
 
 Only lists of the read's own agency (`read.camera.agency_id`) are searched: cross-agency sharing is
@@ -240,7 +241,7 @@ class HotlistIndex:
                     entry=entry,
                     hotlist=hotlist,
                     kind=kind,
-                    region_mismatch=bool(entry.region and region and entry.region != region),
+                    region_mismatch=regions_differ(entry.region, region),
                     stale=is_stale(hotlist, now),
                     list_age_seconds=list_age_seconds(hotlist, now),
                 )
@@ -278,3 +279,17 @@ def _discard(index: dict[Any, Any], outer: object, inner: str) -> None:
         bucket.discard(inner)
     if not bucket:
         del index[outer]
+
+
+def regions_differ(entry_region: str, read_region: str) -> bool:
+    """Both regions are known and name different places. Codes are compared upper case; one that
+    names the other's country only ("US" and "US-TX": the read knows less, it does not contradict)
+    or the other's state without its country ("TX", as NCIC-style extracts give it, and "US-TX")
+    agrees with it."""
+    entry, read = entry_region.strip().upper(), read_region.strip().upper()
+    if not entry or not read or entry == read:
+        return False
+    if entry.startswith(read + "-") or read.startswith(entry + "-"):
+        return False
+    qualified, bare = (entry, read) if "-" in entry else (read, entry)
+    return not ("-" not in bare and "-" in qualified and qualified.rsplit("-", 1)[1] == bare)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -75,6 +75,8 @@ class Observation:
     candidates: list[Candidate]
     # Source offset of the raw read, so the best frame's images can be fetched again after a restart.
     offset: int
+    # The region the words printed around the plate named in this frame (`RawRead.printed_region`).
+    printed_region: str = ""
     # The top candidate's text and confidence ("" and 0.0 without candidates); candidates never change.
     text: str = field(init=False)
     confidence: float = field(init=False)
@@ -243,6 +245,7 @@ def observe(raw: reads_pb2.RawRead, offset: int) -> Observation:
         box=(raw.box.x, raw.box.y, raw.box.width, raw.box.height),
         candidates=candidates,
         offset=offset,
+        printed_region=raw.printed_region.strip().upper(),
     )
 
 
@@ -450,7 +453,7 @@ class PassTracker:
             hint = region_of(track.camera_id) if region_of is not None else None
             plate = early_plate(track, grammar, confident, hint)
             if plate is not None:
-                track.early_plate, track.early_region = plate.text, plate.region
+                track.early_plate, track.early_region = plate.text, read_region(track, plate)
                 ready.append((track, plate))
         return ready
 
@@ -512,11 +515,13 @@ def _obs_to_list(obs: Observation) -> list[Any]:
         list(obs.box),
         [[c.text, round(c.confidence, 5), [round(x, 4) for x in c.char_confidences]] for c in obs.candidates],
         obs.offset,
+        # Only when set, so that records of reads without one stay as they were.
+        *([obs.printed_region] if obs.printed_region else []),
     ]
 
 
 def _obs_from_list(item: list[Any]) -> Observation:
-    captured, sequence, index, box, candidates, offset = item
+    captured, sequence, index, box, candidates, offset, *printed = item
     return Observation(
         int(captured),
         int(sequence),
@@ -524,6 +529,7 @@ def _obs_from_list(item: list[Any]) -> Observation:
         (int(box[0]), int(box[1]), int(box[2]), int(box[3])),
         [Candidate(text, float(conf), [float(x) for x in chars]) for text, conf, chars in candidates],
         int(offset),
+        str(printed[0]) if printed else "",
     )
 
 
@@ -648,6 +654,21 @@ def consensus(votes: list[Observation]) -> Consensus:
     return Consensus(text, confidence, [(text, confidence), *alternatives])
 
 
+def printed_region(track: Track) -> str:
+    """The region most of the pass's frames read printed on the plate (a state's name or slogan);
+    "" when none did or two regions tie."""
+    counts = Counter(vote.printed_region for vote in track.votes if vote.printed_region).most_common(2)
+    if not counts or (len(counts) == 2 and counts[1][1] == counts[0][1]):
+        return ""
+    return counts[0][0]
+
+
+def read_region(track: Track, plate: CleanPlate) -> str:
+    """The region a read of this pass names: the one printed on the plate (`printed_region`), which
+    says more than a format several regions share, else the grammar's for the plate."""
+    return printed_region(track) or plate.region
+
+
 def early_plate(
     track: Track, grammar: PlateGrammar, confident: float, region_hint: str | None = None
 ) -> CleanPlate | None:
@@ -712,7 +733,7 @@ def build_read(
     read = reads_pb2.Read(
         read_id=track.read_id,
         plate=plate.text,
-        region=plate.region,
+        region=read_region(track, plate),
         format_known=plate.format_known,
         confidence=voted.confidence,
         camera=camera,

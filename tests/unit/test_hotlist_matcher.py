@@ -257,3 +257,16 @@ def test_wildcard_buckets_agree_with_plain_regex(pattern: str) -> None:
         assert hits(index, plate) == expected, (pattern, plate)
     index.remove_entry("w")
     assert all(hits(index, plate) == [] for plate in PLATES)
+
+
+def test_regions_differ_only_where_they_name_different_places() -> None:
+    from services.hotlist.matcher import regions_differ
+
+    assert regions_differ("US-CA", "US-NV") and regions_differ("CA", "US-NV") and regions_differ("DE", "FR")
+    # The same place spelled as extracts and the recognizer spell it, or one knowing less.
+    assert not regions_differ("TX", "US-TX") and not regions_differ("us-tx", "US-TX")
+    assert not regions_differ("US-TX", "US") and not regions_differ("US", "US-TX")
+    assert not regions_differ("", "US-TX") and not regions_differ("US-TX", "")
+    index = index_with(make_entry("e1", "ABC123", region="TX"))
+    [hit] = index.match("ABC123", "US-TX", AGENCY, NOW)
+    assert not hit.region_mismatch

@@ -101,3 +101,13 @@ def test_early_read_uses_the_cameras_region_hint() -> None:
         ("cam-de", "BOA123", "DE")
     ]
     assert [t.early_region for t in tracker.tracks["cam-de"]] == ["DE"]
+
+
+def test_the_early_region_is_the_printed_one_as_the_early_read_carries() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    read = raw("ABC1234", 1, 0.95)
+    read.printed_region = "US-TX"
+    tracker.add(read, 0)
+    ((track, plate),) = tracker.take_early(GRAMMAR, CONFIDENT, min_frames=1)
+    # The grammar alone names no region for ABC1234 (US and Brazil share the format).
+    assert plate.region == "" and track.early_region == "US-TX"

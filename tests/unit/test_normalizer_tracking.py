@@ -254,3 +254,48 @@ def test_build_read_rewrites_look_alikes_only_under_the_cameras_region() -> None
     read = build_read(track, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="de")
     assert (read.plate, read.region, read.format_known) == ("BZX0123", "DE", True)
     assert read.candidates[0].text == "BZX0123"
+
+
+def test_a_read_names_the_region_most_of_its_frames_read_printed_on_the_plate() -> None:
+    def pass_of(printed: list[str]) -> Track:
+        tracker = PassTracker(pass_gap_s=2.0)
+        reads = [raw("ABC123", f, box=(600, 600 - 10 * f, 120, 40)) for f in range(len(printed))]
+        for read, region in zip(reads, printed, strict=True):
+            read.printed_region = region
+        feed(tracker, reads)
+        (track,) = tracker.close_all()
+        return track
+
+    # ABC123 fits formats of many regions: the grammar names none, the words on the plate do.
+    assert build_read(pass_of(["", "", ""]), CAMERA, default_grammar(), T0_NS, 0.0).region == ""
+    assert (
+        build_read(pass_of(["", "us-tx", "US-TX"]), CAMERA, default_grammar(), T0_NS, 0.0).region == "US-TX"
+    )
+    assert (
+        build_read(pass_of(["US-TX", "US-OK", "US-TX"]), CAMERA, default_grammar(), T0_NS, 0.0).region
+        == "US-TX"
+    )
+    # Frames that disagree evenly name nothing printed: the grammar's region stands.
+    tied = pass_of(["US-TX", "US-OK", ""])
+    assert build_read(tied, CAMERA, default_grammar(), T0_NS, 0.0).region == ""
+    unmarked = pass_of(["", "", ""])
+    hinted = build_read(unmarked, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="us-ia").region
+    assert hinted == "US"  # the grammar's, under an Iowa camera's hint
+    assert build_read(tied, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="us-ia").region == hinted
+    # Printed beats a region hint's format: the plate says Texas.
+    texas = pass_of(["US-TX"])
+    assert build_read(texas, CAMERA, default_grammar(), T0_NS, 0.0, region_hint="us-ia").region == "US-TX"
+
+
+def test_the_printed_region_survives_the_state_record_and_old_records_still_load() -> None:
+    tracker = PassTracker(pass_gap_s=2.0)
+    first, second = raw("ABC123", 0), raw("ABC123", 1, box=(600, 590, 120, 40))
+    first.printed_region = "US-NM"
+    feed(tracker, [first, second])
+    record = json.loads(json.dumps(track_state(tracker.take_changes()[0][0])))
+    restored = PassTracker.restore(2.0, None, [record])
+    (track,) = restored.close_all()
+    assert [vote.printed_region for vote in track.votes] == ["US-NM", ""]
+    # A record written before the field: observations of six items.
+    assert all(len(obs) in (6, 7) for obs in record["votes"])
+    assert len(record["votes"][1]) == 6
