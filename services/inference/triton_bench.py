@@ -3,8 +3,9 @@
 It starts a local tritonserver with the plate models (a fresh repository in a temporary folder, free
 ports; `services.inference.triton_server` sets the environment the Python-backend stub needs) unless
 `--url` names a running one, then `--concurrency` client threads each read 1280x720 frames one at
-a time with their own `PlateRecognizer(make_backend(url))` (detection + recognizer over Triton gRPC,
-plus the client-side post-processing the inference service does) for `--warmup` seconds (discarded)
+a time with their own recognizer, built from the `PLATEWATCH_*` settings as the inference service
+builds it (detection + recognizer over Triton gRPC, plus the client-side post-processing the
+service does; with Triton that includes reading the words around plates, `PLATEWATCH_PRINTED_REGION`) for `--warmup` seconds (discarded)
 and `--duration` seconds (measured). Printed as one JSON object: frames/s, plates read, per-frame
 latency p50/p95/p99, the server's peak memory (VmHWM of tritonserver and of its Python-backend stub
 children, from /proc) and each model file's size, then the same read path in-process with
@@ -30,7 +31,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.frames import FRAME_HEIGHT, FRAME_WIDTH, fit_frame, rendered_frames, video_frames
 
 if TYPE_CHECKING:  # the models load on use, not when the CLI starts
-    from services.inference.engine import InferenceBackend, RecognizerName
+    from services.inference.engine import InferenceBackend, PlateRecognizer, RecognizerName
 
 SOURCES = ("auto", "openalpr", "demo", "rendered")
 
@@ -221,17 +222,15 @@ class RunResult:
 
 
 def drive(
-    make: Any,
+    make: Callable[[], PlateRecognizer],
     frames: list[np.ndarray],
     concurrency: int,
     warmup_s: float,
     duration_s: float,
 ) -> dict[str, Any]:
-    """Run `concurrency` worker threads, each with its own backend from `make()` wrapped in a
-    `PlateRecognizer`, reading one frame at a time (frames handed out round-robin) until the window
+    """Run `concurrency` worker threads, each with its own recognizer (and backend) from `make()`,
+    reading one frame at a time (frames handed out round-robin) until the window
     ends. Only frames started after the warm-up and finished inside the window count."""
-    from services.inference.engine import PlateRecognizer
-
     result = RunResult()
     stop = threading.Event()
     window: dict[str, float] = {"start": float("inf"), "end": float("inf")}
@@ -240,7 +239,7 @@ def drive(
 
     # Built here, before any thread starts, so that a broken setup fails at once rather than
     # leaving dead workers and an empty window (TritonBackend opens its gRPC client per thread).
-    recognizers = [PlateRecognizer(make()) for _ in range(concurrency)]
+    recognizers = [make() for _ in range(concurrency)]
 
     def worker(recognizer: PlateRecognizer) -> None:
         backend: InferenceBackend = recognizer.backend
@@ -344,7 +343,6 @@ def triton_bench(
     """Print one JSON object: frames/s, plates read and per-frame latency p50/p95/p99 of the whole
     read path through Triton with N concurrent clients, the server's peak RSS, the model file sizes,
     and in-process onnxruntime (1 thread) frames/s for comparison."""
-    from services.inference.engine import OnnxBackend, TritonBackend
     from services.inference.main import InferenceSettings
     from services.inference.triton_server import TritonServerError
 
@@ -360,6 +358,7 @@ def triton_bench(
         "frame_size": [FRAME_WIDTH, FRAME_HEIGHT],
         "recognizer": recognizer,
         "det_precision": settings.det_precision,
+        "printed_region": settings.printed_region,
         "cpus": os.cpu_count(),
         "load_average_before": load_average(),
     }
@@ -375,8 +374,13 @@ def triton_bench(
                 "model_threads": model_threads if not url else None,
                 "det_instances": det_instances if not url else None,
             }
+            # The product's settings (PLATEWATCH_*), as the inference service builds its recognizer.
             triton = drive(
-                lambda: TritonBackend(grpc_url, recognizer=recognizer), loaded, concurrency, warmup, duration
+                lambda: settings.plate_recognizer(settings.backend(grpc_url, 1)),
+                loaded,
+                concurrency,
+                warmup,
+                duration,
             )
             report["triton"] = triton
             pid = pid or server_pid
@@ -384,7 +388,7 @@ def triton_bench(
         report["model_files"] = model_file_sizes(settings.det_precision)
         if onnx_duration > 0:
             report["onnxruntime_1_thread"] = drive(
-                lambda: OnnxBackend(threads=1, recognizer=recognizer, det_precision=settings.det_precision),
+                lambda: settings.plate_recognizer(settings.backend("", 1)),
                 loaded,
                 1,
                 min(warmup, 2.0),
