@@ -5,11 +5,12 @@ ports; `services.inference.triton_server` sets the environment the Python-backen
 `--url` names a running one, then `--concurrency` client threads each read 1280x720 frames one at
 a time with their own recognizer, built from the `PLATEWATCH_*` settings as the inference service
 builds it (detection + recognizer over Triton gRPC, plus the client-side post-processing the
-service does; with Triton that includes reading the words around plates, `PLATEWATCH_PRINTED_REGION`) for `--warmup` seconds (discarded)
-and `--duration` seconds (measured). Printed as one JSON object: frames/s, plates read, per-frame
-latency p50/p95/p99, the server's peak memory (VmHWM of tritonserver and of its Python-backend stub
-children, from /proc) and each model file's size, then the same read path in-process with
-onnxruntime on 1 thread and 1 worker for comparison (after the server it started is stopped).
+service does; with Triton that includes reading the words around plates,
+`PLATEWATCH_PRINTED_REGION`) for `--warmup` seconds (discarded) and `--duration` seconds
+(measured). Printed as one JSON object: frames/s, plates read, per-frame latency p50/p95/p99, the
+server's peak memory (VmHWM of tritonserver and of its Python-backend stub children, from /proc)
+and each model file's size, then the same read path in-process with onnxruntime on 1 thread and 1
+worker for comparison (after the server it started is stopped).
 
 Why threads and not one asyncio client: `PlateRecognizer` is the synchronous code the inference
 service runs in its worker threads; its gRPC calls release the GIL while they wait, so N threads put
