@@ -43,6 +43,7 @@ from services.inference.boxes import intersection, iou
 from services.inference.det_build import DEFAULT_DET_PRECISION, DetPrecision
 from services.inference.postprocess import Candidate
 from services.inference.triton_repo import CLS_ONNX, CRNN_ONNX, REC_ONNX
+from services.normalizer.grammar import default_grammar
 
 RecognizerName = Literal["ppocr", "crnn"]
 # How plates are found in a frame: "full" runs the detector once on the whole frame on the canvas;
@@ -1317,7 +1318,35 @@ class PlateRecognizer:
             final = {id(result) for frame_results in results for result in frame_results}
             survivors = [(result, line) for result, line in kept if id(result) in final]
             self._name_printed_regions(survivors, words)
+            self._read_again_under_printed_regions(survivors, region_hints)
         return rejected
+
+    def _read_again_under_printed_regions(
+        self, plates: list[tuple[PlateResult, _Line]], region_hints: list[str | None] | None
+    ) -> None:
+        """A one-row plate whose printed region is named, in a frame without a camera region, and
+        whose text fits none of that region's formats, is read again with the printed region as its
+        region hint (`decoding.choose`'s rules under a camera region: a look-alike variant, then an
+        edge trim, among the model's own readings); its candidates are replaced when that reading
+        is still a plate."""
+        grammar = default_grammar()
+        again = [
+            (result, line)
+            for result, line in plates
+            if result.printed_region
+            and line.rows is None
+            and not (region_hints and region_hints[line.frame_index])
+            and not grammar.fits_region(result.text, result.printed_region)
+        ]
+        if not again:
+            return
+        readings = self.read_cuts(
+            [line.cuts for _, line in again], [result.printed_region for result, _ in again]
+        )
+        for (result, _), candidates in zip(again, readings, strict=True):
+            plates_read = self._plate_candidates(candidates)
+            if plates_read:
+                result.candidates = plates_read
 
     def _name_printed_regions(self, plates: list[tuple[PlateResult, _Line]], words: list[_Line]) -> None:
         """Sets each plate's `printed_region` from the lines of `words` (detected lines that are not

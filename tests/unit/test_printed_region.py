@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from services.inference import printed_region
-from services.inference.engine import OnnxBackend, PlateRecognizer
+from services.inference.engine import OnnxBackend, PlateRecognizer, PlateResult, _Line
+from services.inference.postprocess import Candidate
 from services.inference.printed_region import allowed_edits, phrases, region_of_words, substring_distance
 from services.normalizer.grammar import default_grammar
 from tests.unit.test_inference_postprocess import render_frame
@@ -115,3 +116,61 @@ def test_phrases_file_is_read_once_longest_first() -> None:
     assert ("US-NM", "LANDOFENCHANTMENT") in listed and printed_region.letters(
         "Show-Me State"
     ) == "SHOWMESTATE"
+
+
+def _plate_and_line(text: str, printed: str | None, *, rows: bool = False) -> tuple[PlateResult, _Line]:
+    quad = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
+    cut = np.zeros((30, 100, 3), np.uint8)
+    line = _Line(0, quad, 0.9, [cut], rows=(quad, quad) if rows else None)
+    result = PlateResult((0, 0, 100, 30), [Candidate(text, 0.9, (0.9,) * len(text))], 0.9, cut)
+    result.printed_region = printed
+    return result, line
+
+
+def test_a_plate_is_read_again_under_its_printed_region_only_where_that_helps(
+    word_reader: PlateRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str | None] | None] = []
+
+    def read_cuts(
+        cuts: list[list[np.ndarray]], hints: list[str | None] | None = None
+    ) -> list[list[Candidate]]:
+        calls.append(hints)
+        return [[Candidate("1041608", 0.8, (0.8,) * 7)] for _ in cuts]
+
+    monkeypatch.setattr(word_reader, "read_cuts", read_cuts)
+    # New Hampshire's all-digit series: "I041608" fits none of its formats; read again under it.
+    misread = _plate_and_line("I041608", "US-NH")
+    word_reader._read_again_under_printed_regions([misread], None)
+    assert calls == [["US-NH"]] and misread[0].text == "1041608"
+    # Not again: a text that fits the region, a plate without a printed region, a camera's own
+    # region (it already decided), a two-row plate (its rows were settled together).
+    calls.clear()
+    fits = _plate_and_line("1041608", "US-NH")
+    unnamed = _plate_and_line("I041608", None)
+    two_rows = _plate_and_line("I041608", "US-NH", rows=True)
+    word_reader._read_again_under_printed_regions([fits, unnamed, two_rows], None)
+    hinted = _plate_and_line("I041608", "US-NH")
+    word_reader._read_again_under_printed_regions([hinted], ["us-ma"])
+    assert calls == [] and [p.text for p, _ in (fits, unnamed, two_rows, hinted)] == [
+        "1041608",
+        *["I041608"] * 3,
+    ]
+    # A reading again that is no plate (a sign word) leaves the plate as it was.
+    monkeypatch.setattr(word_reader, "read_cuts", lambda cuts, hints=None: [[Candidate("TEXAS", 0.9, ())]])
+    kept = _plate_and_line("I041608", "US-NH")
+    word_reader._read_again_under_printed_regions([kept], None)
+    assert kept[0].text == "I041608"
+
+
+def test_recognize_offers_its_named_plates_for_a_reading_again(
+    word_reader: PlateRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offered: list[tuple[list[str | None], list[str | None] | None]] = []
+
+    def spy(plates: list[tuple[PlateResult, _Line]], hints: list[str | None] | None) -> None:
+        offered.append(([result.printed_region for result, _ in plates], hints))
+
+    monkeypatch.setattr(word_reader, "_read_again_under_printed_regions", spy)
+    word_reader.recognize([plate_with_word("TEXAS")], ["us-ok"])
+    assert offered and offered[-1] == (["US-TX"], ["us-ok"])
