@@ -2,11 +2,15 @@
 needs. A few hundred bytes can claim 30000x30000 pixels, and OpenCV allocates the whole bitmap before
 it finds the data missing (2.7 GB for such a JPEG), so sizes are checked here first.
 
-`header_size(data)` returns (width, height) for JPEG, PNG, WebP, TIFF, BMP, GIF and PNM/PFM, the
-formats OpenCV decodes whose size is one cheap read away, and None for anything else or a damaged
-header. `reduced_read_flag` picks the `cv2.IMREAD_*` flag that decodes a picture at 1/1, 1/2, 1/4 or
-1/8 scale to stay within a pixel budget: JPEG decoders do that scaling inside the decoder, every
-other format is decoded whole first and then shrunk, so callers bound those by their full size.
+`header_size(data)` returns (width, height) for JPEG, PNG, WebP, TIFF, BMP and GIF, the formats
+OpenCV decodes whose size is one cheap read away, and None for anything else or a damaged header. It
+is conservative: where a decoder would read a header differently (a stuffed JPEG zero, a repeated TIFF
+tag: the cases found so far), it gives None or the larger size. PNM is not read: OpenCV's parser of its
+text header differs from any simple one in details (comments ended by a carriage return).
+
+`reduced_read_flag` picks the `cv2.IMREAD_*` flag that decodes a picture at 1/1, 1/2, 1/4 or 1/8
+scale to stay within a pixel budget: JPEG decoders do that scaling inside the decoder, every other
+format is decoded whole first and then shrunk, so callers bound those by their full size.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import cv2
 
 # JPEG start-of-frame markers (baseline, progressive, lossless, ...), not DHT/JPG/DAC.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_PNM_MAGIC = frozenset({b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"PF", b"Pf"})
 # (scale denominator, flag), smallest reduction first.
 _REDUCTIONS = (
     (1, cv2.IMREAD_COLOR),
@@ -28,8 +31,8 @@ _REDUCTIONS = (
 
 
 def image_format(data: bytes) -> str | None:
-    """The format named by the file's magic bytes ("jpeg", "png", "webp", "tiff", "bmp", "gif",
-    "pnm"), or None when it is none of these."""
+    """The format named by the file's magic bytes ("jpeg", "png", "webp", "tiff", "bmp", "gif"), or
+    None when it is none of these."""
     if data.startswith(b"\xff\xd8"):
         return "jpeg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -42,8 +45,6 @@ def image_format(data: bytes) -> str | None:
         return "bmp"
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return "gif"
-    if data[:2] in _PNM_MAGIC:
-        return "pnm"
     return None
 
 
@@ -81,6 +82,10 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker == 0xFF:  # fill byte
             offset += 1
             continue
+        if marker == 0x00:
+            # A stuffed zero, not a marker: libjpeg scans past it byte by byte, so a segment length
+            # read here could hide the real frame header behind a small fake one.
+            return None
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
             offset += 2
             continue
@@ -113,7 +118,9 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    """The first image's ImageWidth (256) and ImageLength (257) tags; BigTIFF is not read."""
+    """The first image's ImageWidth (256) and ImageLength (257), each as its first entry (libtiff
+    ignores repeats), grown to TileWidth (322) and TileLength (323) when tiles are larger (OpenCV
+    sizes a tile buffer by them); BigTIFF is not read."""
     order = "<" if data[:2] == b"II" else ">"
     (ifd,) = struct.unpack(order + "I", data[4:8])
     (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
@@ -121,7 +128,7 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     for entry in range(count):
         start = ifd + 2 + 12 * entry
         tag, kind, _ = struct.unpack(order + "HHI", data[start : start + 8])
-        if tag in (256, 257):
+        if tag in (256, 257, 322, 323) and tag not in found:
             if kind == 3:  # SHORT, left-justified in the 4-byte value field
                 (found[tag],) = struct.unpack(order + "H", data[start + 8 : start + 10])
             elif kind == 4:  # LONG
@@ -130,7 +137,7 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
                 return None
     if 256 not in found or 257 not in found:
         return None
-    return found[256], found[257]
+    return max(found[256], found.get(322, 0)), max(found[257], found.get(323, 0))
 
 
 def _bmp_size(data: bytes) -> tuple[int, int] | None:
@@ -147,17 +154,6 @@ def _gif_size(data: bytes) -> tuple[int, int] | None:
     return int(width), int(height)
 
 
-def _pnm_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height: the first two numbers after the magic, skipping whitespace and comments."""
-    numbers: list[int] = []
-    for line in data[2:512].split(b"\n"):
-        for token in line.split(b"#", 1)[0].split():
-            numbers.append(int(token))  # ValueError on a damaged header
-            if len(numbers) == 2:
-                return numbers[0], numbers[1]
-    return None
-
-
 _READERS = {
     "jpeg": _jpeg_size,
     "png": _png_size,
@@ -165,5 +161,4 @@ _READERS = {
     "tiff": _tiff_size,
     "bmp": _bmp_size,
     "gif": _gif_size,
-    "pnm": _pnm_size,
 }

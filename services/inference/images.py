@@ -3,7 +3,7 @@
 `load_image(path)` returns a BGR uint8 array or raises `ImageError` with a message fit for a per-file
 error line. Limits (why): a file over `MAX_FILE_BYTES` is refused before it is read (it would be
 held in memory whole); the pixel size is read from the header first
-(`services.common.imagefiles.header_size`: JPEG, PNG, WebP, TIFF, BMP, GIF, PNM), and a file whose
+(`services.common.imagefiles.header_size`: JPEG, PNG, WebP, TIFF, BMP, GIF), and a file whose
 size cannot be read that way is refused, since a few hundred bytes can claim gigapixels. A huge JPEG
 (say 50 Mpx) is decoded at 1/2, 1/4 or 1/8 scale inside the decoder, without the full-size bitmap,
 down to at most `MAX_DECODED_PIXELS`; one over `MAX_PIXELS` is refused. Other formats are decoded
@@ -33,7 +33,7 @@ MAX_PIXELS = 400_000_000
 MAX_FULL_DECODE_PIXELS = 100_000_000
 MAX_GIF_PIXELS = 25_000_000
 MAX_DECODED_PIXELS = 16_000_000
-SUPPORTED_FORMATS = "JPEG, PNG, WebP, TIFF, BMP, GIF, PNM"
+SUPPORTED_FORMATS = "JPEG, PNG, WebP, TIFF, BMP, GIF"
 
 
 class ImageError(Exception):
