@@ -8,8 +8,8 @@ Matching rules (per read, against every list of the read's agency):
   and matches the whole read plate (wildcards are matched literally, never fuzzily);
 - entries whose `expires_at` lies in the past never match;
 - an entry with a region that differs from a known read region still matches, flagged
-  `region_mismatch` (`regions_differ`: an entry's bare state code "TX" agrees with a read's "US-TX",
-  a read's bare "US" with an entry's "US-TX");
+  `region_mismatch` (`regions_differ`: an entry's bare state code "TX" agrees with a read's "US-TX"
+  or "US", a read's bare "US" with an entry's "US-TX");
 - a list whose `refreshed_at` is older than its `max_age_seconds` (0 = never) yields `stale` hits.
 
 Only lists of the read's own agency (`read.camera.agency_id`) are searched: cross-agency sharing is
@@ -281,15 +281,24 @@ def _discard(index: dict[Any, Any], outer: object, inner: str) -> None:
         del index[outer]
 
 
+# US state and DC codes, as NCIC-style extracts give a plate's state (without the country).
+US_STATE_CODES = frozenset(
+    """AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM
+    NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY""".split()
+)
+
+
 def regions_differ(entry_region: str, read_region: str) -> bool:
-    """Both regions are known and name different places. Codes are compared upper case; one that
-    names the other's country only ("US" and "US-TX": the read knows less, it does not contradict)
-    or the other's state without its country ("TX", as NCIC-style extracts give it, and "US-TX")
-    agrees with it."""
-    entry, read = entry_region.strip().upper(), read_region.strip().upper()
+    """Both regions are known and name different places. Codes are compared upper case. One that
+    names the other's country only ("US" and "US-TX": it knows less, it does not contradict) agrees
+    with it, and so does a US state's bare code ("TX", as NCIC-style extracts give it) with that
+    state ("US-TX") or with the bare country ("US"). A bare code that is also a country code
+    elsewhere (Germany's DE, India's IN) is taken for the state when compared with a US region."""
+    entry, read = (_bare_state_as_us(code.strip().upper()) for code in (entry_region, read_region))
     if not entry or not read or entry == read:
         return False
-    if entry.startswith(read + "-") or read.startswith(entry + "-"):
-        return False
-    qualified, bare = (entry, read) if "-" in entry else (read, entry)
-    return not ("-" not in bare and "-" in qualified and qualified.rsplit("-", 1)[1] == bare)
+    return not (entry.startswith(read + "-") or read.startswith(entry + "-"))
+
+
+def _bare_state_as_us(code: str) -> str:
+    return f"US-{code}" if code in US_STATE_CODES else code

@@ -1223,7 +1223,10 @@ class PlateRecognizer:
                         for seen in first_round.get(index, [])
                     )
                 ]
-                second = self._read_lines_into(results, frames, lines, region_hints)
+                # The first round's lines of these frames (no plate among them) may be the words
+                # around a plate found now: they name its region.
+                context = [line for line in detection.lines if line.frame_index in per_frame]
+                second = self._read_lines_into(results, frames, lines, region_hints, context)
                 searched.extend(lines)
                 for index in per_frame:
                     rejected[index] += second[index]
@@ -1243,16 +1246,19 @@ class PlateRecognizer:
         frames: list[np.ndarray],
         lines: list[_Line],
         region_hints: list[str | None] | None,
+        context: list[_Line] | None = None,
     ) -> list[int]:
         """Read `lines` (of `frames`), keep the plates (text filter, plate classifier, accessory
         text) and append them to their frame's list in `results` (unsorted). Returns how many lines
         of each frame the classifier dropped. The classifier sees every line before it is read: a
         line it scores under `min_plate_score` would be dropped whatever it read, so it is not read
-        (signs and badges: most of the reads on busy frames)."""
+        (signs and badges: most of the reads on busy frames). `context`: lines of the same frames
+        that an earlier round found and this one does not read again; with `printed_region` they
+        may still be the words around a plate found here."""
         rejected = [0] * len(frames)
         if not lines:
             return rejected
-        detected = lines
+        detected = [*lines, *(context or [])]
         scores: list[float | None] = [None] * len(lines)
         if self.plate_classifier:
             classified, lines, scores = lines, [], []
@@ -1289,6 +1295,8 @@ class PlateRecognizer:
             found = _settle_two_rows(found, region_hints)
         whole_images: list[tuple[_Line, list[Candidate], float | None]] = []
         kept: list[tuple[PlateResult, _Line]] = []
+        # Lines read as plates but dropped as text around another plate: words, for its region.
+        accessories: set[int] = set()
         for line, plates, score in found:
             if line.whole_image:
                 whole_images.append((line, plates, score))
@@ -1302,6 +1310,7 @@ class PlateRecognizer:
             ):
                 # Smaller text on or around a plate (state name, slogan, sticker) is not a plate. A
                 # short reading (a big fleet or dealer number) does not make what it surrounds accessory.
+                accessories.add(id(line))
                 continue
             result = _plate_result(frames[line.frame_index], line, plates, score)
             results[line.frame_index].append(result)
@@ -1313,8 +1322,20 @@ class PlateRecognizer:
                 results[line.frame_index] = [result]
                 kept.append((result, line))
         if self.printed_region:
-            plate_lines = {id(line) for line, _, _ in found}
-            words = [other for other in detected if id(other) not in plate_lines]
+            plate_lines = {id(line) for line, _, _ in found} - accessories
+            # A two-row plate's rows are lines of their own too: not words around it.
+            rows = {
+                np.ascontiguousarray(row, np.float32).tobytes()
+                for line, _, _ in found
+                if line.rows is not None and id(line) not in accessories
+                for row in line.rows
+            }
+            words = [
+                other
+                for other in detected
+                if id(other) not in plate_lines
+                and np.ascontiguousarray(other.quad, np.float32).tobytes() not in rows
+            ]
             final = {id(result) for frame_results in results for result in frame_results}
             survivors = [(result, line) for result, line in kept if id(result) in final]
             self._name_printed_regions(survivors, words)
@@ -1461,7 +1482,8 @@ def _merged(winner: list[PlateResult], other: list[PlateResult]) -> list[PlateRe
     of them (sharing at least `SAME_PLATE_OVERLAP` of the smaller box) is taken for the same plate:
     it replaces that one when it is more confident and their boxes match (IoU at least
     `SAME_PLATE_IOU`: not a piece of it, nor a box over several), and is dropped otherwise; a plate
-    of `other` that overlaps none is added at `DESKEW_ADD_FLOOR` or above. Most confident first."""
+    of `other` that overlaps none is added at `DESKEW_ADD_FLOOR` or above; a replacing plate keeps the
+    replaced one's `printed_region` when it has none. Most confident first."""
     kept = list(winner)
     for plate in other:
         same = [k for k, mine in enumerate(kept) if _overlapping(plate.box, mine.box)]
@@ -1473,6 +1495,8 @@ def _merged(winner: list[PlateResult], other: list[PlateResult]) -> list[PlateRe
             and plate.confidence > kept[same[0]].confidence
             and iou(plate.box, kept[same[0]].box) >= SAME_PLATE_IOU
         ):
+            # The same plate: what its words said stands where the surer reading found none.
+            plate.printed_region = plate.printed_region or kept[same[0]].printed_region
             kept[same[0]] = plate
     return sorted(kept, key=lambda p: p.confidence, reverse=True)
 

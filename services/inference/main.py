@@ -109,9 +109,11 @@ class InferenceSettings(CommonSettings):
     read_two_rows: bool = True
     # The small lines around each plate (a US state's name or slogan, "BRASIL") are read with
     # PP-OCRv4 rec and name the plate's region (services/inference/printed_region.py): formats alone
-    # rarely tell US states apart. "auto": on with Triton (a GPU reads a word line in about a
-    # millisecond), off in this process, where each of up to 3 lines a plate costs about 17 ms of
-    # CPU and would break the 100 ms frame budget.
+    # rarely tell US states apart. "auto": on with Triton, off in this process, where each of up to
+    # 3 lines a plate costs about 17 ms of one core and would break the 100 ms frame budget. With a
+    # CPU-only Triton (the compose default) it costs CPU there too (on 2 cores, EU photos at
+    # concurrency 8: 38.5-38.8 -> 36.9-37.5 frames/s; more with US plates): set "off" where CPU is
+    # short. The GPU cost was not measured.
     printed_region: Literal["auto", "on", "off"] = "auto"
     # A frame whose text lines lean at least this many degrees (a camera with roll, a turned photo)
     # is read again turned upright; 0: never (engine.DESKEW_MIN_DEGREES).

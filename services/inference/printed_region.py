@@ -3,31 +3,51 @@
 (`ABC123` fits a dozen of them); the words on the plate do, as they do for a person.
 
 Contract of `region_of_words(texts)`: the texts are what was read on the small lines around one
-registration (any case, any punctuation). Each is reduced to its letters A-Z; a phrase of
-`printed_regions.yaml` matches where some stretch of those letters is within `allowed_edits` of it
-(one misread, missing or extra letter per `LETTERS_PER_EDIT` letters; none for phrases shorter than
-that). Of two matches in one text whose phrases are nested (one within the other: "KANSAS" in
-"ARKANSAS", "NORTH CAROLINA" and "SOUTH CAROLINA" within two edits) only the better counts: more
-letters matched, then fewer edits. The texts name a region when all their remaining matches belong
-to it; texts that name two regions, or none, give None.
+registration (any case, any punctuation). Each is reduced to its letters A-Z and the places where a
+word starts or ends in it: a non-letter, or a lower-case letter followed by a capital (OCR glues
+"Scenic IDAHO" into "ScenicIDAHO"). A phrase of `printed_regions.yaml` matches a stretch of those
+letters that starts and ends where words do, begins and ends with the phrase's own first and last
+letters, and is within `allowed_edits` of it (one misread, missing or extra letter per
+`LETTERS_PER_EDIT` letters; none for shorter phrases): so "INDIAN RIVER" is not Indiana, "RADIO
+WAVE" not Iowa, "WASHINGTON COUNTY" not Washington DC. Of two matches in one text whose phrases are
+nested (one within the other: "KANSAS" in "ARKANSAS", "NORTH CAROLINA" and "SOUTH CAROLINA" within
+two edits) only the better counts: fewer edits, then more letters. The texts name a region when all
+their remaining matches belong to it; texts that name two regions, or none, give None.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 import yaml
 
 PHRASES_FILE = Path(__file__).with_name("printed_regions.yaml")
 LETTERS_PER_EDIT = 6
-_NOT_LETTERS = re.compile(r"[^A-Z]")
 
 
 def letters(text: str) -> str:
     """`text` in upper case with everything but the letters A-Z removed."""
-    return _NOT_LETTERS.sub("", text.upper())
+    return words_of(text)[0]
+
+
+def words_of(text: str) -> tuple[str, frozenset[int]]:
+    """`text` as letters A-Z (upper case) and the positions in them where a word starts or ends (0
+    and the end included; see the module docstring)."""
+    kept: list[str] = []
+    edges = {0}
+    previous_lower = False
+    for char in text:
+        if "a" <= char <= "z" or "A" <= char <= "Z":
+            if previous_lower and char.isupper():
+                edges.add(len(kept))
+            kept.append(char.upper())
+            previous_lower = char.islower()
+        else:
+            edges.add(len(kept))
+            previous_lower = False
+    edges.add(len(kept))
+    return "".join(kept), frozenset(edges)
 
 
 def allowed_edits(phrase: str) -> int:
@@ -45,38 +65,47 @@ def phrases(path: Path = PHRASES_FILE) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs, key=lambda pair: (-len(pair[1]), pair)))
 
 
-def substring_distance(phrase: str, text: str) -> int:
-    """The least edit distance between `phrase` and any stretch of `text` (Sellers' algorithm: the
-    edit-distance table with a free start and end in `text`)."""
-    previous = [0] * (len(text) + 1)
-    for i, letter in enumerate(phrase, start=1):
-        current = [i] + [0] * len(text)
-        for j, other in enumerate(text, start=1):
-            current[j] = min(previous[j - 1] + (letter != other), previous[j] + 1, current[j - 1] + 1)
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (substitutions, insertions and deletions cost 1)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, y in enumerate(b, start=1):
+            current[j] = min(previous[j - 1] + (x != y), previous[j] + 1, current[j - 1] + 1)
         previous = current
-    return min(previous)
+    return previous[-1]
 
 
-def _pieces(phrase: str) -> tuple[str, ...]:
-    """`phrase` cut into `allowed_edits + 1` pieces: a stretch within that many edits of the phrase
-    holds at least one of them exactly (each edit spoils at most one piece), a cheap filter before
-    `substring_distance`."""
-    count = allowed_edits(phrase) + 1
-    size = len(phrase) // count
-    return tuple(phrase[i * size : (i + 1) * size if i < count - 1 else len(phrase)] for i in range(count))
+def phrase_distance(phrase: str, text: str, edges: frozenset[int] = frozenset()) -> int | None:
+    """The least edit distance between `phrase` and a stretch of `text` that starts and ends at
+    `edges` (the whole of `text` when none are given besides its ends) and begins and ends with the
+    phrase's first and last letters; None when no such stretch lies within `allowed_edits`."""
+    edges = edges | {0, len(text)}
+    slack = allowed_edits(phrase)
+    best: int | None = None
+    for start in edges:
+        if start >= len(text) or text[start] != phrase[0]:
+            continue
+        for end in edges:
+            if end <= start or text[end - 1] != phrase[-1] or abs((end - start) - len(phrase)) > slack:
+                continue
+            distance = edit_distance(phrase, text[start:end])
+            if distance <= slack and (best is None or distance < best):
+                best = distance
+    return best
 
 
 @functools.lru_cache(maxsize=4096)
-def word_matches(word: str) -> frozenset[tuple[str, str]]:
-    """(region, phrase) of the phrases that `word` (letters only) holds within their allowed edits,
-    less each one nested with a better match (one phrase within the other, "KANSAS" and "ARKANSAS",
-    "WASHINGTON" and "WASHINGTON DC"; better: more letters matched, then fewer edits)."""
+def text_matches(text: str) -> frozenset[tuple[str, str]]:
+    """(region, phrase) of the phrases that `text` holds (see the module docstring), less each one
+    nested with a better match (fewer edits, then more letters)."""
+    word, edges = words_of(text)
     found = []
     for region, phrase in phrases():
-        if any(piece in word for piece in _pieces(phrase)):
-            distance = substring_distance(phrase, word)
-            if distance <= allowed_edits(phrase):
-                found.append((len(phrase) - distance, -distance, region, phrase))
+        if phrase[0] in word and phrase[-1] in word:
+            distance = phrase_distance(phrase, word, edges)
+            if distance is not None:
+                found.append((-distance, len(phrase), region, phrase))
     kept: list[tuple[str, str]] = []
     for _, _, region, phrase in sorted(found, reverse=True):
         if not any(_nested(phrase, other) for _, other in kept):
@@ -87,11 +116,15 @@ def word_matches(word: str) -> frozenset[tuple[str, str]]:
 def _nested(a: str, b: str) -> bool:
     """One phrase lies within the other, within the shorter one's allowed edits."""
     shorter, longer = sorted((a, b), key=len)
-    return substring_distance(shorter, longer) <= allowed_edits(shorter)
+    return any(
+        edit_distance(shorter, longer[start : start + size]) <= allowed_edits(shorter)
+        for size in range(len(shorter) - allowed_edits(shorter), len(shorter) + allowed_edits(shorter) + 1)
+        for start in range(0, len(longer) - size + 1)
+    )
 
 
 def region_of_words(texts: list[str]) -> str | None:
     """The region the words `texts` name (see the module docstring), or None; words that name two
     regions (a Texas dealer's frame around a Virginia plate) name none."""
-    regions = {region for text in texts for region, _ in word_matches(letters(text))}
+    regions = {region for text in texts for region, _ in text_matches(text)}
     return regions.pop() if len(regions) == 1 else None

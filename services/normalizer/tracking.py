@@ -450,10 +450,10 @@ class PassTracker:
         for track in self._changed.values():
             if track.early_plate is not None or track.frames < min_frames:
                 continue
-            hint = region_of(track.camera_id) if region_of is not None else None
+            hint = grammar_hint(track, region_of(track.camera_id) if region_of is not None else None)
             plate = early_plate(track, grammar, confident, hint)
             if plate is not None:
-                track.early_plate, track.early_region = plate.text, read_region(track, plate)
+                track.early_plate, track.early_region = plate.text, printed_region(track) or plate.region
                 ready.append((track, plate))
         return ready
 
@@ -515,13 +515,11 @@ def _obs_to_list(obs: Observation) -> list[Any]:
         list(obs.box),
         [[c.text, round(c.confidence, 5), [round(x, 4) for x in c.char_confidences]] for c in obs.candidates],
         obs.offset,
-        # Only when set, so that records of reads without one stay as they were.
-        *([obs.printed_region] if obs.printed_region else []),
     ]
 
 
-def _obs_from_list(item: list[Any]) -> Observation:
-    captured, sequence, index, box, candidates, offset, *printed = item
+def _obs_from_list(item: list[Any], printed_region: str = "") -> Observation:
+    captured, sequence, index, box, candidates, offset = item
     return Observation(
         int(captured),
         int(sequence),
@@ -529,8 +527,15 @@ def _obs_from_list(item: list[Any]) -> Observation:
         (int(box[0]), int(box[1]), int(box[2]), int(box[3])),
         [Candidate(text, float(conf), [float(x) for x in chars]) for text, conf, chars in candidates],
         int(offset),
-        str(printed[0]) if printed else "",
+        printed_region,
     )
+
+
+def _printed_state(track: Track) -> dict[str, Any]:
+    """The votes' printed regions, under a key of their own and only when one is set: an observation
+    stays six items, so a normalizer of the release before still restores these records."""
+    printed = [vote.printed_region for vote in track.votes]
+    return {"printed": printed} if any(printed) else {}
 
 
 def track_state(track: Track) -> dict[str, Any]:
@@ -547,6 +552,7 @@ def track_state(track: Track) -> dict[str, Any]:
         "frames": track.frames,
         "votes": [_obs_to_list(v) for v in track.votes],
         **({"early": [track.early_plate, track.early_region]} if track.early_plate is not None else {}),
+        **_printed_state(track),
     }
 
 
@@ -562,6 +568,7 @@ def track_state_json(track: Track) -> bytes:
             "seen": [track.first_seen_ns, track.last_seen_ns],
             "frames": track.frames,
             **({"early": [track.early_plate, track.early_region]} if track.early_plate is not None else {}),
+            **_printed_state(track),
         },
         separators=(",", ":"),
     )
@@ -586,7 +593,12 @@ def _track_from_dict(item: dict[str, Any]) -> Track:
         first_seen_ns=int(item["seen"][0]),
         last_seen_ns=int(item["seen"][1]),
         frames=int(item["frames"]),
-        votes=[_obs_from_list(v) for v in item["votes"]],
+        votes=[
+            _obs_from_list(v, str(printed))
+            for v, printed in zip(
+                item["votes"], item.get("printed") or [""] * len(item["votes"]), strict=True
+            )
+        ],
         best_raw=None,
         early_plate=item["early"][0] if "early" in item else None,
         early_region=item["early"][1] if "early" in item else "",
@@ -663,10 +675,11 @@ def printed_region(track: Track) -> str:
     return counts[0][0]
 
 
-def read_region(track: Track, plate: CleanPlate) -> str:
-    """The region a read of this pass names: the one printed on the plate (`printed_region`), which
-    says more than a format several regions share, else the grammar's for the plate."""
-    return printed_region(track) or plate.region
+def grammar_hint(track: Track, camera_region: str | None) -> str | None:
+    """The region the grammar cleans a pass's text under: the one printed on the plate
+    (`printed_region`), which says more than the camera's (a Texas car passing an Iowa camera),
+    else the camera's. The read then names it (`build_read`)."""
+    return printed_region(track) or camera_region
 
 
 def early_plate(
@@ -727,13 +740,14 @@ def build_read(
     region_hint: str | None = None,
 ) -> reads_pb2.Read:
     """The read of a pass; `region_hint` is the camera's region for the grammar (None: unknown, the
-    voted text is then kept as it is)."""
+    voted text is then kept as it is), unless the plate's printed region says otherwise
+    (`grammar_hint`); the read names the printed region, else the grammar's."""
     voted = consensus(track.votes)
-    plate = grammar.clean(voted.text, region_hint)
+    plate = grammar.clean(voted.text, grammar_hint(track, region_hint))
     read = reads_pb2.Read(
         read_id=track.read_id,
         plate=plate.text,
-        region=read_region(track, plate),
+        region=printed_region(track) or plate.region,
         format_known=plate.format_known,
         confidence=voted.confidence,
         camera=camera,

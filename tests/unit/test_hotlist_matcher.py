@@ -266,6 +266,7 @@ def test_regions_differ_only_where_they_name_different_places() -> None:
     # The same place spelled as extracts and the recognizer spell it, or one knowing less.
     assert not regions_differ("TX", "US-TX") and not regions_differ("us-tx", "US-TX")
     assert not regions_differ("US-TX", "US") and not regions_differ("US", "US-TX")
+    assert not regions_differ("NY", "US") and regions_differ("NY", "US-NJ")
     assert not regions_differ("", "US-TX") and not regions_differ("US-TX", "")
     index = index_with(make_entry("e1", "ABC123", region="TX"))
     [hit] = index.match("ABC123", "US-TX", AGENCY, NOW)
