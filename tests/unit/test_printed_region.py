@@ -203,3 +203,47 @@ def test_a_plate_read_again_turned_keeps_the_region_its_words_named() -> None:
     turned.candidates = [Candidate("ABC1234", 0.99, (0.99,) * 7)]  # surer: it replaces the level one
     (merged,) = _merged([level], [turned])
     assert merged is turned and merged.printed_region == "US-TX"
+
+
+def _line_at(
+    x: int, y: int, width: int, height: int, *, rows: tuple[np.ndarray, np.ndarray] | None = None
+) -> _Line:
+    quad = np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]], np.float32)
+    return _Line(0, quad, 0.9, [np.zeros((height, width, 3), np.uint8)], rows=rows)
+
+
+def test_the_words_offered_for_a_plate_are_every_other_line_around_it(
+    word_reader: PlateRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which detected lines count as words (review findings): a plate-like reading dropped as text
+    around the plate does, a two-row plate's own rows do not, and an earlier round's lines do."""
+    registration = _line_at(400, 400, 400, 60)
+    slogan = _line_at(550, 370, 100, 20)  # reads GOODLIFE: plate-like, then dropped as accessory text
+    upper, lower = _line_at(900, 300, 120, 40), _line_at(900, 345, 120, 40)
+    pair = _line_at(900, 300, 120, 85, rows=(upper.quad, lower.quad))
+    earlier = _line_at(520, 470, 150, 18)  # from a first round, not read again
+    texts = {id(registration): "ABC1234", id(slogan): "GOODLIFE", id(pair): "AB1234"}
+    current = [registration, slogan, pair]
+
+    def read_cuts(
+        cuts: list[list[np.ndarray]], hints: object = None, firsts: object = None
+    ) -> list[list[Candidate]]:
+        assert len(cuts) == len(current)
+        return [[Candidate(texts[id(line)], 0.95, ())] for line in current]
+
+    offered: list[set[int]] = []
+    monkeypatch.setattr(word_reader, "read_cuts", read_cuts)
+    monkeypatch.setattr(
+        word_reader, "plate_scores", lambda frames, lines: np.full(len(lines), 0.9, np.float32)
+    )
+    monkeypatch.setattr(
+        word_reader, "_name_printed_regions", lambda plates, words: offered.append({id(w) for w in words})
+    )
+    monkeypatch.setattr(word_reader, "_read_again_under_printed_regions", lambda plates, hints: None)
+    results: list[list[PlateResult]] = [[]]
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    word_reader._read_lines_into(results, [frame], current, None, [earlier, upper, lower])
+    assert sorted(p.text for p in results[0]) == ["AB1234", "ABC1234"]
+    (words,) = offered
+    assert id(slogan) in words and id(earlier) in words
+    assert id(upper) not in words and id(lower) not in words and id(registration) not in words
