@@ -247,3 +247,18 @@ def test_the_words_offered_for_a_plate_are_every_other_line_around_it(
     (words,) = offered
     assert id(slogan) in words and id(earlier) in words
     assert id(upper) not in words and id(lower) not in words and id(registration) not in words
+
+
+def test_the_setting_reads_words_with_triton_by_default_and_in_process_only_when_on() -> None:
+    from services.inference.main import InferenceSettings
+
+    def words(setting: str, triton_url: str) -> bool:
+        backend = InferenceSettings(printed_region=setting).backend(triton_url, 1)
+        recognizer = InferenceSettings(printed_region=setting).plate_recognizer(backend)
+        assert recognizer.printed_region == backend.words
+        return backend.words
+
+    # Building a Triton backend opens no connection.
+    assert words("auto", "localhost:1") and not words("auto", "")
+    assert words("on", "") and words("on", "localhost:1")
+    assert not words("off", "") and not words("off", "localhost:1")
