@@ -450,10 +450,12 @@ class PassTracker:
         for track in self._changed.values():
             if track.early_plate is not None or track.frames < min_frames:
                 continue
-            hint = grammar_hint(track, region_of(track.camera_id) if region_of is not None else None)
+            # The printed region, when named, is the grammar's hint and the read's region (`build_read`).
+            printed = printed_region(track)
+            hint = printed or (region_of(track.camera_id) if region_of is not None else None)
             plate = early_plate(track, grammar, confident, hint)
             if plate is not None:
-                track.early_plate, track.early_region = plate.text, printed_region(track) or plate.region
+                track.early_plate, track.early_region = plate.text, printed or plate.region
                 ready.append((track, plate))
         return ready
 
@@ -675,13 +677,6 @@ def printed_region(track: Track) -> str:
     return counts[0][0]
 
 
-def grammar_hint(track: Track, camera_region: str | None) -> str | None:
-    """The region the grammar cleans a pass's text under: the one printed on the plate
-    (`printed_region`), which says more than the camera's (a Texas car passing an Iowa camera),
-    else the camera's. The read then names it (`build_read`)."""
-    return printed_region(track) or camera_region
-
-
 def early_plate(
     track: Track, grammar: PlateGrammar, confident: float, region_hint: str | None = None
 ) -> CleanPlate | None:
@@ -741,13 +736,15 @@ def build_read(
 ) -> reads_pb2.Read:
     """The read of a pass; `region_hint` is the camera's region for the grammar (None: unknown, the
     voted text is then kept as it is), unless the plate's printed region says otherwise
-    (`grammar_hint`); the read names the printed region, else the grammar's."""
+    (`printed_region`: it says more than the camera's, as for a Texas car passing an Iowa camera);
+    the read names the printed region, else the grammar's."""
     voted = consensus(track.votes)
-    plate = grammar.clean(voted.text, grammar_hint(track, region_hint))
+    printed = printed_region(track)
+    plate = grammar.clean(voted.text, printed or region_hint)
     read = reads_pb2.Read(
         read_id=track.read_id,
         plate=plate.text,
-        region=printed_region(track) or plate.region,
+        region=printed or plate.region,
         format_known=plate.format_known,
         confidence=voted.confidence,
         camera=camera,
