@@ -1325,7 +1325,7 @@ class PlateRecognizer:
             plate_lines = {id(line) for line, _, _ in found} - accessories
             # A two-row plate's rows are lines of their own too: not words around it.
             rows = {
-                np.ascontiguousarray(row, np.float32).tobytes()
+                _quad_key(row)
                 for line, _, _ in found
                 if line.rows is not None and id(line) not in accessories
                 for row in line.rows
@@ -1333,8 +1333,7 @@ class PlateRecognizer:
             words = [
                 other
                 for other in detected
-                if id(other) not in plate_lines
-                and np.ascontiguousarray(other.quad, np.float32).tobytes() not in rows
+                if id(other) not in plate_lines and _quad_key(other.quad) not in rows
             ]
             final = {id(result) for frame_results in results for result in frame_results}
             survivors = [(result, line) for result, line in kept if id(result) in final]
@@ -1414,7 +1413,7 @@ class PlateRecognizer:
         # The rows of a pair are lines of their own too: their cuts are made once. Other cuts are
         # not kept (a batch of 4K frames holds many lines).
         def key(frame_index: int, quad: np.ndarray) -> tuple[int, bytes]:
-            return frame_index, np.ascontiguousarray(quad, np.float32).tobytes()
+            return frame_index, _quad_key(quad)
 
         shared = {
             key(line.frame_index, row)
@@ -1467,6 +1466,11 @@ class PlateRecognizer:
             confidences = _drop_separator_confidences(candidate)
             kept.append(Candidate(text, candidate.confidence, confidences))
         return kept
+
+
+def _quad_key(quad: np.ndarray) -> bytes:
+    """A hashable key for a quad's exact coordinates (the same line found once, held twice)."""
+    return np.ascontiguousarray(quad, np.float32).tobytes()
 
 
 def _boxes_back(plates: list[PlateResult], back: np.ndarray, frame: np.ndarray) -> None:
