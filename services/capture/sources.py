@@ -25,7 +25,13 @@ import cv2
 import numpy as np
 
 from services.common.frames import MAX_FRAME_PIXELS
-from services.common.imagefiles import header_size, image_format, reduced_read_flag
+from services.common.imagefiles import (
+    UndecodableImage,
+    decode_image,
+    header_size,
+    image_format,
+    reduced_read_flag,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +103,10 @@ def read_folder_image(path: Path) -> np.ndarray | None:
         log.warning("skipping image too large for a frame", extra={"path": str(path), "size": list(size)})
         return None
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-    except cv2.error as exc:
+        return decode_image(data, flag)
+    except UndecodableImage as exc:
         log.warning("skipping undecodable image", extra={"path": str(path), "error": str(exc)})
         return None
-    if image is None or image.size == 0:
-        log.warning("skipping undecodable image", extra={"path": str(path)})
-        return None
-    return image
 
 
 def iter_video_frames(path: Path, sample_fps: float) -> Iterator[tuple[float, np.ndarray]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 
 import cv2
+import numpy as np
 
 # JPEG start-of-frame markers (baseline, progressive, lossless, ...), not DHT/JPG/DAC.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -71,6 +72,22 @@ def reduced_read_flag(width: int, height: int, max_pixels: int) -> int | None:
         if pixels <= max_pixels * factor * factor:
             return flag
     return None
+
+
+class UndecodableImage(Exception):
+    """OpenCV gave no picture for the data; the message says why (OpenCV's own words when it raised)."""
+
+
+def decode_image(data: bytes, flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """`cv2.imdecode` of `data` with `flag`, for a caller that has checked the header's size first
+    (`header_size`); UndecodableImage when OpenCV raises or gives no pixels."""
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error as exc:
+        raise UndecodableImage(str(exc)) from exc
+    if image is None or image.size == 0:
+        raise UndecodableImage("corrupt or unsupported format")
+    return image
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:

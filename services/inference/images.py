@@ -22,7 +22,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.common.imagefiles import header_size, image_format, reduced_read_flag
+from services.common.imagefiles import (
+    UndecodableImage,
+    decode_image,
+    header_size,
+    image_format,
+    reduced_read_flag,
+)
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 # JPEG is scaled down inside its decoder, so its full size may be large; every other format is
@@ -82,11 +88,9 @@ def load_image(path: Path) -> LoadedImage:
     original_long_side = max(width, height)
     flag = reduced_read_flag(width, height, MAX_DECODED_PIXELS) or cv2.IMREAD_REDUCED_COLOR_8
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-    except cv2.error as exc:
+        image = decode_image(data, flag)
+    except UndecodableImage as exc:
         raise ImageError(f"not a decodable image: {exc}") from exc
-    if image is None or image.size == 0:
-        raise ImageError("not a decodable image (corrupt or unsupported format)")
     if image.shape[0] * image.shape[1] > MAX_DECODED_PIXELS * 4:
         # A header that understated the size (the decoder trusts the data): shrink, never keep more.
         factor = (MAX_DECODED_PIXELS / (image.shape[0] * image.shape[1])) ** 0.5

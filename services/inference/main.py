@@ -28,7 +28,7 @@ from pydantic import Field
 
 from services.common.frames import MAX_FRAME_PIXELS, MAX_ROLL_DEG, frame_size_allowed, roll_in_range
 from services.common.health import HealthState
-from services.common.imagefiles import header_size, image_format
+from services.common.imagefiles import UndecodableImage, decode_image, header_size, image_format
 from services.common.kafka import DeadLetterError, decode, make_consumer, make_producer, send_dead_letter
 from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_PRODUCED, STAGE_LATENCY, observe_consumer_lag
 from services.common.pb.platewatch.v1 import common_pb2, frames_pb2, reads_pb2
@@ -197,11 +197,9 @@ def decode_frame(record: ConsumerRecord) -> _Work:
             f"{where}: {size[0]}x{size[1]} pixels (at most {MAX_FRAME_PIXELS}, none empty)",
         )
     try:
-        image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error as exc:
+        image = decode_image(frame.jpeg)
+    except UndecodableImage as exc:
         raise DeadLetterError("undecodable_jpeg", f"{where}: {exc}") from exc
-    if image is None or image.size == 0:
-        raise DeadLetterError("undecodable_jpeg", where)
     return _Work(record, frame, image)
 
 

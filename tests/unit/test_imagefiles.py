@@ -126,3 +126,12 @@ def test_reduced_read_flag_is_the_least_reduction_within_budget(
     width: int, height: int, flag: int | None
 ) -> None:
     assert reduced_read_flag(width, height, 1_000_000) == flag
+
+
+def test_decode_image_gives_pixels_or_says_why_not() -> None:
+    from services.common.imagefiles import UndecodableImage, decode_image
+
+    ok, encoded = cv2.imencode(".png", np.full((3, 5, 3), 7, np.uint8))
+    assert ok and decode_image(encoded.tobytes()).shape == (3, 5, 3)
+    with pytest.raises(UndecodableImage, match="corrupt or unsupported format"):
+        decode_image(b"\xff\xd8junk")
