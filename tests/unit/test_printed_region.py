@@ -137,11 +137,18 @@ def test_phrases_file_is_read_once_longest_first() -> None:
     ) == "SHOWMESTATE"
 
 
+def _line_at(
+    x: int, y: int, width: int, height: int, *, rows: tuple[np.ndarray, np.ndarray] | None = None
+) -> _Line:
+    quad = np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]], np.float32)
+    return _Line(0, quad, 0.9, [np.zeros((height, width, 3), np.uint8)], rows=rows)
+
+
 def _plate_and_line(text: str, printed: str | None, *, rows: bool = False) -> tuple[PlateResult, _Line]:
-    quad = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
-    cut = np.zeros((30, 100, 3), np.uint8)
-    line = _Line(0, quad, 0.9, [cut], rows=(quad, quad) if rows else None)
-    result = PlateResult((0, 0, 100, 30), [Candidate(text, 0.9, (0.9,) * len(text))], 0.9, cut)
+    line = _line_at(0, 0, 100, 30)
+    if rows:
+        line.rows = (line.quad, line.quad)
+    result = PlateResult((0, 0, 100, 30), [Candidate(text, 0.9, (0.9,) * len(text))], 0.9, line.crop)
     result.printed_region = printed
     return result, line
 
@@ -203,13 +210,6 @@ def test_a_plate_read_again_turned_keeps_the_region_its_words_named() -> None:
     turned.candidates = [Candidate("ABC1234", 0.99, (0.99,) * 7)]  # surer: it replaces the level one
     (merged,) = _merged([level], [turned])
     assert merged is turned and merged.printed_region == "US-TX"
-
-
-def _line_at(
-    x: int, y: int, width: int, height: int, *, rows: tuple[np.ndarray, np.ndarray] | None = None
-) -> _Line:
-    quad = np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]], np.float32)
-    return _Line(0, quad, 0.9, [np.zeros((height, width, 3), np.uint8)], rows=rows)
 
 
 def test_the_words_offered_for_a_plate_are_every_other_line_around_it(
